@@ -1,0 +1,171 @@
+//! Command-line interface: argument definitions (clap), one function per command,
+//! and the single place that turns errors into messages and exit codes.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::answers::{Answers, Draft, RawValue, Warning};
+use crate::answers_file;
+use crate::error::{EXIT_OK, Error};
+use crate::generate;
+use crate::output::{self, Status};
+use crate::values::Topology;
+
+#[derive(Debug, Parser)]
+#[command(name = "mercure-setup", version, about = "Set up a Mercure hub behind nginx for a Symfony app, correctly the first time")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented answers file (every key, its default and why).
+    Init {
+        /// Topology to pre-select: same-host-http or end-to-end-tls.
+        #[arg(long, value_parser = Topology::parse)]
+        topology: Option<Topology>,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate an answers file and write the deployment bundle.
+    Render {
+        /// The answers file (YAML).
+        #[arg(long, value_name = "FILE")]
+        answers: PathBuf,
+        /// The bundle folder; secrets kept here are reused on every render.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Override a key by its dotted path, e.g. --set hub.port=3100 (lists: comma-separated).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Write nothing: list the files and show a diff against DIR.
+        #[arg(long)]
+        dry_run: bool,
+        /// Overwrite files edited by hand since the last render.
+        #[arg(long)]
+        force: bool,
+        /// Make new JWT keys, tokens and certificates instead of reusing them.
+        #[arg(long)]
+        rotate_secrets: bool,
+    },
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap exits 0 for --help/--version and 2 for usage errors.
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match run(cli) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Some(Command::Init { topology, output, force }) => init(topology, output.as_deref(), force),
+        Some(Command::Render { answers, out, sets, dry_run, force, rotate_secrets }) => {
+            render(&answers, &out, &sets, dry_run, force, rotate_secrets)
+        }
+        None => Err(Error::Usage("no command given; try `mercure-setup --help`".into())),
+    }
+}
+
+fn init(topology: Option<Topology>, output: Option<&Path>, force: bool) -> Result<(), Error> {
+    let mut draft = Draft::default();
+    if let Some(t) = topology {
+        draft.set("topology", RawValue::Scalar(t.as_str().into()), None);
+    }
+    let header = format!(
+        "mercure-setup {} answers file. Fill in `domain`, uncomment what you want to change, then:\n  \
+         mercure-setup render --answers FILE --out DIR",
+        env!("CARGO_PKG_VERSION")
+    );
+    let text = answers_file::write_commented(&draft, &header);
+    match output {
+        Some(path) => Ok(output::write_single(path, &text, 0o644, force)?),
+        None => print_stdout(&text),
+    }
+}
+
+/// Reads and validates an answers file with `--set` overrides applied.
+pub fn load_answers(path: &Path, sets: &[String]) -> Result<(Answers, Vec<Warning>), Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?;
+    let shown = path.display().to_string();
+    let mut errors = Vec::new();
+    let mut draft = answers_file::parse(&text, &shown).unwrap_or_else(|e| {
+        errors.extend(e);
+        Draft::default()
+    });
+    if let Err(e) = answers_file::apply_sets(&mut draft, sets) {
+        errors.extend(e);
+    }
+    if !errors.is_empty() {
+        return Err(Error::InvalidAnswers(errors));
+    }
+    Answers::from_draft(&draft).map_err(Error::InvalidAnswers)
+}
+
+fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: bool, rotate: bool) -> Result<(), Error> {
+    let (answers, warnings) = load_answers(answers, sets)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let generated = generate::generate(answers, out, rotate)?;
+    let shown = out.display();
+    if dry_run {
+        let changes = output::compare(out, &generated.bundle)?;
+        let mut text = format!("dry run: nothing written to {shown}\n");
+        text.push_str(&output::dry_run_report(&changes, &generated.bundle));
+        return print_stdout(&text);
+    }
+    for note in &generated.notes {
+        eprintln!("note: {note}");
+    }
+    let changes = output::write(out, &generated.bundle, force)?;
+    let mut text = String::new();
+    let count = |s: Status| changes.iter().filter(|c| c.status == s).count();
+    text.push_str(&format!(
+        "wrote {shown}: {} new, {} updated, {} unchanged{}\n",
+        count(Status::New),
+        count(Status::Updated),
+        count(Status::Unchanged),
+        match count(Status::HandEdited) {
+            0 => String::new(),
+            n => format!(", {n} hand-edited overwritten (--force)"),
+        }
+    ));
+    for c in changes.iter().filter(|c| !c.path.starts_with(".state/")) {
+        text.push_str(&format!("  {:<16} {:04o} {}\n", c.status.label(), c.mode, c.path));
+    }
+    for stale in output::stale_files(out, &generated.bundle)? {
+        text.push_str(&format!("  no longer generated, left in place: {stale}\n"));
+    }
+    text.push_str(&format!("next: follow {}\n", out.join("INSTALL.md").display()));
+    print_stdout(&text)
+}
+
+/// Prints to stdout; a closed pipe (e.g. `| head`) is not an error.
+fn print_stdout(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Failed(format!("writing to stdout: {e}"))),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,37 @@
+//! The errors a command can end with, and their exit codes.
+
+use crate::answers::FieldError;
+
+/// Exit code for success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code for anything that is not the user's input.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code for invalid answers or usage.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid answers ({} problem{}):\n{}", .0.len(), if .0.len() == 1 { "" } else { "s" }, list(.0))]
+    InvalidAnswers(Vec<FieldError>),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Generate(#[from] crate::generate::GenerateError),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+}
+
+fn list(errors: &[FieldError]) -> String {
+    errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::InvalidAnswers(_) | Error::Usage(_) => EXIT_USAGE,
+            _ => EXIT_FAILURE,
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Mercure JWTs: the claims the hub checks and signing with the bundle's key.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+
+use crate::values::JwtAlgorithm;
+
+/// The key Symfony signs with: an HMAC secret, or an ES256 private key (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigningKey {
+    Hmac(String),
+    Es256 { private_pem: String, public_pem: String },
+}
+
+impl SigningKey {
+    /// The key the hub verifies with: the same secret for HMAC, the public key for ES256.
+    pub fn hub_key(&self) -> &str {
+        match self {
+            SigningKey::Hmac(secret) => secret,
+            SigningKey::Es256 { public_pem, .. } => public_pem,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MercureClaims<'a> {
+    mercure: Grants<'a>,
+}
+
+#[derive(Serialize)]
+struct Grants<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publish: Option<&'a [&'a str]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscribe: Option<&'a [&'a str]>,
+}
+
+/// What a token allows.
+#[derive(Debug, Clone, Copy)]
+pub enum Role {
+    Publisher,
+    Subscriber,
+}
+
+/// Signs a token granting `publish` or `subscribe` on `topics` (no expiry: these are
+/// the bundle's smoke-test tokens, rotated with `--rotate-secrets`).
+pub fn sign(key: &SigningKey, algorithm: JwtAlgorithm, role: Role, topics: &[&str]) -> Result<String, String> {
+    let (alg, encoding_key) = match (key, algorithm) {
+        (SigningKey::Hmac(s), JwtAlgorithm::HS256) => (Algorithm::HS256, EncodingKey::from_secret(s.as_bytes())),
+        (SigningKey::Hmac(s), JwtAlgorithm::HS512) => (Algorithm::HS512, EncodingKey::from_secret(s.as_bytes())),
+        (SigningKey::Es256 { private_pem, .. }, JwtAlgorithm::ES256) => (
+            Algorithm::ES256,
+            EncodingKey::from_ec_pem(private_pem.as_bytes()).map_err(|e| e.to_string())?,
+        ),
+        _ => return Err(format!("the key does not fit algorithm {}", algorithm.as_str())),
+    };
+    let grants = match role {
+        Role::Publisher => Grants { publish: Some(topics), subscribe: None },
+        Role::Subscriber => Grants { publish: None, subscribe: Some(topics) },
+    };
+    jsonwebtoken::encode(&Header::new(alg), &MercureClaims { mercure: grants }, &encoding_key).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_token_is_deterministic_and_verifiable() {
+        let key = SigningKey::Hmac("s".repeat(64));
+        let a = sign(&key, JwtAlgorithm::HS256, Role::Publisher, &["*"]).unwrap();
+        assert_eq!(a, sign(&key, JwtAlgorithm::HS256, Role::Publisher, &["*"]).unwrap());
+        let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
+        v.required_spec_claims.clear();
+        v.validate_exp = false;
+        let data = jsonwebtoken::decode::<serde_json::Value>(&a, &jsonwebtoken::DecodingKey::from_secret(key.hub_key().as_bytes()), &v).unwrap();
+        assert_eq!(data.claims["mercure"]["publish"][0], "*");
+        assert!(sign(&key, JwtAlgorithm::ES256, Role::Publisher, &["*"]).is_err());
+    }
+}

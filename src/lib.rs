@@ -1,0 +1,22 @@
+//! mercure-setup: renders a correct Mercure-hub-behind-nginx deployment for a Symfony
+//! app, and proves it with the real programs.
+//!
+//! Data flows one way: answers (file, `--set`, wizard) -> validated `Answers` ->
+//! `Plan` -> `Bundle` (files in memory) -> written or checked. Randomness, the clock
+//! and file writes stay in `secrets`, `pki`, `host` and `output`.
+
+pub mod answers;
+pub mod answers_file;
+pub mod bundle;
+pub mod cli;
+pub mod error;
+pub mod generate;
+pub mod host;
+pub mod jwt;
+pub mod output;
+pub mod pki;
+pub mod plan;
+pub mod questions;
+pub mod render;
+pub mod secrets;
+pub mod values;

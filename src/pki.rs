@@ -1,0 +1,179 @@
+//! The private CA and the hub's certificate for end-to-end TLS (rcgen), and the
+//! checks that decide whether a stored certificate can be reused.
+//!
+//! Key generation and the clock live here, at the edge: callers pass `now`.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::values::Domain;
+
+/// How long the private CA is valid.
+const CA_VALIDITY: Duration = Duration::days(3650);
+/// How long a hub certificate is valid.
+const HUB_VALIDITY: Duration = Duration::days(397);
+/// A hub certificate expiring sooner than this is reissued on re-render.
+pub const RENEW_BEFORE: Duration = Duration::days(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("stored {what} cannot be read: {detail}")]
+    Stored { what: &'static str, detail: String },
+}
+
+/// The CA and hub certificate with their keys, all PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pki {
+    pub ca_cert: String,
+    pub ca_key: String,
+    pub hub_cert: String,
+    pub hub_key: String,
+}
+
+fn random_serial() -> Result<SerialNumber, PkiError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| PkiError::Stored { what: "OS random source", detail: e.to_string() })?;
+    bytes[0] &= 0x7f;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+/// Creates a new CA (ECDSA P-256, CA:TRUE pathlen:0, keyCertSign + cRLSign).
+pub fn new_ca(domain: &Domain, now: OffsetDateTime) -> Result<(String, String), PkiError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("mercure-setup internal CA for {domain}"));
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = now + CA_VALIDITY;
+    params.serial_number = Some(random_serial()?);
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// Issues a hub certificate for `tls_name` (plus localhost and the loopback IPs), signed by the CA.
+pub fn new_hub_cert(
+    ca_cert: &str,
+    ca_key: &str,
+    tls_name: &Domain,
+    now: OffsetDateTime,
+) -> Result<(String, String), PkiError> {
+    let ca_key = KeyPair::from_pem(ca_key).map_err(|e| PkiError::Stored { what: "CA key", detail: e.to_string() })?;
+    let issuer = Issuer::from_ca_cert_pem(ca_cert, ca_key)
+        .map_err(|e| PkiError::Stored { what: "CA certificate", detail: e.to_string() })?;
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, tls_name.as_str());
+    params.distinguished_name = dn;
+    params.subject_alt_names = vec![
+        SanType::DnsName(tls_name.as_str().try_into()?),
+        SanType::DnsName("localhost".try_into()?),
+        SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+        SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()),
+    ];
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = now + HUB_VALIDITY;
+    params.serial_number = Some(random_serial()?);
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// What a parsed certificate says about itself.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    pub not_after: OffsetDateTime,
+    pub dns_names: Vec<String>,
+    pub ip_addresses: Vec<std::net::IpAddr>,
+    pub subject: String,
+    pub issuer: String,
+}
+
+/// Parses a PEM certificate.
+pub fn inspect(pem: &str) -> Result<CertInfo, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
+    let cert = pem.parse_x509().map_err(|e| e.to_string())?;
+    let not_after = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).map_err(|e| e.to_string())?;
+    let mut dns_names = Vec::new();
+    let mut ip_addresses = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                x509_parser::extensions::GeneralName::DNSName(n) => dns_names.push((*n).to_string()),
+                x509_parser::extensions::GeneralName::IPAddress(b) => {
+                    if let Ok(a) = <[u8; 4]>::try_from(*b) {
+                        ip_addresses.push(a.into());
+                    } else if let Ok(a) = <[u8; 16]>::try_from(*b) {
+                        ip_addresses.push(a.into());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(CertInfo {
+        not_after,
+        dns_names,
+        ip_addresses,
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+    })
+}
+
+/// Why a stored hub certificate must be reissued, if it must.
+pub fn hub_cert_renewal_reason(hub_cert: &str, tls_name: &Domain, now: OffsetDateTime) -> Option<String> {
+    let info = match inspect(hub_cert) {
+        Ok(i) => i,
+        Err(e) => return Some(format!("the stored hub certificate cannot be read ({e})")),
+    };
+    if !info.dns_names.iter().any(|n| n == tls_name.as_str()) {
+        return Some(format!("hub.tls_name is now {tls_name}, which the stored certificate does not name"));
+    }
+    if info.not_after - now < RENEW_BEFORE {
+        return Some(format!("the hub certificate expires on {}", info.not_after.date()));
+    }
+    None
+}
+
+/// Why a stored CA must be replaced, if it must (it expires within the hub certificate's lifetime).
+pub fn ca_renewal_reason(ca_cert: &str, now: OffsetDateTime) -> Option<String> {
+    match inspect(ca_cert) {
+        Ok(info) if info.not_after - now < HUB_VALIDITY => Some(format!("the private CA expires on {}", info.not_after.date())),
+        Ok(_) => None,
+        Err(e) => Some(format!("the stored CA certificate cannot be read ({e})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issues_and_inspects() {
+        let now = OffsetDateTime::now_utc();
+        let domain = Domain::parse("app.example.com").unwrap();
+        let name = Domain::parse("mercure.internal").unwrap();
+        let (ca, ca_key) = new_ca(&domain, now).unwrap();
+        let (hub, _) = new_hub_cert(&ca, &ca_key, &name, now).unwrap();
+        let info = inspect(&hub).unwrap();
+        assert_eq!(info.dns_names, ["mercure.internal", "localhost"]);
+        assert_eq!(info.ip_addresses.len(), 2);
+        assert!(info.issuer.contains("mercure-setup internal CA for app.example.com"));
+        assert_eq!(hub_cert_renewal_reason(&hub, &name, now), None);
+        let other = Domain::parse("hub.internal").unwrap();
+        assert!(hub_cert_renewal_reason(&hub, &other, now).is_some());
+        assert!(hub_cert_renewal_reason(&hub, &name, now + Duration::days(380)).is_some());
+        assert_eq!(ca_renewal_reason(&ca, now), None);
+    }
+}

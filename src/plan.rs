@@ -1,0 +1,176 @@
+//! Answers -> Plan: every value the templates need, derived once (URLs, schemes,
+//! nginx syntax for its version, connection limits, install paths).
+//!
+//! Pure: the nginx version found on the machine is passed in by the caller.
+
+use serde::Serialize;
+
+use crate::answers::Answers;
+use crate::values::{CorsOrigin, NginxVersion, NginxVersionChoice, Origin};
+
+/// Where the files are installed on the server; INSTALL.md and the configs agree on these.
+pub mod install {
+    pub const MERCURE_DIR: &str = "/etc/mercure";
+    pub const CADDYFILE: &str = "/etc/mercure/Caddyfile";
+    pub const ENV_FILE: &str = "/etc/mercure/mercure.env";
+    pub const TLS_DIR: &str = "/etc/mercure/tls";
+    pub const DATA_DIR: &str = "/var/lib/mercure";
+    pub const NGINX_LOG_DIR: &str = "/var/log/nginx";
+    pub const UNIT: &str = "/etc/systemd/system/mercure.service";
+    pub const NGINX_DROP_IN: &str = "/etc/systemd/system/nginx.service.d/mercure-limits.conf";
+}
+
+/// The hub's read timeout in nginx; the heartbeat is validated to be at most half of it.
+pub const PROXY_READ_TIMEOUT: &str = "1h";
+
+/// Everything the templates read.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    #[serde(skip)]
+    pub answers: Answers,
+    pub tool_version: &'static str,
+    pub topology: &'static str,
+    pub tls: bool,
+    pub domain: String,
+    pub public_certificate: String,
+    pub public_certificate_key: String,
+    pub acme_webroot: String,
+    pub hub_port: u16,
+    pub hub_scheme: &'static str,
+    /// `proxy_pass` target, without a URI part so nginx passes path and query unchanged.
+    pub hub_upstream: String,
+    pub hub_tls_name: String,
+    pub hub_admin: String,
+    pub hub_admin_off: bool,
+    pub hub_heartbeat: String,
+    pub hub_history_size: u32,
+    pub hub_binary: String,
+    pub hub_user: String,
+    pub hub_anonymous: bool,
+    pub hub_subscriptions: bool,
+    pub cors_origins: Vec<String>,
+    pub publish_origins: Vec<String>,
+    pub jwt_algorithm: &'static str,
+    pub jwt_hmac: bool,
+    pub symfony_algorithm: &'static str,
+    pub project_dir: String,
+    pub php_fpm: String,
+    pub nginx_version: String,
+    /// nginx >= 1.25.1 spells HTTP/2 as `http2 on;` instead of `listen ... http2`.
+    pub nginx_http2_directive: bool,
+    pub worker_connections: u32,
+    pub worker_rlimit_nofile: u32,
+    pub expected_subscribers: u32,
+    pub public_hub_url: String,
+    /// Where Symfony publishes: loopback for plain HTTP, the public URL for TLS
+    /// (so PHP's HTTP client needs no private CA).
+    pub symfony_mercure_url: String,
+    pub proxy_read_timeout: &'static str,
+    /// nginx names that must be unique per site (http-level `log_format` and `map`).
+    pub nginx_name: String,
+    pub nginx_site_file: String,
+    pub paths: InstallPaths,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallPaths {
+    pub mercure_dir: &'static str,
+    pub caddyfile: &'static str,
+    pub env_file: &'static str,
+    pub tls_dir: &'static str,
+    pub data_dir: &'static str,
+    pub nginx_log_dir: &'static str,
+    pub unit: &'static str,
+    pub nginx_drop_in: &'static str,
+}
+
+/// nginx `worker_connections` for `subscribers`: each proxied subscriber holds two
+/// connections (client and upstream), plus room for ordinary page traffic,
+/// rounded up to a multiple of 1024.
+pub fn worker_connections_for(subscribers: u32) -> u32 {
+    let needed = subscribers.saturating_mul(2).saturating_add(512);
+    needed.div_ceil(1024).saturating_mul(1024).max(1024)
+}
+
+impl Plan {
+    /// Derives the plan; `detected` is the nginx version found on this machine, if any.
+    pub fn new(answers: Answers, detected: Option<NginxVersion>) -> Plan {
+        let nginx_version = match answers.nginx.version {
+            NginxVersionChoice::Known(v) => v,
+            NginxVersionChoice::Auto => detected.unwrap_or(NginxVersion::FALLBACK),
+        };
+        let tls = answers.topology.is_tls();
+        let hub_scheme = if tls { "https" } else { "http" };
+        let port = answers.hub.port.get();
+        let domain = answers.domain.to_string();
+        let public_hub_url = format!("https://{domain}/.well-known/mercure");
+        let symfony_mercure_url = if tls {
+            public_hub_url.clone()
+        } else {
+            format!("http://127.0.0.1:{port}/.well-known/mercure")
+        };
+        let worker_connections = worker_connections_for(answers.nginx.expected_subscribers);
+        let h = &answers.hub;
+        Plan {
+            tool_version: env!("CARGO_PKG_VERSION"),
+            topology: answers.topology.as_str(),
+            tls,
+            public_certificate: answers.public_tls.certificate.as_str().into(),
+            public_certificate_key: answers.public_tls.certificate_key.as_str().into(),
+            acme_webroot: answers.public_tls.acme_webroot.as_str().into(),
+            hub_port: port,
+            hub_scheme,
+            hub_upstream: format!("{hub_scheme}://127.0.0.1:{port}"),
+            hub_tls_name: h.tls_name.to_string(),
+            hub_admin: h.admin.as_str().into(),
+            hub_admin_off: h.admin.is_off(),
+            hub_heartbeat: h.heartbeat.text.clone(),
+            hub_history_size: h.history_size,
+            hub_binary: h.binary.as_str().into(),
+            hub_user: h.user.as_str().into(),
+            hub_anonymous: h.anonymous,
+            hub_subscriptions: h.subscriptions,
+            cors_origins: h.cors_origins.iter().map(CorsOrigin::as_str).map(String::from).collect(),
+            publish_origins: h.publish_origins.iter().map(Origin::as_str).map(String::from).collect(),
+            jwt_algorithm: answers.jwt_algorithm.as_str(),
+            jwt_hmac: answers.jwt_algorithm.is_hmac(),
+            symfony_algorithm: answers.jwt_algorithm.symfony_name(),
+            project_dir: answers.symfony.project_dir.as_str().into(),
+            php_fpm: answers.symfony.php_fpm.as_str().into(),
+            nginx_version: nginx_version.to_string(),
+            nginx_http2_directive: nginx_version >= NginxVersion::HTTP2_DIRECTIVE,
+            worker_connections,
+            worker_rlimit_nofile: worker_connections.saturating_mul(2),
+            expected_subscribers: answers.nginx.expected_subscribers,
+            public_hub_url,
+            symfony_mercure_url,
+            proxy_read_timeout: PROXY_READ_TIMEOUT,
+            nginx_name: domain.replace(['.', '-'], "_"),
+            nginx_site_file: format!("nginx/{domain}.conf"),
+            domain,
+            paths: InstallPaths {
+                mercure_dir: install::MERCURE_DIR,
+                caddyfile: install::CADDYFILE,
+                env_file: install::ENV_FILE,
+                tls_dir: install::TLS_DIR,
+                data_dir: install::DATA_DIR,
+                nginx_log_dir: install::NGINX_LOG_DIR,
+                unit: install::UNIT,
+                nginx_drop_in: install::NGINX_DROP_IN,
+            },
+            answers,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_sizing() {
+        assert_eq!(worker_connections_for(1), 1024);
+        assert_eq!(worker_connections_for(1000), 3072);
+        assert_eq!(worker_connections_for(5000), 11264);
+    }
+}

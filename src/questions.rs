@@ -1,0 +1,429 @@
+//! The one table of questions: every answers-file key with its prompt, help line,
+//! teaching text, input kind, default and visibility.
+//!
+//! It drives the wizard's screens, `init`'s commented answers file, the resolved
+//! `answers.yaml` in the bundle and the key names accepted by `--set`.
+
+use crate::answers::{Draft, RawValue};
+use crate::values::Topology;
+
+/// The wizard step a question belongs to, in the order the wizard shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    Topology,
+    Domain,
+    Hub,
+    Access,
+    Jwt,
+    Symfony,
+    Capacity,
+    Review,
+}
+
+impl Step {
+    pub const ALL: [Step; 8] = [
+        Step::Topology,
+        Step::Domain,
+        Step::Hub,
+        Step::Access,
+        Step::Jwt,
+        Step::Symfony,
+        Step::Capacity,
+        Step::Review,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::Topology => "Topology",
+            Step::Domain => "Domain and public TLS",
+            Step::Hub => "Hub",
+            Step::Access => "Who may subscribe and publish",
+            Step::Jwt => "JWT algorithm",
+            Step::Symfony => "Symfony",
+            Step::Capacity => "Capacity",
+            Step::Review => "Review",
+        }
+    }
+}
+
+/// How a value is entered and stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
+    /// Free text, checked by the key's validator.
+    Text,
+    /// `true` or `false`.
+    Bool,
+    /// A list of text values (comma-separated when typed on one line).
+    List,
+}
+
+/// One answers-file key.
+#[derive(Debug)]
+pub struct Question {
+    /// Dotted path in the answers file, e.g. `hub.port`.
+    pub key: &'static str,
+    pub step: Step,
+    pub prompt: &'static str,
+    /// One line shown under the field and as the comment in answers files.
+    pub help: &'static str,
+    /// The longer explanation behind `?` in the wizard.
+    pub teach: &'static str,
+    pub kind: Kind,
+    /// The value used when the answers leave the key out.
+    pub default: fn(&Draft) -> RawValue,
+    /// Whether the key applies to the chosen topology.
+    pub visible: fn(Topology) -> bool,
+    /// Whether the answers must give the key (no usable default).
+    pub required: bool,
+}
+
+fn always(_: Topology) -> bool {
+    true
+}
+
+fn tls_only(t: Topology) -> bool {
+    t.is_tls()
+}
+
+fn fixed(s: &str) -> RawValue {
+    RawValue::Scalar(s.to_string())
+}
+
+fn empty_list(_: &Draft) -> RawValue {
+    RawValue::List(Vec::new())
+}
+
+fn domain_or_placeholder(d: &Draft) -> String {
+    d.scalar("domain").unwrap_or("DOMAIN").to_string()
+}
+
+pub const TOPOLOGY_CHOICES: &[&str] = &["same-host-http", "end-to-end-tls"];
+pub const JWT_CHOICES: &[&str] = &["HS256", "HS512", "ES256"];
+
+/// Every key of answers-file schema version 1, in file and wizard order.
+pub static QUESTIONS: &[Question] = &[
+    Question {
+        key: "topology",
+        step: Step::Topology,
+        prompt: "How does nginx reach the hub?",
+        help: "same-host-http: plain HTTP on loopback; end-to-end-tls: HTTPS to the hub, verified against a private CA",
+        teach: "Both options put nginx on ports 80/443 with your public certificate and the hub on the same origin, \
+under https://DOMAIN/.well-known/mercure. They differ only in the last hop, nginx -> hub, which never leaves this machine.\n\n\
+same-host-http: nginx proxies to http://127.0.0.1:PORT. The hub binds to loopback only, so nothing outside the \
+machine can reach it. Cheapest and simplest; the traffic on loopback is unencrypted, which matters only if you do not \
+trust other local users.\n\n\
+end-to-end-tls: nginx proxies to https://127.0.0.1:PORT and verifies the hub's certificate against a private CA that \
+mercure-setup creates. It protects tokens and cookies from a local user who binds the hub's port while the hub \
+restarts. It costs a certificate to renew (a re-render does it) and three nginx directives that the usual blog posts get \
+wrong: proxy_ssl_server_name on (nginx sends no SNI by default), proxy_ssl_name (nginx never matches IP SANs) and \
+proxy_ssl_verify on (nginx's default is off: encryption without authentication).",
+        kind: Kind::Choice(TOPOLOGY_CHOICES),
+        default: |_| fixed("same-host-http"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "domain",
+        step: Step::Domain,
+        prompt: "Public host name of the Symfony app",
+        help: "the hub is served at https://DOMAIN/.well-known/mercure, on the same origin as the app",
+        teach: "The hub lives under the app's own origin, so browsers need no CORS, a host-only mercureAuthorization \
+cookie works, and the page and its EventSource share one HTTP/2 connection. A hub on a subdomain needs exact \
+cors_origins, withCredentials and a parent-domain cookie; a different registrable domain cannot use the cookie at all.",
+        kind: Kind::Text,
+        default: |_| fixed(""),
+        visible: always,
+        required: true,
+    },
+    Question {
+        key: "public_tls.certificate",
+        step: Step::Domain,
+        prompt: "Public TLS certificate (full chain)",
+        help: "the certificate nginx serves on :443, usually from Let's Encrypt",
+        teach: "nginx terminates the browser's TLS with this certificate. certbot writes it to \
+/etc/letsencrypt/live/DOMAIN/fullchain.pem. The generated :80 server answers ACME HTTP-01 challenges from the \
+webroot below, so `certbot certonly --webroot` can renew it while nginx runs.",
+        kind: Kind::Text,
+        default: |d| RawValue::Scalar(format!("/etc/letsencrypt/live/{}/fullchain.pem", domain_or_placeholder(d))),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "public_tls.certificate_key",
+        step: Step::Domain,
+        prompt: "Public TLS private key",
+        help: "the key of the certificate above",
+        teach: "certbot writes it to /etc/letsencrypt/live/DOMAIN/privkey.pem.",
+        kind: Kind::Text,
+        default: |d| RawValue::Scalar(format!("/etc/letsencrypt/live/{}/privkey.pem", domain_or_placeholder(d))),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "public_tls.acme_webroot",
+        step: Step::Domain,
+        prompt: "ACME challenge webroot",
+        help: "where certbot --webroot puts HTTP-01 challenge files; served on :80 before the redirect to https",
+        teach: "Let's Encrypt checks http://DOMAIN/.well-known/acme-challenge/TOKEN over plain HTTP. The :80 server \
+serves that one path from this folder and redirects everything else to https.",
+        kind: Kind::Text,
+        default: |_| fixed("/var/www/letsencrypt"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "hub.port",
+        step: Step::Hub,
+        prompt: "Hub port on 127.0.0.1",
+        help: "loopback port the hub listens on; nginx proxies to it (not 80/443, which nginx holds)",
+        teach: "The hub's site address is a catch-all (http://:PORT or https://:PORT) bound to 127.0.0.1. A site \
+address naming the public domain, or Caddy's default, makes the hub try to take 80/443 from nginx and exit: \
+nginx then answers 502 \"connect() failed (111: Connection refused)\".",
+        kind: Kind::Text,
+        default: |d| match d.topology() {
+            Some(Topology::EndToEndTls) => fixed("8443"),
+            _ => fixed("3000"),
+        },
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "hub.tls_name",
+        step: Step::Hub,
+        prompt: "DNS name in the hub certificate",
+        help: "nginx sends it as SNI and checks it against the certificate (proxy_ssl_name); it need not resolve",
+        teach: "nginx never sends an IP address as SNI and never matches IP SANs, so proxying to https://127.0.0.1 \
+needs a DNS name to verify: proxy_ssl_name NAME. The name is only compared with the certificate, never looked up, \
+so an internal name such as mercure.internal is right. The certificate also carries localhost, 127.0.0.1 and ::1.",
+        kind: Kind::Text,
+        default: |_| fixed("mercure.internal"),
+        visible: tls_only,
+        required: false,
+    },
+    Question {
+        key: "hub.admin",
+        step: Step::Hub,
+        prompt: "Caddy admin address",
+        help: "loopback host:port of the hub's admin API (used by `mercure reload`), or off",
+        teach: "The hub is a Caddy server and opens an admin API, by default on localhost:2019. A second Caddy on \
+the same machine holding 2019 makes the hub fail to start (502). Give each one its own port. `off` also disables \
+reloads without a restart.",
+        kind: Kind::Text,
+        default: |_| fixed("localhost:2019"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "hub.heartbeat",
+        step: Step::Hub,
+        prompt: "Heartbeat interval",
+        help: "the hub sends a comment this often so idle connections stay open (nginx waits up to 1h)",
+        teach: "nginx closes an upstream connection that sends nothing for proxy_read_timeout (60s by default): \
+connections then drop every minute. The generated location sets 1h, and the hub's heartbeat (40s) keeps idle \
+streams alive through other proxies too. Keep it at most 30m.",
+        kind: Kind::Text,
+        default: |_| fixed("40s"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "hub.history_size",
+        step: Step::Hub,
+        prompt: "Updates kept for reconnecting clients",
+        help: "bolt transport size: how many past updates the hub keeps for Last-Event-ID (0 keeps all)",
+        teach: "A reconnecting EventSource sends Last-Event-ID and the hub replays what it missed from its bolt \
+database. 0 keeps everything forever, which grows the file without bound.",
+        kind: Kind::Text,
+        default: |_| fixed("1000"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "hub.binary",
+        step: Step::Hub,
+        prompt: "Hub binary",
+        help: "where the Mercure hub executable is installed",
+        teach: "The Mercure release archive contains one `mercure` binary; INSTALL.md copies it here.",
+        kind: Kind::Text,
+        default: |_| fixed("/usr/local/bin/mercure"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "hub.user",
+        step: Step::Hub,
+        prompt: "Hub service user",
+        help: "dedicated system user the hub runs as",
+        teach: "The hub runs as its own unprivileged user in a hardened systemd unit; INSTALL.md creates it.",
+        kind: Kind::Text,
+        default: |_| fixed("mercure"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "hub.anonymous",
+        step: Step::Access,
+        prompt: "Allow subscribers without a JWT?",
+        help: "true lets anyone subscribe to public updates; private updates always need a token",
+        teach: "With anonymous off, every subscriber needs a JWT (the mercureAuthorization cookie Symfony sets, or an \
+Authorization header). Turn it on when public pages subscribe without logging in.",
+        kind: Kind::Bool,
+        default: |_| fixed("false"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "hub.subscriptions",
+        step: Step::Access,
+        prompt: "Publish subscription events?",
+        help: "enables the subscriptions API and connect/disconnect events",
+        teach: "When on, the hub publishes an update each time a subscriber connects or leaves, and serves \
+/.well-known/mercure/subscriptions. Useful for presence; costs one update per connection.",
+        kind: Kind::Bool,
+        default: |_| fixed("false"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "hub.cors_origins",
+        step: Step::Access,
+        prompt: "CORS origins",
+        help: "only pages on OTHER origins need this: exact scheme://host[:port], no trailing slash",
+        teach: "The app and the hub share an origin, so the app's own pages need no CORS. List other origins \
+(a SPA on another host, a dev server) exactly as the browser sends them: scheme://host[:port], no path, no \
+trailing slash. `*` cannot be used with cookies (withCredentials). Never add Access-Control-* headers in nginx for \
+the hub: they would stack on the hub's own and browsers reject duplicates.",
+        kind: Kind::List,
+        default: empty_list,
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "hub.publish_origins",
+        step: Step::Access,
+        prompt: "Publish origins",
+        help: "origins whose pages may publish with a cookie; server-side publishing does not need this",
+        teach: "publish_origins only gates browsers that POST updates authenticated by the mercureAuthorization \
+cookie. Symfony publishes server-side with a Bearer token and ignores it. Leave it empty unless browsers publish; \
+`*` is refused.",
+        kind: Kind::List,
+        default: empty_list,
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "jwt.algorithm",
+        step: Step::Jwt,
+        prompt: "JWT algorithm",
+        help: "HS256 shares one secret between Symfony and the hub; ES256 gives Symfony a private key and the hub the public one",
+        teach: "HS256/HS512: one random secret (86 base64url characters) signs publisher tokens and subscriber \
+cookies; Symfony and the hub must hold the very same bytes. lcobucci/jwt refuses keys shorter than 256 bits \
+(HS256) or 512 bits (HS512). ES256: Symfony holds a P-256 private key, the hub only the public key, so a leaked hub \
+config cannot mint tokens.",
+        kind: Kind::Choice(JWT_CHOICES),
+        default: |_| fixed("HS256"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "symfony.project_dir",
+        step: Step::Symfony,
+        prompt: "Symfony project directory",
+        help: "nginx serves PROJECT/public and .env.local goes to PROJECT/.env.local",
+        teach: "The generated server block uses PROJECT/public as its root and sends requests through \
+public/index.php to php-fpm, like Symfony's recommended nginx configuration.",
+        kind: Kind::Text,
+        default: |_| fixed("/var/www/app"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "symfony.php_fpm",
+        step: Step::Symfony,
+        prompt: "php-fpm address",
+        help: "fastcgi_pass target: unix:/run/php/php8.2-fpm.sock on Debian 12, or host:port",
+        teach: "Debian 12's php8.2-fpm listens on unix:/run/php/php8.2-fpm.sock.",
+        kind: Kind::Text,
+        default: |_| fixed("unix:/run/php/php8.2-fpm.sock"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "nginx.version",
+        step: Step::Capacity,
+        prompt: "nginx version",
+        help: "auto reads `nginx -v` when rendering; 1.25.1 and later use `http2 on;` instead of `listen ... http2`",
+        teach: "Browsers allow only 6 HTTP/1.1 connections per host across all tabs and each EventSource holds one, \
+so the public listener speaks HTTP/2. nginx before 1.25.1 (Debian 12 ships 1.22) only knows `listen 443 ssl http2;`; \
+from 1.25.1 on that form is deprecated in favour of `http2 on;`.",
+        kind: Kind::Text,
+        default: |_| fixed("auto"),
+        visible: always,
+        required: false,
+    },
+    Question {
+        key: "nginx.expected_subscribers",
+        step: Step::Capacity,
+        prompt: "Expected concurrent subscribers",
+        help: "sizes worker_connections and the file-descriptor limits (each subscriber costs nginx 2 connections)",
+        teach: "Each proxied EventSource holds two nginx connections: browser -> nginx and nginx -> hub. Debian's \
+worker_connections 768 caps a worker near 380 subscribers. The bundle sizes worker_connections, \
+worker_rlimit_nofile and LimitNOFILE for this many.",
+        kind: Kind::Text,
+        default: |_| fixed("1000"),
+        visible: always,
+        required: false,
+    },
+];
+
+/// Looks up a question by its dotted key.
+pub fn question(key: &str) -> Option<&'static Question> {
+    QUESTIONS.iter().find(|q| q.key == key)
+}
+
+/// The questions of one wizard step that apply to `topology`.
+pub fn questions_for(step: Step, topology: Topology) -> impl Iterator<Item = &'static Question> {
+    QUESTIONS
+        .iter()
+        .filter(move |q| q.step == step && (q.visible)(topology))
+}
+
+/// The known key closest to `unknown`, for "did you mean" hints.
+pub fn suggest_key(unknown: &str) -> Option<&'static str> {
+    let leaf = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
+    let unknown_leaf = leaf(unknown);
+    QUESTIONS
+        .iter()
+        .map(|q| {
+            let full = strsim::jaro_winkler(unknown, q.key);
+            let by_leaf = strsim::jaro_winkler(&unknown_leaf, &leaf(q.key));
+            (full.max(by_leaf), q.key)
+        })
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, key)| key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_steps_ordered() {
+        let mut keys: Vec<_> = QUESTIONS.iter().map(|q| q.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), QUESTIONS.len());
+        assert!(QUESTIONS.windows(2).all(|w| w[0].step <= w[1].step));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest_key("hub.prot"), Some("hub.port"));
+        assert_eq!(suggest_key("port"), Some("hub.port"));
+        assert_eq!(suggest_key("hub.cors_origin"), Some("hub.cors_origins"));
+        assert_eq!(suggest_key("zzzzzz"), None);
+    }
+}

@@ -1,0 +1,255 @@
+//! Secrets that must survive a re-render: the JWT key, the smoke-test tokens and the
+//! end-to-end TLS certificates. Loaded from `DIR/.state/`, or made here (OS RNG,
+//! clock) when absent, mismatched, expiring or when rotation is asked for.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use time::OffsetDateTime;
+
+use crate::answers::Answers;
+use crate::jwt::{self, Role, SigningKey};
+use crate::pki::{self, Pki};
+use crate::values::JwtAlgorithm;
+
+/// Paths inside the bundle where the state is kept.
+pub mod paths {
+    pub const DIR: &str = ".state";
+    pub const HMAC_SECRET: &str = ".state/jwt-hmac.secret";
+    pub const ES256_PRIVATE: &str = ".state/jwt-es256-private.pem";
+    pub const ES256_PUBLIC: &str = ".state/jwt-es256-public.pem";
+    pub const PUBLISHER_TOKEN: &str = ".state/publisher.jwt";
+    pub const SUBSCRIBER_TOKEN: &str = ".state/subscriber.jwt";
+    pub const CA_CERT: &str = ".state/pki/ca.crt";
+    pub const CA_KEY: &str = ".state/pki/ca.key";
+    pub const HUB_CERT: &str = ".state/pki/hub.crt";
+    pub const HUB_KEY: &str = ".state/pki/hub.key";
+    pub const MANIFEST: &str = ".state/manifest.json";
+}
+
+/// Random bytes behind an HMAC secret: 64 bytes is 512 bits, enough for HS512
+/// (lcobucci/jwt refuses shorter keys) and 86 base64url characters.
+const HMAC_SECRET_BYTES: usize = 64;
+const MIN_HMAC_SECRET_CHARS: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("the OS random source failed: {0}")]
+    Random(String),
+    #[error("{0}")]
+    Pki(#[from] pki::PkiError),
+    #[error("signing the smoke-test tokens failed: {0}")]
+    Sign(String),
+}
+
+/// Everything secret the renderer puts into the bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secrets {
+    pub jwt: SigningKey,
+    pub publisher_token: String,
+    pub subscriber_token: String,
+    pub pki: Option<Pki>,
+}
+
+/// What was stored under `DIR/.state/`, each part optional.
+#[derive(Debug, Default, Clone)]
+pub struct StoredState {
+    pub hmac_secret: Option<String>,
+    pub es256: Option<(String, String)>,
+    pub publisher_token: Option<String>,
+    pub subscriber_token: Option<String>,
+    pub ca: Option<(String, String)>,
+    pub hub: Option<(String, String)>,
+}
+
+fn read_opt(dir: &Path, rel: &str) -> Result<Option<String>, SecretsError> {
+    let path = dir.join(rel);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Ok(Some(s.trim_end_matches('\n').to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SecretsError::Read { path: path.display().to_string(), source }),
+    }
+}
+
+fn pair(a: Option<String>, b: Option<String>) -> Option<(String, String)> {
+    a.zip(b)
+}
+
+impl StoredState {
+    /// Reads whatever state a previous render left in `dir` (nothing for a new folder).
+    pub fn read(dir: &Path) -> Result<StoredState, SecretsError> {
+        Ok(StoredState {
+            hmac_secret: read_opt(dir, paths::HMAC_SECRET)?,
+            es256: pair(read_opt(dir, paths::ES256_PRIVATE)?, read_opt(dir, paths::ES256_PUBLIC)?),
+            publisher_token: read_opt(dir, paths::PUBLISHER_TOKEN)?,
+            subscriber_token: read_opt(dir, paths::SUBSCRIBER_TOKEN)?,
+            ca: pair(read_opt(dir, paths::CA_CERT)?, read_opt(dir, paths::CA_KEY)?),
+            hub: pair(read_opt(dir, paths::HUB_CERT)?, read_opt(dir, paths::HUB_KEY)?),
+        })
+    }
+}
+
+/// New base64url HMAC secret from the OS RNG.
+fn new_hmac_secret() -> Result<String, SecretsError> {
+    let mut bytes = [0u8; HMAC_SECRET_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| SecretsError::Random(e.to_string()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn new_es256_pair() -> Result<(String, String), SecretsError> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(pki::PkiError::from)?;
+    Ok((key.serialize_pem().trim_end().to_string(), key.public_key_pem().trim_end().to_string()))
+}
+
+fn usable_hmac(secret: &str) -> bool {
+    secret.len() >= MIN_HMAC_SECRET_CHARS
+        && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Reuses what `stored` holds where it still fits the answers, and makes the rest.
+/// Returns the secrets and a note for each thing that was made anew.
+pub fn prepare(
+    answers: &Answers,
+    stored: StoredState,
+    rotate: bool,
+    now: OffsetDateTime,
+) -> Result<(Secrets, Vec<String>), SecretsError> {
+    let stored = if rotate { StoredState::default() } else { stored };
+    let mut notes = Vec::new();
+    let reused_key = match answers.jwt_algorithm {
+        JwtAlgorithm::HS256 | JwtAlgorithm::HS512 => stored.hmac_secret.filter(|s| usable_hmac(s)).map(SigningKey::Hmac),
+        JwtAlgorithm::ES256 => stored.es256.map(|(private_pem, public_pem)| SigningKey::Es256 { private_pem, public_pem }),
+    };
+    let (jwt, key_is_new) = match reused_key {
+        Some(k) => (k, false),
+        None => {
+            notes.push(format!("made a new {} JWT key", answers.jwt_algorithm.as_str()));
+            let key = match answers.jwt_algorithm {
+                JwtAlgorithm::ES256 => {
+                    let (private_pem, public_pem) = new_es256_pair()?;
+                    SigningKey::Es256 { private_pem, public_pem }
+                }
+                _ => SigningKey::Hmac(new_hmac_secret()?),
+            };
+            (key, true)
+        }
+    };
+    let token = |stored: Option<String>, role| match stored {
+        Some(t) if !key_is_new && token_algorithm_is(&t, answers.jwt_algorithm) => Ok(t),
+        _ => jwt::sign(&jwt, answers.jwt_algorithm, role, &["*"]).map_err(SecretsError::Sign),
+    };
+    let publisher_token = token(stored.publisher_token, Role::Publisher)?;
+    let subscriber_token = token(stored.subscriber_token, Role::Subscriber)?;
+
+    let pki = if answers.topology.is_tls() {
+        Some(prepare_pki(answers, stored.ca, stored.hub, now, &mut notes)?)
+    } else {
+        None
+    };
+    Ok((Secrets { jwt, publisher_token, subscriber_token, pki }, notes))
+}
+
+/// Whether a stored token was signed with `alg` (HS256 and HS512 share a secret).
+fn token_algorithm_is(token: &str, alg: JwtAlgorithm) -> bool {
+    jsonwebtoken::decode_header(token).is_ok_and(|h| format!("{:?}", h.alg) == alg.as_str())
+}
+
+fn prepare_pki(
+    answers: &Answers,
+    ca: Option<(String, String)>,
+    hub: Option<(String, String)>,
+    now: OffsetDateTime,
+    notes: &mut Vec<String>,
+) -> Result<Pki, SecretsError> {
+    let (ca_cert, ca_key, ca_is_new) = match ca {
+        Some((cert, key)) => match pki::ca_renewal_reason(&cert, now) {
+            None => (cert, key, false),
+            Some(reason) => {
+                notes.push(format!("made a new private CA: {reason}"));
+                let (c, k) = pki::new_ca(&answers.domain, now)?;
+                (c, k, true)
+            }
+        },
+        None => {
+            notes.push("made a new private CA".into());
+            let (c, k) = pki::new_ca(&answers.domain, now)?;
+            (c, k, true)
+        }
+    };
+    let renewal = match &hub {
+        _ if ca_is_new => Some("the CA is new".to_string()),
+        Some((cert, _)) => pki::hub_cert_renewal_reason(cert, &answers.hub.tls_name, now),
+        None => Some("none was stored".to_string()),
+    };
+    let (hub_cert, hub_key) = match (hub, renewal) {
+        (Some(h), None) => h,
+        (_, reason) => {
+            notes.push(format!(
+                "issued a new hub certificate for {}: {}",
+                answers.hub.tls_name,
+                reason.unwrap_or_default()
+            ));
+            pki::new_hub_cert(&ca_cert, &ca_key, &answers.hub.tls_name, now)?
+        }
+    };
+    Ok(Pki {
+        ca_cert: ca_cert.trim_end().to_string(),
+        ca_key: ca_key.trim_end().to_string(),
+        hub_cert: hub_cert.trim_end().to_string(),
+        hub_key: hub_key.trim_end().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answers::{Draft, RawValue};
+
+    fn answers(alg: &str, topology: &str) -> Answers {
+        let mut d = Draft::default();
+        d.set("domain", RawValue::Scalar("a.com".into()), None);
+        d.set("jwt.algorithm", RawValue::Scalar(alg.into()), None);
+        d.set("topology", RawValue::Scalar(topology.into()), None);
+        Answers::from_draft(&d).unwrap().0
+    }
+
+    fn stored(s: &Secrets) -> StoredState {
+        let (hmac_secret, es256) = match &s.jwt {
+            SigningKey::Hmac(x) => (Some(x.clone()), None),
+            SigningKey::Es256 { private_pem, public_pem } => (None, Some((private_pem.clone(), public_pem.clone()))),
+        };
+        StoredState {
+            hmac_secret,
+            es256,
+            publisher_token: Some(s.publisher_token.clone()),
+            subscriber_token: Some(s.subscriber_token.clone()),
+            ca: s.pki.as_ref().map(|p| (p.ca_cert.clone(), p.ca_key.clone())),
+            hub: s.pki.as_ref().map(|p| (p.hub_cert.clone(), p.hub_key.clone())),
+        }
+    }
+
+    #[test]
+    fn reuses_everything_then_rotates() {
+        let now = OffsetDateTime::now_utc();
+        for alg in ["HS256", "HS512", "ES256"] {
+            let a = answers(alg, "end-to-end-tls");
+            let (first, notes) = prepare(&a, StoredState::default(), false, now).unwrap();
+            assert!(!notes.is_empty());
+            let (again, notes) = prepare(&a, stored(&first), false, now).unwrap();
+            assert_eq!(again, first, "{alg}");
+            assert!(notes.is_empty(), "{notes:?}");
+            let (rotated, _) = prepare(&a, stored(&first), true, now).unwrap();
+            assert_ne!(rotated.jwt, first.jwt);
+            assert_ne!(rotated.pki, first.pki);
+        }
+    }
+
+    #[test]
+    fn hmac_secret_is_long_base64url() {
+        let s = new_hmac_secret().unwrap();
+        assert_eq!(s.len(), 86);
+        assert!(usable_hmac(&s));
+    }
+}

@@ -1,0 +1,534 @@
+//! Validated value types: each newtype can only hold a value that is safe to put
+//! into nginx, Caddyfile, systemd, dotenv and YAML files unquoted.
+//!
+//! Every input path (answers file, `--set`, wizard fields) goes through the
+//! `parse` functions here, so a value is checked the same way wherever it came from.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Characters that would let a value escape its directive in one of the rendered
+/// config languages (nginx, Caddyfile, systemd, dotenv, YAML).
+fn forbidden_char(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(c, '"' | '\'' | '`' | ';' | '{' | '}' | '$' | '#' | '\\')
+}
+
+/// Rejects values carrying characters that could break out of a directive.
+pub fn check_safe(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some(c) = value.chars().find(|&c| forbidden_char(c)) {
+        return Err(format!(
+            "contains {}, which is not allowed (no whitespace, quotes, `;`, `{{`, `}}`, `$`, `#`, `\\` or control characters)",
+            describe_char(c)
+        ));
+    }
+    Ok(())
+}
+
+fn describe_char(c: char) -> String {
+    match c {
+        '\n' => "a newline".into(),
+        '\r' => "a carriage return".into(),
+        '\t' => "a tab".into(),
+        ' ' => "a space".into(),
+        c if c.is_control() => format!("control character U+{:04X}", c as u32),
+        c => format!("`{c}`"),
+    }
+}
+
+/// Which way nginx talks to the hub on the loopback interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topology {
+    /// `proxy_pass http://127.0.0.1:PORT`: plain HTTP on loopback.
+    SameHostHttp,
+    /// `proxy_pass https://127.0.0.1:PORT`, verified against a private CA.
+    EndToEndTls,
+}
+
+impl Topology {
+    pub const ALL: [Topology; 2] = [Topology::SameHostHttp, Topology::EndToEndTls];
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "same-host-http" => Ok(Self::SameHostHttp),
+            "end-to-end-tls" => Ok(Self::EndToEndTls),
+            _ => Err(format!(
+                "`{}` is not a topology: use same-host-http or end-to-end-tls",
+                s.escape_debug()
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SameHostHttp => "same-host-http",
+            Self::EndToEndTls => "end-to-end-tls",
+        }
+    }
+
+    pub fn is_tls(self) -> bool {
+        self == Self::EndToEndTls
+    }
+}
+
+impl fmt::Display for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An RFC 1123 host name, stored in lower case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Domain(String);
+
+impl Domain {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_safe(s)?;
+        let lower = s.to_ascii_lowercase();
+        if lower.len() > 253 {
+            return Err("is longer than 253 characters".into());
+        }
+        for label in lower.split('.') {
+            if label.is_empty() {
+                return Err(format!("`{s}` has an empty label (two dots, or a leading or trailing dot)"));
+            }
+            if label.len() > 63 {
+                return Err(format!("label `{label}` is longer than 63 characters"));
+            }
+            if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
+                return Err(format!(
+                    "`{s}` is not a host name: {} is not allowed (letters, digits, `-` and `.` only)",
+                    describe_char(c)
+                ));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(format!("label `{label}` starts or ends with `-`"));
+            }
+        }
+        if lower.rsplit('.').next().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
+            return Err(format!("`{s}` looks like an IP address; a DNS name is needed here"));
+        }
+        Ok(Self(lower))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A TCP port the hub may listen on: unprivileged, and not nginx's 80/443.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Port(u16);
+
+impl Port {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let n: u32 = s
+            .parse()
+            .map_err(|_| format!("`{}` is not a port number (1024-65535)", s.escape_debug()))?;
+        if n == 80 || n == 443 {
+            return Err(format!("{n} is nginx's public port; the hub needs its own loopback port (1024-65535)"));
+        }
+        if !(1024..=65535).contains(&n) {
+            return Err(format!("{n} is outside 1024-65535"));
+        }
+        Ok(Self(u16::try_from(n).map_err(|_| "port out of range".to_string())?))
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A browser origin, exactly `scheme://host[:port]`, as the hub compares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_safe(s)?;
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| format!("`{s}` is not an origin: write scheme://host[:port], e.g. https://app.example.com"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("`{s}`: the scheme must be http or https"));
+        }
+        if rest.ends_with('/') {
+            return Err(format!("`{s}` ends with `/`: an origin has no trailing slash (browsers send none, so it would never match)"));
+        }
+        if rest.contains('/') || rest.contains('?') {
+            return Err(format!("`{s}` has a path or query: an origin is only scheme://host[:port]"));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        };
+        if let Some(p) = port {
+            match p.parse::<u16>() {
+                Ok(n) if n > 0 => {}
+                _ => return Err(format!("`{s}`: `{p}` is not a port number")),
+            }
+        }
+        let host = host.to_ascii_lowercase();
+        if host.parse::<std::net::Ipv4Addr>().is_err() && host != "localhost" {
+            Domain::parse(&host).map_err(|e| format!("`{s}`: host {e}"))?;
+        }
+        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+        Ok(Self(format!("{scheme}://{host}{port}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A `cors_origins` entry: an exact origin, or `*` (allowed, with a warning).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct CorsOrigin(String);
+
+impl CorsOrigin {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "*" {
+            return Ok(Self(s.into()));
+        }
+        Origin::parse(s).map(|o| Self(o.0))
+    }
+
+    pub fn is_wildcard(&self) -> bool {
+        self.0 == "*"
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A `publish_origins` entry: exact origins only, never `*`.
+pub fn parse_publish_origin(s: &str) -> Result<Origin, String> {
+    if s == "*" {
+        return Err("`*` would let any web page publish with a visitor's cookie; list exact origins (server-side publishing with a token does not need this at all)".into());
+    }
+    Origin::parse(s)
+}
+
+/// An absolute file system path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct AbsPath(String);
+
+impl AbsPath {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_safe(s)?;
+        if !s.starts_with('/') {
+            return Err(format!("`{s}` is not an absolute path (it must start with `/`)"));
+        }
+        if s.split('/').any(|part| part == "..") {
+            return Err(format!("`{s}` contains `..`"));
+        }
+        let trimmed = if s.len() > 1 { s.trim_end_matches('/') } else { s };
+        Ok(Self(trimmed.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A Caddy duration such as `40s`, `1m` or `500ms`, kept as written and as milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Duration {
+    pub text: String,
+    pub millis: u64,
+}
+
+impl Duration {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(digits_end);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{}` is not a duration: write e.g. 40s, 1m or 500ms", s.escape_debug()))?;
+        let factor = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(format!("`{}`: the unit must be ms, s, m or h (e.g. 40s)", s.escape_debug())),
+        };
+        Ok(Self { text: s.to_string(), millis: n.saturating_mul(factor) })
+    }
+}
+
+/// Caddy's admin endpoint: `off`, or `host:port` on loopback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct AdminAddress(String);
+
+impl AdminAddress {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_safe(s)?;
+        if s == "off" {
+            return Ok(Self(s.into()));
+        }
+        let (host, port) = s
+            .rsplit_once(':')
+            .ok_or_else(|| format!("`{s}` is not host:port or off (e.g. localhost:2019)"))?;
+        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+            return Err(format!("`{s}`: the admin API must stay on loopback (localhost, 127.0.0.1 or [::1])"));
+        }
+        match port.parse::<u16>() {
+            Ok(n) if n >= 1024 => Ok(Self(s.into())),
+            _ => Err(format!("`{s}`: `{port}` is not a port number in 1024-65535")),
+        }
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        self.0.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.0 == "off"
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// JWT signature algorithm shared by the hub and Symfony.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum JwtAlgorithm {
+    HS256,
+    HS512,
+    ES256,
+}
+
+impl JwtAlgorithm {
+    pub const ALL: [JwtAlgorithm; 3] = [Self::HS256, Self::HS512, Self::ES256];
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "HS256" => Ok(Self::HS256),
+            "HS512" => Ok(Self::HS512),
+            "ES256" => Ok(Self::ES256),
+            _ => Err(format!("`{}` is not supported: use HS256, HS512 or ES256", s.escape_debug())),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HS256 => "HS256",
+            Self::HS512 => "HS512",
+            Self::ES256 => "ES256",
+        }
+    }
+
+    /// The name Symfony's MercureBundle uses in `jwt.algorithm`.
+    pub fn symfony_name(self) -> &'static str {
+        match self {
+            Self::HS256 => "hmac.sha256",
+            Self::HS512 => "hmac.sha512",
+            Self::ES256 => "ecdsa.sha256",
+        }
+    }
+
+    pub fn is_hmac(self) -> bool {
+        self != Self::ES256
+    }
+}
+
+/// A Unix user name for the hub's service account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct UnixUser(String);
+
+impl UnixUser {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_safe(s)?;
+        let mut chars = s.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !first_ok || !rest_ok || s.len() > 32 {
+            return Err(format!("`{s}` is not a Unix user name (lower case letters, digits, `_`, `-`; at most 32)"));
+        }
+        if s == "root" {
+            return Err("the hub must not run as root".into());
+        }
+        Ok(Self(s.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where nginx reaches php-fpm: `unix:/path/to.sock` or `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct FastcgiAddress(String);
+
+impl FastcgiAddress {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        check_safe(s)?;
+        if let Some(path) = s.strip_prefix("unix:") {
+            AbsPath::parse(path).map_err(|e| format!("socket path {e}"))?;
+            return Ok(Self(s.into()));
+        }
+        match s.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => Ok(Self(s.into())),
+            _ => Err(format!("`{s}` is not unix:/path/to/php-fpm.sock or host:port")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The nginx version whose syntax to render, or `auto` to read it from `nginx -v`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NginxVersionChoice {
+    Auto,
+    Known(NginxVersion),
+}
+
+impl NginxVersionChoice {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "auto" {
+            return Ok(Self::Auto);
+        }
+        NginxVersion::parse(s).map(Self::Known)
+    }
+}
+
+/// A concrete nginx version (major.minor.patch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct NginxVersion(pub u32, pub u32, pub u32);
+
+impl NginxVersion {
+    /// Debian 12's version, used when `auto` finds no nginx on this machine.
+    pub const FALLBACK: NginxVersion = NginxVersion(1, 22, 1);
+    /// From this version on, `listen ... http2` is deprecated in favour of `http2 on;`.
+    pub const HTTP2_DIRECTIVE: NginxVersion = NginxVersion(1, 25, 1);
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{}` is not an nginx version: write auto, or e.g. 1.22 or 1.26.2", s.escape_debug());
+        let parts: Vec<&str> = s.split('.').collect();
+        if !(2..=3).contains(&parts.len()) {
+            return Err(bad());
+        }
+        let nums: Result<Vec<u32>, _> = parts.iter().map(|p| p.parse::<u32>()).collect();
+        let nums = nums.map_err(|_| bad())?;
+        let v = NginxVersion(nums[0], nums[1], nums.get(2).copied().unwrap_or(0));
+        if v < NginxVersion(1, 18, 0) {
+            return Err(format!("nginx {v} is older than 1.18, which mercure-setup does not support"));
+        }
+        Ok(v)
+    }
+}
+
+impl fmt::Display for NginxVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+/// `true`/`false` (and the YAML spellings yes/no/on/off).
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" => Ok(true),
+        "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("`{}` is not true or false", s.escape_debug())),
+    }
+}
+
+/// A whole number within `range`.
+pub fn parse_count(s: &str, range: std::ops::RangeInclusive<u32>) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("`{}` is not a whole number", s.escape_debug()))?;
+    if !range.contains(&n) {
+        return Err(format!("{n} is outside {}-{}", range.start(), range.end()));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains() {
+        assert_eq!(Domain::parse("App.Example.com").unwrap().as_str(), "app.example.com");
+        for bad in ["a.com;include /etc/passwd", "a..com", "-a.com", "a_b.com", "1.2.3.4", "a.com\n", ""] {
+            assert!(Domain::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn ports() {
+        assert!(Port::parse("3000").is_ok());
+        for bad in ["80", "443", "1023", "65536", "x", "-1"] {
+            assert!(Port::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(Origin::parse("HTTPS://App.example.com:8443").unwrap().as_str(), "https://app.example.com:8443");
+        assert!(Origin::parse("http://localhost:5173").is_ok());
+        for bad in ["https://a.com/", "https://a.com/path", "a.com", "ftp://a.com", "https://a.com\n", "https://a.com:0", "*"] {
+            assert!(Origin::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(CorsOrigin::parse("*").unwrap().is_wildcard());
+        assert!(parse_publish_origin("*").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(Duration::parse("40s").unwrap().millis, 40_000);
+        assert_eq!(Duration::parse("1m").unwrap().millis, 60_000);
+        assert!(Duration::parse("40").is_err());
+        assert!(Duration::parse("s").is_err());
+    }
+
+    #[test]
+    fn admin_and_fastcgi() {
+        assert!(AdminAddress::parse("off").unwrap().is_off());
+        assert_eq!(AdminAddress::parse("localhost:2019").unwrap().port(), Some(2019));
+        assert!(AdminAddress::parse("0.0.0.0:2019").is_err());
+        assert!(FastcgiAddress::parse("unix:/run/php/php8.2-fpm.sock").is_ok());
+        assert!(FastcgiAddress::parse("127.0.0.1:9000").is_ok());
+        assert!(FastcgiAddress::parse("unix:run.sock").is_err());
+    }
+
+    #[test]
+    fn nginx_versions() {
+        assert_eq!(NginxVersion::parse("1.22").unwrap(), NginxVersion(1, 22, 0));
+        assert!(NginxVersion::parse("1.26.2").unwrap() >= NginxVersion::HTTP2_DIRECTIVE);
+        assert!(NginxVersion::parse("1").is_err());
+        assert!(NginxVersion::parse("1.10").is_err());
+    }
+}
