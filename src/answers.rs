@@ -230,7 +230,9 @@ impl Answers {
                 return Err("0 disables the heartbeat, and idle connections then drop at proxy timeouts".into());
             }
             if d.millis > MAX_HEARTBEAT_MS {
-                return Err(format!("`{s}` is longer than 30m; nginx's proxy_read_timeout (1h) must stay at least twice the heartbeat"));
+                return Err(format!(
+                    "`{s}` is longer than 30m; nginx's proxy_read_timeout (1h) must stay at least twice the heartbeat"
+                ));
             }
             Ok(d)
         });
@@ -384,7 +386,8 @@ mod tests {
 
     #[test]
     fn defaults_follow_topology_and_domain() {
-        let (a, w) = Answers::from_draft(&draft(&[("domain", "app.example.com"), ("topology", "end-to-end-tls")])).unwrap();
+        let (a, w) =
+            Answers::from_draft(&draft(&[("domain", "app.example.com"), ("topology", "end-to-end-tls")])).unwrap();
         assert!(w.is_empty());
         assert_eq!(a.hub.port.get(), 8443);
         assert_eq!(a.public_tls.certificate.as_str(), "/etc/letsencrypt/live/app.example.com/fullchain.pem");
@@ -409,7 +412,10 @@ mod tests {
     fn missing_domain_and_port_clash() {
         let errors = Answers::from_draft(&draft(&[("hub.port", "2019")])).unwrap_err();
         let text: Vec<_> = errors.iter().map(ToString::to_string).collect();
-        assert_eq!(text, ["domain: is required", "hub.admin: uses port 2019, which is hub.port; the hub would fail to start"]);
+        assert_eq!(
+            text,
+            ["domain: is required", "hub.admin: uses port 2019, which is hub.port; the hub would fail to start"]
+        );
     }
 
     #[test]
@@ -421,7 +427,8 @@ mod tests {
 
     #[test]
     fn round_trip_through_draft() {
-        let (a, _) = Answers::from_draft(&draft(&[("domain", "a.com"), ("hub.cors_origins", "https://x.com")])).unwrap();
+        let (a, _) =
+            Answers::from_draft(&draft(&[("domain", "a.com"), ("hub.cors_origins", "https://x.com")])).unwrap();
         let (b, _) = Answers::from_draft(&a.to_draft()).unwrap();
         assert_eq!(a, b);
     }

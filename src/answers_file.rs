@@ -101,13 +101,9 @@ fn to_raw(key: &str, v: &Value) -> Result<Option<RawValue>, String> {
             return Err("expected a list, e.g. [https://admin.example.com]".into());
         };
         let items: Option<Vec<String>> = items.iter().map(scalar_text).collect();
-        return items
-            .map(|i| Some(RawValue::List(i)))
-            .ok_or_else(|| "list entries must be plain values".into());
+        return items.map(|i| Some(RawValue::List(i))).ok_or_else(|| "list entries must be plain values".into());
     }
-    scalar_text(v)
-        .map(|s| Some(RawValue::Scalar(s)))
-        .ok_or_else(|| "expected a single value".into())
+    scalar_text(v).map(|s| Some(RawValue::Scalar(s))).ok_or_else(|| "expected a single value".into())
 }
 
 /// Maps each dotted key to the line it is written on (block-style YAML).
@@ -149,7 +145,11 @@ pub fn apply_sets(draft: &mut Draft, sets: &[String]) -> Result<(), Vec<FieldErr
         };
         let Some(q) = questions::question(key) else {
             let hint = suggest_key(key).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
-            errors.push(FieldError { key: key.to_string(), message: format!("unknown key{hint}"), source: Some(Source::Set) });
+            errors.push(FieldError {
+                key: key.to_string(),
+                message: format!("unknown key{hint}"),
+                source: Some(Source::Set),
+            });
             continue;
         };
         draft.set(q.key, raw_from_text(q.key, value), Some(Source::Set));

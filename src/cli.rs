@@ -14,7 +14,11 @@ use crate::output::{self, Status};
 use crate::values::Topology;
 
 #[derive(Debug, Parser)]
-#[command(name = "mercure-setup", version, about = "Set up a Mercure hub behind nginx for a Symfony app, correctly the first time")]
+#[command(
+    name = "mercure-setup",
+    version,
+    about = "Set up a Mercure hub behind nginx for a Symfony app, correctly the first time"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -48,17 +48,17 @@ pub fn sign(key: &SigningKey, algorithm: JwtAlgorithm, role: Role, topics: &[&st
     let (alg, encoding_key) = match (key, algorithm) {
         (SigningKey::Hmac(s), JwtAlgorithm::HS256) => (Algorithm::HS256, EncodingKey::from_secret(s.as_bytes())),
         (SigningKey::Hmac(s), JwtAlgorithm::HS512) => (Algorithm::HS512, EncodingKey::from_secret(s.as_bytes())),
-        (SigningKey::Es256 { private_pem, .. }, JwtAlgorithm::ES256) => (
-            Algorithm::ES256,
-            EncodingKey::from_ec_pem(private_pem.as_bytes()).map_err(|e| e.to_string())?,
-        ),
+        (SigningKey::Es256 { private_pem, .. }, JwtAlgorithm::ES256) => {
+            (Algorithm::ES256, EncodingKey::from_ec_pem(private_pem.as_bytes()).map_err(|e| e.to_string())?)
+        }
         _ => return Err(format!("the key does not fit algorithm {}", algorithm.as_str())),
     };
     let grants = match role {
         Role::Publisher => Grants { publish: Some(topics), subscribe: None },
         Role::Subscriber => Grants { publish: None, subscribe: Some(topics) },
     };
-    jsonwebtoken::encode(&Header::new(alg), &MercureClaims { mercure: grants }, &encoding_key).map_err(|e| e.to_string())
+    jsonwebtoken::encode(&Header::new(alg), &MercureClaims { mercure: grants }, &encoding_key)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -73,7 +73,12 @@ mod tests {
         let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
         v.required_spec_claims.clear();
         v.validate_exp = false;
-        let data = jsonwebtoken::decode::<serde_json::Value>(&a, &jsonwebtoken::DecodingKey::from_secret(key.hub_key().as_bytes()), &v).unwrap();
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            &a,
+            &jsonwebtoken::DecodingKey::from_secret(key.hub_key().as_bytes()),
+            &v,
+        )
+        .unwrap();
         assert_eq!(data.claims["mercure"]["publish"][0], "*");
         assert!(sign(&key, JwtAlgorithm::ES256, Role::Publisher, &["*"]).is_err());
     }

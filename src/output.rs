@@ -126,12 +126,7 @@ pub fn compare(dir: &Path, bundle: &Bundle) -> Result<Vec<Change>, OutputError> 
 /// Files the last render wrote that this bundle no longer has (left in place).
 pub fn stale_files(dir: &Path, bundle: &Bundle) -> Result<Vec<String>, OutputError> {
     let manifest = read_manifest(dir)?;
-    Ok(manifest
-        .files
-        .keys()
-        .filter(|p| !bundle.files.contains_key(*p) && dir.join(p).exists())
-        .cloned()
-        .collect())
+    Ok(manifest.files.keys().filter(|p| !bundle.files.contains_key(*p) && dir.join(p).exists()).cloned().collect())
 }
 
 /// A file list with a unified diff per changed file; secret contents are never shown.
@@ -211,7 +206,8 @@ fn write_temp(path: &Path, contents: &[u8], mode: u32) -> Result<PathBuf, Output
 /// edited by hand. Returns what happened to each file.
 pub fn write(dir: &Path, bundle: &Bundle, force: bool) -> Result<Vec<Change>, OutputError> {
     let changes = compare(dir, bundle)?;
-    let edited: Vec<String> = changes.iter().filter(|c| c.status == Status::HandEdited).map(|c| c.path.clone()).collect();
+    let edited: Vec<String> =
+        changes.iter().filter(|c| c.status == Status::HandEdited).map(|c| c.path.clone()).collect();
     if !edited.is_empty() && !force {
         return Err(OutputError::HandEdited(edited));
     }

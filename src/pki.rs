@@ -104,7 +104,8 @@ pub struct CertInfo {
 pub fn inspect(pem: &str) -> Result<CertInfo, String> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
     let cert = pem.parse_x509().map_err(|e| e.to_string())?;
-    let not_after = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).map_err(|e| e.to_string())?;
+    let not_after =
+        OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).map_err(|e| e.to_string())?;
     let mut dns_names = Vec::new();
     let mut ip_addresses = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
@@ -149,7 +150,9 @@ pub fn hub_cert_renewal_reason(hub_cert: &str, tls_name: &Domain, now: OffsetDat
 /// Why a stored CA must be replaced, if it must (it expires within the hub certificate's lifetime).
 pub fn ca_renewal_reason(ca_cert: &str, now: OffsetDateTime) -> Option<String> {
     match inspect(ca_cert) {
-        Ok(info) if info.not_after - now < HUB_VALIDITY => Some(format!("the private CA expires on {}", info.not_after.date())),
+        Ok(info) if info.not_after - now < HUB_VALIDITY => {
+            Some(format!("the private CA expires on {}", info.not_after.date()))
+        }
         Ok(_) => None,
         Err(e) => Some(format!("the stored CA certificate cannot be read ({e})")),
     }

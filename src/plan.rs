@@ -104,11 +104,8 @@ impl Plan {
         let port = answers.hub.port.get();
         let domain = answers.domain.to_string();
         let public_hub_url = format!("https://{domain}/.well-known/mercure");
-        let symfony_mercure_url = if tls {
-            public_hub_url.clone()
-        } else {
-            format!("http://127.0.0.1:{port}/.well-known/mercure")
-        };
+        let symfony_mercure_url =
+            if tls { public_hub_url.clone() } else { format!("http://127.0.0.1:{port}/.well-known/mercure") };
         let worker_connections = worker_connections_for(answers.nginx.expected_subscribers);
         let h = &answers.hub;
         Plan {

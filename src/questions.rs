@@ -21,16 +21,8 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 8] = [
-        Step::Topology,
-        Step::Domain,
-        Step::Hub,
-        Step::Access,
-        Step::Jwt,
-        Step::Symfony,
-        Step::Capacity,
-        Step::Review,
-    ];
+    pub const ALL: [Step; 8] =
+        [Step::Topology, Step::Domain, Step::Hub, Step::Access, Step::Jwt, Step::Symfony, Step::Capacity, Step::Review];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -385,9 +377,7 @@ pub fn question(key: &str) -> Option<&'static Question> {
 
 /// The questions of one wizard step that apply to `topology`.
 pub fn questions_for(step: Step, topology: Topology) -> impl Iterator<Item = &'static Question> {
-    QUESTIONS
-        .iter()
-        .filter(move |q| q.step == step && (q.visible)(topology))
+    QUESTIONS.iter().filter(move |q| q.step == step && (q.visible)(topology))
 }
 
 /// The known key closest to `unknown`, for "did you mean" hints.

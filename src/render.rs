@@ -84,11 +84,10 @@ pub fn render(plan: &Plan, secrets: &Secrets) -> Result<Bundle, RenderError> {
             SigningKey::Es256 { .. } => "",
         },
     };
-    let ctx = tera::Context::from_serialize(&ctx).map_err(|e| RenderError { template: "(context)".into(), detail: describe(&e) })?;
+    let ctx = tera::Context::from_serialize(&ctx)
+        .map_err(|e| RenderError { template: "(context)".into(), detail: describe(&e) })?;
     let r = |name: &str| {
-        tera()
-            .render(name, &ctx)
-            .map_err(|e| RenderError { template: name.to_string(), detail: describe(&e) })
+        tera().render(name, &ctx).map_err(|e| RenderError { template: name.to_string(), detail: describe(&e) })
     };
 
     let mut b = Bundle::default();
@@ -146,7 +145,10 @@ mod tests {
     #[test]
     fn env_values() {
         assert_eq!(env_value("abc-_DEF123"), "abc-_DEF123");
-        assert_eq!(env_value("-----BEGIN PUBLIC KEY-----\nMF\n-----END PUBLIC KEY-----"), "\"-----BEGIN PUBLIC KEY-----\nMF\n-----END PUBLIC KEY-----\"");
+        assert_eq!(
+            env_value("-----BEGIN PUBLIC KEY-----\nMF\n-----END PUBLIC KEY-----"),
+            "\"-----BEGIN PUBLIC KEY-----\nMF\n-----END PUBLIC KEY-----\""
+        );
         assert_eq!(env_value("a$b\"c"), "\"a\\$b\\\"c\"");
     }
 }

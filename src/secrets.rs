@@ -104,8 +104,7 @@ fn new_es256_pair() -> Result<(String, String), SecretsError> {
 }
 
 fn usable_hmac(secret: &str) -> bool {
-    secret.len() >= MIN_HMAC_SECRET_CHARS
-        && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    secret.len() >= MIN_HMAC_SECRET_CHARS && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Reuses what `stored` holds where it still fits the answers, and makes the rest.
@@ -119,8 +118,12 @@ pub fn prepare(
     let stored = if rotate { StoredState::default() } else { stored };
     let mut notes = Vec::new();
     let reused_key = match answers.jwt_algorithm {
-        JwtAlgorithm::HS256 | JwtAlgorithm::HS512 => stored.hmac_secret.filter(|s| usable_hmac(s)).map(SigningKey::Hmac),
-        JwtAlgorithm::ES256 => stored.es256.map(|(private_pem, public_pem)| SigningKey::Es256 { private_pem, public_pem }),
+        JwtAlgorithm::HS256 | JwtAlgorithm::HS512 => {
+            stored.hmac_secret.filter(|s| usable_hmac(s)).map(SigningKey::Hmac)
+        }
+        JwtAlgorithm::ES256 => {
+            stored.es256.map(|(private_pem, public_pem)| SigningKey::Es256 { private_pem, public_pem })
+        }
     };
     let (jwt, key_is_new) = match reused_key {
         Some(k) => (k, false),

@@ -11,9 +11,7 @@ use serde::Serialize;
 /// Characters that would let a value escape its directive in one of the rendered
 /// config languages (nginx, Caddyfile, systemd, dotenv, YAML).
 fn forbidden_char(c: char) -> bool {
-    c.is_whitespace()
-        || c.is_control()
-        || matches!(c, '"' | '\'' | '`' | ';' | '{' | '}' | '$' | '#' | '\\')
+    c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '`' | ';' | '{' | '}' | '$' | '#' | '\\')
 }
 
 /// Rejects values carrying characters that could break out of a directive.
@@ -58,10 +56,7 @@ impl Topology {
         match s {
             "same-host-http" => Ok(Self::SameHostHttp),
             "end-to-end-tls" => Ok(Self::EndToEndTls),
-            _ => Err(format!(
-                "`{}` is not a topology: use same-host-http or end-to-end-tls",
-                s.escape_debug()
-            )),
+            _ => Err(format!("`{}` is not a topology: use same-host-http or end-to-end-tls", s.escape_debug())),
         }
     }
 
@@ -136,9 +131,7 @@ pub struct Port(u16);
 
 impl Port {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let n: u32 = s
-            .parse()
-            .map_err(|_| format!("`{}` is not a port number (1024-65535)", s.escape_debug()))?;
+        let n: u32 = s.parse().map_err(|_| format!("`{}` is not a port number (1024-65535)", s.escape_debug()))?;
         if n == 80 || n == 443 {
             return Err(format!("{n} is nginx's public port; the hub needs its own loopback port (1024-65535)"));
         }
@@ -167,15 +160,17 @@ pub struct Origin(String);
 impl Origin {
     pub fn parse(s: &str) -> Result<Self, String> {
         check_safe(s)?;
-        let (scheme, rest) = s
-            .split_once("://")
-            .ok_or_else(|| format!("`{s}` is not an origin: write scheme://host[:port], e.g. https://app.example.com"))?;
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+            format!("`{s}` is not an origin: write scheme://host[:port], e.g. https://app.example.com")
+        })?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
             return Err(format!("`{s}`: the scheme must be http or https"));
         }
         if rest.ends_with('/') {
-            return Err(format!("`{s}` ends with `/`: an origin has no trailing slash (browsers send none, so it would never match)"));
+            return Err(format!(
+                "`{s}` ends with `/`: an origin has no trailing slash (browsers send none, so it would never match)"
+            ));
         }
         if rest.contains('/') || rest.contains('?') {
             return Err(format!("`{s}` has a path or query: an origin is only scheme://host[:port]"));
@@ -292,9 +287,8 @@ impl AdminAddress {
         if s == "off" {
             return Ok(Self(s.into()));
         }
-        let (host, port) = s
-            .rsplit_once(':')
-            .ok_or_else(|| format!("`{s}` is not host:port or off (e.g. localhost:2019)"))?;
+        let (host, port) =
+            s.rsplit_once(':').ok_or_else(|| format!("`{s}` is not host:port or off (e.g. localhost:2019)"))?;
         if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
             return Err(format!("`{s}`: the admin API must stay on loopback (localhost, 127.0.0.1 or [::1])"));
         }
@@ -466,9 +460,7 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
 
 /// A whole number within `range`.
 pub fn parse_count(s: &str, range: std::ops::RangeInclusive<u32>) -> Result<u32, String> {
-    let n: u32 = s
-        .parse()
-        .map_err(|_| format!("`{}` is not a whole number", s.escape_debug()))?;
+    let n: u32 = s.parse().map_err(|_| format!("`{}` is not a whole number", s.escape_debug()))?;
     if !range.contains(&n) {
         return Err(format!("{n} is outside {}-{}", range.start(), range.end()));
     }
@@ -499,7 +491,9 @@ mod tests {
     fn origins() {
         assert_eq!(Origin::parse("HTTPS://App.example.com:8443").unwrap().as_str(), "https://app.example.com:8443");
         assert!(Origin::parse("http://localhost:5173").is_ok());
-        for bad in ["https://a.com/", "https://a.com/path", "a.com", "ftp://a.com", "https://a.com\n", "https://a.com:0", "*"] {
+        for bad in
+            ["https://a.com/", "https://a.com/path", "a.com", "ftp://a.com", "https://a.com\n", "https://a.com:0", "*"]
+        {
             assert!(Origin::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(CorsOrigin::parse("*").unwrap().is_wildcard());

@@ -1,0 +1,1 @@
+//! Snapshots of every rendered file for each fixture.

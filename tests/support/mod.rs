@@ -1,0 +1,112 @@
+//! Shared test helpers: the binary under test, fixtures, real tools, free ports and
+//! processes that are stopped by PID when the test ends.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+
+use mercure_setup::jwt::SigningKey;
+use mercure_setup::pki::Pki;
+use mercure_setup::secrets::Secrets;
+use mercure_setup::values::JwtAlgorithm;
+
+/// The `mercure-setup` binary built for this test run.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mercure-setup"))
+}
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// The fixture answers files, each rendered and checked by the suites.
+pub const FIXTURES: &[&str] = &[
+    "same-host-http-hs256-nginx122.yaml",
+    "same-host-http-hs512-cors-nginx126.yaml",
+    "end-to-end-tls-hs256-nginx122.yaml",
+    "end-to-end-tls-es256-cors-nginx126.yaml",
+];
+
+/// Runs the binary with `args` and no stdin.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the mercure-setup binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Renders a fixture into `dir` with the real binary; panics with its stderr on failure.
+pub fn render_fixture(name: &str, dir: &Path) {
+    let o = run(&["render", "--answers", fixture(name).to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "render {name} failed: {}", stderr(&o));
+}
+
+/// The path of a tool the test needs; fails the test (never skips) with how to install it.
+pub fn require_tool(name: &str, install: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| panic!("`{name}` is not installed; this test runs the real program. Install it with: {install}"))
+}
+
+/// A TCP port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed by PID (and reaped) when dropped, also when a test panics.
+pub struct ChildGuard {
+    pub child: Child,
+    pub name: String,
+}
+
+impl ChildGuard {
+    pub fn new(name: &str, child: Child) -> Self {
+        ChildGuard { child, name: name.to_string() }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fixed secrets so rendered files are stable in snapshots (render is pure).
+pub fn fixed_secrets(algorithm: JwtAlgorithm, tls: bool) -> Secrets {
+    let jwt = match algorithm {
+        JwtAlgorithm::ES256 => SigningKey::Es256 {
+            private_pem: "-----BEGIN PRIVATE KEY-----\nFIXED-TEST-PRIVATE-KEY\n-----END PRIVATE KEY-----".into(),
+            public_pem: "-----BEGIN PUBLIC KEY-----\nFIXED-TEST-PUBLIC-KEY\n-----END PUBLIC KEY-----".into(),
+        },
+        _ => SigningKey::Hmac("FIXED_test_secret_0123456789-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123".into()),
+    };
+    Secrets {
+        jwt,
+        publisher_token: "fixed.publisher.token".into(),
+        subscriber_token: "fixed.subscriber.token".into(),
+        pki: tls.then(|| Pki {
+            ca_cert: "FIXED CA CERT".into(),
+            ca_key: "FIXED CA KEY".into(),
+            hub_cert: "FIXED HUB CERT".into(),
+            hub_key: "FIXED HUB KEY".into(),
+        }),
+    }
+}
