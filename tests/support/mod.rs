@@ -32,11 +32,7 @@ pub const FIXTURES: &[&str] = &[
 
 /// Runs the binary with `args` and no stdin.
 pub fn run(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("the mercure-setup binary runs")
+    Command::new(bin()).args(args).stdin(std::process::Stdio::null()).output().expect("the mercure-setup binary runs")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -55,10 +51,11 @@ pub fn render_fixture(name: &str, dir: &Path) {
 
 /// The path of a tool the test needs; fails the test (never skips) with how to install it.
 pub fn require_tool(name: &str, install: &str) -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| panic!("`{name}` is not installed; this test runs the real program. Install it with: {install}"))
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
+    found.unwrap_or_else(|| {
+        panic!("`{name}` is not installed; this test runs the real program. Install it with: {install}")
+    })
 }
 
 /// A TCP port that was free on 127.0.0.1 a moment ago.
@@ -96,7 +93,9 @@ pub fn fixed_secrets(algorithm: JwtAlgorithm, tls: bool) -> Secrets {
             private_pem: "-----BEGIN PRIVATE KEY-----\nFIXED-TEST-PRIVATE-KEY\n-----END PRIVATE KEY-----".into(),
             public_pem: "-----BEGIN PUBLIC KEY-----\nFIXED-TEST-PUBLIC-KEY\n-----END PUBLIC KEY-----".into(),
         },
-        _ => SigningKey::Hmac("FIXED_test_secret_0123456789-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123".into()),
+        _ => SigningKey::Hmac(
+            "FIXED_test_secret_0123456789-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123".into(),
+        ),
     };
     Secrets {
         jwt,

@@ -1,0 +1,1 @@
+//! The `render` and `init` commands as a user runs them.
