@@ -109,6 +109,9 @@ pub fn compare(dir: &Path, bundle: &Bundle) -> Result<Vec<Change>, OutputError> 
         let status = match &current {
             None => Status::New,
             Some(bytes) if bytes == file.contents.as_bytes() => Status::Unchanged,
+            // State was read at the start of this run and is written back from what was
+            // read (or renewed), so changes there were already taken into account.
+            Some(_) if rel.starts_with(&format!("{}/", paths::DIR)) => Status::Updated,
             Some(bytes) if manifest.files.get(rel).is_some_and(|h| *h == sha256_hex(bytes)) => Status::Updated,
             Some(_) => Status::HandEdited,
         };
@@ -170,6 +173,8 @@ fn make_dirs(dir: &Path, bundle: &Bundle) -> Result<(), OutputError> {
             (1..parts.len()).map(move |n| parts[..n].join("/"))
         })
         .collect();
+    // The manifest lives in .state even when the bundle carries no other state.
+    rel_dirs.push(paths::DIR.to_string());
     rel_dirs.sort();
     rel_dirs.dedup();
     for rel in rel_dirs {

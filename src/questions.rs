@@ -87,8 +87,12 @@ fn empty_list(_: &Draft) -> RawValue {
     RawValue::List(Vec::new())
 }
 
+/// The domain for defaults derived from it; an invalid one is reported once, under
+/// `domain`, rather than again in every path built from it.
 fn domain_or_placeholder(d: &Draft) -> String {
-    d.scalar("domain").unwrap_or("DOMAIN").to_string()
+    d.scalar("domain")
+        .and_then(|s| crate::values::Domain::parse(s).ok())
+        .map_or_else(|| "DOMAIN".to_string(), |d| d.to_string())
 }
 
 pub const TOPOLOGY_CHOICES: &[&str] = &["same-host-http", "end-to-end-tls"];

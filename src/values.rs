@@ -21,7 +21,8 @@ pub fn check_safe(value: &str) -> Result<(), String> {
     }
     if let Some(c) = value.chars().find(|&c| forbidden_char(c)) {
         return Err(format!(
-            "contains {}, which is not allowed (no whitespace, quotes, `;`, `{{`, `}}`, `$`, `#`, `\\` or control characters)",
+            "`{}` contains {}, which is not allowed (no whitespace, quotes, `;`, `{{`, `}}`, `$`, `#`, `\\` or control characters)",
+            value.escape_debug(),
             describe_char(c)
         ));
     }
