@@ -249,10 +249,10 @@ impl Answers {
         let version = c.scalar("nginx.version", NginxVersionChoice::parse);
         let expected_subscribers = c.scalar("nginx.expected_subscribers", |s| parse_count(s, 1..=1_000_000));
 
-        if let (Some(port), Some(admin)) = (port, &admin) {
-            if admin.port() == Some(port.get()) {
-                c.error("hub.admin", format!("uses port {port}, which is hub.port; the hub would fail to start"));
-            }
+        if let (Some(port), Some(admin)) = (port, &admin)
+            && admin.port() == Some(port.get())
+        {
+            c.error("hub.admin", format!("uses port {port}, which is hub.port; the hub would fail to start"));
         }
 
         // Every field was parsed above so that all problems are reported together;

@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions (clap), one function per command,
 //! and the single place that turns errors into messages and exit codes.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -145,8 +146,9 @@ fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: boo
     let changes = output::write(out, &generated.bundle, force)?;
     let mut text = String::new();
     let count = |s: Status| changes.iter().filter(|c| c.status == s).count();
-    text.push_str(&format!(
-        "wrote {shown}: {} new, {} updated, {} unchanged{}\n",
+    let _ = writeln!(
+        text,
+        "wrote {shown}: {} new, {} updated, {} unchanged{}",
         count(Status::New),
         count(Status::Updated),
         count(Status::Unchanged),
@@ -154,14 +156,14 @@ fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: boo
             0 => String::new(),
             n => format!(", {n} hand-edited overwritten (--force)"),
         }
-    ));
+    );
     for c in changes.iter().filter(|c| !c.path.starts_with(".state/")) {
-        text.push_str(&format!("  {:<16} {:04o} {}\n", c.status.label(), c.mode, c.path));
+        let _ = writeln!(text, "  {:<16} {:04o} {}", c.status.label(), c.mode, c.path);
     }
     for stale in output::stale_files(out, &generated.bundle)? {
-        text.push_str(&format!("  no longer generated, left in place: {stale}\n"));
+        let _ = writeln!(text, "  no longer generated, left in place: {stale}");
     }
-    text.push_str(&format!("next: follow {}\n", out.join("INSTALL.md").display()));
+    let _ = writeln!(text, "next: follow {}", out.join("INSTALL.md").display());
     print_stdout(&text)
 }
 

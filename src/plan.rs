@@ -24,6 +24,8 @@ pub mod install {
 pub const PROXY_READ_TIMEOUT: &str = "1h";
 
 /// Everything the templates read.
+// Flat booleans are what Tera's `{% if %}` reads most simply.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     #[serde(skip)]

@@ -1,6 +1,7 @@
 //! Rendering: `render(&Plan, &Secrets) -> Bundle`, a pure function over the Tera
 //! templates embedded from `templates/`. No clock, randomness or file access here.
 
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -68,7 +69,7 @@ fn describe(e: &tera::Error) -> String {
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        detail.push_str(&format!(": {s}"));
+        let _ = write!(detail, ": {s}");
         source = s.source();
     }
     detail

@@ -340,7 +340,7 @@ impl JwtAlgorithm {
         }
     }
 
-    /// The name Symfony's MercureBundle uses in `jwt.algorithm`.
+    /// The name Symfony's `MercureBundle` uses in `jwt.algorithm`.
     pub fn symfony_name(self) -> &'static str {
         match self {
             Self::HS256 => "hmac.sha256",

@@ -233,7 +233,10 @@ fn bad_input_names_the_key_and_line_and_writes_nothing() {
     assert_rejected(
         "domain: a.com;include /etc/passwd\n",
         &[],
-        &["invalid answers (1 problem)", "answers.yaml:1: domain: `a.com;include /etc/passwd` contains `;`, which is not allowed"],
+        &[
+            "invalid answers (1 problem)",
+            "answers.yaml:1: domain: `a.com;include /etc/passwd` contains `;`, which is not allowed",
+        ],
     );
     assert_rejected(
         "domain: a.com\nhub:\n  cors_origins:\n    - \"https://b.com\\nadd_header X 1\"\n",

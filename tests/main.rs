@@ -1,6 +1,9 @@
 //! The one integration-test binary (so the suite links once). Each module covers
 //! one area; `support` holds what they share.
 
+// A test's helpers fail the test by panicking, which is what unwrap does.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod cli_render;

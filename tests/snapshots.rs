@@ -2,6 +2,8 @@
 //! files are stable (rendering is pure). Certificates and keys are placeholders here;
 //! the real-tool tests check real ones.
 
+use std::fmt::Write as _;
+
 use mercure_setup::answers::Answers;
 use mercure_setup::answers_file;
 use mercure_setup::plan::Plan;
@@ -24,18 +26,17 @@ fn every_rendered_file_matches_its_snapshot() {
         let plan = Plan::new(answers, None);
         let bundle = render(&plan, &secrets).unwrap();
         let stem = name.trim_end_matches(".yaml");
-        let listing: String = bundle
-            .files
-            .iter()
-            .map(|(p, f)| format!("{:04o} {}{}\n", f.mode, p, if f.secret { " (secret)" } else { "" }))
-            .collect();
+        let mut listing = String::new();
+        for (p, f) in &bundle.files {
+            let _ = writeln!(listing, "{:04o} {}{}", f.mode, p, if f.secret { " (secret)" } else { "" });
+        }
         insta::assert_snapshot!(format!("{stem}__files"), listing);
         for (path, file) in &bundle.files {
             // Raw key material and tokens are fixed placeholders: nothing to review.
             if path.starts_with(".state/")
                 || path.starts_with("tokens/")
                 || path.starts_with("mercure/tls/")
-                || path.ends_with(".pem")
+                || path.rsplit_once('.').is_some_and(|(_, ext)| ext == "pem")
             {
                 continue;
             }
