@@ -60,6 +60,18 @@ pub enum Command {
         #[arg(long)]
         rotate_secrets: bool,
     },
+    /// Check a rendered bundle with the real programs (nginx, Caddy, systemd-analyze, openssl) and cross-file consistency.
+    Check {
+        /// The bundle folder written by `render`.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Test the nginx site inside this machine's /etc/nginx/nginx.conf instead of a minimal wrapper.
+        #[arg(long)]
+        system: bool,
+        /// Print the report as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -87,6 +99,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Render { answers, out, sets, dry_run, force, rotate_secrets }) => {
             render(&answers, &out, &sets, dry_run, force, rotate_secrets)
         }
+        Some(Command::Check { dir, system, json }) => check(&dir, system, json),
         None => Err(Error::Usage("no command given; try `mercure-setup --help`".into())),
     }
 }
@@ -105,6 +118,25 @@ fn init(topology: Option<Topology>, output: Option<&Path>, force: bool) -> Resul
     match output {
         Some(path) => Ok(output::write_single(path, &text, 0o644, force)?),
         None => print_stdout(&text),
+    }
+}
+
+/// `check`: prints the report; any failed check makes the exit code 1.
+fn check(dir: &Path, system: bool, json: bool) -> Result<(), Error> {
+    // Not a bundle at all is a usage problem (exit 2), unlike a failed check (exit 1).
+    let report =
+        crate::check::run(dir, crate::check::CheckOptions { system }).map_err(|e| Error::Usage(e.to_string()))?;
+    let text = if json {
+        let mut j = serde_json::to_string_pretty(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))?;
+        j.push('\n');
+        j
+    } else {
+        report.to_text()
+    };
+    print_stdout(&text)?;
+    match report.failed {
+        0 => Ok(()),
+        n => Err(Error::Failed(format!("{n} check{} failed", if n == 1 { "" } else { "s" }))),
     }
 }
 

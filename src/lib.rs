@@ -8,6 +8,7 @@
 pub mod answers;
 pub mod answers_file;
 pub mod bundle;
+pub mod check;
 pub mod cli;
 pub mod error;
 pub mod generate;

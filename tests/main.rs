@@ -6,5 +6,9 @@
 
 mod support;
 
+mod check;
 mod cli_render;
+mod e2e;
+mod faults;
+mod real_tools;
 mod snapshots;

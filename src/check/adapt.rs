@@ -1,0 +1,319 @@
+//! Pure rewrites that let this machine's programs load a bundle's files: the
+//! Caddyfile for plain Caddy 2.6 (no Mercure module) and the nginx site with
+//! test ports, certificates and paths. `check` and the test suite share them, so
+//! what the tests prove is what `check` runs.
+//!
+//! Every rewrite keeps the line count where it can, so a tool's `file:line` in an
+//! error points at the same line of the bundle's own file.
+
+use std::fmt::Write as _;
+
+/// The directives a Mercure 0.24 `mercure { }` block knows (brief section 4). Any
+/// other name is silently ignored by the hub, so it would "do nothing" in production.
+pub const KNOWN_MERCURE_DIRECTIVES: &[&str] = &[
+    "publisher_jwt",
+    "subscriber_jwt",
+    "publisher_jwks_url",
+    "subscriber_jwks_url",
+    "anonymous",
+    "publish_origins",
+    "cors_origins",
+    "cookie_name",
+    "subscriptions",
+    "heartbeat",
+    "write_timeout",
+    "dispatch_timeout",
+    "transport",
+    "transport_url",
+    "topic_selector_cache",
+    "subscriber_list_cache_size",
+    "protocol_version_compatibility",
+    "demo",
+    "ui",
+    "name",
+];
+
+/// The directive names inside the Caddyfile's `mercure { }` block, with their lines
+/// (only the block's own level: `transport bolt { path ... }` yields `transport`).
+pub fn mercure_directives(caddyfile: &str) -> Result<Vec<(String, usize)>, String> {
+    let tree = super::parse::parse_caddyfile(caddyfile)?;
+    let block = super::parse::caddy_mercure(&tree).ok_or("the Caddyfile has no `mercure { }` block in its site")?;
+    Ok(block.block.iter().flatten().filter_map(|e| e.tokens.first().map(|t| (t.clone(), e.line))).collect())
+}
+
+/// What stands in for the `mercure { }` block, which plain Caddy cannot load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MercureStandIn {
+    /// `handle /.well-known/mercure* { respond 200 }`: enough for `caddy validate`.
+    Respond200,
+    /// `handle /.well-known/mercure* { reverse_proxy ADDR }`: a real hub behind Caddy.
+    ReverseProxy(String),
+}
+
+/// How to adapt a Caddyfile for plain Caddy 2.6 on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaddyAdapt {
+    pub mercure: MercureStandIn,
+    /// Replaces the folder of the `tls` certificate and key (the bundle's `mercure/tls`).
+    pub tls_dir: Option<String>,
+    /// Replaces the port of the site address.
+    pub port: Option<u16>,
+    /// Replaces the `admin` global option (tests run several Caddys at once).
+    pub admin: Option<String>,
+}
+
+impl CaddyAdapt {
+    /// The adaptation `caddy validate` needs and nothing more.
+    pub fn validate(tls_dir: Option<String>) -> CaddyAdapt {
+        CaddyAdapt { mercure: MercureStandIn::Respond200, tls_dir, port: None, admin: None }
+    }
+}
+
+/// Rewrites a rendered Caddyfile for Debian's Caddy 2.6: the `mercure { }` block
+/// becomes a `handle` block and the `trusted_proxies` line goes (2.6.2 predates it);
+/// everything else is kept, so site address, bind, TLS and auto-HTTPS are real.
+pub fn adapt_caddyfile(text: &str, how: &CaddyAdapt) -> Result<String, String> {
+    let mut out = String::new();
+    let mut lines = text.lines();
+    let mut replaced = false;
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim();
+        let indent = &line[..line.len() - line.trim_start().len()];
+        if trimmed == "mercure {" {
+            // Skip to the matching closing brace, counting the lines it held.
+            let mut depth = 1;
+            let mut skipped = 1;
+            for inner in lines.by_ref() {
+                skipped += 1;
+                let t = inner.trim();
+                if t.ends_with('{') {
+                    depth += 1;
+                } else if t == "}" {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+            }
+            if depth != 0 {
+                return Err("the `mercure {` block is never closed".into());
+            }
+            let body = match &how.mercure {
+                MercureStandIn::Respond200 => "respond 200".to_string(),
+                MercureStandIn::ReverseProxy(addr) => format!("reverse_proxy {addr}"),
+            };
+            let _ = writeln!(out, "{indent}handle /.well-known/mercure* {{\n{indent}\t{body}\n{indent}}}");
+            // Pad so later line numbers still match the bundle's file.
+            for _ in 3..skipped {
+                out.push('\n');
+            }
+            replaced = true;
+            continue;
+        }
+        if trimmed.starts_with("trusted_proxies ") {
+            let _ = writeln!(out, "{indent}# trusted_proxies: not in Caddy 2.6, removed for this check");
+            continue;
+        }
+        if let (Some(admin), true) = (&how.admin, trimmed.starts_with("admin ")) {
+            let _ = writeln!(out, "{indent}admin {admin}");
+            continue;
+        }
+        if let (Some(dir), true) = (&how.tls_dir, trimmed.starts_with("tls ")) {
+            let files: Vec<String> = trimmed
+                .split_whitespace()
+                .skip(1)
+                .map(|p| format!("{dir}/{}", p.rsplit('/').next().unwrap_or(p)))
+                .collect();
+            let _ = writeln!(out, "{indent}tls {}", files.join(" "));
+            continue;
+        }
+        if let Some(port) = how.port
+            && indent.is_empty()
+            && trimmed.ends_with('{')
+            && let Some((scheme, _)) = trimmed.split_once("://:")
+        {
+            let _ = writeln!(out, "{scheme}://:{port} {{");
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !replaced {
+        return Err("the Caddyfile has no `mercure {` block to replace".into());
+    }
+    Ok(out)
+}
+
+/// How the nginx site's HTTP/2 switch is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Http2Form {
+    /// Keep the file's own form (what `check` does: a mismatch is a real failure).
+    AsRendered,
+    /// Rewrite `listen ... ssl;` + `http2 on;` into `listen ... ssl http2;`, for
+    /// testing a file rendered for nginx >= 1.25.1 on an older nginx.
+    ListenParameter,
+}
+
+/// How to adapt the nginx site for a test run on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NginxAdapt {
+    /// `listen` address for the port-80 server, e.g. `127.0.0.1:18080`; IPv6 listeners are dropped.
+    pub http_listen: Option<String>,
+    /// `listen` address for the port-443 server.
+    pub https_listen: Option<String>,
+    /// Public certificate and key (the bundle's Let's Encrypt paths do not exist yet).
+    pub public_cert: Option<(String, String)>,
+    /// Replaces `/etc/mercure/tls` (where `ca.crt` will be installed).
+    pub tls_dir: Option<String>,
+    /// Replaces `/var/log/nginx` in `access_log`.
+    pub log_dir: Option<String>,
+    pub http2: Http2Form,
+}
+
+/// Rewrites the site file line by line, keeping its line count.
+pub fn adapt_nginx_site(text: &str, how: &NginxAdapt) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        let indent = &line[..line.len() - line.trim_start().len()];
+        let args: Vec<&str> = trimmed.trim_end_matches(';').split_whitespace().collect();
+        let new = match args.as_slice() {
+            ["listen", addr, rest @ ..] => {
+                let ipv6 = addr.starts_with('[');
+                let port = addr.rsplit(':').next().unwrap_or(addr);
+                let target = if port == "80" { &how.http_listen } else { &how.https_listen };
+                let mut rest: Vec<&str> = rest.to_vec();
+                if how.http2 == Http2Form::ListenParameter && rest.contains(&"ssl") && !rest.contains(&"http2") {
+                    rest.push("http2");
+                }
+                let params: String = rest.iter().flat_map(|r| [" ", r]).collect();
+                match target {
+                    Some(_) if ipv6 => Some(format!("{indent}# {trimmed} (IPv6 listener dropped for the test)")),
+                    Some(t) => Some(format!("{indent}listen {t}{params};")),
+                    None if how.http2 == Http2Form::ListenParameter => Some(format!("{indent}listen {addr}{params};")),
+                    None => None,
+                }
+            }
+            ["http2", "on"] if how.http2 == Http2Form::ListenParameter => {
+                Some(format!("{indent}# http2 on; (moved into `listen` for this nginx)"))
+            }
+            ["ssl_certificate", _] => how.public_cert.as_ref().map(|(c, _)| format!("{indent}ssl_certificate {c};")),
+            ["ssl_certificate_key", _] => {
+                how.public_cert.as_ref().map(|(_, k)| format!("{indent}ssl_certificate_key {k};"))
+            }
+            _ => None,
+        };
+        let mut new = new.unwrap_or_else(|| line.to_string());
+        if let Some(dir) = &how.tls_dir {
+            new = new.replace("/etc/mercure/tls", dir);
+        }
+        if let Some(dir) = &how.log_dir
+            && trimmed.starts_with("access_log")
+        {
+            new = new.replace("/var/log/nginx", dir);
+        }
+        out.push_str(&new);
+        out.push('\n');
+    }
+    out
+}
+
+/// A complete nginx.conf around one site file, for `nginx -t` or a foreground
+/// test run: single process (so killing its PID stops it), every writable path
+/// under `prefix`, and a `fastcgi_params` beside it for the site's relative include.
+pub fn nginx_wrapper_conf(prefix: &str, site: &str) -> String {
+    format!(
+        "# Test wrapper written by mercure-setup: the site file is included as in /etc/nginx/nginx.conf.\n\
+         worker_processes 1;\n\
+         master_process off;\n\
+         pid {prefix}/nginx.pid;\n\
+         error_log {prefix}/error.log info;\n\
+         events {{\n    worker_connections 1024;\n}}\n\
+         http {{\n\
+         \x20   default_type application/octet-stream;\n\
+         \x20   access_log {prefix}/access.log;\n\
+         \x20   client_body_temp_path {prefix}/client_body;\n\
+         \x20   proxy_temp_path {prefix}/proxy;\n\
+         \x20   fastcgi_temp_path {prefix}/fastcgi;\n\
+         \x20   uwsgi_temp_path {prefix}/uwsgi;\n\
+         \x20   scgi_temp_path {prefix}/scgi;\n\
+         \x20   include {site};\n\
+         }}\n"
+    )
+}
+
+/// A minimal `fastcgi_params` for the wrapper when the system has none.
+pub const FASTCGI_PARAMS: &str = "fastcgi_param QUERY_STRING $query_string;\n\
+fastcgi_param REQUEST_METHOD $request_method;\n\
+fastcgi_param CONTENT_TYPE $content_type;\n\
+fastcgi_param CONTENT_LENGTH $content_length;\n\
+fastcgi_param SCRIPT_NAME $fastcgi_script_name;\n\
+fastcgi_param REQUEST_URI $request_uri;\n\
+fastcgi_param SERVER_PROTOCOL $server_protocol;\n\
+fastcgi_param HTTPS $https if_not_empty;\n\
+fastcgi_param REMOTE_ADDR $remote_addr;\n\
+fastcgi_param SERVER_NAME $server_name;\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CADDY: &str = "{\n\tadmin localhost:2019\n\tservers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t}\n}\n\
+                         https://:8443 {\n\tbind 127.0.0.1\n\ttls /etc/mercure/tls/hub.crt /etc/mercure/tls/hub.key\n\
+                         \tmercure {\n\t\tpublisher_jwt {env.K} HS256\n\t\ttransport bolt {\n\t\t\tpath /x\n\t\t}\n\
+                         \t\theartbeat 40s\n\t}\n\trespond \"Not Found\" 404\n}\n";
+
+    #[test]
+    fn caddy_adaptation_keeps_lines_and_everything_else() {
+        let how = CaddyAdapt {
+            mercure: MercureStandIn::ReverseProxy("127.0.0.1:5000".into()),
+            tls_dir: Some("/tmp/b/tls".into()),
+            port: Some(9000),
+            admin: Some("off".into()),
+        };
+        let out = adapt_caddyfile(CADDY, &how).unwrap();
+        assert_eq!(out.lines().count(), CADDY.lines().count());
+        assert!(out.contains("\thandle /.well-known/mercure* {\n\t\treverse_proxy 127.0.0.1:5000\n\t}\n"));
+        assert!(!out.contains("publisher_jwt") && !out.contains("trusted_proxies static"));
+        assert!(out.contains("https://:9000 {") && out.contains("admin off"));
+        assert!(out.contains("tls /tmp/b/tls/hub.crt /tmp/b/tls/hub.key"));
+        assert!(out.contains("respond \"Not Found\" 404"));
+        assert!(adapt_caddyfile("x {\n}\n", &CaddyAdapt::validate(None)).is_err());
+    }
+
+    #[test]
+    fn mercure_block_directives() {
+        let names: Vec<String> = mercure_directives(CADDY).unwrap().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["publisher_jwt", "transport", "heartbeat"]);
+    }
+
+    #[test]
+    fn nginx_adaptation() {
+        let site = "server {\n    listen 80;\n    listen [::]:80;\n}\nserver {\n    listen 443 ssl;\n    http2 on;\n    \
+                    ssl_certificate /etc/le/f.pem;\n    proxy_ssl_trusted_certificate /etc/mercure/tls/ca.crt;\n    \
+                    access_log /var/log/nginx/x.log fmt;\n}\n";
+        let how = NginxAdapt {
+            http_listen: Some("127.0.0.1:1080".into()),
+            https_listen: Some("127.0.0.1:1443".into()),
+            public_cert: Some(("/t/c.pem".into(), "/t/k.pem".into())),
+            tls_dir: Some("/b/tls".into()),
+            log_dir: Some("/t/log".into()),
+            http2: Http2Form::ListenParameter,
+        };
+        let out = adapt_nginx_site(site, &how);
+        assert_eq!(out.lines().count(), site.lines().count());
+        assert!(out.contains("listen 127.0.0.1:1080;\n    # listen [::]:80;"));
+        assert!(out.contains("listen 127.0.0.1:1443 ssl http2;\n    # http2 on;"));
+        assert!(out.contains("ssl_certificate /t/c.pem;") && out.contains("/b/tls/ca.crt;"));
+        assert!(out.contains("access_log /t/log/x.log fmt;"));
+        let same = NginxAdapt {
+            http_listen: None,
+            https_listen: None,
+            public_cert: None,
+            tls_dir: None,
+            log_dir: None,
+            http2: Http2Form::AsRendered,
+        };
+        assert_eq!(adapt_nginx_site(site, &same), site);
+    }
+}

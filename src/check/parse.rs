@@ -1,0 +1,492 @@
+//! Reading a rendered bundle back from disk: the files `check` looks at, and small
+//! parsers for the three formats involved (nginx, Caddyfile, env files).
+//!
+//! `check` deliberately parses what is on disk instead of rendering again: the point
+//! is to catch a bundle that was edited by hand or copied incompletely.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Bundle-relative paths `check` reads.
+pub mod files {
+    pub const ANSWERS: &str = "answers.yaml";
+    pub const CADDYFILE: &str = "mercure/Caddyfile";
+    pub const HUB_ENV: &str = "mercure/mercure.env";
+    pub const ENV_LOCAL: &str = "symfony/.env.local";
+    pub const SYMFONY_YAML: &str = "symfony/config/packages/mercure.yaml";
+    pub const SYMFONY_PRIVATE_KEY: &str = "symfony/config/jwt/mercure-private.pem";
+    pub const UNIT: &str = "systemd/mercure.service";
+    pub const NGINX_DROP_IN: &str = "systemd/nginx.service.d/mercure-limits.conf";
+    pub const CA_CERT: &str = "mercure/tls/ca.crt";
+    pub const HUB_CERT: &str = "mercure/tls/hub.crt";
+    pub const HUB_KEY: &str = "mercure/tls/hub.key";
+    pub const PUBLISHER_TOKEN: &str = "tokens/publisher.jwt";
+    pub const SUBSCRIBER_TOKEN: &str = "tokens/subscriber.jwt";
+}
+
+/// Why a folder cannot be checked at all (as opposed to a check that fails).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0} is not a folder")]
+    NotADir(PathBuf),
+    #[error("{dir} is not a mercure-setup bundle: {missing} is missing (render one with `mercure-setup render`)")]
+    NotABundle { dir: PathBuf, missing: String },
+    #[error("{dir}: expected exactly one nginx/*.conf site file, found {found}")]
+    NginxSite { dir: PathBuf, found: usize },
+    #[error("cannot read {path}: {detail}")]
+    Read { path: PathBuf, detail: String },
+}
+
+/// A bundle folder on disk.
+#[derive(Debug, Clone)]
+pub struct BundleDir {
+    pub root: PathBuf,
+    /// The resolved answers the bundle was rendered from (no secrets).
+    pub answers: serde_yaml::Value,
+    /// Bundle-relative path of the nginx site file, e.g. `nginx/app.example.com.conf`.
+    pub nginx_site: String,
+}
+
+impl BundleDir {
+    /// Opens DIR: it must hold `answers.yaml`, `mercure/Caddyfile` and one nginx site.
+    pub fn open(dir: &Path) -> Result<BundleDir, LoadError> {
+        if !dir.is_dir() {
+            return Err(LoadError::NotADir(dir.to_path_buf()));
+        }
+        for required in [files::ANSWERS, files::CADDYFILE] {
+            if !dir.join(required).is_file() {
+                return Err(LoadError::NotABundle { dir: dir.to_path_buf(), missing: required.into() });
+            }
+        }
+        let read_dir = std::fs::read_dir(dir.join("nginx"))
+            .map_err(|_| LoadError::NotABundle { dir: dir.to_path_buf(), missing: "nginx/".into() })?;
+        let sites: Vec<String> = read_dir
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| Path::new(n).extension().is_some_and(|e| e == "conf"))
+            .collect();
+        let [site] = sites.as_slice() else {
+            return Err(LoadError::NginxSite { dir: dir.to_path_buf(), found: sites.len() });
+        };
+        let answers_path = dir.join(files::ANSWERS);
+        let text = std::fs::read_to_string(&answers_path)
+            .map_err(|e| LoadError::Read { path: answers_path.clone(), detail: e.to_string() })?;
+        let answers = serde_yaml::from_str(&text)
+            .map_err(|e| LoadError::Read { path: answers_path.clone(), detail: e.to_string() })?;
+        Ok(BundleDir { root: dir.to_path_buf(), answers, nginx_site: format!("nginx/{site}") })
+    }
+
+    /// Absolute path of a bundle-relative file.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Reads a bundle-relative file, with an error naming it.
+    pub fn read(&self, rel: &str) -> Result<String, String> {
+        std::fs::read_to_string(self.path(rel)).map_err(|e| format!("{rel}: {e}"))
+    }
+
+    /// A scalar from `answers.yaml` by dotted path, as text.
+    pub fn answer(&self, dotted: &str) -> Option<String> {
+        let mut v = &self.answers;
+        for part in dotted.split('.') {
+            v = v.get(part)?;
+        }
+        match v {
+            serde_yaml::Value::String(s) => Some(s.clone()),
+            serde_yaml::Value::Number(n) => Some(n.to_string()),
+            serde_yaml::Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Whether the bundle is for the end-to-end TLS topology.
+    pub fn is_tls(&self) -> bool {
+        self.answer("topology").as_deref() == Some("end-to-end-tls")
+    }
+}
+
+/// Parses an env file as systemd `EnvironmentFile=` and Symfony Dotenv read the
+/// subset mercure-setup writes: `KEY=bare` or `KEY="quoted"` (may span lines,
+/// with `\\`, `\"`, `\$` and `` \` `` escapes), `#` comment lines.
+pub fn parse_env(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let (key, value) = trimmed.split_once('=').ok_or_else(|| format!("line {}: no `=`", n + 1))?;
+        let key = key.trim().to_string();
+        let Some(quoted) = value.strip_prefix('"') else {
+            out.insert(key, value.trim().to_string());
+            continue;
+        };
+        // A quoted value runs to the first unescaped `"`, possibly on a later line.
+        let mut raw = quoted.to_string();
+        let value = loop {
+            if let Some(v) = take_quoted(&raw) {
+                break v;
+            }
+            let (_, next) = lines.next().ok_or_else(|| format!("line {}: unterminated quoted value", n + 1))?;
+            raw.push('\n');
+            raw.push_str(next);
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+/// The unescaped content of `raw` up to its closing quote, if it has one.
+fn take_quoted(raw: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return Some(out),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// One nginx directive: `name args...;` or `name args... { block }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NginxDirective {
+    pub name: String,
+    pub args: Vec<String>,
+    /// 1-based line of the directive name.
+    pub line: usize,
+    pub block: Option<Vec<NginxDirective>>,
+}
+
+#[derive(Debug, PartialEq)]
+enum NginxToken {
+    Word(String, usize),
+    Semicolon,
+    Open,
+    Close(usize),
+}
+
+fn nginx_tokens(text: &str) -> Result<Vec<NginxToken>, String> {
+    let mut tokens = Vec::new();
+    let mut chars = text.chars().peekable();
+    let mut line = 1;
+    while let Some(&c) = chars.peek() {
+        match c {
+            '\n' => {
+                line += 1;
+                chars.next();
+            }
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '#' => {
+                while chars.peek().is_some_and(|&c| c != '\n') {
+                    chars.next();
+                }
+            }
+            ';' => {
+                chars.next();
+                tokens.push(NginxToken::Semicolon);
+            }
+            '{' => {
+                chars.next();
+                tokens.push(NginxToken::Open);
+            }
+            '}' => {
+                chars.next();
+                tokens.push(NginxToken::Close(line));
+            }
+            '"' | '\'' => {
+                let start = line;
+                chars.next();
+                let mut word = String::new();
+                loop {
+                    match chars.next() {
+                        None => return Err(format!("line {start}: unterminated quote")),
+                        Some('\\') => {
+                            if let Some(n) = chars.next() {
+                                word.push('\\');
+                                word.push(n);
+                            }
+                        }
+                        Some(q) if q == c => break,
+                        Some(ch) => {
+                            if ch == '\n' {
+                                line += 1;
+                            }
+                            word.push(ch);
+                        }
+                    }
+                }
+                tokens.push(NginxToken::Word(word, start));
+            }
+            _ => {
+                let mut word = String::new();
+                while let Some(&ch) = chars.peek() {
+                    if ch.is_whitespace() || matches!(ch, ';' | '{' | '}') {
+                        break;
+                    }
+                    word.push(ch);
+                    chars.next();
+                }
+                tokens.push(NginxToken::Word(word, line));
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+/// Parses nginx configuration text into its directive tree.
+pub fn parse_nginx(text: &str) -> Result<Vec<NginxDirective>, String> {
+    let tokens = nginx_tokens(text)?;
+    let mut pos = 0;
+    let out = nginx_block(&tokens, &mut pos, false)?;
+    Ok(out)
+}
+
+fn nginx_block(tokens: &[NginxToken], pos: &mut usize, nested: bool) -> Result<Vec<NginxDirective>, String> {
+    let mut out = Vec::new();
+    while *pos < tokens.len() {
+        match &tokens[*pos] {
+            NginxToken::Close(line) => {
+                *pos += 1;
+                return if nested { Ok(out) } else { Err(format!("line {line}: unexpected `}}`")) };
+            }
+            NginxToken::Word(name, line) => {
+                let (name, line) = (name.clone(), *line);
+                let mut args = Vec::new();
+                *pos += 1;
+                loop {
+                    match tokens.get(*pos) {
+                        Some(NginxToken::Word(w, _)) => {
+                            args.push(w.clone());
+                            *pos += 1;
+                        }
+                        Some(NginxToken::Semicolon) => {
+                            *pos += 1;
+                            out.push(NginxDirective { name, args, line, block: None });
+                            break;
+                        }
+                        Some(NginxToken::Open) => {
+                            *pos += 1;
+                            let block = nginx_block(tokens, pos, true)?;
+                            out.push(NginxDirective { name, args, line, block: Some(block) });
+                            break;
+                        }
+                        _ => return Err(format!("line {line}: `{name}` is not terminated by `;`")),
+                    }
+                }
+            }
+            NginxToken::Semicolon | NginxToken::Open => return Err("stray `;` or `{`".into()),
+        }
+    }
+    if nested { Err("unbalanced `{`: missing `}` at the end".into()) } else { Ok(out) }
+}
+
+/// Every directive named `name` anywhere below `tree` (depth first, in file order).
+pub fn nginx_find<'a>(tree: &'a [NginxDirective], name: &str) -> Vec<&'a NginxDirective> {
+    let mut out = Vec::new();
+    for d in tree {
+        if d.name == name {
+            out.push(d);
+        }
+        if let Some(block) = &d.block {
+            out.extend(nginx_find(block, name));
+        }
+    }
+    out
+}
+
+/// The `location ^~ /.well-known/mercure` block, if the site has one.
+pub fn nginx_mercure_location(tree: &[NginxDirective]) -> Option<&NginxDirective> {
+    nginx_find(tree, "location")
+        .into_iter()
+        .find(|d| d.args.last().is_some_and(|a| a.starts_with("/.well-known/mercure")))
+}
+
+/// The first argument of directive `name` directly inside `block`.
+pub fn nginx_arg<'a>(block: &'a NginxDirective, name: &str) -> Option<&'a str> {
+    block.block.as_ref()?.iter().find(|d| d.name == name).and_then(|d| d.args.first()).map(String::as_str)
+}
+
+/// The HTTPS `server` block (the one whose `listen` says `ssl`).
+pub fn nginx_https_server(tree: &[NginxDirective]) -> Option<&NginxDirective> {
+    nginx_find(tree, "server").into_iter().find(|s| {
+        s.block.as_ref().is_some_and(|b| b.iter().any(|d| d.name == "listen" && d.args.iter().any(|a| a == "ssl")))
+    })
+}
+
+/// One Caddyfile line: its tokens and, when it opens one, its block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaddyEntry {
+    pub tokens: Vec<String>,
+    /// 1-based line number.
+    pub line: usize,
+    pub block: Option<Vec<CaddyEntry>>,
+}
+
+fn caddy_line_tokens(line: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut chars = line.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+        } else if c == '#' {
+            // A `#` starting a token begins a comment (Caddyfile lexer rule).
+            break;
+        } else if c == '"' {
+            chars.next();
+            let mut word = String::new();
+            while let Some(ch) = chars.next() {
+                match ch {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            word.push(n);
+                        }
+                    }
+                    '"' => break,
+                    ch => word.push(ch),
+                }
+            }
+            tokens.push(word);
+        } else {
+            let mut word = String::new();
+            while let Some(&ch) = chars.peek() {
+                if ch.is_whitespace() {
+                    break;
+                }
+                word.push(ch);
+                chars.next();
+            }
+            tokens.push(word);
+        }
+    }
+    tokens
+}
+
+/// Parses a Caddyfile into nested entries. Blocks open with `{` at the end of a
+/// line and close with `}` on its own line, which is how Caddy requires them.
+pub fn parse_caddyfile(text: &str) -> Result<Vec<CaddyEntry>, String> {
+    let mut stack: Vec<(CaddyEntry, Vec<CaddyEntry>)> = Vec::new();
+    let mut top = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let mut tokens = caddy_line_tokens(raw);
+        if tokens.is_empty() {
+            continue;
+        }
+        if tokens == ["}"] {
+            let (mut entry, children) = stack.pop().ok_or_else(|| format!("line {line}: unexpected `}}`"))?;
+            entry.block = Some(children);
+            match stack.last_mut() {
+                Some((_, siblings)) => siblings.push(entry),
+                None => top.push(entry),
+            }
+            continue;
+        }
+        if tokens.last().is_some_and(|t| t == "{") {
+            tokens.pop();
+            stack.push((CaddyEntry { tokens, line, block: None }, Vec::new()));
+            continue;
+        }
+        let entry = CaddyEntry { tokens, line, block: None };
+        match stack.last_mut() {
+            Some((_, siblings)) => siblings.push(entry),
+            None => top.push(entry),
+        }
+    }
+    if let Some((open, _)) = stack.last() {
+        return Err(format!("line {}: block is never closed", open.line));
+    }
+    Ok(top)
+}
+
+/// The hub's site: the first top-level block with an address.
+pub fn caddy_site(tree: &[CaddyEntry]) -> Option<&CaddyEntry> {
+    tree.iter().find(|e| !e.tokens.is_empty() && e.block.is_some())
+}
+
+/// The `mercure { }` block inside the site.
+pub fn caddy_mercure(tree: &[CaddyEntry]) -> Option<&CaddyEntry> {
+    caddy_site(tree)?.block.as_ref()?.iter().find(|e| e.tokens.first().is_some_and(|t| t == "mercure"))
+}
+
+/// A directive's arguments inside `entry`'s block (first match).
+pub fn caddy_args<'a>(entry: &'a CaddyEntry, name: &str) -> Option<&'a [String]> {
+    entry.block.as_ref()?.iter().find(|e| e.tokens.first().is_some_and(|t| t == name)).map(|e| &e.tokens[1..])
+}
+
+/// The global options block (`{ ... }` with no address), if any.
+pub fn caddy_globals(tree: &[CaddyEntry]) -> Option<&CaddyEntry> {
+    tree.iter().find(|e| e.tokens.is_empty() && e.block.is_some())
+}
+
+/// `scheme://host:port` split into its parts (`host` may be empty for a catch-all).
+pub fn split_url(url: &str) -> Option<(String, String, Option<u16>, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, String::new()),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h.to_string(), Some(p.parse().ok()?)),
+        _ => (authority.to_string(), None),
+    };
+    Some((scheme.to_ascii_lowercase(), host, port, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_files() {
+        let env = parse_env("# c\nA=bare\nB=\"x\ny\\$z\\\"q\"\n\nC=\n").unwrap();
+        assert_eq!(env["A"], "bare");
+        assert_eq!(env["B"], "x\ny$z\"q");
+        assert_eq!(env["C"], "");
+        assert!(parse_env("A=\"open\n").is_err());
+        assert!(parse_env("novalue\n").is_err());
+    }
+
+    #[test]
+    fn nginx_tree() {
+        let text = "map $a $b {\n \"~x{1}\" \"${y}\";\n}\nserver {\n listen 443 ssl http2; # c\n server_name a.b;\n \
+                    location ^~ /.well-known/mercure {\n  proxy_pass http://127.0.0.1:3000;\n }\n}\n";
+        let tree = parse_nginx(text).unwrap();
+        let server = nginx_https_server(&tree).unwrap();
+        assert_eq!(nginx_arg(server, "server_name"), Some("a.b"));
+        let loc = nginx_mercure_location(&tree).unwrap();
+        assert_eq!(loc.line, 7);
+        assert_eq!(nginx_arg(loc, "proxy_pass"), Some("http://127.0.0.1:3000"));
+        assert!(parse_nginx("server {").is_err());
+        assert!(parse_nginx("listen 80").is_err());
+    }
+
+    #[test]
+    fn caddy_tree() {
+        let text = "{\n\tadmin off # x\n}\n\nhttps://:8443 {\n\tbind 127.0.0.1\n\tmercure {\n\t\tpublisher_jwt \
+                    {env.K} HS256\n\t\ttransport bolt {\n\t\t\tpath /x\n\t\t}\n\t}\n\trespond \"Not Found\" 404\n}\n";
+        let tree = parse_caddyfile(text).unwrap();
+        assert_eq!(caddy_args(caddy_globals(&tree).unwrap(), "admin").unwrap(), ["off"]);
+        let site = caddy_site(&tree).unwrap();
+        assert_eq!(site.tokens, ["https://:8443"]);
+        let m = caddy_mercure(&tree).unwrap();
+        assert_eq!(caddy_args(m, "publisher_jwt").unwrap(), ["{env.K}", "HS256"]);
+        assert_eq!(caddy_args(site, "respond").unwrap(), ["Not Found", "404"]);
+        assert!(parse_caddyfile("a {\n").is_err());
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(split_url("https://:8443"), Some(("https".into(), String::new(), Some(8443), String::new())));
+        assert_eq!(
+            split_url("https://a.b/.well-known/mercure"),
+            Some(("https".into(), "a.b".into(), None, "/.well-known/mercure".into()))
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! `mercure-setup check`: passes on a fresh bundle of every fixture, fails (exit 1)
+//! naming both files when one file is edited out of step with another, explains a
+//! version mismatch, and is a usage error (exit 2) on a folder that is no bundle.
+
+use std::path::Path;
+
+use crate::support::{FIXTURES, fixture, run, stderr, stdout};
+
+fn render(name: &str, dir: &Path, sets: &[&str]) {
+    let answers = fixture(name);
+    let mut args = vec!["render", "--answers", answers.to_str().unwrap(), "--out", dir.to_str().unwrap()];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let o = run(&args);
+    assert!(o.status.success(), "render {name}: {}", stderr(&o));
+}
+
+fn check_json(dir: &Path) -> (i32, serde_json::Value) {
+    let o = run(&["check", dir.to_str().unwrap(), "--json"]);
+    let report = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
+    (o.status.code().unwrap(), report)
+}
+
+fn failed(report: &serde_json::Value) -> Vec<(String, Vec<String>, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "failed")
+        .map(|c| {
+            let files = c["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
+            (c["id"].as_str().unwrap().to_string(), files, c["error"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn passes_on_a_fresh_bundle_of_every_fixture() {
+    for name in FIXTURES {
+        let tmp = tempfile::tempdir().unwrap();
+        // Rendered for this machine's nginx, as `nginx.version: auto` does in production.
+        render(name, tmp.path(), &["nginx.version=auto"]);
+        let o = run(&["check", tmp.path().to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{name}:\n{}{}", stdout(&o), stderr(&o));
+        let text = stdout(&o);
+        assert!(text.contains(" 0 failed, 0 not run"), "{name}:\n{text}");
+        let (code, report) = check_json(tmp.path());
+        assert_eq!(code, 0);
+        assert!(report["passed"].as_u64().unwrap() >= 11, "{report}");
+    }
+}
+
+#[test]
+fn a_changed_secret_fails_naming_both_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    render("same-host-http-hs256-nginx122.yaml", tmp.path(), &[]);
+    let env_local = tmp.path().join("symfony/.env.local");
+    let text =
+        std::fs::read_to_string(&env_local).unwrap().replace("MERCURE_JWT_SECRET=", "MERCURE_JWT_SECRET=changed");
+    std::fs::write(&env_local, text).unwrap();
+    let (code, report) = check_json(tmp.path());
+    assert_eq!(code, 1);
+    let failed = failed(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let (id, files, error) = &failed[0];
+    assert_eq!(id, "jwt-keys");
+    assert_eq!(files, &["symfony/.env.local", "mercure/mercure.env"]);
+    assert!(error.contains("symfony/.env.local") && error.contains("mercure/mercure.env"), "{error}");
+    // The human report names them too, and the process says it failed.
+    let o = run(&["check", tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("FAILED") && stdout(&o).contains("symfony/.env.local, mercure/mercure.env"));
+    assert!(stderr(&o).contains("1 check failed"));
+}
+
+#[test]
+fn a_wrong_port_in_nginx_fails_naming_both_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    render("end-to-end-tls-hs256-nginx122.yaml", tmp.path(), &[]);
+    let site = tmp.path().join("nginx/app.example.com.conf");
+    let text = std::fs::read_to_string(&site).unwrap().replace("https://127.0.0.1:8443;", "https://127.0.0.1:8444;");
+    std::fs::write(&site, text).unwrap();
+    let (code, report) = check_json(tmp.path());
+    assert_eq!(code, 1);
+    let failed = failed(&report);
+    let hub = failed.iter().find(|(id, _, _)| id == "hub-address").unwrap_or_else(|| panic!("{failed:?}"));
+    assert_eq!(hub.1, ["nginx/app.example.com.conf", "mercure/Caddyfile"]);
+    assert!(hub.2.contains(":8444") && hub.2.contains(":8443"), "{}", hub.2);
+}
+
+#[test]
+fn a_proxy_ssl_name_outside_the_certificate_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    render("end-to-end-tls-hs256-nginx122.yaml", tmp.path(), &[]);
+    let site = tmp.path().join("nginx/app.example.com.conf");
+    let text = std::fs::read_to_string(&site)
+        .unwrap()
+        .replace("proxy_ssl_name mercure.internal;", "proxy_ssl_name hub.internal;");
+    std::fs::write(&site, text).unwrap();
+    let (code, report) = check_json(tmp.path());
+    assert_eq!(code, 1);
+    let failed = failed(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "hub-tls-name");
+    assert_eq!(failed[0].1, ["nginx/app.example.com.conf", "mercure/tls/hub.crt"]);
+}
+
+#[test]
+fn a_site_for_a_newer_nginx_fails_with_the_tools_own_error() {
+    let Some(installed) = mercure_setup::host::installed_nginx_version() else {
+        panic!("`nginx` is not installed; install it with: apt-get install nginx");
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    render("same-host-http-hs512-cors-nginx126.yaml", tmp.path(), &[]);
+    let (code, report) = check_json(tmp.path());
+    let nginx = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "nginx").unwrap().clone();
+    if installed < mercure_setup::values::NginxVersion::HTTP2_DIRECTIVE {
+        assert_eq!(code, 1);
+        assert_eq!(nginx["status"], "failed");
+        assert!(nginx["error"].as_str().unwrap().contains("unknown directive \"http2\""), "{nginx}");
+        assert!(
+            nginx["error"].as_str().unwrap().contains("nginx/shop.example.org.conf:"),
+            "names the bundle file: {nginx}"
+        );
+        assert!(nginx["fix"].as_str().unwrap().contains("nginx.version"), "{nginx}");
+    } else {
+        assert_eq!(nginx["status"], "passed", "{nginx}");
+    }
+}
+
+#[test]
+fn a_folder_that_is_no_bundle_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run(&["check", tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not a mercure-setup bundle"), "{}", stderr(&o));
+    let o = run(&["check", "/nonexistent/bundle"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,0 +1,97 @@
+//! End to end, per topology, on the real stack (nginx 1.22 + Caddy 2.6 + a
+//! flask-mercure-sse hub, see `support::stack`): subscribers over HTTP/2 and
+//! HTTP/1.1 through nginx receive what Symfony's Mercure component publishes from
+//! the bundle's `.env.local`, within 1 s; private updates need the subscriber
+//! token; CORS preflights honour `cors_origins`; the hub location's access log
+//! does not keep JWTs.
+
+use std::time::Duration;
+
+use crate::support::stack::{HttpVersion, Stack, curl, epoch_secs};
+
+const ORIGIN: &str = "https://admin.example.org";
+
+fn topology(fixture: &str) {
+    let stack = Stack::start(fixture, &[&format!("hub.cors_origins={ORIGIN}")]);
+    let token = stack.r.token("tokens/subscriber.jwt");
+    let topic = "https://example.com/books/1";
+
+    // Both protocols, the way browsers connect to the public URL.
+    let mut h2 = stack.subscribe(topic, HttpVersion::Http2, Some(&token));
+    let mut h1 = stack.subscribe(topic, HttpVersion::Http1, Some(&token));
+    for (sub, want) in [(&mut h2, "HTTP/2 200"), (&mut h1, "HTTP/1.1 200")] {
+        stack.until_subscribed(sub, topic);
+        assert!(sub.seen[0].text.starts_with(want), "status line: {}", sub.seen[0].text);
+        assert_eq!(sub.header("content-type").as_deref(), Some("text/event-stream"), "{}", sub.drain(Duration::ZERO));
+    }
+
+    // Symfony publishes; `{t}` is the publish time, so delivery time is measured end to end.
+    let published = stack.publish(topic, "book {t}", false, 1);
+    assert!(published.status.success(), "publish failed: {}", String::from_utf8_lossy(&published.stderr));
+    for (sub, name) in [(&mut h2, "HTTP/2"), (&mut h1, "HTTP/1.1")] {
+        let line = sub
+            .wait_line(Duration::from_secs(2), |l| l.starts_with("data: book "))
+            .unwrap_or_else(|| panic!("{name} subscriber got no update: {}", sub.drain(Duration::ZERO)));
+        let sent: f64 = line.text["data: book ".len()..].parse().expect("timestamp in the data");
+        let latency = epoch_secs(line.at) - sent;
+        assert!(latency < 1.0, "{name}: update took {latency:.3}s");
+    }
+
+    // A private update reaches a subscriber holding tokens/subscriber.jwt...
+    let private_topic = "https://example.com/users/42";
+    let mut authorized = stack.subscribe(private_topic, HttpVersion::Http2, Some(&token));
+    stack.until_subscribed(&mut authorized, private_topic);
+    let published = stack.publish(private_topic, "secret {seq}", true, 1);
+    assert!(published.status.success(), "private publish failed: {}", String::from_utf8_lossy(&published.stderr));
+    assert!(
+        authorized.wait_line(Duration::from_secs(1), |l| l == "data: secret 0").is_some(),
+        "private update not delivered to the token holder: {}",
+        authorized.drain(Duration::ZERO)
+    );
+    // ...and without a token the hub (anonymous: false) refuses the subscription.
+    let mut anonymous = stack.subscribe(private_topic, HttpVersion::Http2, None);
+    let refused = anonymous.status(Duration::from_secs(5)).unwrap_or_default();
+    assert!(refused.starts_with("HTTP/2 401"), "anonymous subscriber: {refused}");
+
+    // CORS preflight: the configured origin is allowed; another is not.
+    let preflight = |origin: &str| {
+        let mut args = stack.curl_public_args();
+        args.extend(
+            ["-X", "OPTIONS", "-H", &format!("Origin: {origin}"), "-H", "Access-Control-Request-Method: GET"]
+                .map(String::from),
+        );
+        args.extend(["-H", "Access-Control-Request-Headers: authorization"].map(String::from));
+        args.push(stack.public_url(&format!("?topic={topic}")));
+        curl(&args).to_ascii_lowercase()
+    };
+    let allowed = preflight(ORIGIN);
+    assert!(allowed.starts_with("http/2 200"), "{allowed}");
+    let acao: Vec<&str> = allowed.lines().filter(|l| l.starts_with("access-control-allow-origin:")).collect();
+    // Exactly one: nginx adds none of its own on top of the hub's (brief section 2.10).
+    assert_eq!(acao, [format!("access-control-allow-origin: {ORIGIN}").as_str()], "{allowed}");
+    let other = preflight("https://evil.example.net");
+    assert!(
+        !other.contains("access-control-allow-origin: https://evil.example.net"),
+        "another origin was allowed: {other}"
+    );
+
+    // A JWT in the query string is redacted in the hub location's access log.
+    let mut args = stack.curl_public_args();
+    args.push(stack.public_url(&format!("?topic=x&authorization={token}")));
+    args.extend(["--max-time", "1"].map(String::from));
+    let _ = curl(&args);
+    std::thread::sleep(Duration::from_millis(200));
+    let log = stack.nginx().access_log();
+    assert!(log.contains("authorization=REDACTED"), "access log: {log}");
+    assert!(!log.contains(&token), "the subscriber JWT reached the access log");
+}
+
+#[test]
+fn same_host_http_delivers_through_nginx() {
+    topology("same-host-http-hs256-nginx122.yaml");
+}
+
+#[test]
+fn end_to_end_tls_delivers_through_nginx() {
+    topology("end-to-end-tls-hs256-nginx122.yaml");
+}

@@ -1,0 +1,618 @@
+//! A real Mercure-behind-nginx stack on loopback, built from a rendered bundle:
+//! nginx with the bundle's site (public TLS from a throwaway CA made here, ports
+//! remapped), Debian's Caddy with the bundle's Caddyfile whose `mercure { }` block
+//! reverse-proxies to a flask-mercure-sse hub holding the bundle's keys, plus
+//! subscribers (curl, HTTP/2 or HTTP/1.1) and Symfony's publisher (php).
+//!
+//! Every server listens on 127.0.0.1 on a free port, is waited for by polling its
+//! port, and is killed by PID when its guard drops, also when a test panics.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mercure_setup::check::BundleDir;
+use mercure_setup::check::adapt::{self, CaddyAdapt, Http2Form, MercureStandIn, NginxAdapt};
+use mercure_setup::check::parse::{self, files};
+use mercure_setup::check::tools;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+use super::{ChildGuard, fixture, free_port, require_tool, run, stderr};
+
+/// How long a server gets to open its port.
+pub const STARTUP: Duration = Duration::from_secs(15);
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+/// Waits until nothing accepts connections on the port any more.
+pub fn wait_for_port_closed(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+fn log_file(path: &Path) -> (Stdio, Stdio) {
+    let f = File::create(path).expect("create a log file");
+    (Stdio::from(f.try_clone().expect("clone log handle")), Stdio::from(f))
+}
+
+fn read_lossy(path: &Path) -> String {
+    std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+}
+
+/// Starts `cmd` with its output in `log`, waits for `port`, panics with the log if it never opens.
+fn start_server(name: &str, mut cmd: Command, log: &Path, port: u16) -> ChildGuard {
+    let (out, err) = log_file(log);
+    let child =
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let mut guard = ChildGuard::new(name, child);
+    if !wait_for_port(port, STARTUP) {
+        let status = guard.child.try_wait().ok().flatten();
+        panic!("{name} did not open 127.0.0.1:{port} (exit: {status:?}); its log:\n{}", read_lossy(log));
+    }
+    guard
+}
+
+/// The public side's TLS: a throwaway CA (what browsers would trust) and a leaf for the domain.
+pub struct PublicTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Makes a CA and a certificate for `domain` signed by it, in `dir`.
+pub fn public_tls(dir: &Path, domain: &str) -> PublicTls {
+    std::fs::create_dir_all(dir).expect("public tls dir");
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.distinguished_name.push(DnType::CommonName, "test public CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("leaf key");
+    let leaf =
+        CertificateParams::new(vec![domain.to_string()]).expect("leaf params").signed_by(&key, &issuer).expect("leaf");
+    let t = PublicTls { ca: dir.join("ca.pem"), cert: dir.join("fullchain.pem"), key: dir.join("privkey.pem") };
+    std::fs::write(&t.ca, ca_cert.pem()).expect("write CA");
+    std::fs::write(&t.cert, leaf.pem()).expect("write cert");
+    std::fs::write(&t.key, key.serialize_pem()).expect("write key");
+    t
+}
+
+/// A self-signed certificate and key for an impostor on the hub's port.
+pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let cert = rcgen::generate_simple_self_signed(vec![name.to_string(), "127.0.0.1".into()]).expect("self-signed");
+    let (c, k) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    std::fs::write(&c, cert.cert.pem()).expect("write cert");
+    std::fs::write(&k, cert.signing_key.serialize_pem()).expect("write key");
+    (c, k)
+}
+
+/// A rendered bundle in its own temporary folder.
+pub struct Rendered {
+    pub tmp: tempfile::TempDir,
+    pub bundle: BundleDir,
+}
+
+impl Rendered {
+    /// Renders `fixture` (a name in tests/fixtures) with extra `--set` overrides.
+    pub fn new(fixture_name: &str, sets: &[String]) -> Rendered {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let out = tmp.path().join("bundle");
+        let answers = fixture(fixture_name);
+        let mut args = vec![
+            "render",
+            "--answers",
+            answers.to_str().expect("utf-8 path"),
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ];
+        for s in sets {
+            args.push("--set");
+            args.push(s);
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "render {fixture_name} failed: {}", stderr(&o));
+        let bundle = BundleDir::open(&out).expect("open the rendered bundle");
+        Rendered { tmp, bundle }
+    }
+
+    pub fn domain(&self) -> String {
+        self.bundle.answer("domain").expect("domain in answers.yaml")
+    }
+
+    pub fn hub_port(&self) -> u16 {
+        self.bundle.answer("hub.port").and_then(|p| p.parse().ok()).expect("hub.port in answers.yaml")
+    }
+
+    /// The HMAC secret the hub verifies with (from mercure/mercure.env).
+    pub fn hub_secret(&self) -> String {
+        let env = parse::parse_env(&self.bundle.read(files::HUB_ENV).expect("mercure.env")).expect("parse mercure.env");
+        env["MERCURE_PUBLISHER_JWT_KEY"].clone()
+    }
+
+    pub fn token(&self, rel: &str) -> String {
+        self.bundle.read(rel).expect("token").trim().to_string()
+    }
+
+    pub fn cors_origins(&self) -> Vec<String> {
+        let caddy = self.bundle.read(files::CADDYFILE).expect("Caddyfile");
+        let tree = parse::parse_caddyfile(&caddy).expect("parse Caddyfile");
+        parse::caddy_mercure(&tree)
+            .and_then(|m| parse::caddy_args(m, "cors_origins"))
+            .map(<[String]>::to_vec)
+            .unwrap_or_default()
+    }
+}
+
+/// The flask-mercure-sse hub, standing in for the Mercure module behind Caddy.
+pub struct Hub {
+    pub guard: ChildGuard,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+/// Starts the hub with the bundle's key; anonymous subscribers and CORS as the bundle says.
+pub fn start_hub(r: &Rendered, dir: &Path) -> Hub {
+    require_tool("python3", "apt-get install python3 python3-pip && pip install flask-mercure-sse==0.4.1");
+    let port = free_port();
+    let secret = r.hub_secret();
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", "flask_mercure_sse.server", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--publisher-secret", &secret, "--subscriber-secret", &secret])
+        .arg(if r.bundle.answer("hub.anonymous").as_deref() == Some("true") {
+            "--allow-anonymous"
+        } else {
+            "--no-allow-anonymous"
+        })
+        .arg("--no-subscriptions");
+    // flask-mercure-sse takes one origin; the tests set at most one.
+    if let Some(origin) = r.cors_origins().first() {
+        cmd.args(["--cors-origins", origin]);
+    }
+    // The server's own .env loading must not pick anything up from the test's cwd.
+    cmd.current_dir(dir);
+    let log = dir.join("hub.log");
+    let guard = start_server("flask-mercure-sse hub", cmd, &log, port);
+    Hub { guard, port, log }
+}
+
+/// Debian's Caddy running the bundle's Caddyfile, its `mercure` block proxied to the hub.
+pub struct Caddy {
+    pub guard: ChildGuard,
+    pub port: u16,
+    pub log: PathBuf,
+    pub caddyfile: PathBuf,
+}
+
+/// Starts Caddy on `port` with `caddyfile_text` (already adapted).
+pub fn start_caddy_text(caddyfile_text: &str, port: u16, dir: &Path) -> Caddy {
+    let caddy = require_tool("caddy", "apt-get install caddy");
+    std::fs::create_dir_all(dir).expect("caddy dir");
+    let caddyfile = dir.join("Caddyfile");
+    std::fs::write(&caddyfile, caddyfile_text).expect("write Caddyfile");
+    let mut cmd = Command::new(caddy);
+    cmd.args(["run", "--adapter", "caddyfile", "--config"]).arg(&caddyfile);
+    for var in ["XDG_DATA_HOME", "XDG_CONFIG_HOME", "HOME"] {
+        cmd.env(var, dir);
+    }
+    let log = dir.join("caddy.log");
+    let guard = start_server("caddy", cmd, &log, port);
+    Caddy { guard, port, log, caddyfile }
+}
+
+/// The bundle's Caddyfile adapted to run here: mercure block -> reverse proxy to the hub,
+/// `trusted_proxies` dropped, TLS files from `tls_dir` (default: the bundle's), admin off
+/// (several Caddys run at once in the suite).
+pub fn adapted_caddyfile(r: &Rendered, hub_port: u16, tls_dir: Option<&Path>) -> String {
+    let text = r.bundle.read(files::CADDYFILE).expect("Caddyfile");
+    let tls_dir = tls_dir.map_or_else(|| r.bundle.path("mercure/tls"), Path::to_path_buf);
+    let how = CaddyAdapt {
+        mercure: MercureStandIn::ReverseProxy(format!("127.0.0.1:{hub_port}")),
+        tls_dir: Some(tls_dir.to_string_lossy().into_owned()),
+        port: None,
+        admin: Some("off".into()),
+    };
+    adapt::adapt_caddyfile(&text, &how).expect("adapt the Caddyfile")
+}
+
+/// nginx in the foreground (single process) with one site.
+pub struct Nginx {
+    pub guard: ChildGuard,
+    pub https_port: u16,
+    pub http_port: u16,
+    pub prefix: PathBuf,
+}
+
+impl Nginx {
+    pub fn error_log(&self) -> String {
+        read_lossy(&self.prefix.join("error.log"))
+    }
+
+    pub fn access_log(&self) -> String {
+        let mut all = read_lossy(&self.prefix.join("access.log"));
+        if let Ok(rd) = std::fs::read_dir(self.prefix.join("log")) {
+            for e in rd.flatten() {
+                all.push_str(&read_lossy(&e.path()));
+            }
+        }
+        all
+    }
+}
+
+/// The site as the test runs it: loopback ports, the test's public certificate, the
+/// bundle's CA, logs in the prefix, and HTTP/2 in the form this nginx understands.
+pub fn adapted_site(site_text: &str, r: &Rendered, public: &PublicTls, prefix: &Path, https: u16, http: u16) -> String {
+    let how = NginxAdapt {
+        http_listen: Some(format!("127.0.0.1:{http}")),
+        https_listen: Some(format!("127.0.0.1:{https}")),
+        public_cert: Some((public.cert.to_string_lossy().into_owned(), public.key.to_string_lossy().into_owned())),
+        tls_dir: Some(r.bundle.path("mercure/tls").to_string_lossy().into_owned()),
+        log_dir: Some(prefix.join("log").to_string_lossy().into_owned()),
+        http2: installed_http2_form(),
+    };
+    adapt::adapt_nginx_site(site_text, &how)
+}
+
+/// Debian 12 ships nginx 1.22, which predates `http2 on;`: sites rendered for
+/// 1.25.1+ get the older spelling of the same switch, and nothing else changes.
+pub fn installed_http2_form() -> Http2Form {
+    match mercure_setup::host::installed_nginx_version() {
+        Some(v) if v >= mercure_setup::values::NginxVersion::HTTP2_DIRECTIVE => Http2Form::AsRendered,
+        _ => Http2Form::ListenParameter,
+    }
+}
+
+/// Starts nginx with `site_text` (the bundle's site, possibly edited by a fault case).
+pub fn start_nginx(site_text: &str, r: &Rendered, public: &PublicTls, prefix: &Path) -> Nginx {
+    let nginx = require_tool_sbin("nginx", "apt-get install nginx");
+    std::fs::create_dir_all(prefix).expect("nginx prefix");
+    let (https_port, plain_port) = (free_port(), free_port());
+    let site = adapted_site(site_text, r, public, prefix, https_port, plain_port);
+    let conf = tools::write_nginx_wrapper(prefix, &site).expect("write nginx wrapper");
+    let test = Command::new(&nginx)
+        .args(["-t", "-p"])
+        .arg(prefix)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-e")
+        .arg(prefix.join("error.log"))
+        .output()
+        .expect("run nginx -t");
+    assert!(test.status.success(), "nginx -t refused the test config:\n{}", String::from_utf8_lossy(&test.stderr));
+    let mut cmd = Command::new(nginx);
+    cmd.arg("-p").arg(prefix).arg("-c").arg(&conf).arg("-e").arg(prefix.join("error.log")).args(["-g", "daemon off;"]);
+    let guard = start_server("nginx", cmd, &prefix.join("nginx.out"), https_port);
+    Nginx { guard, https_port, http_port: plain_port, prefix: prefix.to_path_buf() }
+}
+
+/// Like `support::require_tool`, also looking in the sbin folders (nginx is /usr/sbin/nginx).
+pub fn require_tool_sbin(name: &str, install: &str) -> PathBuf {
+    tools::find(name).unwrap_or_else(|| {
+        panic!("`{name}` is not installed; this test runs the real program. Install it with: {install}")
+    })
+}
+
+/// The whole stack for one rendered bundle.
+pub struct Stack {
+    // Fields drop in declaration order: the servers are killed before their folder goes.
+    pub nginx: Option<Nginx>,
+    pub caddy: Option<Caddy>,
+    pub hub: Option<Hub>,
+    pub public: PublicTls,
+    pub work: PathBuf,
+    pub r: Rendered,
+}
+
+impl Stack {
+    /// Renders `fixture` with its hub on a free port (plus `sets`) and starts hub, Caddy and nginx.
+    pub fn start(fixture_name: &str, sets: &[&str]) -> Stack {
+        let mut stack = Stack::prepare(fixture_name, sets);
+        stack.start_hub();
+        stack.start_caddy();
+        let site = stack.r.bundle.read(&stack.r.bundle.nginx_site).expect("site");
+        stack.start_nginx_with(&site);
+        stack
+    }
+
+    /// Renders and prepares, starting nothing (fault cases start what they need).
+    pub fn prepare(fixture_name: &str, sets: &[&str]) -> Stack {
+        let hub_port = free_port();
+        let mut all = vec![format!("hub.port={hub_port}")];
+        all.extend(sets.iter().map(|s| (*s).to_string()));
+        let r = Rendered::new(fixture_name, &all);
+        let work = r.tmp.path().join("run");
+        std::fs::create_dir_all(&work).expect("work dir");
+        let public = public_tls(&work.join("public-tls"), &r.domain());
+        Stack { nginx: None, caddy: None, hub: None, public, work, r }
+    }
+
+    pub fn start_hub(&mut self) -> u16 {
+        let hub = start_hub(&self.r, &self.work);
+        let port = hub.port;
+        self.hub = Some(hub);
+        port
+    }
+
+    pub fn hub_port(&self) -> u16 {
+        self.hub.as_ref().expect("hub started").port
+    }
+
+    /// Starts Caddy with the bundle's Caddyfile (adapted) on the bundle's hub port.
+    pub fn start_caddy(&mut self) {
+        let text = adapted_caddyfile(&self.r, self.hub_port(), None);
+        self.start_caddy_text(&text);
+    }
+
+    pub fn start_caddy_text(&mut self, text: &str) {
+        self.caddy = None;
+        let port = self.r.hub_port();
+        assert!(wait_for_port_closed(port, STARTUP), "hub port {port} still busy");
+        self.caddy = Some(start_caddy_text(text, port, &self.work.join("caddy")));
+    }
+
+    pub fn stop_caddy(&mut self) {
+        self.caddy = None;
+        assert!(wait_for_port_closed(self.r.hub_port(), STARTUP), "caddy still listening after kill");
+    }
+
+    /// (Re)starts nginx with `site_text` in a fresh prefix.
+    pub fn start_nginx_with(&mut self, site_text: &str) {
+        self.nginx = None;
+        let n = std::fs::read_dir(&self.work).map_or(0, Iterator::count);
+        let prefix = self.work.join(format!("nginx-{n}"));
+        self.nginx = Some(start_nginx(site_text, &self.r, &self.public, &prefix));
+    }
+
+    pub fn nginx(&self) -> &Nginx {
+        self.nginx.as_ref().expect("nginx started")
+    }
+
+    pub fn site_text(&self) -> String {
+        self.r.bundle.read(&self.r.bundle.nginx_site).expect("site")
+    }
+
+    /// The public hub URL as the test reaches it (the domain, on nginx's test port).
+    pub fn public_url(&self, query: &str) -> String {
+        format!("https://{}:{}/.well-known/mercure{query}", self.r.domain(), self.nginx().https_port)
+    }
+
+    /// curl arguments that resolve the domain to nginx's loopback port and trust the test CA.
+    pub fn curl_public_args(&self) -> Vec<String> {
+        vec![
+            "--resolve".into(),
+            format!("{}:{}:127.0.0.1", self.r.domain(), self.nginx().https_port),
+            "--cacert".into(),
+            self.public.ca.to_string_lossy().into_owned(),
+        ]
+    }
+
+    /// Subscribes through nginx over HTTPS.
+    pub fn subscribe(&self, topic: &str, http: HttpVersion, token: Option<&str>) -> Subscriber {
+        let mut args = self.curl_public_args();
+        args.push(http.flag().into());
+        if let Some(t) = token {
+            args.push("-H".into());
+            args.push(format!("Authorization: Bearer {t}"));
+        }
+        args.push(self.public_url(&format!("?topic={}", urlencode(topic))));
+        Subscriber::start(&args)
+    }
+
+    /// Waits until `sub`'s request has reached the hub: the hub sends response headers
+    /// only with the first event, so warm-up updates are posted straight to the hub
+    /// until the subscriber prints one. Polls; never sleeps blindly.
+    pub fn until_subscribed(&self, sub: &mut Subscriber, topic: &str) {
+        post_to_hub(self.hub_port(), &self.r.token("tokens/publisher.jwt"), topic, "warmup", sub);
+    }
+
+    /// Publishes `count` updates with Symfony's Mercure component configured from `.env.local`.
+    pub fn publish(&self, topic: &str, data: &str, private: bool, count: usize) -> Output {
+        publish_php(
+            &self.r,
+            topic,
+            data,
+            private,
+            count,
+            self.nginx.as_ref().map_or(443, |n| n.https_port),
+            &self.public.ca,
+        )
+    }
+}
+
+/// Posts warm-up updates to the hub on `hub_port` until `sub` receives one (10 s at most).
+pub fn post_to_hub(hub_port: u16, publisher_jwt: &str, topic: &str, data: &str, sub: &mut Subscriber) {
+    let deadline = Instant::now() + STARTUP;
+    let want = format!("data: {data}");
+    while Instant::now() < deadline {
+        let args: Vec<String> = [
+            "-X",
+            "POST",
+            "-H",
+            &format!("Authorization: Bearer {publisher_jwt}"),
+            "--data-urlencode",
+            &format!("topic={topic}"),
+            "--data-urlencode",
+            &format!("data={data}"),
+            &format!("http://127.0.0.1:{hub_port}/.well-known/mercure"),
+        ]
+        .map(String::from)
+        .to_vec();
+        let _ = curl(&args);
+        if sub.wait_line(Duration::from_millis(250), |l| l == want).is_some() {
+            return;
+        }
+    }
+    panic!("the subscriber never received a warm-up update: {}", sub.drain(Duration::ZERO));
+}
+
+/// Percent-encodes a topic for a query string.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Runs tests/support/publish.php (Symfony Mercure + Dotenv) against the bundle's `.env.local`.
+pub fn publish_php(
+    r: &Rendered,
+    topic: &str,
+    data: &str,
+    private: bool,
+    count: usize,
+    https_port: u16,
+    ca: &Path,
+) -> Output {
+    let php =
+        require_tool("php", "apt-get install php-cli php-symfony-mercure php-symfony-dotenv php-symfony-http-client");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/publish.php");
+    Command::new(php)
+        .arg(script)
+        .arg(r.bundle.path(files::ENV_LOCAL))
+        .args([topic, data, if private { "1" } else { "0" }, &count.to_string(), &https_port.to_string()])
+        .arg(ca)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run php")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    Http1,
+    Http2,
+}
+
+impl HttpVersion {
+    fn flag(self) -> &'static str {
+        match self {
+            HttpVersion::Http1 => "--http1.1",
+            HttpVersion::Http2 => "--http2",
+        }
+    }
+}
+
+/// One line the subscriber printed and when it arrived (wall clock, comparable with PHP's microtime).
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub at: SystemTime,
+    pub text: String,
+}
+
+/// A curl process holding an SSE stream open; its lines arrive on a channel.
+pub struct Subscriber {
+    pub guard: ChildGuard,
+    lines: Receiver<Line>,
+    pub seen: Vec<Line>,
+    stderr_path: Option<PathBuf>,
+}
+
+impl Subscriber {
+    /// Starts `curl -sS -N -i ARGS` (headers included, so the status line is visible).
+    pub fn start(args: &[String]) -> Subscriber {
+        let curl = require_tool("curl", "apt-get install curl");
+        let mut child = Command::new(curl)
+            .args(["-sS", "-N", "-i", "--max-time", "30"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start curl");
+        let stdout = child.stdout.take().expect("curl stdout");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(text) = line else { break };
+                if tx.send(Line { at: SystemTime::now(), text: text.trim_end().to_string() }).is_err() {
+                    break;
+                }
+            }
+        });
+        Subscriber { guard: ChildGuard::new("curl subscriber", child), lines: rx, seen: Vec::new(), stderr_path: None }
+    }
+
+    /// Waits for a line matching `pred`, up to `timeout`.
+    pub fn wait_line(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<Line> {
+        if let Some(l) = self.seen.iter().find(|l| pred(&l.text)) {
+            return Some(l.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if pred(&l.text) {
+                        return Some(l);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// The status line (e.g. `HTTP/2 200`), waiting up to `timeout`.
+    pub fn status(&mut self, timeout: Duration) -> Option<String> {
+        self.wait_line(timeout, |l| l.starts_with("HTTP/")).map(|l| l.text)
+    }
+
+    /// Waits until the response headers are complete (the stream is open).
+    pub fn wait_open(&mut self, timeout: Duration) -> bool {
+        self.status(timeout).is_some() && self.wait_line(timeout, str::is_empty).is_some()
+    }
+
+    /// Everything received so far plus what arrives within `wait`.
+    pub fn drain(&mut self, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        while let Ok(l) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            self.seen.push(l);
+        }
+        self.seen.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The value of header `name` in what was received (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.seen
+            .iter()
+            .find(|l| l.text.to_ascii_lowercase().starts_with(&prefix))
+            .map(|l| l.text[prefix.len()..].trim().to_string())
+    }
+}
+
+/// Seconds since the epoch as f64 (PHP's microtime(true) scale).
+pub fn epoch_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// One curl request (not streaming), returning status line, headers and body as text.
+pub fn curl(args: &[String]) -> String {
+    let curl = require_tool("curl", "apt-get install curl");
+    let o = Command::new(curl).args(["-sS", "-i", "--max-time", "10"]).args(args).output().expect("run curl");
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
