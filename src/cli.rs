@@ -60,6 +60,21 @@ pub enum Command {
         #[arg(long)]
         rotate_secrets: bool,
     },
+    /// Answer the questions in a terminal wizard that explains each choice, then write the bundle.
+    Wizard {
+        /// Pre-fill the answers from this file (saving only the answers writes back to it).
+        #[arg(long, value_name = "FILE")]
+        answers: Option<PathBuf>,
+        /// The bundle folder [default: mercure-bundle].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Explain the two topologies, or walk through the symptom -> cause -> fix table.
+    Explain {
+        /// same-host-http, end-to-end-tls or troubleshooting; an overview without one.
+        #[arg(value_name = "TOPIC", value_parser = crate::teaching::Topic::parse)]
+        topic: Option<crate::teaching::Topic>,
+    },
     /// Check a rendered bundle with the real programs (nginx, Caddy, systemd-analyze, openssl) and cross-file consistency.
     Check {
         /// The bundle folder written by `render`.
@@ -100,7 +115,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             render(&answers, &out, &sets, dry_run, force, rotate_secrets)
         }
         Some(Command::Check { dir, system, json }) => check(&dir, system, json),
-        None => Err(Error::Usage("no command given; try `mercure-setup --help`".into())),
+        Some(Command::Wizard { answers, out }) => wizard(answers, out),
+        Some(Command::Explain { topic }) => explain(topic),
+        // No command: the wizard on a terminal, else the same no-TTY error pointing to `render`.
+        None => wizard(None, None),
     }
 }
 
@@ -138,6 +156,21 @@ fn check(dir: &Path, system: bool, json: bool) -> Result<(), Error> {
         0 => Ok(()),
         n => Err(Error::Failed(format!("{n} check{} failed", if n == 1 { "" } else { "s" }))),
     }
+}
+
+/// `wizard` (and no command): runs the terminal wizard, then prints what it wrote.
+fn wizard(answers: Option<PathBuf>, out: Option<PathBuf>) -> Result<(), Error> {
+    match crate::wizard::run(crate::wizard::Options { answers, out })? {
+        Some(text) => print_stdout(&text),
+        None => Ok(()),
+    }
+}
+
+/// `explain`: the teaching text, with bold headings only on a terminal without `NO_COLOR`.
+fn explain(topic: Option<crate::teaching::Topic>) -> Result<(), Error> {
+    use std::io::IsTerminal as _;
+    let styled = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    print_stdout(&crate::teaching::explain(topic, styled))
 }
 
 /// Reads and validates an answers file with `--set` overrides applied.

@@ -20,4 +20,6 @@ pub mod plan;
 pub mod questions;
 pub mod render;
 pub mod secrets;
+pub mod teaching;
 pub mod values;
+pub mod wizard;

@@ -69,7 +69,21 @@ pub struct Question {
     pub visible: fn(Topology) -> bool,
     /// Whether the answers must give the key (no usable default).
     pub required: bool,
+    /// The file the wizard's preview shows while this question has the focus.
+    pub preview: Preview,
 }
+
+/// The bundle file a question changes most, and the line the wizard's preview scrolls to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preview {
+    /// Path in the bundle; [`NGINX_SITE`] stands for the site file, named after the domain.
+    pub file: &'static str,
+    /// Text found in the line to scroll to.
+    pub anchor: &'static str,
+}
+
+/// Stands for `nginx/DOMAIN.conf` in [`Preview::file`].
+pub const NGINX_SITE: &str = "nginx/DOMAIN.conf";
 
 fn always(_: Topology) -> bool {
     true
@@ -119,6 +133,7 @@ proxy_ssl_verify on (nginx's default is off: encryption without authentication).
         default: |_| fixed("same-host-http"),
         visible: always,
         required: false,
+        preview: Preview { file: NGINX_SITE, anchor: "location ^~ /.well-known/mercure" },
     },
     Question {
         key: "domain",
@@ -132,6 +147,7 @@ cors_origins, withCredentials and a parent-domain cookie; a different registrabl
         default: |_| fixed(""),
         visible: always,
         required: true,
+        preview: Preview { file: NGINX_SITE, anchor: "server_name" },
     },
     Question {
         key: "public_tls.certificate",
@@ -145,6 +161,7 @@ webroot below, so `certbot certonly --webroot` can renew it while nginx runs.",
         default: |d| RawValue::Scalar(format!("/etc/letsencrypt/live/{}/fullchain.pem", domain_or_placeholder(d))),
         visible: always,
         required: false,
+        preview: Preview { file: NGINX_SITE, anchor: "ssl_certificate " },
     },
     Question {
         key: "public_tls.certificate_key",
@@ -156,6 +173,7 @@ webroot below, so `certbot certonly --webroot` can renew it while nginx runs.",
         default: |d| RawValue::Scalar(format!("/etc/letsencrypt/live/{}/privkey.pem", domain_or_placeholder(d))),
         visible: always,
         required: false,
+        preview: Preview { file: NGINX_SITE, anchor: "ssl_certificate_key" },
     },
     Question {
         key: "public_tls.acme_webroot",
@@ -168,6 +186,7 @@ serves that one path from this folder and redirects everything else to https.",
         default: |_| fixed("/var/www/letsencrypt"),
         visible: always,
         required: false,
+        preview: Preview { file: NGINX_SITE, anchor: "acme-challenge" },
     },
     Question {
         key: "hub.port",
@@ -184,6 +203,7 @@ nginx then answers 502 \"connect() failed (111: Connection refused)\".",
         },
         visible: always,
         required: false,
+        preview: Preview { file: "mercure/Caddyfile", anchor: "# Catch-all address" },
     },
     Question {
         key: "hub.tls_name",
@@ -197,6 +217,7 @@ so an internal name such as mercure.internal is right. The certificate also carr
         default: |_| fixed("mercure.internal"),
         visible: tls_only,
         required: false,
+        preview: Preview { file: NGINX_SITE, anchor: "proxy_ssl_name" },
     },
     Question {
         key: "hub.admin",
@@ -210,6 +231,7 @@ reloads without a restart.",
         default: |_| fixed("localhost:2019"),
         visible: always,
         required: false,
+        preview: Preview { file: "mercure/Caddyfile", anchor: "admin " },
     },
     Question {
         key: "hub.heartbeat",
@@ -223,6 +245,7 @@ streams alive through other proxies too. Keep it at most 30m.",
         default: |_| fixed("40s"),
         visible: always,
         required: false,
+        preview: Preview { file: "mercure/Caddyfile", anchor: "heartbeat " },
     },
     Question {
         key: "hub.history_size",
@@ -235,6 +258,7 @@ database. 0 keeps everything forever, which grows the file without bound.",
         default: |_| fixed("1000"),
         visible: always,
         required: false,
+        preview: Preview { file: "mercure/Caddyfile", anchor: "transport bolt" },
     },
     Question {
         key: "hub.binary",
@@ -246,6 +270,7 @@ database. 0 keeps everything forever, which grows the file without bound.",
         default: |_| fixed("/usr/local/bin/mercure"),
         visible: always,
         required: false,
+        preview: Preview { file: "systemd/mercure.service", anchor: "ExecStart=" },
     },
     Question {
         key: "hub.user",
@@ -257,6 +282,7 @@ database. 0 keeps everything forever, which grows the file without bound.",
         default: |_| fixed("mercure"),
         visible: always,
         required: false,
+        preview: Preview { file: "systemd/mercure.service", anchor: "User=" },
     },
     Question {
         key: "hub.anonymous",
@@ -269,6 +295,7 @@ Authorization header). Turn it on when public pages subscribe without logging in
         default: |_| fixed("false"),
         visible: always,
         required: false,
+        preview: Preview { file: "mercure/Caddyfile", anchor: "mercure {" },
     },
     Question {
         key: "hub.subscriptions",
@@ -281,6 +308,7 @@ Authorization header). Turn it on when public pages subscribe without logging in
         default: |_| fixed("false"),
         visible: always,
         required: false,
+        preview: Preview { file: "mercure/Caddyfile", anchor: "mercure {" },
     },
     Question {
         key: "hub.cors_origins",
@@ -295,6 +323,7 @@ the hub: they would stack on the hub's own and browsers reject duplicates.",
         default: empty_list,
         visible: always,
         required: false,
+        preview: Preview { file: "mercure/Caddyfile", anchor: "mercure {" },
     },
     Question {
         key: "hub.publish_origins",
@@ -308,6 +337,7 @@ cookie. Symfony publishes server-side with a Bearer token and ignores it. Leave 
         default: empty_list,
         visible: always,
         required: false,
+        preview: Preview { file: "mercure/Caddyfile", anchor: "mercure {" },
     },
     Question {
         key: "jwt.algorithm",
@@ -322,6 +352,7 @@ config cannot mint tokens.",
         default: |_| fixed("HS256"),
         visible: always,
         required: false,
+        preview: Preview { file: "mercure/mercure.env", anchor: "MERCURE_PUBLISHER_JWT_KEY" },
     },
     Question {
         key: "symfony.project_dir",
@@ -334,6 +365,7 @@ public/index.php to php-fpm, like Symfony's recommended nginx configuration.",
         default: |_| fixed("/var/www/app"),
         visible: always,
         required: false,
+        preview: Preview { file: NGINX_SITE, anchor: "root " },
     },
     Question {
         key: "symfony.php_fpm",
@@ -345,6 +377,7 @@ public/index.php to php-fpm, like Symfony's recommended nginx configuration.",
         default: |_| fixed("unix:/run/php/php8.2-fpm.sock"),
         visible: always,
         required: false,
+        preview: Preview { file: NGINX_SITE, anchor: "fastcgi_pass" },
     },
     Question {
         key: "nginx.version",
@@ -358,6 +391,7 @@ from 1.25.1 on that form is deprecated in favour of `http2 on;`.",
         default: |_| fixed("auto"),
         visible: always,
         required: false,
+        preview: Preview { file: NGINX_SITE, anchor: "listen 443" },
     },
     Question {
         key: "nginx.expected_subscribers",
@@ -371,6 +405,7 @@ worker_rlimit_nofile and LimitNOFILE for this many.",
         default: |_| fixed("1000"),
         visible: always,
         required: false,
+        preview: Preview { file: "systemd/nginx.service.d/mercure-limits.conf", anchor: "LimitNOFILE" },
     },
 ];
 

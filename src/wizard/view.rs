@@ -1,0 +1,582 @@
+//! Drawing: `view(&Wizard, &mut Frame)` reads the state and lays it out; it changes
+//! nothing. Two layouts: side by side from 110 columns, stacked below (80x24 works).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use crate::answers_file::raw_to_text;
+use crate::questions::{Kind, Question, Step};
+use crate::teaching::{self, SEED_MISTAKES, TOPOLOGIES, wrap};
+
+use super::state::{Overlay, Pane, ReviewState, Wizard};
+
+/// Widths from which the form and the preview sit side by side.
+const WIDE: u16 = 110;
+
+/// Styles; without colour (`NO_COLOR`) only bold and reverse remain.
+struct Theme {
+    accent: Style,
+    dim: Style,
+    error: Style,
+    changed: Style,
+    selected: Style,
+    added: Style,
+    removed: Style,
+    key: Style,
+}
+
+impl Theme {
+    fn new(color: bool) -> Theme {
+        let bold = Style::new().add_modifier(Modifier::BOLD);
+        if color {
+            Theme {
+                accent: bold.fg(Color::Cyan),
+                dim: Style::new().fg(Color::DarkGray),
+                error: bold.fg(Color::Red),
+                changed: Style::new().fg(Color::Black).bg(Color::Yellow),
+                selected: Style::new().add_modifier(Modifier::REVERSED),
+                added: Style::new().fg(Color::Green),
+                removed: Style::new().fg(Color::Red),
+                key: bold.fg(Color::Cyan),
+            }
+        } else {
+            Theme {
+                accent: bold,
+                dim: Style::new(),
+                error: bold,
+                changed: bold,
+                selected: Style::new().add_modifier(Modifier::REVERSED),
+                added: Style::new(),
+                removed: Style::new(),
+                key: bold,
+            }
+        }
+    }
+}
+
+/// Short step names for the header.
+fn short(step: Step) -> &'static str {
+    match step {
+        Step::Topology => "Topology",
+        Step::Domain => "Domain",
+        Step::Hub => "Hub",
+        Step::Access => "Access",
+        Step::Jwt => "JWT",
+        Step::Symfony => "Symfony",
+        Step::Capacity => "Capacity",
+        Step::Review => "Review",
+    }
+}
+
+fn step_number(step: Step) -> usize {
+    Step::ALL.iter().position(|s| *s == step).unwrap_or(0) + 1
+}
+
+/// Wraps `text` under a first-line marker such as `✗ `, continuation lines indented
+/// to match.
+fn hang(text: &str, cols: usize, indent: &str, marker: &str) -> Vec<String> {
+    let pad = " ".repeat(marker.chars().count());
+    let mut lines = wrap(text, cols, &format!("{indent}{pad}"));
+    if let Some(first) = lines.first_mut() {
+        *first = format!("{indent}{marker}{}", first.trim_start());
+    }
+    lines
+}
+
+fn width(area: Rect) -> usize {
+    usize::from(area.width)
+}
+
+fn to_u16(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+/// Draws the whole screen.
+pub fn view(w: &Wizard, f: &mut Frame) {
+    let t = Theme::new(w.color);
+    let area = f.area();
+    let notice_height = u16::from(w.notice.is_some());
+    let [header, body, notice, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(notice_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    f.render_widget(Paragraph::new(header_line(w, &t, area.width)), header);
+    if w.step == Step::Review {
+        draw_review(w, f, body, &t);
+    } else {
+        // Stacked, the form takes only the lines it needs and the preview the rest.
+        let needed = (w.step != Step::Topology).then(|| field_lines(w, usize::from(body.width), &t).lines.len() + 1);
+        let (form, preview, wide) = split(body, needed);
+        draw_form(w, f, form, &t);
+        draw_preview(w, f, preview, wide, &t);
+    }
+    if let Some(n) = &w.notice {
+        f.render_widget(Paragraph::new(Line::styled(format!(" {n}"), t.error)), notice);
+    }
+    f.render_widget(Paragraph::new(footer_line(w, &t, area.width)), footer);
+    if let Some(overlay) = &w.overlay {
+        draw_overlay(w, overlay, f, area, &t);
+    }
+}
+
+fn split(area: Rect, needed: Option<usize>) -> (Rect, Rect, bool) {
+    if area.width >= WIDE {
+        let [l, r] = Layout::horizontal([Constraint::Percentage(52), Constraint::Percentage(48)]).areas(area);
+        (l, r, true)
+    } else {
+        let least = (area.height / 3).max(5);
+        let preview = needed.map_or(least, |n| least.max(area.height.saturating_sub(to_u16(n))));
+        let [t, b] = Layout::vertical([Constraint::Min(0), Constraint::Length(preview)]).areas(area);
+        (t, b, false)
+    }
+}
+
+fn header_line(w: &Wizard, t: &Theme, cols: u16) -> Line<'static> {
+    let mut spans = Vec::new();
+    if cols >= 100 {
+        spans.push(Span::styled(" mercure-setup ", t.accent));
+        spans.push(Span::raw("│"));
+    }
+    for step in Step::ALL {
+        let label = format!(" {} {} ", step_number(step), short(step));
+        let style = match step.cmp(&w.step) {
+            std::cmp::Ordering::Equal => t.selected.add_modifier(Modifier::BOLD),
+            std::cmp::Ordering::Greater => t.dim,
+            std::cmp::Ordering::Less => Style::new(),
+        };
+        spans.push(Span::styled(label, style));
+    }
+    Line::from(spans)
+}
+
+fn footer_line(w: &Wizard, t: &Theme, cols: u16) -> Line<'static> {
+    let wide = cols >= 100;
+    let keys: &[(&str, &str)] = match (&w.overlay, w.step, wide) {
+        (Some(Overlay::Help { .. }), _, _) => &[("Esc", "close"), ("↑/↓", "scroll")],
+        (Some(_), _, _) => &[("y", "yes"), ("n", "no")],
+        (None, Step::Review, true) => &[
+            ("Enter", "write bundle"),
+            ("s", "save answers only"),
+            ("↑/↓", "file"),
+            ("PgUp/PgDn", "scroll diff"),
+            ("Esc", "back"),
+            ("?", "help"),
+            ("^C", "quit"),
+        ],
+        (None, Step::Review, false) => &[
+            ("Enter", "write"),
+            ("s", "save answers"),
+            ("↑/↓", "file"),
+            ("PgDn", "diff"),
+            ("Esc", "back"),
+            ("^C", "quit"),
+        ],
+        (None, _, true) => &[
+            ("Enter", "next"),
+            ("Esc", "back"),
+            ("Tab/S-Tab", "move"),
+            ("←/→", "choose"),
+            ("?", "explain"),
+            ("^N/^P", "file"),
+            ("PgUp/PgDn", "scroll"),
+            ("^S", "save answers"),
+            ("^C", "quit"),
+        ],
+        (None, _, false) => &[
+            ("Enter", "next"),
+            ("Esc", "back"),
+            ("Tab", "move"),
+            ("?", "explain"),
+            ("^N", "file"),
+            ("^S", "save"),
+            ("^C", "quit"),
+        ],
+    };
+    let mut spans = vec![Span::raw(" ")];
+    for (key, what) in keys {
+        spans.push(Span::styled(*key, t.key));
+        spans.push(Span::raw(format!(" {what}  ")));
+    }
+    Line::from(spans)
+}
+
+/// The step's block with its title; returns the inner area.
+fn titled_block(f: &mut Frame, area: Rect, title: String, borders: Borders, focused: bool, t: &Theme) -> Rect {
+    let style = if focused { t.accent } else { Style::new().add_modifier(Modifier::BOLD) };
+    let block = Block::new().borders(borders).title(Span::styled(title, style));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    inner
+}
+
+fn draw_form(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
+    let title = format!(" {}/{} {} ", step_number(w.step), Step::ALL.len(), w.step.title());
+    let inner = titled_block(f, area, title, Borders::TOP, w.pane == Pane::Form, t);
+    if w.step == Step::Topology {
+        draw_topology(w, f, inner, t);
+    } else {
+        draw_fields(w, f, inner, t);
+    }
+}
+
+/// The topology step: the question, the two options side by side, and (when there is
+/// room) the blog post's mistakes.
+fn draw_topology(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
+    let Some(q) = w.focused() else { return };
+    let [prompt_area, cards_area] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(format!("› {}", q.prompt), t.accent),
+            Span::styled("  ←/→ choose · or type domain", t.dim),
+        ])),
+        prompt_area,
+    );
+    let [left, gap, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Length(1), Constraint::Percentage(50)])
+            .areas(cards_area);
+    let _ = gap;
+    let chosen = w.topology();
+    let mut height = 0;
+    for (card, col) in TOPOLOGIES.iter().zip([left, right]) {
+        let selected = card.topology == chosen;
+        let lines = card_lines(card, selected, width(col).saturating_sub(1), t);
+        height = height.max(lines.len());
+        f.render_widget(Paragraph::new(lines), col);
+    }
+    let rest_y = cards_area.y.saturating_add(to_u16(height + 1));
+    if rest_y + 3 < cards_area.bottom() {
+        let rest = Rect::new(area.x, rest_y, area.width, cards_area.bottom() - rest_y);
+        f.render_widget(Paragraph::new(mistake_lines(width(rest), t)), rest);
+    }
+}
+
+fn card_lines(card: &teaching::TopologyCard, selected: bool, cols: usize, t: &Theme) -> Vec<Line<'static>> {
+    let mark = if selected { "(•)" } else { "( )" };
+    let title_style = if selected { t.selected.add_modifier(Modifier::BOLD) } else { Style::new() };
+    let mut lines = vec![
+        Line::styled(format!("{mark} {}", card.topology.as_str()), title_style),
+        Line::styled(format!("    {}", card.tagline), t.dim),
+    ];
+    for hop in card.path {
+        lines.extend(wrap(hop, cols, "  ").into_iter().map(Line::raw));
+    }
+    for (label, text) in [("Protects", card.protects), ("Costs", card.costs)] {
+        let mut wrapped = wrap(&format!("{label}: {text}"), cols, "").into_iter();
+        if let Some(first) = wrapped.next() {
+            let rest = first.strip_prefix(&format!("{label}:")).unwrap_or(&first).to_string();
+            lines.push(Line::from(vec![Span::styled(format!("{label}:"), t.accent), Span::raw(rest)]));
+        }
+        lines.extend(wrapped.map(Line::raw));
+    }
+    lines
+}
+
+fn mistake_lines(cols: usize, t: &Theme) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::styled("What a widely copied blog post gets wrong:", t.accent)];
+    for m in SEED_MISTAKES {
+        lines.extend(hang(m.snippet, cols, "", "✗ ").into_iter().map(|l| Line::styled(l, t.error)));
+        lines.extend(wrap(m.why, cols, "  ").into_iter().map(Line::raw));
+    }
+    lines
+}
+
+/// The value a field shows when not focused.
+fn shown_value(w: &Wizard, q: &Question) -> String {
+    let v = raw_to_text(&w.draft.value(q.key));
+    if v.is_empty() { "(none)".into() } else { v }
+}
+
+/// The focused step's fields as lines, with where the focused one ends and where
+/// the text cursor goes (line, column).
+struct FormLines {
+    lines: Vec<Line<'static>>,
+    focus_end: usize,
+    cursor: Option<(usize, usize)>,
+}
+
+fn field_lines(w: &Wizard, cols: usize, t: &Theme) -> FormLines {
+    let mut lines: Vec<Line> = Vec::new();
+    let mut focus_end = 0;
+    let mut cursor = None;
+    for (i, q) in w.fields().into_iter().enumerate() {
+        if i != w.field {
+            lines
+                .push(Line::from(vec![Span::styled(format!("  {}: ", q.prompt), t.dim), Span::raw(shown_value(w, q))]));
+            continue;
+        }
+        lines.push(Line::styled(format!("› {}", q.prompt), t.accent));
+        match q.kind {
+            Kind::Choice(options) => lines.push(choice_line(options, &w.input.text, t)),
+            Kind::Bool => lines.push(choice_line(&["false", "true"], &w.input.text, t)),
+            Kind::Text | Kind::List => {
+                // Long values scroll sideways so the cursor stays visible.
+                let room = cols.saturating_sub(5).max(1);
+                let chars: Vec<char> = w.input.text.chars().collect();
+                let first = (w.input.cursor + 1).saturating_sub(room);
+                let shown: String = chars.iter().skip(first).take(room).collect();
+                cursor = Some((lines.len(), 4 + w.input.cursor - first));
+                lines.push(Line::from(vec![Span::styled("  > ", t.accent), Span::raw(shown)]));
+            }
+        }
+        match &w.error {
+            Some(e) => lines.extend(hang(e, cols, "  ", "✗ ").into_iter().map(|l| Line::styled(l, t.error))),
+            None => lines.extend(wrap(q.help, cols, "    ").into_iter().map(|l| Line::styled(l, t.dim))),
+        }
+        if q.kind == Kind::List {
+            lines.push(Line::styled("    comma-separated; empty for none", t.dim));
+        }
+        focus_end = lines.len();
+    }
+    FormLines { lines, focus_end, cursor }
+}
+
+fn draw_fields(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
+    let form = field_lines(w, width(area), t);
+    let height = usize::from(area.height);
+    let offset = form.focus_end.saturating_sub(height);
+    f.render_widget(Paragraph::new(form.lines).scroll((to_u16(offset), 0)), area);
+    if let Some((line, col)) = form.cursor
+        && w.pane == Pane::Form
+        && w.overlay.is_none()
+        && line >= offset
+        && line - offset < height
+    {
+        f.set_cursor_position(Position::new(area.x + to_u16(col), area.y + to_u16(line - offset)));
+    }
+}
+
+fn choice_line(options: &[&str], value: &str, t: &Theme) -> Line<'static> {
+    let mut spans = vec![Span::raw("  ")];
+    for o in options {
+        if *o == value {
+            spans.push(Span::styled(format!("(•) {o}"), t.selected.add_modifier(Modifier::BOLD)));
+        } else {
+            spans.push(Span::raw(format!("( ) {o}")));
+        }
+        spans.push(Span::raw("   "));
+    }
+    Line::from(spans)
+}
+
+fn draw_preview(w: &Wizard, f: &mut Frame, area: Rect, wide: bool, t: &Theme) {
+    let target = w.preview_target();
+    let paths: Vec<&String> = w.preview.files.keys().collect();
+    let title = match &target {
+        Some((path, _)) => {
+            let n = paths.iter().position(|p| *p == path).map_or(0, |i| i + 1);
+            format!(" preview {path} ({n}/{}) ", paths.len())
+        }
+        None => " preview ".to_string(),
+    };
+    let borders = if wide { Borders::TOP | Borders::LEFT } else { Borders::TOP };
+    let inner = titled_block(f, area, title, borders, w.pane == Pane::Preview, t);
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(p) = &w.preview.problem {
+        lines.extend(
+            hang(&format!("{p} (preview shows the last valid answers)"), width(inner), "", "! ")
+                .into_iter()
+                .map(|l| Line::styled(l, t.error)),
+        );
+    } else if w.preview.placeholder {
+        lines.push(Line::styled(format!("(no domain yet: shown with {})", super::PLACEHOLDER_DOMAIN), t.dim));
+    }
+    let Some((path, anchor)) = target else {
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    };
+    let Some(file) = w.preview.files.get(&path) else { return };
+    let changed = w.preview.changed_lines(&path);
+    let room = usize::from(inner.height).saturating_sub(lines.len());
+    let total = file.text.lines().count();
+    let max_scroll = total.saturating_sub(room);
+    let scroll = usize::from(w.preview.scroll.unwrap_or_else(|| w.preview.auto_scroll(&path, anchor))).min(max_scroll);
+    for (i, text) in file.text.lines().enumerate().skip(scroll).take(room) {
+        // Terminals give a tab no fixed width; the Caddyfile is indented with them.
+        let text = text.replace('\t', "    ");
+        if changed.get(i).copied().unwrap_or(false) {
+            lines.push(Line::from(vec![Span::styled("+", t.changed), Span::styled(text, t.changed)]));
+        } else {
+            lines.push(Line::raw(format!(" {text}")));
+        }
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_review(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
+    let wide = area.width >= WIDE;
+    let [list_area, diff_area] = if wide {
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area)
+    } else {
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
+    };
+    let title = format!(" {}/{} Review: {} ", Step::ALL.len(), Step::ALL.len(), w.out_dir.display());
+    let inner = titled_block(f, list_area, title, Borders::TOP, true, t);
+    let review = match &w.review {
+        ReviewState::Ready(r) => r,
+        ReviewState::Pending => {
+            f.render_widget(Paragraph::new("Generating the bundle..."), inner);
+            return;
+        }
+        ReviewState::Failed(e) => {
+            let mut lines: Vec<Line> =
+                hang(e, width(inner), "", "✗ ").into_iter().map(|l| Line::styled(l, t.error)).collect();
+            lines.push(Line::raw("Enter tries again; Esc goes back to the answers."));
+            f.render_widget(Paragraph::new(lines), inner);
+            return;
+        }
+    };
+    let cols = width(inner);
+    let mut head: Vec<Line> = Vec::new();
+    let files = review.data.changes.len();
+    let intro = if review.data.existing {
+        format!("{files} files, compared with what the folder holds. Enter writes them.")
+    } else {
+        format!("{files} files for a new folder. Enter writes them.")
+    };
+    head.extend(wrap(&intro, cols, "").into_iter().map(Line::raw));
+    for warning in &review.data.warnings {
+        head.extend(hang(&warning.to_string(), cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
+    }
+    for note in &review.data.notes {
+        head.extend(hang(note, cols, "", "• ").into_iter().map(|l| Line::styled(l, t.dim)));
+    }
+    for stale in &review.data.stale {
+        head.push(Line::styled(format!("• no longer generated, left in place: {stale}"), t.dim));
+    }
+    let head_height = to_u16(head.len()).min(inner.height / 2);
+    let [head_area, list] = Layout::vertical([Constraint::Length(head_height), Constraint::Min(0)]).areas(inner);
+    f.render_widget(Paragraph::new(head), head_area);
+
+    let rows: Vec<Line> = review
+        .order
+        .iter()
+        .enumerate()
+        .map(|(pos, &i)| {
+            let c = &review.data.changes[i];
+            let text =
+                format!("{:<15}{:04o} {}{}", c.status.label(), c.mode, c.path, if c.secret { " (secret)" } else { "" });
+            if pos == review.selected { Line::styled(text, t.selected) } else { Line::raw(text) }
+        })
+        .collect();
+    let offset = (review.selected + 1).saturating_sub(usize::from(list.height));
+    f.render_widget(Paragraph::new(rows).scroll((to_u16(offset), 0)), list);
+
+    let Some(&index) = review.order.get(review.selected) else { return };
+    let change = &review.data.changes[index];
+    let borders = if wide { Borders::TOP | Borders::LEFT } else { Borders::TOP };
+    let inner = titled_block(f, diff_area, format!(" {} ({}) ", change.path, change.status.label()), borders, false, t);
+    let diff = &review.diffs[index];
+    let lines: Vec<Line> = if diff.is_empty() {
+        vec![Line::styled("(unchanged: nothing to write)", t.dim)]
+    } else {
+        diff.iter()
+            .map(|l| {
+                let style = if l.starts_with("+++") || l.starts_with("---") || l.starts_with("@@") {
+                    t.accent
+                } else if l.starts_with('+') {
+                    t.added
+                } else if l.starts_with('-') {
+                    t.removed
+                } else {
+                    Style::new()
+                };
+                Line::styled(l.replace('\t', "    "), style)
+            })
+            .collect()
+    };
+    let max = lines.len().saturating_sub(usize::from(inner.height));
+    f.render_widget(Paragraph::new(lines).scroll((to_u16(usize::from(review.scroll).min(max)), 0)), inner);
+}
+
+/// A rectangle of at most `w` x `h` centred in `area`.
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+}
+
+fn draw_overlay(w: &Wizard, overlay: &Overlay, f: &mut Frame, area: Rect, t: &Theme) {
+    let (rect, title, lines, scroll) = match overlay {
+        Overlay::Help { scroll } => {
+            let rect = centered(area, area.width.saturating_sub(4), area.height.saturating_sub(2));
+            let cols = usize::from(rect.width.saturating_sub(4));
+            let (title, lines) = help_lines(w, cols, t);
+            (rect, title, lines, *scroll)
+        }
+        Overlay::ConfirmQuit => {
+            let rect = centered(area, 64, 7);
+            let cols = usize::from(rect.width.saturating_sub(4));
+            let mut lines: Vec<Line> = wrap(
+                &format!("Your answers are not saved. s saves them to {} first.", w.answers_path.display()),
+                cols,
+                "",
+            )
+            .into_iter()
+            .map(Line::raw)
+            .collect();
+            lines.push(Line::raw(""));
+            lines.push(Line::from(vec![
+                Span::styled("y", t.key),
+                Span::raw(" quit without saving   "),
+                Span::styled("s", t.key),
+                Span::raw(" save, then quit   "),
+                Span::styled("n", t.key),
+                Span::raw(" stay"),
+            ]));
+            (rect, " Quit? ".to_string(), lines, 0)
+        }
+        Overlay::ConfirmOverwrite(paths) => {
+            let rect = centered(area, 70, to_u16(paths.len() + 6));
+            let mut lines = vec![Line::raw("These files were edited by hand since the last render:")];
+            lines.extend(paths.iter().map(|p| Line::styled(format!("  {p}"), t.error)));
+            lines.push(Line::raw(""));
+            lines.push(Line::from(vec![
+                Span::styled("y", t.key),
+                Span::raw(" overwrite them   "),
+                Span::styled("n", t.key),
+                Span::raw(" keep them (nothing is written)"),
+            ]));
+            (rect, " Overwrite hand edits? ".to_string(), lines, 0)
+        }
+    };
+    f.render_widget(Clear, rect);
+    let block = Block::bordered().title(Span::styled(title, t.accent));
+    let inner = block.inner(rect);
+    f.render_widget(block, rect);
+    let inner = Rect::new(inner.x + 1, inner.y, inner.width.saturating_sub(2), inner.height);
+    let max = lines.len().saturating_sub(usize::from(inner.height));
+    f.render_widget(Paragraph::new(lines).scroll((to_u16(usize::from(scroll).min(max)), 0)), inner);
+}
+
+/// The longer teaching text behind `?`.
+fn help_lines(w: &Wizard, cols: usize, t: &Theme) -> (String, Vec<Line<'static>>) {
+    let Some(q) = w.focused() else {
+        let text = "Every file of the bundle with its mode and what writing it would do: new, updated, \
+unchanged, or edited by hand since the last render (kept unless you confirm). The diff shows the change \
+against the folder; secret files are never shown.\n\nEnter writes the bundle (answers.yaml included) the way \
+`mercure-setup render` does: atomically, secrets 0600 in 0700 folders, state reused so secrets stay the same. \
+s saves only the answers file.";
+        return (" Review ".into(), wrap(text, cols, "").into_iter().map(Line::raw).collect());
+    };
+    let mut lines: Vec<Line> = wrap(q.teach, cols, "").into_iter().map(Line::raw).collect();
+    if w.step == Step::Topology {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("What a widely copied blog post gets wrong, and why it fails", t.accent));
+        for m in SEED_MISTAKES {
+            lines.push(Line::raw(""));
+            lines.extend(hang(m.snippet, cols, "", "✗ ").into_iter().map(|l| Line::styled(l, t.error)));
+            lines.extend(wrap(m.why, cols, "  ").into_iter().map(Line::raw));
+            lines.extend(wrap(&format!("mercure-setup renders: {}", m.instead), cols, "  ").into_iter().map(Line::raw));
+        }
+        lines.push(Line::raw(""));
+        lines
+            .push(Line::styled("More: mercure-setup explain same-host-http | end-to-end-tls | troubleshooting", t.dim));
+    }
+    (format!(" {} ", q.prompt), lines)
+}

@@ -1,0 +1,293 @@
+//! Wizard flows without a terminal: scripted messages through `update`, effects
+//! performed by `wizard::perform` against a temporary folder, and the written bundle
+//! compared with what the real `render` command produced for the same answers and
+//! the same stored secrets.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mercure_setup::answers::{Answers, Draft};
+use mercure_setup::answers_file;
+use mercure_setup::bundle::Bundle;
+use mercure_setup::questions::Step;
+use mercure_setup::wizard::{self, Effect, Init, Msg, Overlay, Status, Wizard, update};
+
+use crate::support::{fixture, run, stderr};
+
+pub fn wizard_for(draft: Draft, out_dir: &Path, answers_path: PathBuf) -> Wizard {
+    let env = wizard::preview_env(&draft, out_dir).unwrap();
+    Wizard::new(Init { draft, out_dir: out_dir.to_path_buf(), answers_path, color: false, env })
+}
+
+fn typed(w: &mut Wizard, text: &str) {
+    for c in text.chars() {
+        assert!(update(w, Msg::Char(c)).is_none());
+    }
+}
+
+/// Sends a message and performs effects until one is a write (returned unperformed).
+fn send(w: &mut Wizard, msg: Msg) -> Option<Effect> {
+    let mut effect = update(w, msg);
+    while let Some(e) = effect {
+        if matches!(e, Effect::Write { .. }) {
+            return Some(e);
+        }
+        effect = update(w, wizard::perform(e));
+    }
+    None
+}
+
+/// Presses Enter until the review is ready; panics if it takes more than `max`.
+fn enter_to_review(w: &mut Wizard, max: usize) {
+    for _ in 0..max {
+        assert!(send(w, Msg::Accept).is_none());
+        assert!(w.error.is_none(), "{:?}: {:?}", w.focused().map(|q| q.key), w.error);
+        if w.step == Step::Review {
+            assert!(matches!(w.review, wizard::ReviewState::Ready(_)), "review not ready");
+            return;
+        }
+    }
+    panic!("no review after {max} Enters; at {:?}", w.step);
+}
+
+/// Enter on the review: returns the bundle the wizard asks to write.
+fn final_bundle(w: &mut Wizard) -> (Bundle, bool) {
+    match send(w, Msg::Accept) {
+        Some(Effect::Write { bundle, force, .. }) => (bundle, force),
+        other => panic!("expected a write, got {other:?}"),
+    }
+}
+
+/// Renders `answers` into `dir` with the real binary (which stores the secrets there).
+fn render_into(answers: &Path, dir: &Path) {
+    let o = run(&["render", "--answers", answers.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Every file of `dir` except the manifest, as `render` left it.
+fn folder(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                if rel != ".state/manifest.json" {
+                    out.insert(rel, std::fs::read_to_string(&p).unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn files(b: &Bundle) -> BTreeMap<String, String> {
+    b.files.iter().map(|(p, f)| (p.clone(), f.contents.clone())).collect()
+}
+
+/// Writes the bundle through `perform` and checks the summary.
+fn write(w: &mut Wizard, bundle: Bundle, force: bool) -> String {
+    let msg = wizard::perform(Effect::Write { bundle, out_dir: w.out_dir.clone(), force });
+    assert!(update(w, msg).is_none());
+    match &w.status {
+        Status::Done(text) => text.clone(),
+        other => panic!("not done: {other:?} {:?}", w.notice),
+    }
+}
+
+#[test]
+fn same_host_http_typed_equals_render() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    let answers = tmp.path().join("answers.yaml");
+    std::fs::write(&answers, "domain: app.example.com\n").unwrap();
+    render_into(&answers, &dir);
+
+    let mut w = wizard_for(Draft::default(), &dir, tmp.path().join("saved.yaml"));
+    // Typing on the topology screen accepts the highlighted topology and starts the domain.
+    typed(&mut w, "app.example.com");
+    assert_eq!(w.step, Step::Domain);
+    assert_eq!(w.input.text, "app.example.com");
+    enter_to_review(&mut w, 25);
+    let (bundle, force) = final_bundle(&mut w);
+    assert!(!force);
+    assert_eq!(files(&bundle), folder(&dir), "the wizard's bundle differs from render's");
+    let summary = write(&mut w, bundle, false);
+    assert!(summary.contains("0 new, 0 updated"), "{summary}");
+    assert!(!w.unsaved());
+}
+
+#[test]
+fn end_to_end_tls_typed_equals_render() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    let answers = tmp.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        "topology: end-to-end-tls\ndomain: shop.example.org\nhub:\n  tls_name: hub.shop.internal\njwt:\n  algorithm: ES256\n",
+    )
+    .unwrap();
+    render_into(&answers, &dir);
+
+    let mut w = wizard_for(Draft::default(), &dir, tmp.path().join("saved.yaml"));
+    send(&mut w, Msg::ChoiceNext);
+    assert_eq!(w.topology().as_str(), "end-to-end-tls");
+    // The preview follows the choice: the nginx location now verifies the hub.
+    let site = &w.preview.files["nginx/example.com.conf"].text;
+    assert!(site.contains("proxy_ssl_verify on;"));
+    send(&mut w, Msg::Accept);
+    typed(&mut w, "shop.example.org");
+    for _ in 0..4 {
+        send(&mut w, Msg::Accept);
+    }
+    assert_eq!(w.step, Step::Hub);
+    let keys: Vec<&str> = w.fields().iter().map(|q| q.key).collect();
+    assert!(keys.contains(&"hub.tls_name"), "TLS name is asked for end-to-end-tls: {keys:?}");
+    while w.focused().map(|q| q.key) != Some("hub.tls_name") {
+        send(&mut w, Msg::Accept);
+    }
+    send(&mut w, Msg::ClearInput);
+    typed(&mut w, "hub.shop.internal");
+    while w.step != Step::Jwt {
+        send(&mut w, Msg::Accept);
+    }
+    send(&mut w, Msg::ChoicePrev);
+    assert_eq!(w.input.text, "ES256");
+    enter_to_review(&mut w, 10);
+    let (bundle, _) = final_bundle(&mut w);
+    assert_eq!(files(&bundle), folder(&dir));
+    assert!(bundle.get("nginx/shop.example.org.conf").unwrap().contains("proxy_ssl_name hub.shop.internal;"));
+}
+
+#[test]
+fn invalid_input_blocks_until_corrected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = wizard_for(Draft::default(), &tmp.path().join("b"), tmp.path().join("a.yaml"));
+    send(&mut w, Msg::Accept);
+    typed(&mut w, "app.example.com");
+    while w.step != Step::Hub {
+        send(&mut w, Msg::Accept);
+    }
+    send(&mut w, Msg::ClearInput);
+    typed(&mut w, "443");
+    send(&mut w, Msg::Accept);
+    let error = w.error.clone().expect("port 443 is refused");
+    assert!(error.contains("443"), "{error}");
+    assert_eq!(w.focused().unwrap().key, "hub.port", "Enter did not move on");
+    // The preview keeps the last valid rendering and says why.
+    assert!(w.preview.problem.as_deref().unwrap().starts_with("hub.port"));
+    send(&mut w, Msg::Backspace);
+    send(&mut w, Msg::Backspace);
+    send(&mut w, Msg::Backspace);
+    typed(&mut w, "3100");
+    assert!(w.preview.problem.is_none());
+    send(&mut w, Msg::Accept);
+    assert_eq!(w.focused().unwrap().key, "hub.admin");
+    enter_to_review(&mut w, 20);
+    let wizard::ReviewState::Ready(r) = &w.review else { panic!() };
+    assert!(r.data.bundle.get("mercure/Caddyfile").unwrap().contains("http://:3100 {"));
+    assert!(!r.data.existing);
+}
+
+#[test]
+fn esc_goes_back_from_an_invalid_field_keeping_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = wizard_for(Draft::default(), &tmp.path().join("b"), tmp.path().join("a.yaml"));
+    send(&mut w, Msg::Accept);
+    typed(&mut w, "app example.com");
+    send(&mut w, Msg::Accept);
+    assert!(w.error.as_deref().unwrap().contains("a space"), "{:?}", w.error);
+    send(&mut w, Msg::Back);
+    assert_eq!((w.step, w.error.as_deref()), (Step::Topology, None));
+    send(&mut w, Msg::Accept);
+    assert_eq!(w.step, Step::Domain);
+    assert_eq!(w.input.text, "app example.com", "what was typed is kept");
+    assert!(w.error.is_some(), "and still flagged");
+    send(&mut w, Msg::Home);
+    for _ in 0..3 {
+        send(&mut w, Msg::CursorRight);
+    }
+    send(&mut w, Msg::Delete);
+    typed(&mut w, ".");
+    assert_eq!(w.input.text, "app.example.com");
+    send(&mut w, Msg::Accept);
+    assert_eq!(w.focused().unwrap().key, "public_tls.certificate");
+    assert_eq!(w.input.text, "/etc/letsencrypt/live/app.example.com/fullchain.pem", "defaults follow the domain");
+}
+
+#[test]
+fn prefilled_answers_pass_straight_to_the_same_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    let name = "end-to-end-tls-es256-cors-nginx126.yaml";
+    render_into(&fixture(name), &dir);
+    let text = std::fs::read_to_string(fixture(name)).unwrap();
+    let draft = answers_file::parse(&text, name).unwrap();
+    let expected = Answers::from_draft(&draft).unwrap().0;
+    let mut w = wizard_for(draft, &dir, fixture(name));
+    assert!(!w.unsaved(), "nothing changed yet");
+    assert_eq!(w.topology().as_str(), "end-to-end-tls");
+    enter_to_review(&mut w, 25);
+    assert_eq!(Answers::from_draft(&w.draft).unwrap().0, expected);
+    let (bundle, _) = final_bundle(&mut w);
+    assert_eq!(files(&bundle), folder(&dir));
+    let summary = write(&mut w, bundle, false);
+    assert!(summary.contains(" 0 new, 0 updated"), "{summary}");
+}
+
+#[test]
+fn hand_edited_files_need_confirmation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    render_into(&fixture("same-host-http-hs256-nginx122.yaml"), &dir);
+    std::fs::write(dir.join("INSTALL.md"), "my notes\n").unwrap();
+    let text = std::fs::read_to_string(dir.join("answers.yaml")).unwrap();
+    let draft = answers_file::parse(&text, "answers.yaml").unwrap();
+    let mut w = wizard_for(draft, &dir, tmp.path().join("a.yaml"));
+    enter_to_review(&mut w, 25);
+    assert!(send(&mut w, Msg::Accept).is_none(), "no write without confirmation");
+    assert_eq!(w.overlay, Some(Overlay::ConfirmOverwrite(vec!["INSTALL.md".into()])));
+    send(&mut w, Msg::No);
+    assert_eq!(std::fs::read_to_string(dir.join("INSTALL.md")).unwrap(), "my notes\n");
+    send(&mut w, Msg::Accept);
+    let Some(Effect::Write { bundle, force, .. }) = send(&mut w, Msg::Yes) else { panic!("no write") };
+    assert!(force);
+    let summary = write(&mut w, bundle, force);
+    assert!(summary.contains("1 hand-edited overwritten"), "{summary}");
+    assert_ne!(std::fs::read_to_string(dir.join("INSTALL.md")).unwrap(), "my notes\n");
+}
+
+#[test]
+fn save_writes_only_the_answers_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    let saved = tmp.path().join("answers.yaml");
+    let mut w = wizard_for(Draft::default(), &dir, saved.clone());
+    send(&mut w, Msg::ChoiceNext);
+    send(&mut w, Msg::Accept);
+    typed(&mut w, "app.example.com");
+    assert!(w.unsaved());
+    // Ctrl-C with unsaved answers asks; `s` saves, then quits.
+    send(&mut w, Msg::Quit);
+    assert_eq!(w.overlay, Some(Overlay::ConfirmQuit));
+    send(&mut w, Msg::Save);
+    assert!(matches!(&w.status, Status::Done(t) if t.contains("saved the answers")), "{:?}", w.status);
+    assert!(!dir.exists(), "no bundle written");
+    let draft = answers_file::parse(&std::fs::read_to_string(&saved).unwrap(), "answers.yaml").unwrap();
+    let (a, _) = Answers::from_draft(&draft).unwrap();
+    assert_eq!((a.domain.as_str(), a.topology.as_str()), ("app.example.com", "end-to-end-tls"));
+}
+
+#[test]
+fn without_a_terminal_it_points_to_render() {
+    for args in [&[][..], &["wizard", "--out", "/nonexistent/x"][..]] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains("render --answers"), "{err}");
+        assert!(err.contains("TTY"), "{err}");
+    }
+}
