@@ -7,6 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::answers::Answers;
+use crate::answers_file;
+
 /// Bundle-relative paths `check` reads.
 pub mod files {
     pub const ANSWERS: &str = "answers.yaml";
@@ -35,14 +38,17 @@ pub enum LoadError {
     NginxSite { dir: PathBuf, found: usize },
     #[error("cannot read {path}: {detail}")]
     Read { path: PathBuf, detail: String },
+    #[error("{} is not valid answers:\n{}", .path.display(), .errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Answers { path: PathBuf, errors: Vec<crate::answers::FieldError> },
 }
 
 /// A bundle folder on disk.
 #[derive(Debug, Clone)]
 pub struct BundleDir {
     pub root: PathBuf,
-    /// The resolved answers the bundle was rendered from (no secrets).
-    pub answers: serde_yaml::Value,
+    /// The resolved answers the bundle was rendered from (no secrets), validated
+    /// the same way `render` validates them.
+    pub answers: Answers,
     /// Bundle-relative path of the nginx site file, e.g. `nginx/app.example.com.conf`.
     pub nginx_site: String,
 }
@@ -71,8 +77,10 @@ impl BundleDir {
         let answers_path = dir.join(files::ANSWERS);
         let text = std::fs::read_to_string(&answers_path)
             .map_err(|e| LoadError::Read { path: answers_path.clone(), detail: e.to_string() })?;
-        let answers = serde_yaml::from_str(&text)
-            .map_err(|e| LoadError::Read { path: answers_path.clone(), detail: e.to_string() })?;
+        let answers = answers_file::parse(&text, &answers_path.display().to_string())
+            .and_then(|draft| Answers::from_draft(&draft))
+            .map(|(answers, _)| answers)
+            .map_err(|errors| LoadError::Answers { path: answers_path.clone(), errors })?;
         Ok(BundleDir { root: dir.to_path_buf(), answers, nginx_site: format!("nginx/{site}") })
     }
 
@@ -86,23 +94,15 @@ impl BundleDir {
         std::fs::read_to_string(self.path(rel)).map_err(|e| format!("{rel}: {e}"))
     }
 
-    /// A scalar from `answers.yaml` by dotted path, as text.
+    /// An answer by its dotted key (`hub.port`), as text; `None` for an unknown key.
     pub fn answer(&self, dotted: &str) -> Option<String> {
-        let mut v = &self.answers;
-        for part in dotted.split('.') {
-            v = v.get(part)?;
-        }
-        match v {
-            serde_yaml::Value::String(s) => Some(s.clone()),
-            serde_yaml::Value::Number(n) => Some(n.to_string()),
-            serde_yaml::Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        }
+        crate::questions::question(dotted)?;
+        Some(answers_file::raw_to_text(&self.answers.to_draft().value(dotted)))
     }
 
     /// Whether the bundle is for the end-to-end TLS topology.
     pub fn is_tls(&self) -> bool {
-        self.answer("topology").as_deref() == Some("end-to-end-tls")
+        self.answers.topology.is_tls()
     }
 }
 

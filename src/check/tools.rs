@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::ParsedExtension;
 
 use super::Outcome;
 use super::adapt::{self, CaddyAdapt, Http2Form, NginxAdapt};
@@ -141,7 +141,7 @@ pub fn nginx_test(bundle: &BundleDir, http2: Http2Form) -> Outcome {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
-    let domain = bundle.answer("domain").unwrap_or_else(|| "localhost".into());
+    let domain = bundle.answers.domain.to_string();
     let cert = match throwaway_certificate(&domain, tmp.path()) {
         Ok(c) => c,
         Err(e) => return io_failed("throwaway certificate", &e),
@@ -190,7 +190,7 @@ pub fn nginx_test_system(bundle: &BundleDir) -> Outcome {
         Ok(s) => s,
         Err(e) => return io_failed("reading the site", &e),
     };
-    let domain = bundle.answer("domain").unwrap_or_else(|| "localhost".into());
+    let domain = bundle.answers.domain.to_string();
     let mut how = NginxAdapt {
         http_listen: None,
         https_listen: None,
@@ -533,7 +533,7 @@ pub fn hub_certificate(bundle: &BundleDir) -> Outcome {
         }
         Ok(_) => {}
     }
-    let name = bundle.answer("hub.tls_name").unwrap_or_else(|| "mercure.internal".into());
+    let name = bundle.answers.hub.tls_name.to_string();
     let problems = match (bundle.read(files::CA_CERT), bundle.read(files::HUB_CERT)) {
         (Ok(ca), Ok(hub)) => certificate_problems(&ca, &hub, &name),
         (Err(e), _) | (_, Err(e)) => vec![e],
@@ -552,27 +552,11 @@ pub fn hub_certificate(bundle: &BundleDir) -> Outcome {
     }
 }
 
-/// The SANs of a certificate in `openssl` notation (`DNS:x`, `IP:127.0.0.1`).
+/// The DNS and IP SANs of a certificate in `openssl` notation (`DNS:x`, `IP:127.0.0.1`).
 pub fn subject_alt_names(pem: &str) -> Result<Vec<String>, String> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
-    let cert = pem.parse_x509().map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for n in &san.value.general_names {
-            match n {
-                GeneralName::DNSName(d) => out.push(format!("DNS:{d}")),
-                GeneralName::IPAddress(b) => {
-                    if let Ok(a) = <[u8; 4]>::try_from(*b) {
-                        out.push(format!("IP:{}", std::net::IpAddr::from(a)));
-                    } else if let Ok(a) = <[u8; 16]>::try_from(*b) {
-                        out.push(format!("IP:{}", std::net::IpAddr::from(a)));
-                    }
-                }
-                other => out.push(format!("{other:?}")),
-            }
-        }
-    }
-    Ok(out)
+    let info = crate::pki::inspect(pem)?;
+    let dns = info.dns_names.iter().map(|d| format!("DNS:{d}"));
+    Ok(dns.chain(info.ip_addresses.iter().map(|a| format!("IP:{a}"))).collect())
 }
 
 /// What is wrong with the CA and hub certificate against brief section 1 (empty when right).
