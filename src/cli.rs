@@ -1,7 +1,6 @@
 //! Command-line interface: argument definitions (clap), one function per command,
 //! and the single place that turns errors into messages and exit codes.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +10,7 @@ use crate::answers::{Answers, Draft, RawValue, Warning};
 use crate::answers_file;
 use crate::error::{EXIT_OK, Error};
 use crate::generate;
-use crate::output::{self, Status};
+use crate::output;
 use crate::values::Topology;
 
 #[derive(Debug, Parser)]
@@ -27,6 +26,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Probe a running deployment and explain each failure (cause and fix).
+    Doctor(crate::doctor::DoctorArgs),
+    /// Open many subscriptions through the public URL, publish, and report delivery and latency.
+    Loadtest(crate::loadtest::LoadtestArgs),
     /// Write a commented answers file (every key, its default and why).
     Init {
         /// Topology to pre-select: same-host-http or end-to-end-tls.
@@ -60,6 +63,18 @@ pub enum Command {
         #[arg(long)]
         rotate_secrets: bool,
     },
+    /// Check a rendered bundle with the real programs (nginx, Caddy, systemd-analyze, openssl) and cross-file consistency.
+    Check {
+        /// The bundle folder written by `render`.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Test the nginx site inside this machine's /etc/nginx/nginx.conf instead of a minimal wrapper.
+        #[arg(long)]
+        system: bool,
+        /// Print the report as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
     /// Answer the questions in a terminal wizard that explains each choice, then write the bundle.
     Wizard {
         /// Pre-fill the answers from this file (saving only the answers writes back to it).
@@ -74,18 +89,6 @@ pub enum Command {
         /// same-host-http, end-to-end-tls or troubleshooting; an overview without one.
         #[arg(value_name = "TOPIC", value_parser = crate::teaching::Topic::parse)]
         topic: Option<crate::teaching::Topic>,
-    },
-    /// Check a rendered bundle with the real programs (nginx, Caddy, systemd-analyze, openssl) and cross-file consistency.
-    Check {
-        /// The bundle folder written by `render`.
-        #[arg(value_name = "DIR")]
-        dir: PathBuf,
-        /// Test the nginx site inside this machine's /etc/nginx/nginx.conf instead of a minimal wrapper.
-        #[arg(long)]
-        system: bool,
-        /// Print the report as JSON (for scripts).
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -115,6 +118,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             render(&answers, &out, &sets, dry_run, force, rotate_secrets)
         }
         Some(Command::Check { dir, system, json }) => check(&dir, system, json),
+        Some(Command::Doctor(args)) => crate::doctor::run(&args),
+        Some(Command::Loadtest(args)) => crate::loadtest::run(&args),
         Some(Command::Wizard { answers, out }) => wizard(answers, out),
         Some(Command::Explain { topic }) => explain(topic),
         // No command: the wizard on a terminal, else the same no-TTY error pointing to `render`.
@@ -137,40 +142,6 @@ fn init(topology: Option<Topology>, output: Option<&Path>, force: bool) -> Resul
         Some(path) => Ok(output::write_single(path, &text, 0o644, force)?),
         None => print_stdout(&text),
     }
-}
-
-/// `check`: prints the report; any failed check makes the exit code 1.
-fn check(dir: &Path, system: bool, json: bool) -> Result<(), Error> {
-    // Not a bundle at all is a usage problem (exit 2), unlike a failed check (exit 1).
-    let report =
-        crate::check::run(dir, crate::check::CheckOptions { system }).map_err(|e| Error::Usage(e.to_string()))?;
-    let text = if json {
-        let mut j = serde_json::to_string_pretty(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))?;
-        j.push('\n');
-        j
-    } else {
-        report.to_text()
-    };
-    print_stdout(&text)?;
-    match report.failed {
-        0 => Ok(()),
-        n => Err(Error::Failed(format!("{n} check{} failed", if n == 1 { "" } else { "s" }))),
-    }
-}
-
-/// `wizard` (and no command): runs the terminal wizard, then prints what it wrote.
-fn wizard(answers: Option<PathBuf>, out: Option<PathBuf>) -> Result<(), Error> {
-    match crate::wizard::run(crate::wizard::Options { answers, out })? {
-        Some(text) => print_stdout(&text),
-        None => Ok(()),
-    }
-}
-
-/// `explain`: the teaching text, with bold headings only on a terminal without `NO_COLOR`.
-fn explain(topic: Option<crate::teaching::Topic>) -> Result<(), Error> {
-    use std::io::IsTerminal as _;
-    let styled = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    print_stdout(&crate::teaching::explain(topic, styled))
 }
 
 /// Reads and validates an answers file with `--set` overrides applied.
@@ -208,28 +179,45 @@ fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: boo
     for note in &generated.notes {
         eprintln!("note: {note}");
     }
+    // Stale files are listed from the manifest as it was before this write.
+    let stale = output::stale_files(out, &generated.bundle)?;
     let changes = output::write(out, &generated.bundle, force)?;
-    let mut text = String::new();
-    let count = |s: Status| changes.iter().filter(|c| c.status == s).count();
-    let _ = writeln!(
-        text,
-        "wrote {shown}: {} new, {} updated, {} unchanged{}",
-        count(Status::New),
-        count(Status::Updated),
-        count(Status::Unchanged),
-        match count(Status::HandEdited) {
-            0 => String::new(),
-            n => format!(", {n} hand-edited overwritten (--force)"),
-        }
-    );
-    for c in changes.iter().filter(|c| !c.path.starts_with(".state/")) {
-        let _ = writeln!(text, "  {:<16} {:04o} {}", c.status.label(), c.mode, c.path);
-    }
-    for stale in output::stale_files(out, &generated.bundle)? {
-        let _ = writeln!(text, "  no longer generated, left in place: {stale}");
-    }
-    let _ = writeln!(text, "next: follow {}", out.join("INSTALL.md").display());
+    let text = output::write_summary(out, &changes, &stale);
     print_stdout(&text)
+}
+
+/// `check`: prints the report; any failed check makes the exit code 1.
+fn check(dir: &Path, system: bool, json: bool) -> Result<(), Error> {
+    // Not a bundle at all is a usage problem (exit 2), unlike a failed check (exit 1).
+    let report =
+        crate::check::run(dir, crate::check::CheckOptions { system }).map_err(|e| Error::Usage(e.to_string()))?;
+    let text = if json {
+        let mut j = serde_json::to_string_pretty(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))?;
+        j.push('\n');
+        j
+    } else {
+        report.to_text()
+    };
+    print_stdout(&text)?;
+    match report.failed {
+        0 => Ok(()),
+        n => Err(Error::Failed(format!("{n} check{} failed", if n == 1 { "" } else { "s" }))),
+    }
+}
+
+/// `wizard` (and no command): runs the terminal wizard, then prints what it wrote.
+fn wizard(answers: Option<PathBuf>, out: Option<PathBuf>) -> Result<(), Error> {
+    match crate::wizard::run(crate::wizard::Options { answers, out })? {
+        Some(text) => print_stdout(&text),
+        None => Ok(()),
+    }
+}
+
+/// `explain`: the teaching text, with bold headings only on a terminal without `NO_COLOR`.
+fn explain(topic: Option<crate::teaching::Topic>) -> Result<(), Error> {
+    use std::io::IsTerminal as _;
+    let styled = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    print_stdout(&crate::teaching::explain(topic, styled))
 }
 
 /// Prints to stdout; a closed pipe (e.g. `| head`) is not an error.

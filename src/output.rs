@@ -262,6 +262,31 @@ pub fn write(dir: &Path, bundle: &Bundle, force: bool) -> Result<Vec<Change>, Ou
     Ok(changes)
 }
 
+/// What a write did, for the terminal: counts, each file with its mode (state files
+/// left out), files no longer generated, and where to go next.
+pub fn write_summary(dir: &Path, changes: &[Change], stale: &[String]) -> String {
+    let count = |s: Status| changes.iter().filter(|c| c.status == s).count();
+    let mut text = format!(
+        "wrote {}: {} new, {} updated, {} unchanged{}\n",
+        dir.display(),
+        count(Status::New),
+        count(Status::Updated),
+        count(Status::Unchanged),
+        match count(Status::HandEdited) {
+            0 => String::new(),
+            n => format!(", {n} hand-edited overwritten"),
+        }
+    );
+    for c in changes.iter().filter(|c| !c.path.starts_with(&format!("{}/", paths::DIR))) {
+        let _ = writeln!(text, "  {:<16} {:04o} {}", c.status.label(), c.mode, c.path);
+    }
+    for path in stale {
+        let _ = writeln!(text, "  no longer generated, left in place: {path}");
+    }
+    let _ = writeln!(text, "next: follow {}", dir.join("INSTALL.md").display());
+    text
+}
+
 /// Writes one file atomically (used for `init --output`); refuses to replace an
 /// existing file unless `overwrite`.
 pub fn write_single(path: &Path, contents: &str, mode: u32, overwrite: bool) -> Result<(), OutputError> {

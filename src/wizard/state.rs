@@ -4,7 +4,6 @@
 //! the bundle for review, write it, save the answers) is returned as an [`Effect`]
 //! and its outcome comes back as a [`Msg`].
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::answers::{Answers, Draft, Warning};
@@ -639,22 +638,11 @@ fn written(w: &mut Wizard, result: Result<Vec<Change>, String>) {
     match result {
         Ok(changes) => {
             w.saved = w.draft.clone();
-            let count = |s: FileStatus| changes.iter().filter(|c| c.status == s).count();
-            let mut text = format!(
-                "wrote {}: {} new, {} updated, {} unchanged{}\n",
-                w.out_dir.display(),
-                count(FileStatus::New),
-                count(FileStatus::Updated),
-                count(FileStatus::Unchanged),
-                match count(FileStatus::HandEdited) {
-                    0 => String::new(),
-                    n => format!(", {n} hand-edited overwritten"),
-                }
-            );
-            for c in changes.iter().filter(|c| !c.path.starts_with(".state/")) {
-                let _ = writeln!(text, "  {:<16} {:04o} {}", c.status.label(), c.mode, c.path);
-            }
-            let _ = writeln!(text, "next: follow {}", w.out_dir.join("INSTALL.md").display());
+            let stale = match &w.review {
+                ReviewState::Ready(r) => r.data.stale.clone(),
+                _ => Vec::new(),
+            };
+            let text = crate::output::write_summary(&w.out_dir, &changes, &stale);
             w.status = Status::Done(text);
         }
         Err(e) => w.notice = Some(format!("nothing written: {e}")),
