@@ -8,9 +8,11 @@ mod support;
 
 mod check;
 mod cli_render;
+mod doctor;
 mod e2e;
 mod explain;
 mod faults;
+mod loadtest;
 mod real_tools;
 mod snapshots;
 mod wizard;

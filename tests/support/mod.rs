@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod loadstack;
 pub mod stack;
 
 use std::net::TcpListener;

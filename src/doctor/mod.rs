@@ -1,0 +1,53 @@
+//! `mercure-setup doctor`: probes a running deployment (hub port, scheme, TLS,
+//! public subscription, publishing, delivery, CORS, idle timeouts) and explains each
+//! failure with the cause and fix from the brief's symptom table.
+//!
+//! The async runtime lives only here and in `loadtest`; the rest of the tool stays
+//! synchronous. `net` is the small HTTP client both commands share.
+
+pub mod diagnosis;
+pub mod net;
+pub mod probes;
+pub mod report;
+pub mod target;
+
+pub use target::DoctorArgs;
+
+use crate::error::Error;
+use report::Reporter;
+use target::Settings;
+
+/// Runs `doctor`; Ok only when every probe passed.
+pub fn run(args: &DoctorArgs) -> Result<(), Error> {
+    let settings = Settings::resolve(args)?;
+    // One thread is plenty for a handful of sequential probes.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
+    let mut rep = Reporter::new(settings.names.clone(), settings.json);
+    rep.header(&format!(
+        "mercure-setup doctor: {} ({}), hub {}, public {}",
+        settings.names.domain, settings.topology, settings.hub_url, settings.public_url
+    ));
+    runtime.block_on(probes::run_all(&settings, &mut rep));
+    if settings.json {
+        let target = serde_json::json!({
+            "domain": settings.names.domain,
+            "topology": settings.topology,
+            "hub_url": settings.hub_url.to_string(),
+            "public_url": settings.public_url.to_string(),
+            "tls_name": settings.tls_name,
+        });
+        report::print_out(&format!("{}\n", rep.to_json(&target)));
+    } else {
+        report::print_out(&format!("{}\n", rep.summary()));
+    }
+    let failed = rep.count(report::Status::Fail);
+    let skipped = rep.count(report::Status::Skip);
+    if failed + skipped == 0 {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!("doctor: {failed} probe(s) failed, {skipped} could not run")))
+    }
+}

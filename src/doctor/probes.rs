@@ -1,0 +1,1199 @@
+//! The probes, in order: the hub port and its scheme, TLS with and without SNI,
+//! certificate expiry, the hub's own answer, the public subscription, publishing
+//! (direct and the way Symfony does), delivery time, CORS preflights and an idle
+//! hold. Every probe that can run does; one that cannot says why (skip).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{Read as _, Seek as _};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::doctor::diagnosis::{Finding, is_hub_error_line};
+use crate::doctor::net::{
+    self, Failure, Head, Request, SseEvent, SseParser, TlsFailure, TlsTarget, Url, classify, exchange, preview,
+};
+use crate::doctor::report::{ProbeResult, Reporter, Status};
+use crate::doctor::target::Settings;
+use crate::jwt::{self, Role, SigningKey};
+
+/// An update must reach the public subscription this fast, else something buffers.
+const DELIVERY_LIMIT: Duration = Duration::from_secs(1);
+/// How long to keep waiting for a late update, to tell "late" from "lost".
+const DELIVERY_WAIT: Duration = Duration::from_secs(5);
+
+/// What the hub port speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Http,
+    Tls,
+}
+
+/// What a subscription task reports.
+#[derive(Debug)]
+enum SubMsg {
+    Head(Head, Vec<u8>),
+    Event(SseEvent, Instant),
+    Ended(Instant, Option<Failure>),
+    Failed(Failure),
+}
+
+fn ms(since: Instant) -> u128 {
+    since.elapsed().as_millis()
+}
+
+fn nonce() -> String {
+    let mut b = [0u8; 6];
+    let _ = getrandom::fill(&mut b);
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+/// TLS settings the probes use, built once.
+struct Tls {
+    /// Hub, verified against the bundle CA with SNI = `tls_name`.
+    hub_sni: Option<(TlsTarget, std::sync::Arc<net::RecordingVerifier>)>,
+    hub_no_sni: Option<(TlsTarget, std::sync::Arc<net::RecordingVerifier>)>,
+    public: Result<TlsTarget, String>,
+}
+
+fn build_tls(s: &Settings) -> Result<Tls, String> {
+    let hub = |sni: bool| -> Result<Option<_>, String> {
+        let Some(pem) = &s.ca_pem else { return Ok(None) };
+        let roots = net::roots_from_pem(pem, "the hub CA")?;
+        let (config, rec) = net::tls_config(roots, sni)?;
+        Ok(Some((TlsTarget::new(config, &s.tls_name)?, rec)))
+    };
+    let public = (|| {
+        let roots = match &s.public_ca_pem {
+            Some(pem) => net::roots_from_pem(pem, "--public-ca")?,
+            None => net::native_roots()?,
+        };
+        let (config, _) = net::tls_config(roots, true)?;
+        TlsTarget::new(config, &s.public_url.host)
+    })();
+    Ok(Tls { hub_sni: hub(true)?, hub_no_sni: hub(false)?, public })
+}
+
+/// Runs every probe, reporting each as it completes.
+pub async fn run_all(s: &Settings, rep: &mut Reporter) {
+    let log_offset = s.nginx_error_log.as_ref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
+    let tls = match build_tls(s) {
+        Ok(t) => t,
+        Err(e) => {
+            rep.add(ProbeResult::fail("tls.setup", 0, e, vec![]));
+            return;
+        }
+    };
+    let ctx = Ctx { s, tls: &tls, log_offset };
+    let nonce = nonce();
+
+    secrets_probe(s, rep);
+    let scheme = hub_probes(&ctx, rep).await;
+    let hub_tls_ok = hub_tls_usable(s, rep, scheme);
+
+    // The public subscription first, so the updates published next can reach it.
+    let topic = format!("https://mercure-setup.invalid/doctor/{nonce}");
+    let (mut rx, sub_started) = match &tls.public {
+        Ok(_) => (Some(ctx.subscribe(&topic)), Instant::now()),
+        Err(_) => (None, Instant::now()),
+    };
+    let mut head = None;
+    let mut early_events = Vec::new();
+    // Some hubs send headers only with the first event: wait briefly, then publish anyway.
+    if let Some(rx) = rx.as_mut() {
+        wait_head(rx, Duration::from_millis(700), &mut head, &mut early_events).await;
+    }
+
+    let mut published: Vec<(String, String, Instant)> = Vec::new();
+    let direct_data = format!("doctor-direct-{nonce}");
+    let direct = ctx.publish_direct(&topic, &direct_data, hub_tls_ok, rep).await;
+    if let Some(t) = direct {
+        published.push(("direct".into(), direct_data, t));
+    }
+
+    // The subscription's verdict.
+    let mut sub_ok = false;
+    match (rx.as_mut(), &tls.public) {
+        (Some(rx), _) => {
+            wait_head(rx, s.timeout, &mut head, &mut early_events).await;
+            sub_ok = ctx.report_subscription(head.as_ref(), ms(sub_started), rep);
+        }
+        (None, Err(e)) => rep.add(ProbeResult::fail("public.subscribe", 0, format!("public TLS setup: {e}"), vec![])),
+        (None, Ok(_)) => {}
+    }
+
+    // The idle hold runs alongside the rest; it reports last.
+    let idle = match s.idle {
+        Some(d) if sub_ok => Some(tokio::spawn(idle_probe(s.clone(), tls_public(&tls), tls_hub(&tls, hub_tls_ok), d))),
+        Some(_) => {
+            rep.add(ProbeResult::skip("public.idle", "needs a working public subscription"));
+            None
+        }
+        None => None,
+    };
+
+    let symfony_data = format!("doctor-symfony-{nonce}");
+    if let Some(t) = ctx.publish_symfony(&topic, &symfony_data, hub_tls_ok, rep).await {
+        published.push(("via MERCURE_URL".into(), symfony_data, t));
+    }
+
+    match rx.as_mut() {
+        // A subscription still waiting for its headers may be held in a buffer: still measure.
+        Some(rx) if (sub_ok || head.is_none()) && !published.is_empty() => {
+            ctx.delivery(rx, &published, early_events, rep).await;
+        }
+        _ => rep.add(ProbeResult::skip("public.delivery", "needs a working subscription and an accepted publish")),
+    }
+
+    for origin in &s.origins {
+        ctx.cors(origin, rep).await;
+    }
+
+    if let Some(task) = idle {
+        match task.await {
+            Ok(r) => rep.add(r),
+            Err(e) => rep.add(ProbeResult::fail("public.idle", 0, format!("probe crashed: {e}"), vec![])),
+        }
+    }
+}
+
+fn tls_public(tls: &Tls) -> Option<TlsTarget> {
+    tls.public.as_ref().ok().cloned()
+}
+
+fn tls_hub(tls: &Tls, usable: bool) -> Option<TlsTarget> {
+    if usable { tls.hub_sni.as_ref().map(|(t, _)| t.clone()) } else { None }
+}
+
+/// Whether requests to the hub can go over verified TLS (or need none).
+fn hub_tls_usable(s: &Settings, rep: &Reporter, scheme: Option<Scheme>) -> bool {
+    !s.hub_tls || (scheme == Some(Scheme::Tls) && rep.get("hub.tls.sni").is_some_and(|r| r.status == Status::Pass))
+}
+
+async fn wait_head(
+    rx: &mut mpsc::Receiver<SubMsg>,
+    wait: Duration,
+    head: &mut Option<Result<(Head, Vec<u8>), Failure>>,
+    events: &mut Vec<(SseEvent, Instant)>,
+) {
+    if head.is_some() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        match msg {
+            SubMsg::Head(h, first) => {
+                *head = Some(Ok((h, first)));
+                return;
+            }
+            SubMsg::Failed(f) | SubMsg::Ended(_, Some(f)) => {
+                *head = Some(Err(f));
+                return;
+            }
+            SubMsg::Ended(_, None) => {
+                *head = Some(Err(Failure::Closed));
+                return;
+            }
+            SubMsg::Event(e, t) => events.push((e, t)),
+        }
+    }
+}
+
+fn secrets_probe(s: &Settings, rep: &mut Reporter) {
+    let (Some(sym), Some(hub_key), Some(alg)) = (&s.symfony, &s.hub_key, s.algorithm) else { return };
+    let t = Instant::now();
+    if !alg.is_hmac() {
+        rep.add(ProbeResult::pass(
+            "bundle.secrets",
+            ms(t),
+            "ES256: Symfony signs with its private key file, the hub holds the public key",
+        ));
+        return;
+    }
+    match &sym.secret {
+        Some(secret) if secret == hub_key => {
+            rep.add(ProbeResult::pass(
+                "bundle.secrets",
+                ms(t),
+                "symfony/.env.local and mercure/mercure.env hold the same key",
+            ));
+        }
+        Some(_) => rep.add(ProbeResult::fail(
+            "bundle.secrets",
+            ms(t),
+            "MERCURE_JWT_SECRET (symfony/.env.local) differs from MERCURE_PUBLISHER_JWT_KEY (mercure/mercure.env)",
+            vec![Finding::SymfonySecretDiffers],
+        )),
+        None => rep.add(ProbeResult::fail(
+            "bundle.secrets",
+            ms(t),
+            "symfony/.env.local has no MERCURE_JWT_SECRET",
+            vec![Finding::SymfonySecretDiffers],
+        )),
+    }
+}
+
+/// The probes shared state: settings, TLS and where the nginx error log started.
+struct Ctx<'a> {
+    s: &'a Settings,
+    tls: &'a Tls,
+    log_offset: u64,
+}
+
+/// TCP, scheme, TLS with and without SNI, certificate expiry, and the hub's answer.
+async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
+    let s = ctx.s;
+    let hub = &s.hub_url;
+    let t = Instant::now();
+    let addr = match s.resolver.lookup(&hub.host, hub.port).await {
+        Ok(a) => a,
+        Err(e) => {
+            rep.add(ProbeResult::fail("hub.tcp", ms(t), format!("{} does not resolve: {e}", hub.host), vec![]));
+            return None;
+        }
+    };
+    let loopback = if addr.ip().is_loopback() { "" } else { " (not loopback: the hub should bind 127.0.0.1 only)" };
+    match tokio::time::timeout(s.timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => rep.add(ProbeResult::pass("hub.tcp", ms(t), format!("{addr} accepts connections{loopback}"))),
+        Ok(Err(e)) => {
+            let f = classify(&e);
+            let findings = if f == Failure::Refused { vec![Finding::HubDown] } else { vec![] };
+            rep.add(ProbeResult::fail("hub.tcp", ms(t), format!("{addr}: {f}"), findings));
+            for id in ["hub.scheme", "hub.mercure"] {
+                rep.add(ProbeResult::skip(id, "the hub port does not accept connections"));
+            }
+            return None;
+        }
+        Err(_) => {
+            rep.add(ProbeResult::fail(
+                "hub.tcp",
+                ms(t),
+                format!("{addr}: no answer in {:?}", s.timeout),
+                vec![Finding::HubDown],
+            ));
+            return None;
+        }
+    }
+
+    let t = Instant::now();
+    let expected = if s.hub_tls { Scheme::Tls } else { Scheme::Http };
+    let scheme = detect_scheme(ctx).await;
+    match scheme {
+        Ok(found) if found == expected => {
+            rep.add(ProbeResult::pass(
+                "hub.scheme",
+                ms(t),
+                format!("speaks {}, as the {} topology expects", scheme_name(found), s.topology),
+            ));
+        }
+        Ok(found) => {
+            let finding = if found == Scheme::Tls { Finding::HubSpeaksTls } else { Finding::HubSpeaksHttp };
+            rep.add(ProbeResult::fail(
+                "hub.scheme",
+                ms(t),
+                format!(
+                    "speaks {}, but the {} topology (nginx's proxy_pass) expects {}",
+                    scheme_name(found),
+                    s.topology,
+                    scheme_name(expected)
+                ),
+                vec![finding],
+            ));
+        }
+        Err(ref e) => {
+            rep.add(ProbeResult::fail("hub.scheme", ms(t), format!("neither HTTP nor TLS answered: {e}"), vec![]));
+        }
+    }
+    let scheme = scheme.ok();
+
+    if s.hub_tls {
+        tls_probes(ctx, rep, scheme).await;
+    }
+    hub_answer(ctx, rep, scheme).await;
+    scheme
+}
+
+fn scheme_name(s: Scheme) -> &'static str {
+    match s {
+        Scheme::Http => "plain HTTP",
+        Scheme::Tls => "TLS",
+    }
+}
+
+/// Sends a plain-text request: an HTTPS server answers "HTTP request to an HTTPS
+/// server" (Go) or a TLS alert; an HTTP server answers HTTP. Silence -> try a handshake.
+async fn detect_scheme(ctx: &Ctx<'_>) -> Result<Scheme, String> {
+    let s = ctx.s;
+    let plain = async {
+        let stream = net::open(&s.hub_url, &s.resolver, None, s.timeout).await.map_err(|e| e.to_string())?;
+        let mut stream = match stream {
+            net::Stream::Plain(t) => t,
+            net::Stream::Tls(_) => return Err("unexpected TLS stream".to_string()),
+        };
+        let req = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", s.names.domain);
+        stream.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 512];
+        let mut got = 0;
+        while got < buf.len() {
+            match stream.read(&mut buf[got..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        buf.truncate(got);
+        Ok(buf)
+    };
+    let bytes = tokio::time::timeout(Duration::from_secs(2), plain).await.unwrap_or_else(|_| Ok(Vec::new()))?;
+    if bytes.starts_with(b"HTTP/") {
+        let text = String::from_utf8_lossy(&bytes);
+        return Ok(if text.contains("HTTP request to an HTTPS server") { Scheme::Tls } else { Scheme::Http });
+    }
+    if bytes.first() == Some(&0x15) {
+        return Ok(Scheme::Tls);
+    }
+    // No plain answer: see whether a TLS handshake gets as far as a certificate.
+    let target = match &ctx.tls.hub_sni {
+        Some((t, _)) => t.clone(),
+        None => {
+            let (config, _) = net::tls_config(net::native_roots()?, true)?;
+            TlsTarget::new(config, &s.tls_name)?
+        }
+    };
+    match net::open(&s.hub_url, &s.resolver, Some(&target), s.timeout).await {
+        Ok(_)
+        | Err(Failure::Tls(
+            TlsFailure::Expired | TlsFailure::UnknownIssuer | TlsFailure::NameMismatch | TlsFailure::Alert(_),
+        )) => Ok(Scheme::Tls),
+        Err(Failure::Tls(TlsFailure::NotTls)) => Ok(Scheme::Http),
+        Err(e) => Err(format!("{e}; plain-text answer: \"{}\"", preview(&bytes, 80))),
+    }
+}
+
+async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
+    let s = ctx.s;
+    if scheme != Some(Scheme::Tls) {
+        for id in ["hub.tls.sni", "hub.tls.no-sni", "hub.cert.expiry"] {
+            rep.add(ProbeResult::skip(id, "the hub does not speak TLS"));
+        }
+        return;
+    }
+    let (Some((sni, sni_rec)), Some((no_sni, _))) = (&ctx.tls.hub_sni, &ctx.tls.hub_no_sni) else {
+        for id in ["hub.tls.sni", "hub.tls.no-sni", "hub.cert.expiry"] {
+            rep.add(ProbeResult::skip(id, "no CA to verify the hub against: pass --bundle or --ca FILE"));
+        }
+        return;
+    };
+    let t = Instant::now();
+    let r = net::open(&s.hub_url, &s.resolver, Some(sni), s.timeout).await;
+    let seen = sni_rec.seen();
+    let info = seen.as_deref().and_then(cert_info);
+    match r {
+        Ok(stream) => {
+            let version = match &stream {
+                net::Stream::Tls(t) => t.get_ref().1.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default(),
+                net::Stream::Plain(_) => String::new(),
+            };
+            rep.add(ProbeResult::pass(
+                "hub.tls.sni",
+                ms(t),
+                format!("SNI {}: certificate verified against the bundle CA ({version})", s.tls_name),
+            ));
+        }
+        Err(f) => {
+            let findings = tls_findings(&f, &s.tls_name, info.as_ref(), true);
+            rep.add(ProbeResult::fail("hub.tls.sni", ms(t), format!("SNI {}: {f}", s.tls_name), findings));
+        }
+    }
+
+    let t = Instant::now();
+    match net::open(&s.hub_url, &s.resolver, Some(no_sni), s.timeout).await {
+        Ok(_) => rep.add(ProbeResult::pass(
+            "hub.tls.no-sni",
+            ms(t),
+            "handshake without SNI (nginx's default) gets the hub certificate",
+        )),
+        Err(f) => {
+            let findings = tls_findings(&f, &s.tls_name, info.as_ref(), false);
+            rep.add(ProbeResult::fail("hub.tls.no-sni", ms(t), format!("without SNI: {f}"), findings));
+        }
+    }
+
+    let t = Instant::now();
+    match info {
+        None => rep.add(ProbeResult::skip("hub.cert.expiry", "the hub presented no certificate")),
+        Some(info) => {
+            let now = time::OffsetDateTime::now_utc();
+            let left = info.not_after - now;
+            let differs = match s.bundle_hub_cert.as_deref().map(pem_to_der) {
+                Some(Some(der)) if Some(&der) != seen.as_ref() => " (not the bundle's mercure/tls/hub.crt)",
+                _ => "",
+            };
+            if left.is_negative() {
+                rep.add(ProbeResult::fail(
+                    "hub.cert.expiry",
+                    ms(t),
+                    format!("expired on {}{differs}", info.not_after.date()),
+                    vec![Finding::CertExpired { not_after: info.not_after.date().to_string() }],
+                ));
+            } else {
+                let soon =
+                    if left < crate::pki::RENEW_BEFORE { "; renew: render again and install mercure/tls/" } else { "" };
+                rep.add(ProbeResult::pass(
+                    "hub.cert.expiry",
+                    ms(t),
+                    format!("valid until {} ({} days){differs}{soon}", info.not_after.date(), left.whole_days()),
+                ));
+            }
+        }
+    }
+}
+
+fn tls_findings(f: &Failure, name: &str, info: Option<&CertNames>, sni: bool) -> Vec<Finding> {
+    match f {
+        Failure::Tls(TlsFailure::Expired) => {
+            vec![Finding::CertExpired {
+                not_after: info.map_or_else(|| "(unknown)".into(), |i| i.not_after.date().to_string()),
+            }]
+        }
+        Failure::Tls(TlsFailure::UnknownIssuer) => vec![Finding::CertUntrusted],
+        Failure::Tls(TlsFailure::NameMismatch) => {
+            vec![Finding::CertName { checked: name.into(), names: info.map(|i| i.names.clone()).unwrap_or_default() }]
+        }
+        Failure::Tls(TlsFailure::Alert(_)) if !sni => vec![Finding::NoSniRefused],
+        Failure::Tls(TlsFailure::Alert(_)) => vec![Finding::NoSniRefused],
+        Failure::Refused => vec![Finding::HubDown],
+        _ => vec![],
+    }
+}
+
+struct CertNames {
+    not_after: time::OffsetDateTime,
+    names: Vec<String>,
+}
+
+fn cert_info(der: &[u8]) -> Option<CertNames> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let not_after = time::OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()?;
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                names.push((*d).to_string());
+            }
+        }
+    }
+    Some(CertNames { not_after, names })
+}
+
+fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes()).ok().map(|c| c.to_vec())
+}
+
+/// A bare GET on the hub (Host = the public domain, as nginx sends it).
+async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
+    let s = ctx.s;
+    let Some(scheme) = scheme else {
+        rep.add(ProbeResult::skip("hub.mercure", "the hub's scheme is unknown"));
+        return;
+    };
+    let mut url = s.hub_url.clone();
+    let tls = match scheme {
+        Scheme::Http => {
+            url.https = false;
+            None
+        }
+        Scheme::Tls if rep.get("hub.tls.sni").is_some_and(|r| r.status == Status::Pass) => {
+            url.https = true;
+            ctx.tls.hub_sni.as_ref().map(|(t, _)| t.clone())
+        }
+        Scheme::Tls => {
+            rep.add(ProbeResult::skip("hub.mercure", "the hub's TLS cannot be verified"));
+            return;
+        }
+    };
+    let t = Instant::now();
+    let domain = s.names.domain.clone();
+    let req = Request { method: "GET", url: &url, host: Some(&domain), headers: vec![], body: None, close: true };
+    let r = exchange(&req, &s.resolver, tls.as_ref(), Duration::from_secs(2), 256, Duration::from_millis(300)).await;
+    let health_url = url.with_path("/healthz");
+    let health =
+        Request { method: "GET", url: &health_url, host: Some(&domain), headers: vec![], body: None, close: true };
+    let health = match exchange(
+        &health,
+        &s.resolver,
+        tls.as_ref(),
+        Duration::from_secs(2),
+        64,
+        Duration::from_millis(200),
+    )
+    .await
+    {
+        Ok(x) => format!("; /healthz: {}", x.head.status),
+        Err(e) => format!("; /healthz: {e}"),
+    };
+    let path = &url.path;
+    match r {
+        Err(Failure::Timeout) => rep.add(ProbeResult::pass(
+            "hub.mercure",
+            ms(t),
+            format!(
+                "GET {path} is held open like an event stream (this hub sends headers with the first event){health}"
+            ),
+        )),
+        Ok(x) if matches!(x.head.status, 400 | 401 | 403) => {
+            rep.add(ProbeResult::pass(
+                "hub.mercure",
+                ms(t),
+                format!("GET {path} without topic or token: {} (a Mercure hub refuses it){health}", x.head.status),
+            ));
+        }
+        Ok(x) if x.head.status == 200 && x.head.media_type() == "text/event-stream" => {
+            rep.add(ProbeResult::pass(
+                "hub.mercure",
+                ms(t),
+                format!("GET {path}: 200 text/event-stream (anonymous subscribers allowed){health}"),
+            ));
+        }
+        Ok(x) if x.head.status == 200 && x.body.is_empty() && x.head.media_type().is_empty() => {
+            rep.add(ProbeResult::fail(
+                "hub.mercure",
+                ms(t),
+                format!("GET {path} with Host {domain}: 200 with an empty body{health}"),
+                vec![Finding::NoSiteMatched],
+            ));
+        }
+        Ok(x) => {
+            let finding = Finding::NotTheStream { status: x.head.status, media_type: x.head.media_type() };
+            rep.add(ProbeResult::fail(
+                "hub.mercure",
+                ms(t),
+                format!(
+                    "GET {path}: {} `{}`: \"{}\"{health}",
+                    x.head.status,
+                    x.head.media_type(),
+                    preview(&x.body, 80)
+                ),
+                vec![finding],
+            ));
+        }
+        Err(e) => rep.add(ProbeResult::fail(
+            "hub.mercure",
+            ms(t),
+            format!("GET {path}: {e}"),
+            tls_findings(&e, &s.tls_name, None, true),
+        )),
+    }
+}
+
+/// Starts a subscription through the public URL; its head, events and end arrive on the channel.
+fn subscribe_task(s: &Settings, tls: Option<TlsTarget>, topic: &str) -> mpsc::Receiver<SubMsg> {
+    let (tx, rx) = mpsc::channel(64);
+    let url = s.public_url.with_query("topic", topic);
+    let resolver = s.resolver.clone();
+    let token = s.subscriber_token.clone();
+    let timeout = s.timeout;
+    tokio::spawn(async move {
+        let stream = match net::open(&url, &resolver, tls.as_ref(), timeout).await {
+            Ok(st) => st,
+            Err(f) => {
+                let _ = tx.send(SubMsg::Failed(f)).await;
+                return;
+            }
+        };
+        let mut r = BufReader::with_capacity(4096, stream);
+        let mut headers = vec![("Accept", "text/event-stream".to_string()), ("Cache-Control", "no-cache".to_string())];
+        if let Some(t) = &token {
+            headers.push(("Authorization", format!("Bearer {t}")));
+        }
+        let req = Request { method: "GET", url: &url, host: None, headers, body: None, close: false };
+        if let Err(e) = r.get_mut().write_all(&req.encode()).await {
+            let _ = tx.send(SubMsg::Failed(classify(&e))).await;
+            return;
+        }
+        // No timeout here: some hubs send the head only with the first event; the caller waits.
+        let head = match net::read_head(&mut r).await {
+            Ok(h) => h,
+            Err(f) => {
+                let _ = tx.send(SubMsg::Failed(f)).await;
+                return;
+            }
+        };
+        let mut framing = head.framing("GET");
+        if head.status != 200 || head.media_type() != "text/event-stream" {
+            let mut first = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                while first.len() < 200 {
+                    match framing.read_some(&mut r, &mut first).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await;
+            let _ = tx.send(SubMsg::Head(head, first)).await;
+            return;
+        }
+        if tx.send(SubMsg::Head(head, Vec::new())).await.is_err() {
+            return;
+        }
+        let mut parser = SseParser::default();
+        let mut buf = Vec::with_capacity(4096);
+        loop {
+            buf.clear();
+            match framing.read_some(&mut r, &mut buf).await {
+                Ok(0) => {
+                    let _ = tx.send(SubMsg::Ended(Instant::now(), None)).await;
+                    return;
+                }
+                Ok(_) => {
+                    let now = Instant::now();
+                    for ev in parser.push(&buf) {
+                        if tx.send(SubMsg::Event(ev, now)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(SubMsg::Ended(Instant::now(), Some(classify(&e)))).await;
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Publishes one update; returns when the hub accepted it, or the failure.
+async fn publish(
+    url: &Url,
+    host: Option<&str>,
+    tls: Option<&TlsTarget>,
+    s: &Settings,
+    token: &str,
+    topic: &str,
+    data: &str,
+) -> Result<(Head, Vec<u8>), Failure> {
+    let body = format!("topic={}&data={}", net::form_encode(topic), net::form_encode(data)).into_bytes();
+    let req = Request {
+        method: "POST",
+        url,
+        host,
+        headers: vec![("Authorization", format!("Bearer {token}"))],
+        body: Some(("application/x-www-form-urlencoded", body)),
+        close: true,
+    };
+    let x = exchange(&req, &s.resolver, tls, s.timeout, 200, Duration::from_millis(500)).await?;
+    Ok((x.head, x.body))
+}
+
+impl Ctx<'_> {
+    fn subscribe(&self, topic: &str) -> mpsc::Receiver<SubMsg> {
+        subscribe_task(self.s, tls_public(self.tls), topic)
+    }
+
+    /// Publishes straight to the hub with the bundle's publisher token.
+    async fn publish_direct(&self, topic: &str, data: &str, hub_tls_ok: bool, rep: &mut Reporter) -> Option<Instant> {
+        let s = self.s;
+        let Some(token) = &s.publisher_token else {
+            rep.add(ProbeResult::skip("publish.direct", "no publisher token: pass --bundle or --token-file FILE"));
+            return None;
+        };
+        if !hub_tls_ok {
+            rep.add(ProbeResult::skip("publish.direct", "the hub's TLS cannot be verified, so no token is sent to it"));
+            return None;
+        }
+        let t = Instant::now();
+        let tls = tls_hub(self.tls, true);
+        let domain = s.names.domain.clone();
+        match publish(&s.hub_url, Some(&domain), tls.as_ref(), s, token, topic, data).await {
+            Ok((h, body)) if h.status == 200 => {
+                rep.add(ProbeResult::pass(
+                    "publish.direct",
+                    ms(t),
+                    format!("hub {} accepted the update ({})", s.hub_url, preview(&body, 60)),
+                ));
+                Some(t)
+            }
+            Ok((h, body)) => {
+                let findings = match h.status {
+                    401 | 403 => vec![Finding::PublishRejected { status: h.status }],
+                    400 if String::from_utf8_lossy(&body).contains("HTTPS server") => vec![Finding::HubSpeaksTls],
+                    _ => vec![],
+                };
+                rep.add(ProbeResult::fail(
+                    "publish.direct",
+                    ms(t),
+                    format!("hub {}: {} \"{}\"", s.hub_url, h.status, preview(&body, 80)),
+                    findings,
+                ));
+                None
+            }
+            Err(f) => {
+                let findings = Self::hub_findings(rep);
+                rep.add(ProbeResult::fail("publish.direct", ms(t), format!("hub {}: {f}", s.hub_url), findings));
+                None
+            }
+        }
+    }
+
+    /// Publishes to `MERCURE_URL` with a token signed by `MERCURE_JWT_SECRET`, as Symfony would.
+    async fn publish_symfony(&self, topic: &str, data: &str, hub_tls_ok: bool, rep: &mut Reporter) -> Option<Instant> {
+        let s = self.s;
+        let url = match s.symfony_url()? {
+            Ok(u) => u,
+            Err(e) => {
+                rep.add(ProbeResult::fail(
+                    "publish.symfony",
+                    0,
+                    format!("MERCURE_URL in symfony/.env.local: {e}"),
+                    vec![],
+                ));
+                return None;
+            }
+        };
+        let (token, how) = match (s.symfony.as_ref().and_then(|y| y.secret.clone()), s.algorithm) {
+            (Some(secret), Some(alg)) if alg.is_hmac() => {
+                match jwt::sign(&SigningKey::Hmac(secret), alg, Role::Publisher, &["*"]) {
+                    Ok(t) => (t, "signed with MERCURE_JWT_SECRET"),
+                    Err(e) => {
+                        rep.add(ProbeResult::fail(
+                            "publish.symfony",
+                            0,
+                            format!("cannot sign with MERCURE_JWT_SECRET: {e}"),
+                            vec![],
+                        ));
+                        return None;
+                    }
+                }
+            }
+            _ => match &s.publisher_token {
+                Some(t) => (t.clone(), "with tokens/publisher.jwt (ES256 keys stay in their file)"),
+                None => {
+                    rep.add(ProbeResult::skip("publish.symfony", "no key or token to sign with"));
+                    return None;
+                }
+            },
+        };
+        let tls = if !url.https {
+            None
+        } else if url.host == s.public_url.host && url.port == s.public_url.port {
+            tls_public(self.tls)
+        } else if url.is_loopback_host() && url.port == s.hub_url.port && hub_tls_ok {
+            tls_hub(self.tls, true)
+        } else {
+            tls_public(self.tls)
+        };
+        let t = Instant::now();
+        match publish(&url, None, tls.as_ref(), s, &token, topic, data).await {
+            Ok((h, body)) if h.status == 200 => {
+                rep.add(ProbeResult::pass(
+                    "publish.symfony",
+                    ms(t),
+                    format!("{url} accepted an update {how} ({})", preview(&body, 60)),
+                ));
+                Some(t)
+            }
+            Ok((h, body)) => {
+                let findings = match h.status {
+                    401 | 403 => vec![Finding::SymfonySecretRejected { status: h.status }],
+                    502 => self.bad_gateway(rep),
+                    400 if String::from_utf8_lossy(&body).contains("HTTPS server") => vec![Finding::HubSpeaksTls],
+                    _ => vec![],
+                };
+                rep.add(ProbeResult::fail(
+                    "publish.symfony",
+                    ms(t),
+                    format!("{url} {how}: {} \"{}\"", h.status, preview(&body, 80)),
+                    findings,
+                ));
+                None
+            }
+            Err(f) => {
+                // MERCURE_URL on the hub's own port fails for the hub's reasons.
+                let findings =
+                    if url.port == s.hub_url.port && url.is_loopback_host() { Self::hub_findings(rep) } else { vec![] };
+                rep.add(ProbeResult::fail("publish.symfony", ms(t), format!("{url}: {f}"), findings));
+                None
+            }
+        }
+    }
+
+    /// The hub-side findings made so far (they explain later failures too).
+    fn hub_findings(rep: &Reporter) -> Vec<Finding> {
+        rep.findings()
+            .into_iter()
+            .filter(|f| {
+                matches!(
+                    f,
+                    Finding::HubDown
+                        | Finding::HubSpeaksHttp
+                        | Finding::HubSpeaksTls
+                        | Finding::NoSniRefused
+                        | Finding::CertUntrusted
+                        | Finding::CertExpired { .. }
+                        | Finding::CertName { .. }
+                        | Finding::NoSiteMatched
+                )
+            })
+            .collect()
+    }
+
+    /// Explains a 502: nginx's own error log first, then what the hub probes found,
+    /// then the installed site file, else a generic pointer.
+    fn bad_gateway(&self, rep: &Reporter) -> Vec<Finding> {
+        if let Some(line) = self.new_log_lines().into_iter().rev().find(|l| is_hub_error_line(l)) {
+            return vec![Finding::NginxLog { line }];
+        }
+        let hub = Self::hub_findings(rep);
+        if !hub.is_empty() {
+            return hub;
+        }
+        let conf = self.conf_findings();
+        if !conf.is_empty() {
+            return conf;
+        }
+        vec![Finding::BadGateway]
+    }
+
+    /// Lines nginx appended to its error log since the probes started.
+    fn new_log_lines(&self) -> Vec<String> {
+        let Some(path) = &self.s.nginx_error_log else { return vec![] };
+        let Ok(mut f) = std::fs::File::open(path) else { return vec![] };
+        let len = f.metadata().map_or(0, |m| m.len());
+        // A rotated (shorter) log is read from its start; at most the last 256 KiB.
+        let start = if len < self.log_offset { 0 } else { self.log_offset }.max(len.saturating_sub(256 * 1024));
+        let mut text = String::new();
+        if f.seek(std::io::SeekFrom::Start(start)).is_err() || f.read_to_string(&mut text).is_err() {
+            return vec![];
+        }
+        text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+    }
+
+    /// What the installed nginx site says about the hub location.
+    fn conf_findings(&self) -> Vec<Finding> {
+        let Some(text) = self.s.nginx_conf.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) else {
+            return vec![];
+        };
+        let loc = hub_location(&text);
+        let mut out = Vec::new();
+        if let Some(pass) = loc.get("proxy_pass") {
+            let https = pass.starts_with("https://");
+            if https != self.s.hub_tls {
+                out.push(Finding::ProxyPassScheme { proxy_pass: pass.clone() });
+            }
+        }
+        if self.s.hub_tls {
+            let names =
+                self.s.bundle_hub_cert.as_deref().and_then(pem_to_der).as_deref().and_then(cert_info).map(|c| c.names);
+            let checked = loc.get("proxy_ssl_name").cloned().unwrap_or_else(|| "127.0.0.1".into());
+            if let Some(names) = names
+                && !names.contains(&checked)
+            {
+                out.push(Finding::CertName { checked, names });
+            }
+        }
+        out
+    }
+
+    /// Reports the subscription's head; true when it is the event stream.
+    fn report_subscription(
+        &self,
+        head: Option<&Result<(Head, Vec<u8>), Failure>>,
+        elapsed: u128,
+        rep: &mut Reporter,
+    ) -> bool {
+        let url = &self.s.public_url;
+        match head {
+            Some(Ok((h, _))) if h.status == 200 && h.media_type() == "text/event-stream" => {
+                let via = h.header("server").map(|v| format!(" (server: {v})")).unwrap_or_default();
+                rep.add(ProbeResult::pass("public.subscribe", elapsed, format!("{url}: 200 text/event-stream{via}")));
+                true
+            }
+            Some(Ok((h, first))) => {
+                let findings = match h.status {
+                    502 => self.bad_gateway(rep),
+                    400 if String::from_utf8_lossy(first).contains("HTTPS server") => vec![Finding::HubSpeaksTls],
+                    504 => vec![Finding::IdleTimeout { after_ms: elapsed }],
+                    200 if first.is_empty() && h.media_type().is_empty() => vec![Finding::NoSiteMatched],
+                    status => vec![Finding::NotTheStream { status, media_type: h.media_type() }],
+                };
+                let ctype = if h.media_type().is_empty() { "no Content-Type".to_string() } else { h.media_type() };
+                rep.add(ProbeResult::fail(
+                    "public.subscribe",
+                    elapsed,
+                    format!("{url}: {} {}, {ctype}, body \"{}\"", h.status, h.reason, preview(first, 120)),
+                    findings,
+                ));
+                false
+            }
+            Some(Err(f)) => {
+                let hint = match f {
+                    Failure::Tls(_) => " (for a private or staging public certificate pass --public-ca FILE)",
+                    Failure::Refused => " (is nginx running, and does --resolve point at it?)",
+                    _ => "",
+                };
+                rep.add(ProbeResult::fail("public.subscribe", elapsed, format!("{url}: {f}{hint}"), vec![]));
+                false
+            }
+            None => {
+                let lacks =
+                    self.buffering_directives().map(|l| format!("; the hub location lacks {l}")).unwrap_or_default();
+                rep.add(ProbeResult::fail(
+                    "public.subscribe",
+                    elapsed,
+                    format!(
+                        "{url}: no response headers within {:?} although updates were published{lacks}",
+                        self.s.timeout
+                    ),
+                    vec![Finding::Buffering],
+                ));
+                false
+            }
+        }
+    }
+
+    /// Waits for each accepted update on the public subscription.
+    async fn delivery(
+        &self,
+        rx: &mut mpsc::Receiver<SubMsg>,
+        published: &[(String, String, Instant)],
+        early: Vec<(SseEvent, Instant)>,
+        rep: &mut Reporter,
+    ) {
+        let t = Instant::now();
+        let mut arrived: HashMap<String, Instant> = early.into_iter().map(|(e, at)| (e.data, at)).collect();
+        let mut ended = None;
+        let last_deadline = published.iter().map(|(_, _, at)| *at + DELIVERY_WAIT).max().unwrap_or_else(Instant::now);
+        let deadline = tokio::time::Instant::from_std(last_deadline);
+        while !published.iter().all(|(_, d, _)| arrived.contains_key(d)) && ended.is_none() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(SubMsg::Event(e, at))) => {
+                    arrived.entry(e.data).or_insert(at);
+                }
+                Ok(Some(SubMsg::Ended(at, f))) => ended = Some((at, f)),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let mut parts = Vec::new();
+        let mut ok = true;
+        for (label, data, sent) in published {
+            match arrived.get(data) {
+                Some(at) => {
+                    let lat = at.saturating_duration_since(*sent);
+                    ok &= lat <= DELIVERY_LIMIT;
+                    parts.push(format!("{label} {} ms", lat.as_millis()));
+                }
+                None => {
+                    ok = false;
+                    parts.push(format!("{label} not delivered within {} s", DELIVERY_WAIT.as_secs()));
+                }
+            }
+        }
+        let mut detail = parts.join(", ");
+        if let Some((at, f)) = ended {
+            let _ = write!(
+                detail,
+                "; the stream ended after {} ms ({})",
+                at.duration_since(t).as_millis(),
+                f.map_or("closed".into(), |f| f.to_string())
+            );
+        }
+        if ok {
+            rep.add(ProbeResult::pass(
+                "public.delivery",
+                ms(t),
+                format!("updates reached the public subscription: {detail}"),
+            ));
+        } else {
+            let mut findings = vec![Finding::Buffering];
+            if let Some(lacks) = self.buffering_directives() {
+                let _ = write!(detail, "; the hub location lacks {lacks}");
+            }
+            findings.dedup();
+            rep.add(ProbeResult::fail(
+                "public.delivery",
+                ms(t),
+                format!("limit {} ms: {detail}", DELIVERY_LIMIT.as_millis()),
+                findings,
+            ));
+        }
+    }
+
+    /// Which anti-buffering directives the installed hub location lacks, if known.
+    fn buffering_directives(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.s.nginx_conf.as_ref()?).ok()?;
+        let loc = hub_location(&text);
+        let mut lacks = Vec::new();
+        if loc.get("proxy_buffering").map(String::as_str) != Some("off") {
+            lacks.push("`proxy_buffering off`");
+        }
+        if loc.get("proxy_http_version").map(String::as_str) != Some("1.1") {
+            lacks.push("`proxy_http_version 1.1`");
+        }
+        (!lacks.is_empty()).then(|| lacks.join(" and "))
+    }
+
+    /// A CORS preflight from `origin` through the public URL.
+    async fn cors(&self, origin: &str, rep: &mut Reporter) {
+        let s = self.s;
+        let id = format!("cors {origin}");
+        let t = Instant::now();
+        let tls = tls_public(self.tls);
+        let req = Request {
+            method: "OPTIONS",
+            url: &s.public_url,
+            host: None,
+            headers: vec![
+                ("Origin", origin.to_string()),
+                ("Access-Control-Request-Method", "GET".into()),
+                ("Access-Control-Request-Headers", "authorization,last-event-id".into()),
+            ],
+            body: None,
+            close: true,
+        };
+        match exchange(&req, &s.resolver, tls.as_ref(), s.timeout, 200, Duration::from_millis(300)).await {
+            Ok(x) => {
+                let allow = x.head.all("access-control-allow-origin");
+                let creds = x.head.header("access-control-allow-credentials").unwrap_or("");
+                let detail = format!(
+                    "{} Access-Control-Allow-Origin: {}",
+                    x.head.status,
+                    if allow.is_empty() { "(none)".into() } else { allow.join(" | ") }
+                );
+                let finding = if allow.len() > 1 || allow.first().is_some_and(|v| v.contains(',')) {
+                    Some(Finding::CorsDuplicated { origin: origin.into() })
+                } else if allow.first() == Some(&"*") {
+                    Some(Finding::CorsWildcardWithCredentials { origin: origin.into() })
+                } else if allow.first() != Some(&origin) || !(200..300).contains(&x.head.status) {
+                    Some(Finding::CorsMissing { origin: origin.into() })
+                } else {
+                    None
+                };
+                match finding {
+                    None => rep.add(ProbeResult::pass(&id, ms(t), format!("{detail}, credentials {creds}"))),
+                    Some(f) => rep.add(ProbeResult::fail(&id, ms(t), detail, vec![f])),
+                }
+            }
+            Err(f) => rep.add(ProbeResult::fail(&id, ms(t), f.to_string(), vec![])),
+        }
+    }
+}
+
+/// The directives of the `/.well-known/mercure` location (name -> arguments).
+pub fn hub_location(text: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let Some(start) = text.find("/.well-known/mercure") else { return out };
+    let Some(open) = text[start..].find('{') else { return out };
+    let body = &text[start + open + 1..];
+    let mut depth = 0usize;
+    let mut end = body.len();
+    for (i, c) in body.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                end = i;
+                break;
+            }
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    let stripped: String =
+        body[..end].lines().map(|l| l.split('#').next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    for stmt in stripped.split([';', '{', '}']) {
+        let stmt = stmt.trim();
+        if let Some((name, args)) = stmt.split_once(char::is_whitespace) {
+            out.insert(name.to_string(), args.trim().to_string());
+        }
+    }
+    out
+}
+
+/// Holds a subscription idle for `idle`; fails if the path closes it sooner.
+async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarget>, idle: Duration) -> ProbeResult {
+    let t = Instant::now();
+    let topic = format!("https://mercure-setup.invalid/doctor/idle-{}", nonce());
+    let mut rx = subscribe_task(&s, public.clone(), &topic);
+    // One update so hubs that send headers with the first event answer at once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(token) = &s.publisher_token {
+        let (url, tls, host) = if hub.is_some() || !s.hub_tls {
+            (s.hub_url.clone(), hub.clone(), Some(s.names.domain.clone()))
+        } else {
+            (s.public_url.clone(), public.clone(), None)
+        };
+        let _ = publish(&url, host.as_deref(), tls.as_ref(), &s, token, &topic, "doctor-idle-hello").await;
+    }
+    let deadline = tokio::time::Instant::from_std(t + idle);
+    let mut comments_or_events = 0u32;
+    let mut streaming = false;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) if streaming => {
+                return ProbeResult::pass(
+                    "public.idle",
+                    ms(t),
+                    format!("an idle subscription stayed open for {} s ({comments_or_events} events)", idle.as_secs()),
+                );
+            }
+            Err(_) => {
+                return ProbeResult::fail("public.idle", ms(t), "no response headers while idle".to_string(), vec![]);
+            }
+            Ok(Some(SubMsg::Head(h, _))) if h.status == 200 && h.media_type() == "text/event-stream" => {
+                streaming = true;
+            }
+            Ok(Some(SubMsg::Head(h, first))) => {
+                let after = ms(t);
+                let findings = if h.status == 504 {
+                    vec![Finding::IdleTimeout { after_ms: after }]
+                } else {
+                    vec![Finding::NotTheStream { status: h.status, media_type: h.media_type() }]
+                };
+                return ProbeResult::fail(
+                    "public.idle",
+                    after,
+                    format!("{} after {after} ms: \"{}\"", h.status, preview(&first, 80)),
+                    findings,
+                );
+            }
+            Ok(Some(SubMsg::Event(..))) => comments_or_events += 1,
+            Ok(Some(SubMsg::Ended(at, f))) => {
+                let after = at.duration_since(t).as_millis();
+                let how = f.map_or_else(|| "closed".to_string(), |f| f.to_string());
+                return ProbeResult::fail(
+                    "public.idle",
+                    after,
+                    format!("the idle subscription ended after {after} ms ({how}), before {} s", idle.as_secs()),
+                    vec![Finding::IdleTimeout { after_ms: after }],
+                );
+            }
+            Ok(Some(SubMsg::Failed(f))) => return ProbeResult::fail("public.idle", ms(t), f.to_string(), vec![]),
+            Ok(None) => {
+                return ProbeResult::fail("public.idle", ms(t), "the subscription task stopped".to_string(), vec![]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_hub_location() {
+        let conf = "server {\n location / { proxy_pass http://x; }\n location ^~ /.well-known/mercure {\n  proxy_pass https://127.0.0.1:8443; # c\n  proxy_ssl_name wrong.internal;\n  if ($x) { return 404; }\n  proxy_buffering off;\n }\n}";
+        let loc = hub_location(conf);
+        assert_eq!(loc.get("proxy_pass").map(String::as_str), Some("https://127.0.0.1:8443"));
+        assert_eq!(loc.get("proxy_ssl_name").map(String::as_str), Some("wrong.internal"));
+        assert_eq!(loc.get("proxy_buffering").map(String::as_str), Some("off"));
+    }
+}

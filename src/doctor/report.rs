@@ -1,0 +1,181 @@
+//! Probe results and how they are shown: one line per probe as it completes (mark,
+//! timing, what was seen), each failure followed by its diagnosis; or JSON.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use serde::Serialize;
+
+use crate::doctor::diagnosis::{Diagnosis, Finding, Names};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// Could not run (its precondition failed or it does not apply); never a pass.
+    Skip,
+}
+
+/// One probe's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    pub id: String,
+    pub status: Status,
+    pub millis: u128,
+    pub detail: String,
+    #[serde(skip)]
+    pub findings: Vec<Finding>,
+    pub diagnoses: Vec<Diagnosis>,
+}
+
+impl ProbeResult {
+    pub fn pass(id: &str, millis: u128, detail: impl Into<String>) -> Self {
+        ProbeResult {
+            id: id.into(),
+            status: Status::Pass,
+            millis,
+            detail: detail.into(),
+            findings: vec![],
+            diagnoses: vec![],
+        }
+    }
+
+    pub fn fail(id: &str, millis: u128, detail: impl Into<String>, findings: Vec<Finding>) -> Self {
+        ProbeResult { id: id.into(), status: Status::Fail, millis, detail: detail.into(), findings, diagnoses: vec![] }
+    }
+
+    pub fn skip(id: &str, detail: impl Into<String>) -> Self {
+        ProbeResult {
+            id: id.into(),
+            status: Status::Skip,
+            millis: 0,
+            detail: detail.into(),
+            findings: vec![],
+            diagnoses: vec![],
+        }
+    }
+}
+
+/// Formats one result as the human report shows it.
+pub fn format_result(r: &ProbeResult) -> String {
+    let mark = match r.status {
+        Status::Pass => "[ok]  ",
+        Status::Fail => "[FAIL]",
+        Status::Skip => "[skip]",
+    };
+    let timing = if r.status == Status::Skip { String::new() } else { format!("{} ms", r.millis) };
+    let mut s = format!("{mark} {:<18} {timing:>8}  {}\n", r.id, r.detail);
+    for d in &r.diagnoses {
+        let _ = writeln!(s, "       cause ({}): {}", item_label(d.item), d.cause);
+        let _ = writeln!(s, "       fix: {}", d.fix);
+    }
+    s
+}
+
+fn item_label(item: u8) -> String {
+    format!("brief §2.{item}")
+}
+
+/// Collects results, printing each as it arrives unless the output is JSON.
+pub struct Reporter {
+    pub names: Names,
+    pub json: bool,
+    pub results: Vec<ProbeResult>,
+}
+
+impl Reporter {
+    pub fn new(names: Names, json: bool) -> Self {
+        Reporter { names, json, results: Vec::new() }
+    }
+
+    pub fn header(&self, text: &str) {
+        if !self.json {
+            print_out(&format!("{text}\n"));
+        }
+    }
+
+    pub fn add(&mut self, mut r: ProbeResult) {
+        let mut seen = Vec::new();
+        for f in &r.findings {
+            let d = f.diagnose(&self.names);
+            if !seen.contains(&d) {
+                seen.push(d);
+            }
+        }
+        r.diagnoses = seen;
+        if !self.json {
+            print_out(&format_result(&r));
+        }
+        self.results.push(r);
+    }
+
+    pub fn count(&self, s: Status) -> usize {
+        self.results.iter().filter(|r| r.status == s).count()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&ProbeResult> {
+        self.results.iter().find(|r| r.id == id)
+    }
+
+    /// Every finding so far, for explaining later failures.
+    pub fn findings(&self) -> Vec<Finding> {
+        self.results.iter().flat_map(|r| r.findings.iter().cloned()).collect()
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} skipped",
+            self.count(Status::Pass),
+            self.count(Status::Fail),
+            self.count(Status::Skip)
+        )
+    }
+
+    pub fn to_json(&self, target: &serde_json::Value) -> String {
+        let doc = serde_json::json!({
+            "target": target,
+            "probes": self.results,
+            "passed": self.count(Status::Pass),
+            "failed": self.count(Status::Fail),
+            "skipped": self.count(Status::Skip),
+        });
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    }
+}
+
+/// Prints and flushes at once so each probe shows as soon as it completes; a closed pipe is ignored.
+pub fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_carry_their_diagnosis() {
+        let names = Names {
+            domain: "app.example.com".into(),
+            site_file: "nginx/app.example.com.conf".into(),
+            hub_port: 3000,
+            tls_name: "mercure.internal".into(),
+            tls: false,
+            heartbeat: "40s".into(),
+        };
+        let mut rep = Reporter::new(names, true);
+        rep.add(ProbeResult::pass("hub.tcp", 1, "ok"));
+        rep.add(ProbeResult::fail("public.delivery", 1200, "late", vec![Finding::Buffering, Finding::Buffering]));
+        rep.add(ProbeResult::skip("hub.tls.sni", "plain HTTP topology"));
+        assert_eq!(rep.summary(), "1 passed, 1 failed, 1 skipped");
+        let text = format_result(&rep.results[1]);
+        assert!(text.starts_with("[FAIL] public.delivery"), "{text}");
+        assert_eq!(text.matches("fix:").count(), 1, "duplicates are shown once: {text}");
+        assert!(text.contains("proxy_buffering off"));
+        let json: serde_json::Value = serde_json::from_str(&rep.to_json(&serde_json::json!({}))).unwrap();
+        assert_eq!(json["failed"], 1);
+        assert_eq!(json["probes"][1]["diagnoses"][0]["item"], 7);
+        assert_eq!(json["probes"][2]["status"], "skip");
+    }
+}

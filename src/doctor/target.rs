@@ -1,0 +1,311 @@
+//! What `doctor` probes: settings read from a bundle (answers.yaml through the same
+//! validation and plan as `render`, the CA, tokens and env files beside it),
+//! overridden by flags.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::answers::Answers;
+use crate::answers_file;
+use crate::doctor::diagnosis::Names;
+use crate::doctor::net::{ResolveEntry, Resolver, Url};
+use crate::error::Error;
+use crate::plan::Plan;
+use crate::values::{self, JwtAlgorithm};
+
+/// The flags `doctor` takes, before they are combined with the bundle.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DoctorArgs {
+    /// A rendered bundle: URLs, ports, topology, CA and tokens are read from it.
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// The public hub URL (default: `https://DOMAIN/.well-known/mercure` from the bundle).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// The hub's own URL on this machine (default: from the bundle's topology and port).
+    #[arg(long, value_name = "URL")]
+    pub hub_url: Option<String>,
+    /// The private CA that signed the hub certificate (default: mercure/tls/ca.crt).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// The name the hub certificate must carry and that is sent as SNI (default: `hub.tls_name`).
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Option<String>,
+    /// A publisher JWT (default: tokens/publisher.jwt).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// A subscriber JWT (default: tokens/subscriber.jwt, else the publisher token).
+    #[arg(long, value_name = "FILE")]
+    pub subscriber_token_file: Option<PathBuf>,
+    /// Connect to ADDR for HOST:PORT, like curl (repeatable), to test before DNS points here.
+    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// Trust this CA for the public side too (a private or staging certificate). Verification stays on.
+    #[arg(long, value_name = "FILE")]
+    pub public_ca: Option<PathBuf>,
+    /// Hold an idle subscription this long (e.g. 75s) to catch proxy read timeouts.
+    #[arg(long, value_name = "DURATION")]
+    pub idle: Option<String>,
+    /// A browser origin to send a CORS preflight from (repeatable; default: `hub.cors_origins`).
+    #[arg(long = "origin", value_name = "ORIGIN")]
+    pub origins: Vec<String>,
+    /// The installed nginx site file, to explain a 502 (default: /etc/nginx/sites-enabled/DOMAIN.conf if present).
+    #[arg(long, value_name = "FILE")]
+    pub nginx_conf: Option<PathBuf>,
+    /// nginx's error log, read for the cause of a 502 (default: /var/log/nginx/error.log if readable).
+    #[arg(long, value_name = "FILE")]
+    pub nginx_error_log: Option<PathBuf>,
+    /// How long each connection and response may take.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub timeout: String,
+    /// Print the results as JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `MERCURE_URL` and the signing secret from symfony/.env.local.
+#[derive(Debug, Clone)]
+pub struct SymfonyEnv {
+    pub mercure_url: String,
+    /// `MERCURE_JWT_SECRET` (HMAC only; ES256 keeps a key file instead).
+    pub secret: Option<String>,
+}
+
+/// Everything the probes need, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub names: Names,
+    pub topology: String,
+    pub public_url: Url,
+    pub hub_url: Url,
+    pub hub_tls: bool,
+    pub tls_name: String,
+    pub ca_pem: Option<String>,
+    pub bundle_hub_cert: Option<String>,
+    pub publisher_token: Option<String>,
+    pub subscriber_token: Option<String>,
+    pub public_ca_pem: Option<String>,
+    pub resolver: Resolver,
+    pub idle: Option<Duration>,
+    pub origins: Vec<String>,
+    pub symfony: Option<SymfonyEnv>,
+    /// `MERCURE_PUBLISHER_JWT_KEY` from mercure/mercure.env.
+    pub hub_key: Option<String>,
+    pub algorithm: Option<JwtAlgorithm>,
+    /// The public URL the bundle was rendered for (`MERCURE_URL` may name it).
+    pub bundle_public_url: Option<String>,
+    pub nginx_conf: Option<PathBuf>,
+    pub nginx_error_log: Option<PathBuf>,
+    pub timeout: Duration,
+    pub json: bool,
+}
+
+fn read(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+fn read_optional(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// `KEY=VALUE` pairs of a dotenv/EnvironmentFile text (quotes removed, comments skipped).
+pub fn env_pairs(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|s| s.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
+                .unwrap_or(v);
+            (k.trim().to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn env_value(pairs: &[(String, String)], key: &str) -> Option<String> {
+    pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+fn parse_duration(s: &str, flag: &str) -> Result<Duration, Error> {
+    let d = values::Duration::parse(s).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
+    Ok(Duration::from_millis(d.millis))
+}
+
+fn token(path: &Path) -> Result<String, Error> {
+    Ok(read(path)?.trim().to_string())
+}
+
+impl Settings {
+    // One linear read of the bundle and flags; splitting it would only scatter the defaults.
+    #[allow(clippy::too_many_lines)]
+    pub fn resolve(args: &DoctorArgs) -> Result<Settings, Error> {
+        let plan = match &args.bundle {
+            Some(dir) => {
+                let path = dir.join("answers.yaml");
+                let text = read(&path)?;
+                let draft = answers_file::parse(&text, &path.display().to_string()).map_err(Error::InvalidAnswers)?;
+                let (answers, _) = Answers::from_draft(&draft).map_err(Error::InvalidAnswers)?;
+                // The nginx version only changes syntax, never a URL or port.
+                Some(Plan::new(answers, None))
+            }
+            None => None,
+        };
+        let bundle_file = |rel: &str| args.bundle.as_ref().map(|d| d.join(rel));
+
+        let public_url = match (&args.public_url, &plan) {
+            (Some(u), _) => u.clone(),
+            (None, Some(p)) => p.public_hub_url.clone(),
+            (None, None) => return Err(Error::Usage("doctor needs --bundle DIR or --public-url URL".into())),
+        };
+        let public_url = Url::parse(&public_url).map_err(Error::Usage)?;
+        let hub_url = match (&args.hub_url, &plan) {
+            (Some(u), _) => u.clone(),
+            (None, Some(p)) => format!("{}/.well-known/mercure", p.hub_upstream),
+            (None, None) => return Err(Error::Usage("doctor needs --bundle DIR or --hub-url URL".into())),
+        };
+        let hub_url = Url::parse(&hub_url).map_err(Error::Usage)?;
+        if hub_url.path == "/" {
+            return Err(Error::Usage(format!("--hub-url {hub_url}: give the hub path, e.g. /.well-known/mercure")));
+        }
+        let hub_tls = hub_url.https;
+        let tls_name =
+            args.tls_name.clone().or_else(|| plan.as_ref().map(|p| p.hub_tls_name.clone())).unwrap_or_else(|| {
+                if hub_url.host.parse::<std::net::IpAddr>().is_ok() { "localhost".into() } else { hub_url.host.clone() }
+            });
+
+        let ca_pem = match (&args.ca, bundle_file("mercure/tls/ca.crt")) {
+            (Some(p), _) => Some(read(p)?),
+            (None, Some(p)) if hub_tls => read_optional(&p),
+            _ => None,
+        };
+        let bundle_hub_cert = bundle_file("mercure/tls/hub.crt").and_then(|p| read_optional(&p));
+        let publisher_token = match (&args.token_file, bundle_file("tokens/publisher.jwt")) {
+            (Some(p), _) => Some(token(p)?),
+            (None, Some(p)) => read_optional(&p).map(|t| t.trim().to_string()),
+            _ => None,
+        };
+        let subscriber_token = match (&args.subscriber_token_file, bundle_file("tokens/subscriber.jwt")) {
+            (Some(p), _) => Some(token(p)?),
+            (None, Some(p)) => read_optional(&p).map(|t| t.trim().to_string()),
+            _ => None,
+        }
+        .or_else(|| publisher_token.clone());
+        let public_ca_pem = args.public_ca.as_deref().map(read).transpose()?;
+        let resolver = Resolver {
+            entries: args
+                .resolve
+                .iter()
+                .map(|s| ResolveEntry::parse(s))
+                .collect::<Result<_, _>>()
+                .map_err(Error::Usage)?,
+        };
+        let idle = args.idle.as_deref().map(|s| parse_duration(s, "--idle")).transpose()?;
+        let timeout = parse_duration(&args.timeout, "--timeout")?;
+        let origins = if args.origins.is_empty() {
+            plan.as_ref().map(|p| p.cors_origins.iter().filter(|o| *o != "*").cloned().collect()).unwrap_or_default()
+        } else {
+            args.origins.clone()
+        };
+        let symfony = bundle_file("symfony/.env.local").and_then(|p| read_optional(&p)).and_then(|text| {
+            let pairs = env_pairs(&text);
+            Some(SymfonyEnv {
+                mercure_url: env_value(&pairs, "MERCURE_URL")?,
+                secret: env_value(&pairs, "MERCURE_JWT_SECRET"),
+            })
+        });
+        let hub_key = bundle_file("mercure/mercure.env")
+            .and_then(|p| read_optional(&p))
+            .and_then(|text| env_value(&env_pairs(&text), "MERCURE_PUBLISHER_JWT_KEY"));
+        let domain = plan.as_ref().map_or_else(|| public_url.host.clone(), |p| p.domain.clone());
+        let nginx_conf = args.nginx_conf.clone().or_else(|| {
+            let installed = PathBuf::from(format!("/etc/nginx/sites-enabled/{domain}.conf"));
+            installed.is_file().then_some(installed)
+        });
+        let nginx_error_log = args.nginx_error_log.clone().or_else(|| {
+            let default = PathBuf::from("/var/log/nginx/error.log");
+            std::fs::File::open(&default).is_ok().then_some(default)
+        });
+        let names = Names {
+            site_file: format!("nginx/{domain}.conf"),
+            domain,
+            hub_port: hub_url.port,
+            tls_name: tls_name.clone(),
+            tls: hub_tls,
+            heartbeat: plan.as_ref().map_or_else(|| "40s".into(), |p| p.hub_heartbeat.clone()),
+        };
+        Ok(Settings {
+            names,
+            topology: plan.as_ref().map_or_else(
+                || if hub_tls { "end-to-end-tls".into() } else { "same-host-http".into() },
+                |p| p.topology.to_string(),
+            ),
+            public_url,
+            hub_url,
+            hub_tls,
+            tls_name,
+            ca_pem,
+            bundle_hub_cert,
+            publisher_token,
+            subscriber_token,
+            public_ca_pem,
+            resolver,
+            idle,
+            origins,
+            symfony,
+            hub_key,
+            algorithm: plan.as_ref().map(|p| p.answers.jwt_algorithm),
+            bundle_public_url: plan.as_ref().map(|p| p.public_hub_url.clone()),
+            nginx_conf,
+            nginx_error_log,
+            timeout,
+            json: args.json,
+        })
+    }
+
+    /// Where Symfony publishes: `MERCURE_URL`, except that the bundle's public URL
+    /// becomes `--public-url` (so `--resolve`/test ports apply to it too).
+    pub fn symfony_url(&self) -> Option<Result<Url, String>> {
+        let s = self.symfony.as_ref()?;
+        if self.bundle_public_url.as_deref() == Some(s.mercure_url.as_str()) {
+            return Some(Ok(self.public_url.clone()));
+        }
+        Some(Url::parse(&s.mercure_url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_env_files() {
+        let pairs = env_pairs("# c\nA=1\nexport B=\"two\"\nC='3'\n\nA=4\n");
+        assert_eq!(env_value(&pairs, "A").as_deref(), Some("4"));
+        assert_eq!(env_value(&pairs, "B").as_deref(), Some("two"));
+        assert_eq!(env_value(&pairs, "C").as_deref(), Some("3"));
+        assert_eq!(env_value(&pairs, "D"), None);
+    }
+
+    #[test]
+    fn flags_alone_are_enough_and_required() {
+        let args = DoctorArgs {
+            public_url: Some("https://app.example.com:8443/.well-known/mercure".into()),
+            hub_url: Some("http://127.0.0.1:3000/.well-known/mercure".into()),
+            resolve: vec!["app.example.com:8443:127.0.0.1".into()],
+            idle: Some("75s".into()),
+            timeout: "5s".into(),
+            ..DoctorArgs::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert!(!s.hub_tls);
+        assert_eq!(s.idle, Some(Duration::from_secs(75)));
+        assert_eq!(s.names.hub_port, 3000);
+        assert_eq!(s.topology, "same-host-http");
+        let err = Settings::resolve(&DoctorArgs { timeout: "5s".into(), ..DoctorArgs::default() }).unwrap_err();
+        assert!(err.to_string().contains("--bundle"));
+    }
+}

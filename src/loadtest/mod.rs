@@ -1,0 +1,720 @@
+//! `mercure-setup loadtest`: opens N concurrent subscriptions through the public URL
+//! (one tokio task and one small buffer each), publishes M updates, and reports
+//! connection failures by class, delivery per subscriber and latency percentiles,
+//! and whether the client itself (its fd limit, CPU, event loop) was the bottleneck.
+//!
+//! Bounded: at most `MAX_SUBSCRIBERS` subscriptions, `MAX_UPDATES` updates, and a
+//! hard `--duration` cap after which everything is stopped and reported.
+
+pub mod stats;
+
+use std::fmt::Write as _;
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::sync::{Semaphore, watch};
+
+use crate::doctor::diagnosis::{Finding, Names};
+use crate::doctor::net::{self, Failure, Request, ResolveEntry, Resolver, SseParser, TlsTarget, Url};
+use crate::error::Error;
+use crate::values;
+use stats::{ClientUse, KINDS, Latency, Report};
+
+pub const MAX_SUBSCRIBERS: u32 = 200_000;
+pub const MAX_UPDATES: u32 = 100_000;
+/// Longest `--duration` accepted.
+const MAX_DURATION: Duration = Duration::from_secs(3600);
+/// File descriptors kept for the publisher, the runtime and stdio.
+const FD_RESERVE: u64 = 64;
+/// How long undelivered updates are awaited after the last publish.
+const DRAIN: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadtestArgs {
+    /// The public hub URL, e.g. `https://app.example.com/.well-known/mercure`.
+    #[arg(long, value_name = "URL")]
+    pub public_url: String,
+    /// A publisher JWT (the bundle's tokens/publisher.jwt).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: PathBuf,
+    /// A subscriber JWT (default: the publisher token, which the hub also accepts for public updates).
+    #[arg(long, value_name = "FILE")]
+    pub subscriber_token_file: Option<PathBuf>,
+    /// Concurrent subscriptions to open.
+    #[arg(long, default_value_t = 100)]
+    pub subscribers: u32,
+    /// Updates to publish once the subscriptions are up.
+    #[arg(long, default_value_t = 10)]
+    pub updates: u32,
+    /// Updates per second.
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+    /// Hard limit for the whole run (ramp-up, publishing, draining).
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub duration: String,
+    /// Connection attempts in flight at once during ramp-up.
+    #[arg(long, default_value_t = 200)]
+    pub concurrency: u32,
+    /// How long one connection may take to connect and answer.
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub connect_timeout: String,
+    /// Publish here instead of the public URL (e.g. the hub directly).
+    #[arg(long, value_name = "URL")]
+    pub publish_url: Option<String>,
+    /// Connect to ADDR for HOST:PORT, like curl (repeatable).
+    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// Trust this CA for the public side (a private or staging certificate). Verification stays on.
+    #[arg(long, value_name = "FILE")]
+    pub public_ca: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Counters the subscriber tasks update and the progress line reads.
+#[derive(Default)]
+struct Shared {
+    finished_attempts: AtomicU32,
+    established: AtomicU32,
+    failed: AtomicU32,
+    /// Established subscribers that have received at least one event (so the hub knows them).
+    warmed: AtomicU32,
+    stop_warmup: AtomicBool,
+    /// Measured updates received, over all subscribers (ends the drain early).
+    deliveries: AtomicU64,
+}
+
+/// What one subscriber saw.
+struct SubResult {
+    outcome: Result<(), Failure>,
+    /// Bit per measured update.
+    received: Vec<u64>,
+    latencies_us: Vec<u32>,
+    duplicates: u64,
+    dropped: Option<Failure>,
+}
+
+struct Plan {
+    url: Url,
+    publish_url: Url,
+    tls: Option<TlsTarget>,
+    publish_tls: Option<TlsTarget>,
+    resolver: Resolver,
+    publisher_token: String,
+    subscriber_token: String,
+    subscribers: u32,
+    updates: u32,
+    rate: f64,
+    duration: Duration,
+    concurrency: u32,
+    connect_timeout: Duration,
+    json: bool,
+    topic: String,
+}
+
+fn duration(s: &str, flag: &str) -> Result<Duration, Error> {
+    let d = values::Duration::parse(s).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
+    Ok(Duration::from_millis(d.millis))
+}
+
+fn read_token(p: &PathBuf) -> Result<String, Error> {
+    std::fs::read_to_string(p)
+        .map(|t| t.trim().to_string())
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))
+}
+
+fn tls_for(url: &Url, roots: Option<&rustls::RootCertStore>) -> Result<Option<TlsTarget>, Error> {
+    if !url.https {
+        return Ok(None);
+    }
+    let roots = match roots {
+        Some(r) => r.clone(),
+        None => net::native_roots().map_err(Error::Usage)?,
+    };
+    let (config, _) = net::tls_config(roots, true).map_err(Error::Failed)?;
+    Ok(Some(TlsTarget::new(config, &url.host).map_err(Error::Usage)?))
+}
+
+impl Plan {
+    fn from_args(a: &LoadtestArgs) -> Result<Plan, Error> {
+        let url = Url::parse(&a.public_url).map_err(Error::Usage)?;
+        let publish_url = a.publish_url.as_deref().map_or(Ok(url.clone()), Url::parse).map_err(Error::Usage)?;
+        if a.subscribers == 0 || a.subscribers > MAX_SUBSCRIBERS {
+            return Err(Error::Usage(format!("--subscribers must be 1..={MAX_SUBSCRIBERS}")));
+        }
+        if a.updates > MAX_UPDATES {
+            return Err(Error::Usage(format!("--updates must be at most {MAX_UPDATES}")));
+        }
+        if !(a.rate > 0.0 && a.rate <= 10_000.0) {
+            return Err(Error::Usage("--rate must be above 0 and at most 10000 updates/s".into()));
+        }
+        let d = duration(&a.duration, "--duration")?;
+        if d.is_zero() || d > MAX_DURATION {
+            return Err(Error::Usage("--duration must be above 0 and at most 1h".into()));
+        }
+        let roots = a
+            .public_ca
+            .as_ref()
+            .map(|p| {
+                let pem = std::fs::read_to_string(p)
+                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
+                net::roots_from_pem(&pem, "--public-ca").map_err(Error::Usage)
+            })
+            .transpose()?;
+        let publisher_token = read_token(&a.token_file)?;
+        let subscriber_token =
+            a.subscriber_token_file.as_ref().map_or_else(|| Ok(publisher_token.clone()), read_token)?;
+        let mut nonce = [0u8; 6];
+        let _ = getrandom::fill(&mut nonce);
+        Ok(Plan {
+            tls: tls_for(&url, roots.as_ref())?,
+            publish_tls: tls_for(&publish_url, roots.as_ref())?,
+            url,
+            publish_url,
+            resolver: Resolver {
+                entries: a
+                    .resolve
+                    .iter()
+                    .map(|s| ResolveEntry::parse(s))
+                    .collect::<Result<_, _>>()
+                    .map_err(Error::Usage)?,
+            },
+            publisher_token,
+            subscriber_token,
+            subscribers: a.subscribers,
+            updates: a.updates,
+            rate: a.rate,
+            duration: d,
+            concurrency: a.concurrency.max(1),
+            connect_timeout: duration(&a.connect_timeout, "--connect-timeout")?,
+            json: a.json,
+            topic: format!(
+                "https://mercure-setup.invalid/loadtest/{}",
+                nonce.iter().fold(String::new(), |mut s, b| {
+                    let _ = write!(s, "{b:02x}");
+                    s
+                })
+            ),
+        })
+    }
+}
+
+/// Runs `loadtest`; Ok only when every subscription held and every update arrived everywhere.
+pub fn run(args: &LoadtestArgs) -> Result<(), Error> {
+    let plan = Plan::from_args(args)?;
+    // Raise the soft fd limit to the hard one first: the default 1024 would make the
+    // client, not the server, refuse connections.
+    let (soft_before, hard) = rlimit::Resource::NOFILE.get().unwrap_or((0, 0));
+    let soft = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(soft_before);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
+    let client = ClientUse {
+        nofile_soft: soft,
+        nofile_hard: hard,
+        nofile_soft_before: soft_before,
+        cores,
+        ..ClientUse::default()
+    };
+    if soft < u64::from(plan.subscribers) + FD_RESERVE {
+        eprintln!(
+            "warning: this process may open only {soft} files (hard limit {hard}); {} subscribers need about {}: \
+             the client will be the bottleneck",
+            plan.subscribers,
+            u64::from(plan.subscribers) + FD_RESERVE
+        );
+    }
+    let report = runtime.block_on(drive(plan, client));
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))? + "\n"
+    } else {
+        report.to_table()
+    };
+    crate::doctor::report::print_out(&text);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    if report.clean() {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!(
+            "loadtest: {} connection(s) failed, {} dropped, {} update deliveries lost",
+            report.failed,
+            report.dropped,
+            report.lost()
+        )))
+    }
+}
+
+async fn drive(plan: Plan, mut client: ClientUse) -> Report {
+    let plan = Arc::new(plan);
+    let shared = Arc::new(Shared::default());
+    let start = Instant::now();
+    let hard_deadline = start + plan.duration;
+    client.rss_before_kib = rss_kib();
+    let cpu_before = cpu_seconds();
+    let lag = Arc::new(AtomicU64::new(0));
+    let lag_task = tokio::spawn(lag_monitor(lag.clone()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let clock = Instant::now();
+
+    // Ramp-up: every subscriber is its own task; the semaphore bounds handshakes in flight.
+    let gate = Arc::new(Semaphore::new(plan.concurrency as usize));
+    let mut tasks = Vec::with_capacity(plan.subscribers as usize);
+    for _ in 0..plan.subscribers {
+        tasks.push(tokio::spawn(subscriber(plan.clone(), shared.clone(), gate.clone(), stop_rx.clone(), clock)));
+    }
+    let warmup = tokio::spawn(warmup(plan.clone(), shared.clone()));
+    // Progress goes to stderr, so it never mixes with the table or JSON on stdout.
+    let progress = true;
+    let mut last_line = Instant::now();
+    let mut ramp_end = None;
+    let mut peak_rss = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let done = shared.finished_attempts.load(Ordering::Relaxed);
+        let est = shared.established.load(Ordering::Relaxed);
+        let warmed = shared.warmed.load(Ordering::Relaxed);
+        if ramp_end.is_none() && done >= plan.subscribers {
+            ramp_end = Some(start.elapsed());
+            peak_rss = rss_kib();
+        }
+        if progress
+            && last_line.elapsed() >= Duration::from_millis(if std::io::stderr().is_terminal() { 200 } else { 2000 })
+        {
+            progress_line(&plan, &shared, start);
+            last_line = Instant::now();
+        }
+        // Ready when every attempt finished and every established subscriber saw an event.
+        if (done >= plan.subscribers && warmed >= est) || Instant::now() >= hard_deadline {
+            break;
+        }
+    }
+    shared.stop_warmup.store(true, Ordering::Relaxed);
+    let _ = warmup.await;
+    if progress {
+        progress_line(&plan, &shared, start);
+        eprintln!();
+    }
+    let ramp = ramp_end.unwrap_or_else(|| start.elapsed());
+
+    // Publishing at the requested rate.
+    let mut published = 0;
+    let mut failures = 0;
+    let mut sender = Publisher::new(plan.clone());
+    let interval = Duration::from_secs_f64(1.0 / plan.rate);
+    let mut next = tokio::time::Instant::now();
+    for seq in 0..plan.updates {
+        if Instant::now() >= hard_deadline {
+            break;
+        }
+        tokio::time::sleep_until(next).await;
+        next += interval;
+        let micros = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
+        match sender.publish(&format!("lt {seq} {micros}")).await {
+            Ok(()) => published += 1,
+            Err(e) => {
+                failures += 1;
+                if !plan.json {
+                    eprintln!("publish {seq} failed: {e}");
+                }
+            }
+        }
+    }
+    // Draining: until every subscriber has every published update, or the grace time ends.
+    let drain_end = (Instant::now() + DRAIN).min(hard_deadline);
+    let expected = u64::from(published) * u64::from(shared.established.load(Ordering::Relaxed));
+    while Instant::now() < drain_end && shared.deliveries.load(Ordering::Relaxed) < expected {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(true);
+    peak_rss = peak_rss.max(rss_kib());
+    let mut results = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        if let Ok(r) = t.await {
+            results.push(r);
+        }
+    }
+    lag_task.abort();
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    #[allow(clippy::cast_precision_loss)]
+    let cpu_percent = if wall > 0.0 { cpu / wall / client.cores as f64 * 100.0 } else { 0.0 };
+    client.cpu_percent = cpu_percent;
+    client.rss_peak_kib = peak_rss;
+    client.scheduling_lag_max_ms = lag.load(Ordering::Relaxed);
+    summarize(&plan, results, client, ramp, published, failures)
+}
+
+fn progress_line(plan: &Plan, shared: &Shared, start: Instant) {
+    let done = shared.finished_attempts.load(Ordering::Relaxed);
+    let est = shared.established.load(Ordering::Relaxed);
+    let failed = shared.failed.load(Ordering::Relaxed);
+    let width = 30usize;
+    let filled = (done as usize * width / (plan.subscribers.max(1) as usize)).min(width);
+    let bar = format!("{}{}", "#".repeat(filled), "-".repeat(width - filled));
+    let secs = start.elapsed().as_secs_f64().max(0.001);
+    let rate = f64::from(est) / secs;
+    let line = format!("[{bar}] {est}/{} established, {failed} failed, {rate:.0}/s, {secs:.1} s", plan.subscribers);
+    if std::io::stderr().is_terminal() {
+        eprint!("\r{line}");
+    } else {
+        eprintln!("{line}");
+    }
+}
+
+fn summarize(
+    plan: &Plan,
+    results: Vec<SubResult>,
+    mut client: ClientUse,
+    ramp: Duration,
+    published: u32,
+    publish_failures: u32,
+) -> Report {
+    let mut by_kind = [0u32; KINDS.len()];
+    let mut examples: Vec<(String, String)> = Vec::new();
+    let mut established = 0u32;
+    let mut dropped = 0u32;
+    let mut delivered = 0u64;
+    let mut duplicates = 0u64;
+    let mut complete = 0u32;
+    let mut per_sub = Vec::new();
+    let mut lost_hist = std::collections::BTreeMap::<u32, u32>::new();
+    let mut samples = Vec::new();
+    for r in results {
+        match r.outcome {
+            Ok(()) => {
+                established += 1;
+                let got: u32 = r.received.iter().map(|w| w.count_ones()).sum();
+                delivered += u64::from(got);
+                duplicates += r.duplicates;
+                per_sub.push(got);
+                let lost = published.saturating_sub(got);
+                *lost_hist.entry(lost).or_default() += 1;
+                if lost == 0 {
+                    complete += 1;
+                }
+                if r.dropped.is_some() {
+                    dropped += 1;
+                }
+                samples.extend(r.latencies_us);
+            }
+            Err(f) => {
+                let k = stats::kind_index(&f);
+                by_kind[k] += 1;
+                if !examples.iter().any(|(n, _)| n == KINDS[k]) {
+                    examples.push((KINDS[k].to_string(), f.to_string()));
+                }
+            }
+        }
+    }
+    let failed: u32 = by_kind.iter().sum();
+    let rss_delta = client.rss_peak_kib.saturating_sub(client.rss_before_kib) * 1024;
+    client.rss_per_subscription_bytes = if established > 0 { rss_delta / u64::from(established) } else { 0 };
+    client.bottlenecks = stats::bottlenecks(&client, plan.subscribers, by_kind[7]);
+    let ramp_seconds = ramp.as_secs_f64();
+    // Connections the server closed, reset or answered 5xx while the client had room:
+    // the brief's "too many subscribers" (nginx worker connections and fd limits).
+    let server_side = by_kind[1] + by_kind[2] + by_kind[3] + by_kind[6];
+    let diagnosis = (server_side > 0 && client.bottlenecks.is_empty()).then(|| {
+        let names = Names {
+            domain: plan.url.host.clone(),
+            site_file: format!("nginx/{}.conf", plan.url.host),
+            hub_port: 0,
+            tls_name: String::new(),
+            tls: false,
+            heartbeat: String::new(),
+        };
+        Finding::TooFewWorkerConnections.diagnose(&names)
+    });
+    Report {
+        public_url: plan.url.to_string(),
+        subscribers: plan.subscribers,
+        updates: plan.updates,
+        rate: plan.rate,
+        established,
+        failed,
+        failed_by_kind: KINDS.iter().zip(by_kind).filter(|(_, n)| *n > 0).map(|(k, n)| ((*k).to_string(), n)).collect(),
+        failure_examples: examples,
+        dropped,
+        ramp_seconds,
+        connections_per_second: if ramp_seconds > 0.0 { f64::from(established) / ramp_seconds } else { 0.0 },
+        published,
+        publish_failures,
+        expected_deliveries: u64::from(published) * u64::from(established),
+        delivered,
+        duplicates,
+        complete_subscribers: complete,
+        lost_histogram: lost_hist.into_iter().collect(),
+        per_subscriber_delivered: per_sub,
+        latency: Latency::from_samples(samples),
+        client,
+        diagnosis,
+    }
+}
+
+/// One subscription: connect (bounded by the gate), subscribe, then count updates until stopped.
+async fn subscriber(
+    plan: Arc<Plan>,
+    shared: Arc<Shared>,
+    gate: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+    clock: Instant,
+) -> SubResult {
+    let mut result = SubResult {
+        outcome: Ok(()),
+        received: vec![0; (plan.updates as usize).div_ceil(64)],
+        latencies_us: Vec::new(),
+        duplicates: 0,
+        dropped: None,
+    };
+    let connected = async {
+        let permit = gate.acquire().await.map_err(|_| Failure::Other("stopped".into()))?;
+        let stream = net::open(&plan.url, &plan.resolver, plan.tls.as_ref(), plan.connect_timeout).await?;
+        drop(permit);
+        // A small buffer: thousands of these stay resident for the whole run.
+        let mut r = BufReader::with_capacity(2048, stream);
+        let req = Request {
+            method: "GET",
+            url: &plan.url.with_query("topic", &plan.topic),
+            host: None,
+            headers: vec![
+                ("Accept", "text/event-stream".into()),
+                ("Authorization", format!("Bearer {}", plan.subscriber_token)),
+            ],
+            body: None,
+            close: false,
+        };
+        r.get_mut().write_all(&req.encode()).await.map_err(|e| net::classify(&e))?;
+        let head = tokio::time::timeout(plan.connect_timeout, net::read_head(&mut r))
+            .await
+            .unwrap_or(Err(Failure::Timeout))?;
+        if head.status != 200 {
+            return Err(Failure::Status(head.status));
+        }
+        if head.media_type() != "text/event-stream" {
+            return Err(Failure::Other(format!("200 with Content-Type `{}`", head.media_type())));
+        }
+        Ok((r, head.framing("GET")))
+    };
+    let connected = tokio::select! {
+        c = connected => c,
+        _ = stop.changed() => Err(Failure::Timeout),
+    };
+    shared.finished_attempts.fetch_add(1, Ordering::Relaxed);
+    let (mut r, mut framing) = match connected {
+        Ok(c) => {
+            shared.established.fetch_add(1, Ordering::Relaxed);
+            c
+        }
+        Err(f) => {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            result.outcome = Err(f);
+            return result;
+        }
+    };
+    let mut parser = SseParser::default();
+    let mut buf = Vec::with_capacity(512);
+    let mut warmed = false;
+    loop {
+        buf.clear();
+        let read = tokio::select! {
+            r = framing.read_some(&mut r, &mut buf) => r,
+            _ = stop.changed() => break,
+        };
+        match read {
+            Ok(0) => {
+                result.dropped = Some(Failure::Closed);
+                break;
+            }
+            Err(e) => {
+                result.dropped = Some(net::classify(&e));
+                break;
+            }
+            Ok(_) => {}
+        }
+        let now_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
+        for ev in parser.push(&buf) {
+            if !warmed {
+                warmed = true;
+                shared.warmed.fetch_add(1, Ordering::Relaxed);
+            }
+            let Some(rest) = ev.data.strip_prefix("lt ") else { continue };
+            let mut parts = rest.split(' ');
+            let (Some(Ok(seq)), Some(Ok(sent))) =
+                (parts.next().map(str::parse::<usize>), parts.next().map(str::parse::<u64>))
+            else {
+                continue;
+            };
+            let (word, bit) = (seq / 64, 1u64 << (seq % 64));
+            let Some(w) = result.received.get_mut(word) else { continue };
+            if *w & bit != 0 {
+                result.duplicates += 1;
+                continue;
+            }
+            *w |= bit;
+            shared.deliveries.fetch_add(1, Ordering::Relaxed);
+            result.latencies_us.push(u32::try_from(now_us.saturating_sub(sent)).unwrap_or(u32::MAX));
+        }
+    }
+    result
+}
+
+/// Publishes a throwaway update every second during ramp-up, so hubs that send
+/// headers only with the first event answer, and so measured updates start only
+/// once every subscriber is known to the hub.
+async fn warmup(plan: Arc<Plan>, shared: Arc<Shared>) {
+    let mut publisher = Publisher::new(plan);
+    while !shared.stop_warmup.load(Ordering::Relaxed) {
+        let _ = publisher.publish("warmup").await;
+        for _ in 0..10 {
+            if shared.stop_warmup.load(Ordering::Relaxed) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Publishes over one kept-alive connection, reconnecting when it drops.
+struct Publisher {
+    plan: Arc<Plan>,
+    conn: Option<BufReader<net::Stream>>,
+}
+
+impl Publisher {
+    fn new(plan: Arc<Plan>) -> Self {
+        Publisher { plan, conn: None }
+    }
+
+    async fn publish(&mut self, data: &str) -> Result<(), Failure> {
+        for attempt in 0..2 {
+            match self.try_publish(data).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt == 0 && matches!(e, Failure::Closed | Failure::Reset) => self.conn = None,
+                Err(e) => {
+                    self.conn = None;
+                    return Err(e);
+                }
+            }
+        }
+        Err(Failure::Closed)
+    }
+
+    async fn try_publish(&mut self, data: &str) -> Result<(), Failure> {
+        let p = self.plan.clone();
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => {
+                BufReader::new(net::open(&p.publish_url, &p.resolver, p.publish_tls.as_ref(), p.connect_timeout).await?)
+            }
+        };
+        let body = format!("topic={}&data={}", net::form_encode(&p.topic), net::form_encode(data)).into_bytes();
+        let req = Request {
+            method: "POST",
+            url: &p.publish_url,
+            host: None,
+            headers: vec![("Authorization", format!("Bearer {}", p.publisher_token))],
+            body: Some(("application/x-www-form-urlencoded", body)),
+            close: false,
+        };
+        let work = async {
+            conn.get_mut().write_all(&req.encode()).await.map_err(|e| net::classify(&e))?;
+            let head = net::read_head(&mut conn).await?;
+            let mut framing = head.framing("POST");
+            let mut sink = Vec::new();
+            while framing.read_some(&mut conn, &mut sink).await.map_err(|e| net::classify(&e))? > 0 {}
+            let reusable = framing != net::Framing::Close
+                && !head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+            Ok::<_, Failure>((head.status, reusable))
+        };
+        let (status, reusable) =
+            tokio::time::timeout(p.connect_timeout, work).await.unwrap_or(Err(Failure::Timeout))?;
+        if reusable {
+            self.conn = Some(conn);
+        }
+        if status == 200 { Ok(()) } else { Err(Failure::Status(status)) }
+    }
+}
+
+/// Measures how late a 10 ms timer fires: a busy client delays every event it reads.
+async fn lag_monitor(max_ms: Arc<AtomicU64>) {
+    loop {
+        let t = Instant::now();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let late = u64::try_from(t.elapsed().saturating_sub(Duration::from_millis(10)).as_millis()).unwrap_or(u64::MAX);
+        max_ms.fetch_max(late, Ordering::Relaxed);
+    }
+}
+
+/// This process's resident memory, from /proc (0 where unavailable).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time used by this process so far (user + system), from /proc.
+fn cpu_seconds() -> f64 {
+    // Fields 14 and 15 of /proc/self/stat, in clock ticks; Linux's USER_HZ is 100.
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> LoadtestArgs {
+        LoadtestArgs {
+            public_url: "http://127.0.0.1:1/.well-known/mercure".into(),
+            token_file: PathBuf::from("/nonexistent"),
+            subscriber_token_file: None,
+            subscribers: 10,
+            updates: 1,
+            rate: 1.0,
+            duration: "10s".into(),
+            concurrency: 10,
+            connect_timeout: "1s".into(),
+            publish_url: None,
+            resolve: vec![],
+            public_ca: None,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        let bad = |f: &dyn Fn(&mut LoadtestArgs)| {
+            let mut a = args();
+            f(&mut a);
+            Plan::from_args(&a).err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        assert!(bad(&|a| a.subscribers = 0).contains("--subscribers"));
+        assert!(bad(&|a| a.subscribers = MAX_SUBSCRIBERS + 1).contains("--subscribers"));
+        assert!(bad(&|a| a.updates = MAX_UPDATES + 1).contains("--updates"));
+        assert!(bad(&|a| a.rate = 0.0).contains("--rate"));
+        assert!(bad(&|a| a.duration = "2h".into()).contains("--duration"));
+        assert!(bad(&|_| {}).contains("/nonexistent"));
+    }
+
+    #[test]
+    fn reads_own_resource_use() {
+        assert!(rss_kib() > 0);
+        assert!(cpu_seconds() >= 0.0);
+    }
+}

@@ -1,0 +1,315 @@
+//! `doctor` on the real stack (nginx + Caddy + flask-mercure-sse): it passes every
+//! probe on a correct deployment of both topologies, and for each injected fault it
+//! fails the probe that sees it and prints the matching diagnosis (brief section 2).
+
+use std::path::PathBuf;
+
+use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+
+use crate::support::stack::{Stack, adapted_caddyfile, self_signed};
+use crate::support::{run, stderr, stdout};
+
+const TLS: &str = "end-to-end-tls-hs256-nginx122.yaml";
+const HTTP: &str = "same-host-http-hs256-nginx122.yaml";
+
+/// What doctor printed, split into one block per probe (its line plus diagnosis lines).
+struct Doctor {
+    ok: bool,
+    out: String,
+}
+
+impl Doctor {
+    fn block(&self, id: &str) -> String {
+        let mut lines = self.out.lines().skip_while(|l| !(l.starts_with('[') && l[7..].trim_start().starts_with(id)));
+        let Some(first) = lines.next() else { panic!("no `{id}` probe in:\n{}", self.out) };
+        let mut block = first.to_string();
+        for l in lines.take_while(|l| l.starts_with("       ")) {
+            block.push('\n');
+            block.push_str(l);
+        }
+        block
+    }
+
+    fn passed(&self, id: &str) {
+        let b = self.block(id);
+        assert!(b.starts_with("[ok]"), "`{id}` should pass:\n{b}\n\nfull output:\n{}", self.out);
+    }
+
+    /// Asserts probe `id` failed with a diagnosis of brief item `item` whose text contains `needle`.
+    fn failed(&self, id: &str, item: u8, needle: &str) {
+        let b = self.block(id);
+        assert!(b.starts_with("[FAIL]"), "`{id}` should fail:\n{b}\n\nfull output:\n{}", self.out);
+        let marker = format!("cause (brief §2.{item})");
+        assert!(b.contains(&marker), "`{id}` lacks the §2.{item} diagnosis:\n{b}\n\nfull output:\n{}", self.out);
+        assert!(b.contains(needle), "`{id}` diagnosis lacks `{needle}`:\n{b}");
+        assert!(!self.ok, "doctor exited 0 with a failed probe");
+    }
+}
+
+fn bundle_dir(stack: &Stack) -> PathBuf {
+    stack.r.tmp.path().join("bundle")
+}
+
+/// Runs `doctor --bundle` against the stack: the public URL on nginx's test port,
+/// resolved to loopback, trusting the test's public CA, with nginx's own logs.
+fn doctor(stack: &Stack, extra: &[&str]) -> Doctor {
+    let n = stack.nginx();
+    let bundle = bundle_dir(stack);
+    let resolve = format!("{}:{}:127.0.0.1", stack.r.domain(), n.https_port);
+    let public = stack.public_url("");
+    let ca = stack.public.ca.to_string_lossy().into_owned();
+    let log = n.prefix.join("error.log").to_string_lossy().into_owned();
+    let conf = n.prefix.join("site.conf").to_string_lossy().into_owned();
+    let mut args = vec![
+        "doctor",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--public-url",
+        &public,
+        "--resolve",
+        &resolve,
+        "--public-ca",
+        &ca,
+        "--nginx-error-log",
+        &log,
+        "--nginx-conf",
+        &conf,
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    let out = stdout(&o);
+    eprintln!("{out}{}", stderr(&o));
+    Doctor { ok: o.status.success(), out }
+}
+
+fn all_pass(d: &Doctor) {
+    assert!(d.ok && d.out.contains(" 0 failed, 0 skipped"), "doctor should pass everything:\n{}", d.out);
+}
+
+#[test]
+fn doctor_passes_a_correct_same_host_http_deployment() {
+    let stack = Stack::start(HTTP, &[]);
+    let d = doctor(&stack, &["--idle", "2s"]);
+    all_pass(&d);
+    for id in [
+        "bundle.secrets",
+        "hub.tcp",
+        "hub.scheme",
+        "hub.mercure",
+        "public.subscribe",
+        "publish.direct",
+        "publish.symfony",
+        "public.delivery",
+        "public.idle",
+    ] {
+        d.passed(id);
+    }
+    assert!(!d.out.contains("hub.tls"), "no TLS probes for plain HTTP on loopback:\n{}", d.out);
+}
+
+#[test]
+fn doctor_passes_a_correct_end_to_end_tls_deployment_and_speaks_json() {
+    let stack = Stack::start(TLS, &["hub.cors_origins=https://admin.example.com"]);
+    let d = doctor(&stack, &[]);
+    all_pass(&d);
+    for id in [
+        "hub.tls.sni",
+        "hub.tls.no-sni",
+        "hub.cert.expiry",
+        "publish.symfony",
+        "public.delivery",
+        "cors https://admin.example.com",
+    ] {
+        d.passed(id);
+    }
+    let d = doctor(&stack, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&d.out).expect("doctor --json prints JSON");
+    assert_eq!(v["failed"], 0, "{}", d.out);
+    assert_eq!(v["target"]["topology"], "end-to-end-tls");
+    assert!(v["probes"].as_array().unwrap().iter().all(|p| p["status"] == "pass" && p["millis"].is_u64()));
+}
+
+#[test]
+fn doctor_diagnoses_a_hub_that_is_down() {
+    let mut stack = Stack::prepare(HTTP, &[]);
+    stack.start_hub();
+    stack.start_nginx_with(&stack.site_text());
+    let d = doctor(&stack, &[]);
+    d.failed("hub.tcp", 1, "mercure/Caddyfile");
+    d.failed("public.subscribe", 1, "Connection refused");
+    // Every probe that can still run does: Symfony's publish is tried and fails too.
+    assert!(d.block("publish.symfony").starts_with("[FAIL]"), "{}", d.out);
+}
+
+#[test]
+fn doctor_diagnoses_a_plain_http_hub_where_nginx_expects_tls() {
+    let mut stack = Stack::prepare(TLS, &[]);
+    let hub = stack.start_hub();
+    let port = stack.r.hub_port();
+    let caddy = adapted_caddyfile(&stack.r, hub, None);
+    let tls_line = caddy.lines().find(|l| l.trim_start().starts_with("tls ")).expect("tls line").to_string();
+    let plain = caddy.replace(&format!("https://:{port} {{"), &format!("http://:{port} {{")).replace(&tls_line, "");
+    stack.start_caddy_text(&plain);
+    stack.start_nginx_with(&stack.site_text());
+    let d = doctor(&stack, &[]);
+    d.failed("hub.scheme", 4, &format!("https://:{port}"));
+    d.failed("public.subscribe", 4, "wrong version number");
+}
+
+#[test]
+fn doctor_diagnoses_a_tls_hub_where_nginx_expects_plain_http() {
+    let mut stack = Stack::prepare(HTTP, &[]);
+    let hub = stack.start_hub();
+    let port = stack.r.hub_port();
+    // The classic mistake: the site address lacks `http://`, so Caddy serves HTTPS.
+    let caddy = adapted_caddyfile(&stack.r, hub, None)
+        .replace(&format!("http://:{port} {{"), &format!("https://:{port} {{\n\ttls internal"))
+        .replace("auto_https off", "auto_https disable_redirects");
+    stack.start_caddy_text(&caddy);
+    stack.start_nginx_with(&stack.site_text());
+    let d = doctor(&stack, &[]);
+    d.failed("hub.scheme", 4, &format!("http://:{port}"));
+    d.failed("public.subscribe", 4, "Client sent an HTTP request to an HTTPS server");
+}
+
+#[test]
+fn doctor_diagnoses_a_host_named_hub_and_nginx_without_sni() {
+    let mut stack = Stack::prepare(TLS, &[]);
+    let hub = stack.start_hub();
+    let port = stack.r.hub_port();
+    // A host-named site with a certificate Caddy manages itself, and no default_sni.
+    let caddy = adapted_caddyfile(&stack.r, hub, None);
+    let tls_line = caddy.lines().find(|l| l.trim_start().starts_with("tls ")).expect("tls line").to_string();
+    let named = caddy
+        .replace(&format!("https://:{port} {{"), &format!("https://mercure.internal:{port} {{"))
+        .replace("\tdefault_sni mercure.internal\n", "\n")
+        .replace(&tls_line, "\ttls internal");
+    stack.start_caddy_text(&named);
+    // nginx's default: no SNI.
+    let site = stack.site_text().replace("proxy_ssl_server_name on;", "proxy_ssl_server_name off;");
+    stack.start_nginx_with(&site);
+    let d = doctor(&stack, &[]);
+    d.failed("hub.tls.no-sni", 2, "default_sni mercure.internal");
+    d.failed("public.subscribe", 2, "alert number 80");
+}
+
+#[test]
+fn doctor_diagnoses_a_wrong_proxy_ssl_name() {
+    let mut stack = Stack::prepare(TLS, &[]);
+    stack.start_hub();
+    stack.start_caddy();
+    let site = stack.site_text().replace("proxy_ssl_name mercure.internal;", "proxy_ssl_name wrong.internal;");
+    stack.start_nginx_with(&site);
+    let d = doctor(&stack, &[]);
+    // The hub itself is fine: only the public side fails, and nginx's log names the cause.
+    d.passed("hub.tls.sni");
+    d.failed("public.subscribe", 3, "proxy_ssl_name mercure.internal");
+    assert!(d.block("public.subscribe").contains("does not match"), "{}", d.out);
+}
+
+/// A hub certificate signed by the bundle's CA that expired yesterday.
+fn expired_hub_cert(stack: &Stack) -> PathBuf {
+    let b = &stack.r.bundle;
+    let ca_key = KeyPair::from_pem(&b.read(".state/pki/ca.key").unwrap()).unwrap();
+    let issuer = Issuer::from_ca_cert_pem(&b.read(".state/pki/ca.crt").unwrap(), ca_key).unwrap();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = CertificateParams::default();
+    p.distinguished_name.push(DnType::CommonName, "mercure.internal");
+    p.subject_alt_names = vec![
+        SanType::DnsName("mercure.internal".try_into().unwrap()),
+        SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+    ];
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let now = time::OffsetDateTime::now_utc();
+    p.not_before = now - time::Duration::days(400);
+    p.not_after = now - time::Duration::days(1);
+    let cert = p.signed_by(&key, &issuer).unwrap();
+    let dir = stack.work.join("expired-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hub.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("hub.key"), key.serialize_pem()).unwrap();
+    dir
+}
+
+#[test]
+fn doctor_diagnoses_an_expired_hub_certificate() {
+    let mut stack = Stack::prepare(TLS, &[]);
+    let hub = stack.start_hub();
+    let dir = expired_hub_cert(&stack);
+    stack.start_caddy_text(&adapted_caddyfile(&stack.r, hub, Some(&dir)));
+    stack.start_nginx_with(&stack.site_text());
+    let d = doctor(&stack, &[]);
+    d.failed("hub.tls.sni", 3, "mercure-setup render");
+    d.failed("hub.cert.expiry", 3, "expired on");
+    d.failed("public.subscribe", 3, "verify error");
+}
+
+#[test]
+fn doctor_diagnoses_an_untrusted_hub_certificate() {
+    let mut stack = Stack::prepare(TLS, &[]);
+    let hub = stack.start_hub();
+    let dir = stack.work.join("untrusted-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = self_signed(&dir, "mercure.internal");
+    std::fs::rename(cert, dir.join("hub.crt")).unwrap();
+    std::fs::rename(key, dir.join("hub.key")).unwrap();
+    stack.start_caddy_text(&adapted_caddyfile(&stack.r, hub, Some(&dir)));
+    stack.start_nginx_with(&stack.site_text());
+    let d = doctor(&stack, &[]);
+    d.failed("hub.tls.sni", 3, "mercure/tls/ca.crt");
+    assert!(d.block("hub.cert.expiry").contains("not the bundle's mercure/tls/hub.crt"), "{}", d.out);
+    d.failed("public.subscribe", 3, "mercure/tls/ca.crt");
+}
+
+#[test]
+fn doctor_diagnoses_buffering_in_nginx() {
+    let mut stack = Stack::prepare(HTTP, &[]);
+    stack.start_hub();
+    stack.start_caddy();
+    let site = stack.site_text().replace("proxy_buffering off;", "").replace("proxy_http_version 1.1;", "");
+    stack.start_nginx_with(&site);
+    let d = doctor(&stack, &[]);
+    // Through an HTTP/1.0 upstream with buffering on, not even the headers come out
+    // while the hub streams: the subscription hangs and the updates stay in nginx.
+    d.failed("public.subscribe", 7, "proxy_buffering off");
+    d.failed("public.delivery", 7, "proxy_buffering off");
+    assert!(
+        d.block("public.delivery")
+            .contains("the hub location lacks `proxy_buffering off` and `proxy_http_version 1.1`"),
+        "{}",
+        d.out
+    );
+}
+
+#[test]
+fn doctor_idle_catches_a_short_proxy_read_timeout() {
+    let mut stack = Stack::prepare(HTTP, &[]);
+    stack.start_hub();
+    stack.start_caddy();
+    let site = stack.site_text().replace("proxy_read_timeout 1h;", "proxy_read_timeout 5s;");
+    stack.start_nginx_with(&site);
+    let d = doctor(&stack, &["--idle", "8s"]);
+    d.passed("public.delivery");
+    d.failed("public.idle", 8, "proxy_read_timeout 1h");
+    let after: String =
+        d.block("public.idle").split("ended after ").nth(1).unwrap().chars().take_while(char::is_ascii_digit).collect();
+    let after: u64 = after.parse().unwrap();
+    assert!((4500..8000).contains(&after), "closed after {after} ms, expected about 5 s:\n{}", d.out);
+}
+
+#[test]
+fn doctor_diagnoses_a_symfony_secret_that_differs_from_the_hubs() {
+    let stack = Stack::start(TLS, &[]);
+    let env = bundle_dir(&stack).join("symfony/.env.local");
+    let text = std::fs::read_to_string(&env).unwrap();
+    let line = text.lines().find(|l| l.starts_with("MERCURE_JWT_SECRET=")).unwrap().to_string();
+    std::fs::write(&env, text.replace(&line, &format!("MERCURE_JWT_SECRET={}", "x".repeat(64)))).unwrap();
+    let d = doctor(&stack, &[]);
+    d.failed("bundle.secrets", 11, "mercure/mercure.env");
+    d.failed("publish.symfony", 11, "MERCURE_JWT_SECRET");
+    // The hub and the bundle's own token are fine.
+    d.passed("publish.direct");
+    d.passed("public.delivery");
+}
