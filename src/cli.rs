@@ -176,12 +176,13 @@ fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: boo
         text.push_str(&output::dry_run_report(&changes, &generated.bundle));
         return print_stdout(&text);
     }
-    for note in &generated.notes {
-        eprintln!("note: {note}");
-    }
     // Stale files are listed from the manifest as it was before this write.
     let stale = output::stale_files(out, &generated.bundle)?;
     let changes = output::write(out, &generated.bundle, force)?;
+    // Only now are the new secrets really there to speak of.
+    for note in &generated.notes {
+        eprintln!("note: {note}");
+    }
     let text = output::write_summary(out, &changes, &stale);
     print_stdout(&text)
 }

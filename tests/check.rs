@@ -138,3 +138,18 @@ fn a_folder_that_is_no_bundle_is_a_usage_error() {
     let o = run(&["check", "/nonexistent/bundle"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_relative_folder_is_checked_like_an_absolute_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    render("end-to-end-tls-hs256-nginx122.yaml", &dir, &["nginx.version=auto"]);
+    // `check .` from inside the bundle, as INSTALL.md's readers would run it.
+    let o = std::process::Command::new(crate::support::bin())
+        .args(["check", "."])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}

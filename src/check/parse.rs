@@ -81,7 +81,10 @@ impl BundleDir {
             .and_then(|draft| Answers::from_draft(&draft))
             .map(|(answers, _)| answers)
             .map_err(|errors| LoadError::Answers { path: answers_path.clone(), errors })?;
-        Ok(BundleDir { root: dir.to_path_buf(), answers, nginx_site: format!("nginx/{site}") })
+        // Absolute, because tools run with other working folders (nginx -p) read these paths.
+        let root = std::fs::canonicalize(dir)
+            .map_err(|e| LoadError::Read { path: dir.to_path_buf(), detail: e.to_string() })?;
+        Ok(BundleDir { root, answers, nginx_site: format!("nginx/{site}") })
     }
 
     /// Absolute path of a bundle-relative file.
