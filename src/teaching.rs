@@ -238,7 +238,9 @@ subscriptions, cors_origins, publish_origins, heartbeat.",
         symptom: "JWTs show up in access logs",
         cause: "Mercure 0.x accepts the token in the `authorization` query parameter, and nginx logs the \
 query string.",
-        fix: "A log format that redacts it.",
+        fix: "A log format that redacts it. nginx's error log still records the whole request line when the \
+upstream fails (a 502 while the hub restarts) and cannot be redacted: prefer the mercureAuthorization cookie \
+(Symfony sets it) or an Authorization header to the query parameter.",
         generated: "A `log_format` for the hub location that replaces the authorization value with REDACTED, \
 and a Caddy log filter that does the same.",
     },
