@@ -29,8 +29,8 @@ pub enum RawValue {
 /// Where a value came from, so an error can point at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// A line of an answers file.
-    File { path: String, line: usize },
+    /// An answers file, at a key's line and column (1-based) when it is written there.
+    File { path: String, at: Option<(usize, usize)> },
     /// A `--set KEY=VALUE` argument.
     Set,
 }
@@ -46,7 +46,10 @@ pub struct FieldError {
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
-            Some(Source::File { path, line }) => write!(f, "{path}:{line}: {}: {}", self.key, self.message),
+            Some(Source::File { path, at: Some((line, column)) }) => {
+                write!(f, "{path}:{line}:{column}: {}: {}", self.key, self.message)
+            }
+            Some(Source::File { path, at: None }) => write!(f, "{path}: {}: {}", self.key, self.message),
             Some(Source::Set) => write!(f, "--set {}: {}", self.key, self.message),
             None => write!(f, "{}: {}", self.key, self.message),
         }
@@ -57,12 +60,27 @@ impl fmt::Display for FieldError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Draft {
     values: BTreeMap<&'static str, (RawValue, Option<Source>)>,
+    /// Where keys given without a value (`domain:`) were written.
+    empty: BTreeMap<&'static str, Source>,
+    /// The answers file, for problems with keys it does not mention at all.
+    file: Option<String>,
 }
 
 impl Draft {
     /// Sets a known key. Keys must come from the question table.
     pub fn set(&mut self, key: &'static str, value: RawValue, source: Option<Source>) {
         self.values.insert(key, (value, source));
+    }
+
+    /// Records a key written without a value: it keeps its default, but a problem
+    /// with it can still point at the line.
+    pub fn set_empty(&mut self, key: &'static str, source: Source) {
+        self.empty.insert(key, source);
+    }
+
+    /// Names the answers file the draft was read from.
+    pub fn set_file(&mut self, path: &str) {
+        self.file = Some(path.to_string());
     }
 
     pub fn remove(&mut self, key: &str) {
@@ -99,7 +117,11 @@ impl Draft {
     }
 
     fn source(&self, key: &str) -> Option<Source> {
-        self.values.get(key).and_then(|(_, s)| s.clone())
+        self.values
+            .get(key)
+            .and_then(|(_, s)| s.clone())
+            .or_else(|| self.empty.get(key).cloned())
+            .or_else(|| self.file.as_ref().map(|path| Source::File { path: path.clone(), at: None }))
     }
 }
 
@@ -249,10 +271,19 @@ impl Answers {
         let version = c.scalar("nginx.version", NginxVersionChoice::parse);
         let expected_subscribers = c.scalar("nginx.expected_subscribers", |s| parse_count(s, 1..=1_000_000));
 
+        // The hub, its admin API and php-fpm each need their own loopback port.
         if let (Some(port), Some(admin)) = (port, &admin)
             && admin.port() == Some(port.get())
         {
             c.error("hub.admin", format!("uses port {port}, which is hub.port; the hub would fail to start"));
+        }
+        if let Some(fpm) = php_fpm.as_ref().and_then(FastcgiAddress::loopback_port) {
+            if port.is_some_and(|p| p.get() == fpm) {
+                c.error("symfony.php_fpm", format!("uses port {fpm}, which is hub.port"));
+            }
+            if admin.as_ref().and_then(AdminAddress::port) == Some(fpm) {
+                c.error("symfony.php_fpm", format!("uses port {fpm}, which is the hub's admin port (hub.admin)"));
+            }
         }
 
         // Every field was parsed above so that all problems are reported together;
@@ -351,14 +382,6 @@ impl Answers {
             "nginx.expected_subscribers" => s(&self.nginx.expected_subscribers),
             _ => RawValue::Scalar(String::new()),
         }
-    }
-}
-
-/// Checks one key of a draft the way full validation would, for inline feedback.
-pub fn field_error(draft: &Draft, key: &str) -> Option<String> {
-    match Answers::from_draft(draft) {
-        Ok(_) => None,
-        Err(errors) => errors.into_iter().find(|e| e.key == key).map(|e| e.message),
     }
 }
 

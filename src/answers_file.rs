@@ -11,18 +11,21 @@ use crate::questions::{self, QUESTIONS, suggest_key};
 
 /// Reads answers-file text into a draft, reporting every problem at once.
 pub fn parse(text: &str, path: &str) -> Result<Draft, Vec<FieldError>> {
+    let at_file = |at| Some(Source::File { path: path.to_string(), at });
     let root: Value = serde_yaml::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        let at = e.location().map(|l| (l.line(), l.column()));
+        let (line, column) = at.unwrap_or((0, 0));
         vec![FieldError {
             key: "(file)".into(),
             message: format!("not valid YAML at line {line}, column {column}: {e}"),
-            source: Some(Source::File { path: path.to_string(), line }),
+            source: at_file(at),
         }]
     })?;
-    let lines = key_lines(text);
-    let source = |key: &str| lines.get(key).map(|&line| Source::File { path: path.to_string(), line });
+    let positions = key_positions(text);
+    let source = |key: &str| at_file(positions.get(key).copied());
     let mut errors = Vec::new();
     let mut draft = Draft::default();
+    draft.set_file(path);
     let root = match root {
         Value::Mapping(m) => m,
         Value::Null => serde_yaml::Mapping::new(),
@@ -30,7 +33,7 @@ pub fn parse(text: &str, path: &str) -> Result<Draft, Vec<FieldError>> {
             return Err(vec![FieldError {
                 key: "(file)".into(),
                 message: "expected a mapping of keys such as `domain: app.example.com`".into(),
-                source: Some(Source::File { path: path.to_string(), line: 1 }),
+                source: at_file(Some((1, 1))),
             }]);
         }
     };
@@ -55,10 +58,11 @@ pub fn parse(text: &str, path: &str) -> Result<Draft, Vec<FieldError>> {
             errors.push(FieldError { message: format!("unknown key{hint}"), key, source: src });
             continue;
         };
+        let Some(src) = source(q.key) else { continue };
         match to_raw(q.key, &value) {
-            Ok(Some(raw)) => draft.set(q.key, raw, source(q.key)),
-            Ok(None) => {}
-            Err(message) => errors.push(FieldError { key, message, source: source(q.key) }),
+            Ok(Some(raw)) => draft.set(q.key, raw, Some(src)),
+            Ok(None) => draft.set_empty(q.key, src),
+            Err(message) => errors.push(FieldError { key, message, source: Some(src) }),
         }
     }
     if errors.is_empty() { Ok(draft) } else { Err(errors) }
@@ -103,32 +107,95 @@ fn to_raw(key: &str, v: &Value) -> Result<Option<RawValue>, String> {
         let items: Option<Vec<String>> = items.iter().map(scalar_text).collect();
         return items.map(|i| Some(RawValue::List(i))).ok_or_else(|| "list entries must be plain values".into());
     }
+    if key == "nginx.version" && v.is_number() {
+        // Unquoted, YAML reads 1.20 as the number 1.2.
+        let read = scalar_text(v).unwrap_or_default();
+        return Err(format!("write the version quoted, e.g. '1.20': unquoted, YAML reads it as the number {read}"));
+    }
     scalar_text(v).map(|s| Some(RawValue::Scalar(s))).ok_or_else(|| "expected a single value".into())
 }
 
-/// Maps each dotted key to the line it is written on (block-style YAML).
-fn key_lines(text: &str) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    let mut stack: Vec<(usize, String)> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('-') {
-            continue;
+/// Maps each dotted key to where it is written: (line, column), both 1-based.
+/// Works for block and flow style alike, since it follows the YAML parser's events.
+fn key_positions(text: &str) -> BTreeMap<String, (usize, usize)> {
+    let mut recorder = KeyRecorder::default();
+    // A syntax error was already reported by serde_yaml; positions are best effort.
+    let _ = yaml_rust2::parser::Parser::new_from_str(text).load(&mut recorder, false);
+    recorder.positions
+}
+
+/// One open YAML collection while walking the parser's events.
+enum Open {
+    /// A mapping, with the key whose value comes next (if a key was just read).
+    Mapping {
+        pending_key: Option<String>,
+    },
+    Sequence,
+}
+
+#[derive(Default)]
+struct KeyRecorder {
+    open: Vec<Open>,
+    /// Dotted path of the mappings entered so far.
+    path: Vec<String>,
+    positions: BTreeMap<String, (usize, usize)>,
+}
+
+impl KeyRecorder {
+    /// A value (scalar or collection) has started where the innermost mapping expected one.
+    fn value_started(&mut self) -> Option<String> {
+        match self.open.last_mut() {
+            Some(Open::Mapping { pending_key }) => pending_key.take(),
+            _ => None,
         }
-        let indent = line.len() - trimmed.len();
-        let Some((name, _)) = trimmed.split_once(':') else { continue };
-        let name = name.trim().trim_matches(|c| c == '"' || c == '\'');
-        while stack.last().is_some_and(|(ind, _)| *ind >= indent) {
-            stack.pop();
-        }
-        let key = match stack.last() {
-            Some((_, parent)) => format!("{parent}.{name}"),
-            None => name.to_string(),
-        };
-        out.entry(key.clone()).or_insert(i + 1);
-        stack.push((indent, key));
     }
-    out
+}
+
+impl yaml_rust2::parser::MarkedEventReceiver for KeyRecorder {
+    fn on_event(&mut self, ev: yaml_rust2::Event, mark: yaml_rust2::scanner::Marker) {
+        use yaml_rust2::Event;
+        match ev {
+            Event::Scalar(value, ..) => {
+                let expects_key = matches!(self.open.last(), Some(Open::Mapping { pending_key: None }));
+                if expects_key {
+                    let mut dotted = self.path.clone();
+                    dotted.push(value.clone());
+                    self.positions.entry(dotted.join(".")).or_insert((mark.line(), mark.col() + 1));
+                    if let Some(Open::Mapping { pending_key }) = self.open.last_mut() {
+                        *pending_key = Some(value);
+                    }
+                } else {
+                    self.value_started();
+                }
+            }
+            Event::MappingStart(..) => {
+                if let Some(key) = self.value_started() {
+                    self.path.push(key);
+                } else if !self.open.is_empty() {
+                    // A mapping inside a list: its keys are not answers keys.
+                    self.path.push("[]".into());
+                }
+                self.open.push(Open::Mapping { pending_key: None });
+            }
+            Event::SequenceStart(..) => {
+                self.value_started();
+                self.open.push(Open::Sequence);
+            }
+            Event::MappingEnd => {
+                self.open.pop();
+                if !self.open.is_empty() {
+                    self.path.pop();
+                }
+            }
+            Event::SequenceEnd => {
+                self.open.pop();
+            }
+            Event::Alias(_) => {
+                self.value_started();
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Applies `--set KEY=VALUE` overrides; lists are comma-separated (`[]` for empty).
@@ -252,9 +319,39 @@ mod tests {
         assert_eq!(
             errs,
             [
-                "a.yaml:5: nginx: is a section: expected nested keys",
-                "a.yaml:3: hub.prot: unknown key; did you mean `hub.port`?",
-                "a.yaml:4: hub.port: expected a single value",
+                "a.yaml:5:1: nginx: is a section: expected nested keys",
+                "a.yaml:3:3: hub.prot: unknown key; did you mean `hub.port`?",
+                "a.yaml:4:3: hub.port: expected a single value",
+            ]
+        );
+    }
+
+    #[test]
+    fn flow_style_and_empty_keys_have_positions_too() {
+        let errs = |text: &str| -> Vec<String> {
+            let d = match parse(text, "a.yaml") {
+                Ok(d) => d,
+                Err(e) => return e.iter().map(ToString::to_string).collect(),
+            };
+            Answers::from_draft(&d).unwrap_err().iter().map(ToString::to_string).collect()
+        };
+        assert_eq!(
+            errs("domain: a.com\njwt: {algorithm: RS256}\n"),
+            ["a.yaml:2:7: jwt.algorithm: `RS256` is not supported: use HS256, HS512 or ES256"]
+        );
+        assert_eq!(errs("domain:\n"), ["a.yaml:1:1: domain: is required"]);
+        assert_eq!(errs("hub: {port: 3100}\n"), ["a.yaml: domain: is required"]);
+        assert_eq!(
+            errs("domain: a.com\nnginx:\n  version: 1.20\n"),
+            [
+                "a.yaml:3:3: nginx.version: write the version quoted, e.g. '1.20': unquoted, YAML reads it as the number 1.2"
+            ]
+        );
+        let list = "domain: a.com\nhub:\n  cors_origins:\n    - https://a.com\n    - https://b.com/\n";
+        assert_eq!(
+            errs(list),
+            [
+                "a.yaml:3:3: hub.cors_origins: `https://b.com/` ends with `/`: an origin has no trailing slash (browsers send none, so it would never match)"
             ]
         );
     }
@@ -262,7 +359,7 @@ mod tests {
     #[test]
     fn syntax_errors_name_line_and_column() {
         let err = parse("domain: a.com\nhub: [\n", "a.yaml").unwrap_err();
-        assert!(err[0].to_string().starts_with("a.yaml:3: (file): not valid YAML at line 3"), "{}", err[0]);
+        assert!(err[0].to_string().starts_with("a.yaml:3:1: (file): not valid YAML at line 3"), "{}", err[0]);
     }
 
     #[test]

@@ -3,6 +3,58 @@
 
 use std::collections::BTreeMap;
 
+/// Every path inside the bundle folder, relative to it: the one list that `render`
+/// writes, `secrets` reads back, `output` protects, and `check`, `doctor` and the
+/// wizard look at.
+pub mod paths {
+    pub const INSTALL: &str = "INSTALL.md";
+    pub const ANSWERS: &str = "answers.yaml";
+    /// Folder of the nginx site file (one `DOMAIN.conf`).
+    pub const NGINX_DIR: &str = "nginx";
+    pub const NGINX_DROP_IN: &str = "systemd/nginx.service.d/mercure-limits.conf";
+    pub const UNIT: &str = "systemd/mercure.service";
+    pub const CADDYFILE: &str = "mercure/Caddyfile";
+    pub const HUB_ENV: &str = "mercure/mercure.env";
+    pub const ENV_LOCAL: &str = "symfony/.env.local";
+    pub const SYMFONY_YAML: &str = "symfony/config/packages/mercure.yaml";
+    pub const SYMFONY_PRIVATE_KEY: &str = "symfony/config/jwt/mercure-private.pem";
+    /// The files installed to `plan::install::TLS_DIR`.
+    pub const TLS_DIR: &str = "mercure/tls";
+    pub const CA_CERT: &str = "mercure/tls/ca.crt";
+    pub const HUB_CERT: &str = "mercure/tls/hub.crt";
+    pub const HUB_KEY: &str = "mercure/tls/hub.key";
+    pub const PUBLISHER_TOKEN: &str = "tokens/publisher.jwt";
+    pub const SUBSCRIBER_TOKEN: &str = "tokens/subscriber.jwt";
+
+    /// The nginx site file for `domain`: `nginx/DOMAIN.conf`.
+    pub fn nginx_site(domain: &str) -> String {
+        format!("{NGINX_DIR}/{domain}.conf")
+    }
+
+    /// Whether `rel` lies in the state folder (kept between renders, not installed).
+    pub fn is_state(rel: &str) -> bool {
+        rel.strip_prefix(state::DIR).is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// Where the state that must survive a re-render is kept (secrets, manifest, lock).
+    pub mod state {
+        pub const DIR: &str = ".state";
+        pub const HMAC_SECRET: &str = ".state/jwt-hmac.secret";
+        pub const ES256_PRIVATE: &str = ".state/jwt-es256-private.pem";
+        pub const ES256_PUBLIC: &str = ".state/jwt-es256-public.pem";
+        pub const PUBLISHER_TOKEN: &str = ".state/publisher.jwt";
+        pub const SUBSCRIBER_TOKEN: &str = ".state/subscriber.jwt";
+        pub const CA_CERT: &str = ".state/pki/ca.crt";
+        pub const CA_KEY: &str = ".state/pki/ca.key";
+        pub const HUB_CERT: &str = ".state/pki/hub.crt";
+        pub const HUB_KEY: &str = ".state/pki/hub.key";
+        pub const MANIFEST: &str = ".state/manifest.json";
+        /// Held (`flock`) by a run from reading the state until the manifest is written.
+        /// Never part of a bundle.
+        pub const LOCK: &str = ".state/lock";
+    }
+}
+
 /// One generated file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleFile {

@@ -168,17 +168,28 @@ fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: boo
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let generated = generate::generate(answers, out, rotate)?;
-    let shown = out.display();
     if dry_run {
+        // Reads only: no lock, so nothing is created in (or as) DIR.
+        let generated = generate::generate(answers, out, rotate)?;
+        if let Some(note) = generated.nginx_note() {
+            eprintln!("note: {note}");
+        }
         let changes = output::compare(out, &generated.bundle)?;
-        let mut text = format!("dry run: nothing written to {shown}\n");
+        let mut text = format!("dry run: nothing written to {}\n", out.display());
         text.push_str(&output::dry_run_report(&changes, &generated.bundle));
         return print_stdout(&text);
     }
+    // Held from before the stored secrets are read until the manifest is renamed, so a
+    // concurrent render or wizard into DIR waits its turn instead of mixing files.
+    let lock = output::DirLock::acquire(out)?;
+    let generated = generate::generate(answers, out, rotate)?;
+    if let Some(note) = generated.nginx_note() {
+        eprintln!("note: {note}");
+    }
     // Stale files are listed from the manifest as it was before this write.
     let stale = output::stale_files(out, &generated.bundle)?;
-    let changes = output::write(out, &generated.bundle, force)?;
+    let changes = output::write(&lock, &generated.bundle, force)?;
+    drop(lock);
     // Only now are the new secrets really there to speak of.
     for note in &generated.notes {
         eprintln!("note: {note}");

@@ -1,12 +1,83 @@
-//! Facts read from this machine at the edge of a run: the installed nginx version.
+//! Facts read from this machine at the edge of a run: where programs are, and the
+//! installed nginx version.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::values::NginxVersion;
 
+/// Folders searched after `PATH`: a non-root user's `PATH` often lacks them, and
+/// Debian installs nginx as /usr/sbin/nginx.
+const SBIN_DIRS: [&str; 3] = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
+
+/// Where the program `name` is: the first `PATH` entry holding it, else the sbin folders.
+/// The one program lookup of the crate (`check`, the nginx detection and the tests use it).
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .filter(|d| !d.as_os_str().is_empty())
+        .chain(SBIN_DIRS.map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// What looking for nginx on this machine found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NginxHere {
+    Found {
+        path: PathBuf,
+        version: NginxVersion,
+    },
+    /// Found, but `nginx -v` could not be run or did not print a version.
+    Unreadable {
+        path: PathBuf,
+    },
+    NotFound,
+}
+
+impl NginxHere {
+    pub fn version(&self) -> Option<NginxVersion> {
+        match self {
+            NginxHere::Found { version, .. } => Some(*version),
+            _ => None,
+        }
+    }
+
+    /// What `nginx.version: auto` chose here, and why, for a `note:` line.
+    pub fn auto_note(&self) -> String {
+        match self {
+            NginxHere::Found { path, version } => {
+                format!("nginx.version auto: rendering for nginx {version} found at {}", path.display())
+            }
+            NginxHere::Unreadable { path } => format!(
+                "nginx.version auto: {} did not report its version, rendering for {} syntax (Debian 12)",
+                path.display(),
+                NginxVersion::FALLBACK
+            ),
+            NginxHere::NotFound => format!(
+                "nginx.version auto: nginx not found here, rendering for {} syntax (Debian 12)",
+                NginxVersion::FALLBACK
+            ),
+        }
+    }
+}
+
+/// Finds nginx (also in the sbin folders) and asks it for its version.
+pub fn installed_nginx() -> NginxHere {
+    let Some(path) = find_program("nginx") else { return NginxHere::NotFound };
+    match nginx_v(&path) {
+        Some(version) => NginxHere::Found { path, version },
+        None => NginxHere::Unreadable { path },
+    }
+}
+
 /// The version `nginx -v` reports, or `None` when nginx is not installed here.
 pub fn installed_nginx_version() -> Option<NginxVersion> {
-    let out = Command::new("nginx").arg("-v").output().ok()?;
+    installed_nginx().version()
+}
+
+fn nginx_v(program: &Path) -> Option<NginxVersion> {
+    let out = Command::new(program).arg("-v").stdin(std::process::Stdio::null()).output().ok()?;
     // nginx prints "nginx version: nginx/1.22.1" to stderr.
     let text = String::from_utf8_lossy(&out.stderr);
     parse_nginx_v(&text)
@@ -26,5 +97,19 @@ mod tests {
         assert_eq!(parse_nginx_v("nginx version: nginx/1.22.1\n"), Some(NginxVersion(1, 22, 1)));
         assert_eq!(parse_nginx_v("nginx version: nginx/1.26.2 (Ubuntu)\n"), Some(NginxVersion(1, 26, 2)));
         assert_eq!(parse_nginx_v("garbage"), None);
+    }
+
+    #[test]
+    fn finds_programs_on_path() {
+        // `sh` is on every PATH this crate is built with.
+        assert!(find_program("sh").is_some_and(|p| p.is_file()));
+        assert_eq!(find_program("no-such-program-mercure-setup"), None);
+    }
+
+    #[test]
+    fn auto_notes() {
+        let found = NginxHere::Found { path: "/usr/sbin/nginx".into(), version: NginxVersion(1, 22, 1) };
+        assert_eq!(found.auto_note(), "nginx.version auto: rendering for nginx 1.22.1 found at /usr/sbin/nginx");
+        assert!(NginxHere::NotFound.auto_note().contains("nginx not found here, rendering for 1.22.1 syntax"));
     }
 }

@@ -1,6 +1,6 @@
 //! Mercure JWTs: the claims the hub checks and signing with the bundle's key.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 
 use crate::values::JwtAlgorithm;
@@ -61,6 +61,23 @@ pub fn sign(key: &SigningKey, algorithm: JwtAlgorithm, role: Role, topics: &[&st
         .map_err(|e| e.to_string())
 }
 
+/// Verifies `token` with the hub's key (`SigningKey::hub_key`) and returns its claims.
+/// Signature only: the bundle's smoke-test tokens carry no expiry.
+pub fn verify(token: &str, algorithm: JwtAlgorithm, hub_key: &str) -> Result<serde_json::Value, String> {
+    let (alg, key) = match algorithm {
+        JwtAlgorithm::HS256 => (Algorithm::HS256, DecodingKey::from_secret(hub_key.as_bytes())),
+        JwtAlgorithm::HS512 => (Algorithm::HS512, DecodingKey::from_secret(hub_key.as_bytes())),
+        JwtAlgorithm::ES256 => (
+            Algorithm::ES256,
+            DecodingKey::from_ec_pem(hub_key.as_bytes()).map_err(|e| format!("not an EC public key: {e}"))?,
+        ),
+    };
+    let mut v = Validation::new(alg);
+    v.required_spec_claims.clear();
+    v.validate_exp = false;
+    jsonwebtoken::decode::<serde_json::Value>(token.trim(), &key, &v).map(|d| d.claims).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,16 +87,9 @@ mod tests {
         let key = SigningKey::Hmac("s".repeat(64));
         let a = sign(&key, JwtAlgorithm::HS256, Role::Publisher, &["*"]).unwrap();
         assert_eq!(a, sign(&key, JwtAlgorithm::HS256, Role::Publisher, &["*"]).unwrap());
-        let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
-        v.required_spec_claims.clear();
-        v.validate_exp = false;
-        let data = jsonwebtoken::decode::<serde_json::Value>(
-            &a,
-            &jsonwebtoken::DecodingKey::from_secret(key.hub_key().as_bytes()),
-            &v,
-        )
-        .unwrap();
-        assert_eq!(data.claims["mercure"]["publish"][0], "*");
+        let claims = verify(&a, JwtAlgorithm::HS256, key.hub_key()).unwrap();
+        assert_eq!(claims["mercure"]["publish"][0], "*");
+        assert!(verify(&a, JwtAlgorithm::HS256, &"x".repeat(64)).is_err());
         assert!(sign(&key, JwtAlgorithm::ES256, Role::Publisher, &["*"]).is_err());
     }
 }

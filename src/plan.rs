@@ -145,7 +145,7 @@ impl Plan {
             symfony_mercure_url,
             proxy_read_timeout: PROXY_READ_TIMEOUT,
             nginx_name: domain.replace(['.', '-'], "_"),
-            nginx_site_file: format!("nginx/{domain}.conf"),
+            nginx_site_file: crate::bundle::paths::nginx_site(&domain),
             domain,
             paths: InstallPaths {
                 mercure_dir: install::MERCURE_DIR,

@@ -5,6 +5,7 @@
 //! `answers.yaml` in the bundle and the key names accepted by `--set`.
 
 use crate::answers::{Draft, RawValue};
+use crate::bundle::paths;
 use crate::values::Topology;
 
 /// The wizard step a question belongs to, in the order the wizard shows them.
@@ -203,7 +204,7 @@ nginx then answers 502 \"connect() failed (111: Connection refused)\".",
         },
         visible: always,
         required: false,
-        preview: Preview { file: "mercure/Caddyfile", anchor: "# Catch-all address" },
+        preview: Preview { file: paths::CADDYFILE, anchor: "# Catch-all address" },
     },
     Question {
         key: "hub.tls_name",
@@ -231,7 +232,7 @@ reloads without a restart.",
         default: |_| fixed("localhost:2019"),
         visible: always,
         required: false,
-        preview: Preview { file: "mercure/Caddyfile", anchor: "admin " },
+        preview: Preview { file: paths::CADDYFILE, anchor: "admin " },
     },
     Question {
         key: "hub.heartbeat",
@@ -245,7 +246,7 @@ streams alive through other proxies too. Keep it at most 30m.",
         default: |_| fixed("40s"),
         visible: always,
         required: false,
-        preview: Preview { file: "mercure/Caddyfile", anchor: "heartbeat " },
+        preview: Preview { file: paths::CADDYFILE, anchor: "heartbeat " },
     },
     Question {
         key: "hub.history_size",
@@ -258,7 +259,7 @@ database. 0 keeps everything forever, which grows the file without bound.",
         default: |_| fixed("1000"),
         visible: always,
         required: false,
-        preview: Preview { file: "mercure/Caddyfile", anchor: "transport bolt" },
+        preview: Preview { file: paths::CADDYFILE, anchor: "transport bolt" },
     },
     Question {
         key: "hub.binary",
@@ -270,7 +271,7 @@ database. 0 keeps everything forever, which grows the file without bound.",
         default: |_| fixed("/usr/local/bin/mercure"),
         visible: always,
         required: false,
-        preview: Preview { file: "systemd/mercure.service", anchor: "ExecStart=" },
+        preview: Preview { file: paths::UNIT, anchor: "ExecStart=" },
     },
     Question {
         key: "hub.user",
@@ -282,7 +283,7 @@ database. 0 keeps everything forever, which grows the file without bound.",
         default: |_| fixed("mercure"),
         visible: always,
         required: false,
-        preview: Preview { file: "systemd/mercure.service", anchor: "User=" },
+        preview: Preview { file: paths::UNIT, anchor: "User=" },
     },
     Question {
         key: "hub.anonymous",
@@ -295,7 +296,7 @@ Authorization header). Turn it on when public pages subscribe without logging in
         default: |_| fixed("false"),
         visible: always,
         required: false,
-        preview: Preview { file: "mercure/Caddyfile", anchor: "mercure {" },
+        preview: Preview { file: paths::CADDYFILE, anchor: "mercure {" },
     },
     Question {
         key: "hub.subscriptions",
@@ -308,7 +309,7 @@ Authorization header). Turn it on when public pages subscribe without logging in
         default: |_| fixed("false"),
         visible: always,
         required: false,
-        preview: Preview { file: "mercure/Caddyfile", anchor: "mercure {" },
+        preview: Preview { file: paths::CADDYFILE, anchor: "mercure {" },
     },
     Question {
         key: "hub.cors_origins",
@@ -323,7 +324,7 @@ the hub: they would stack on the hub's own and browsers reject duplicates.",
         default: empty_list,
         visible: always,
         required: false,
-        preview: Preview { file: "mercure/Caddyfile", anchor: "mercure {" },
+        preview: Preview { file: paths::CADDYFILE, anchor: "mercure {" },
     },
     Question {
         key: "hub.publish_origins",
@@ -337,7 +338,7 @@ cookie. Symfony publishes server-side with a Bearer token and ignores it. Leave 
         default: empty_list,
         visible: always,
         required: false,
-        preview: Preview { file: "mercure/Caddyfile", anchor: "mercure {" },
+        preview: Preview { file: paths::CADDYFILE, anchor: "mercure {" },
     },
     Question {
         key: "jwt.algorithm",
@@ -352,7 +353,7 @@ config cannot mint tokens.",
         default: |_| fixed("HS256"),
         visible: always,
         required: false,
-        preview: Preview { file: "mercure/mercure.env", anchor: "MERCURE_PUBLISHER_JWT_KEY" },
+        preview: Preview { file: paths::HUB_ENV, anchor: "MERCURE_PUBLISHER_JWT_KEY" },
     },
     Question {
         key: "symfony.project_dir",
@@ -405,7 +406,7 @@ worker_rlimit_nofile and LimitNOFILE for this many.",
         default: |_| fixed("1000"),
         visible: always,
         required: false,
-        preview: Preview { file: "systemd/nginx.service.d/mercure-limits.conf", anchor: "LimitNOFILE" },
+        preview: Preview { file: paths::NGINX_DROP_IN, anchor: "LimitNOFILE" },
     },
 ];
 

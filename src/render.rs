@@ -8,10 +8,10 @@ use serde::Serialize;
 use tera::Tera;
 
 use crate::answers_file;
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, paths};
 use crate::jwt::SigningKey;
 use crate::plan::Plan;
-use crate::secrets::{Secrets, paths};
+use crate::secrets::Secrets;
 
 /// Template name -> source, embedded at compile time.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -92,36 +92,36 @@ pub fn render(plan: &Plan, secrets: &Secrets) -> Result<Bundle, RenderError> {
     };
 
     let mut b = Bundle::default();
-    b.add("INSTALL.md", r("INSTALL.md")?);
-    b.add("answers.yaml", answers_file::write_commented(&plan.answers.to_draft(), &answers_header(plan)));
+    b.add(paths::INSTALL, r("INSTALL.md")?);
+    b.add(paths::ANSWERS, answers_file::write_commented(&plan.answers.to_draft(), &answers_header(plan)));
     b.add(plan.nginx_site_file.clone(), r("nginx-site.conf")?);
-    b.add("systemd/nginx.service.d/mercure-limits.conf", r("nginx-limits.conf")?);
-    b.add("systemd/mercure.service", r("mercure.service")?);
-    b.add("mercure/Caddyfile", r("Caddyfile")?);
-    b.add_secret("mercure/mercure.env", r("mercure.env")?);
-    b.add_secret("symfony/.env.local", r("env.local")?);
-    b.add("symfony/config/packages/mercure.yaml", r("mercure.yaml")?);
-    b.add_secret("tokens/publisher.jwt", secrets.publisher_token.clone());
-    b.add_secret("tokens/subscriber.jwt", secrets.subscriber_token.clone());
-
-    match &secrets.jwt {
-        SigningKey::Hmac(secret) => b.add_secret(paths::HMAC_SECRET, secret.clone()),
-        SigningKey::Es256 { private_pem, public_pem } => {
-            b.add_secret("symfony/config/jwt/mercure-private.pem", private_pem.clone());
-            b.add_secret(paths::ES256_PRIVATE, private_pem.clone());
-            b.add_secret(paths::ES256_PUBLIC, public_pem.clone());
-        }
-    }
+    b.add(paths::NGINX_DROP_IN, r("nginx-limits.conf")?);
+    b.add(paths::UNIT, r("mercure.service")?);
+    b.add(paths::CADDYFILE, r("Caddyfile")?);
+    b.add_secret(paths::HUB_ENV, r("mercure.env")?);
+    b.add_secret(paths::ENV_LOCAL, r("env.local")?);
+    b.add(paths::SYMFONY_YAML, r("mercure.yaml")?);
     b.add_secret(paths::PUBLISHER_TOKEN, secrets.publisher_token.clone());
     b.add_secret(paths::SUBSCRIBER_TOKEN, secrets.subscriber_token.clone());
+
+    match &secrets.jwt {
+        SigningKey::Hmac(secret) => b.add_secret(paths::state::HMAC_SECRET, secret.clone()),
+        SigningKey::Es256 { private_pem, public_pem } => {
+            b.add_secret(paths::SYMFONY_PRIVATE_KEY, private_pem.clone());
+            b.add_secret(paths::state::ES256_PRIVATE, private_pem.clone());
+            b.add_secret(paths::state::ES256_PUBLIC, public_pem.clone());
+        }
+    }
+    b.add_secret(paths::state::PUBLISHER_TOKEN, secrets.publisher_token.clone());
+    b.add_secret(paths::state::SUBSCRIBER_TOKEN, secrets.subscriber_token.clone());
     if let Some(pki) = &secrets.pki {
-        b.add("mercure/tls/ca.crt", pki.ca_cert.clone());
-        b.add("mercure/tls/hub.crt", pki.hub_cert.clone());
-        b.add_secret("mercure/tls/hub.key", pki.hub_key.clone());
         b.add(paths::CA_CERT, pki.ca_cert.clone());
-        b.add_secret(paths::CA_KEY, pki.ca_key.clone());
         b.add(paths::HUB_CERT, pki.hub_cert.clone());
         b.add_secret(paths::HUB_KEY, pki.hub_key.clone());
+        b.add(paths::state::CA_CERT, pki.ca_cert.clone());
+        b.add_secret(paths::state::CA_KEY, pki.ca_key.clone());
+        b.add(paths::state::HUB_CERT, pki.hub_cert.clone());
+        b.add_secret(paths::state::HUB_KEY, pki.hub_key.clone());
     }
     Ok(b)
 }

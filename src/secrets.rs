@@ -8,24 +8,10 @@ use base64::Engine as _;
 use time::OffsetDateTime;
 
 use crate::answers::Answers;
+use crate::bundle::paths::state as paths;
 use crate::jwt::{self, Role, SigningKey};
 use crate::pki::{self, Pki};
 use crate::values::JwtAlgorithm;
-
-/// Paths inside the bundle where the state is kept.
-pub mod paths {
-    pub const DIR: &str = ".state";
-    pub const HMAC_SECRET: &str = ".state/jwt-hmac.secret";
-    pub const ES256_PRIVATE: &str = ".state/jwt-es256-private.pem";
-    pub const ES256_PUBLIC: &str = ".state/jwt-es256-public.pem";
-    pub const PUBLISHER_TOKEN: &str = ".state/publisher.jwt";
-    pub const SUBSCRIBER_TOKEN: &str = ".state/subscriber.jwt";
-    pub const CA_CERT: &str = ".state/pki/ca.crt";
-    pub const CA_KEY: &str = ".state/pki/ca.key";
-    pub const HUB_CERT: &str = ".state/pki/hub.crt";
-    pub const HUB_KEY: &str = ".state/pki/hub.key";
-    pub const MANIFEST: &str = ".state/manifest.json";
-}
 
 /// Random bytes behind an HMAC secret: 64 bytes is 512 bits, enough for HS512
 /// (lcobucci/jwt refuses shorter keys) and 86 base64url characters.
@@ -121,9 +107,11 @@ pub fn prepare(
         JwtAlgorithm::HS256 | JwtAlgorithm::HS512 => {
             stored.hmac_secret.filter(|s| usable_hmac(s)).map(SigningKey::Hmac)
         }
-        JwtAlgorithm::ES256 => {
-            stored.es256.map(|(private_pem, public_pem)| SigningKey::Es256 { private_pem, public_pem })
-        }
+        // The public half is derived again, so a stored pair can never disagree.
+        JwtAlgorithm::ES256 => stored.es256.and_then(|(private_pem, _)| {
+            let key = rcgen::KeyPair::from_pem(&private_pem).ok()?;
+            Some(SigningKey::Es256 { public_pem: key.public_key_pem().trim_end().to_string(), private_pem })
+        }),
     };
     let (jwt, key_is_new) = match reused_key {
         Some(k) => (k, false),
@@ -139,8 +127,9 @@ pub fn prepare(
             (key, true)
         }
     };
+    // A stored token is reused only if this key verifies it with this algorithm.
     let token = |stored: Option<String>, role| match stored {
-        Some(t) if !key_is_new && token_algorithm_is(&t, answers.jwt_algorithm) => Ok(t),
+        Some(t) if !key_is_new && jwt::verify(&t, answers.jwt_algorithm, jwt.hub_key()).is_ok() => Ok(t),
         _ => jwt::sign(&jwt, answers.jwt_algorithm, role, &["*"]).map_err(SecretsError::Sign),
     };
     let publisher_token = token(stored.publisher_token, Role::Publisher)?;
@@ -152,11 +141,6 @@ pub fn prepare(
         None
     };
     Ok((Secrets { jwt, publisher_token, subscriber_token, pki }, notes))
-}
-
-/// Whether a stored token was signed with `alg` (HS256 and HS512 share a secret).
-fn token_algorithm_is(token: &str, alg: JwtAlgorithm) -> bool {
-    jsonwebtoken::decode_header(token).is_ok_and(|h| format!("{:?}", h.alg) == alg.as_str())
 }
 
 fn prepare_pki(
@@ -243,6 +227,11 @@ mod tests {
             let (again, notes) = prepare(&a, stored(&first), false, now).unwrap();
             assert_eq!(again, first, "{alg}");
             assert!(notes.is_empty(), "{notes:?}");
+            // A token that this key does not verify is signed again.
+            let mut tampered = stored(&first);
+            tampered.publisher_token = Some(first.subscriber_token.clone() + "x");
+            let (mended, _) = prepare(&a, tampered, false, now).unwrap();
+            assert!(jwt::verify(&mended.publisher_token, a.jwt_algorithm, mended.jwt.hub_key()).is_ok(), "{alg}");
             let (rotated, _) = prepare(&a, stored(&first), true, now).unwrap();
             assert_ne!(rotated.jwt, first.jwt);
             assert_ne!(rotated.pki, first.pki);

@@ -40,6 +40,15 @@ fn describe_char(c: char) -> String {
     }
 }
 
+/// A number written with ASCII digits only: Rust's parsers also take a leading `+`,
+/// which would then be copied into configs that refuse it.
+fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
 /// Which way nginx talks to the hub on the loopback interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -132,7 +141,7 @@ pub struct Port(u16);
 
 impl Port {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let n: u32 = s.parse().map_err(|_| format!("`{}` is not a port number (1024-65535)", s.escape_debug()))?;
+        let n: u32 = digits(s).ok_or_else(|| format!("`{}` is not a port number (1024-65535)", s.escape_debug()))?;
         if n == 80 || n == 443 {
             return Err(format!("{n} is nginx's public port; the hub needs its own loopback port (1024-65535)"));
         }
@@ -181,8 +190,8 @@ impl Origin {
             None => (rest, None),
         };
         if let Some(p) = port {
-            match p.parse::<u16>() {
-                Ok(n) if n > 0 => {}
+            match digits::<u16>(p) {
+                Some(n) if n > 0 => {}
                 _ => return Err(format!("`{s}`: `{p}` is not a port number")),
             }
         }
@@ -293,8 +302,8 @@ impl AdminAddress {
         if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
             return Err(format!("`{s}`: the admin API must stay on loopback (localhost, 127.0.0.1 or [::1])"));
         }
-        match port.parse::<u16>() {
-            Ok(n) if n >= 1024 => Ok(Self(s.into())),
+        match digits::<u16>(port) {
+            Some(n) if n >= 1024 => Ok(Self(s.into())),
             _ => Err(format!("`{s}`: `{port}` is not a port number in 1024-65535")),
         }
     }
@@ -392,13 +401,19 @@ impl FastcgiAddress {
             return Ok(Self(s.into()));
         }
         match s.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => Ok(Self(s.into())),
+            Some((host, port)) if !host.is_empty() && digits::<u16>(port).is_some_and(|p| p > 0) => Ok(Self(s.into())),
             _ => Err(format!("`{s}` is not unix:/path/to/php-fpm.sock or host:port")),
         }
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The TCP port php-fpm listens on when it is on this machine's loopback.
+    pub fn loopback_port(&self) -> Option<u16> {
+        let (host, port) = self.0.rsplit_once(':')?;
+        matches!(host, "127.0.0.1" | "localhost" | "[::1]").then(|| digits(port)).flatten()
     }
 }
 
@@ -461,7 +476,7 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
 
 /// A whole number within `range`.
 pub fn parse_count(s: &str, range: std::ops::RangeInclusive<u32>) -> Result<u32, String> {
-    let n: u32 = s.parse().map_err(|_| format!("`{}` is not a whole number", s.escape_debug()))?;
+    let n: u32 = digits(s).ok_or_else(|| format!("`{}` is not a whole number", s.escape_debug()))?;
     if !range.contains(&n) {
         return Err(format!("{n} is outside {}-{}", range.start(), range.end()));
     }
@@ -517,6 +532,10 @@ mod tests {
         assert!(FastcgiAddress::parse("unix:/run/php/php8.2-fpm.sock").is_ok());
         assert!(FastcgiAddress::parse("127.0.0.1:9000").is_ok());
         assert!(FastcgiAddress::parse("unix:run.sock").is_err());
+        assert!(FastcgiAddress::parse("127.0.0.1:+9000").is_err());
+        assert!(AdminAddress::parse("localhost:+2019").is_err());
+        assert!(Port::parse("+3000").is_err());
+        assert_eq!(FastcgiAddress::parse("127.0.0.1:9000").unwrap().loopback_port(), Some(9000));
     }
 
     #[test]

@@ -235,31 +235,35 @@ fn bad_input_names_the_key_and_line_and_writes_nothing() {
         &[],
         &[
             "invalid answers (1 problem)",
-            "answers.yaml:1: domain: `a.com;include /etc/passwd` contains `;`, which is not allowed",
+            "answers.yaml:1:1: domain: `a.com;include /etc/passwd` contains `;`, which is not allowed",
         ],
     );
     assert_rejected(
         "domain: a.com\nhub:\n  cors_origins:\n    - \"https://b.com\\nadd_header X 1\"\n",
         &[],
-        &["answers.yaml:3: hub.cors_origins: `https://b.com\\nadd_header X 1` contains a newline"],
+        &["answers.yaml:3:3: hub.cors_origins: `https://b.com\\nadd_header X 1` contains a newline"],
     );
     assert_rejected(
         "domain: a.com\nhub:\n  cors_origins: [https://b.com/]\n",
         &[],
-        &["answers.yaml:3: hub.cors_origins: `https://b.com/` ends with `/`"],
+        &["answers.yaml:3:3: hub.cors_origins: `https://b.com/` ends with `/`"],
     );
-    assert_rejected("domain: a.com\nhub:\n  port: 80\n", &[], &["answers.yaml:3: hub.port: 80 is nginx's public port"]);
+    assert_rejected(
+        "domain: a.com\nhub:\n  port: 80\n",
+        &[],
+        &["answers.yaml:3:3: hub.port: 80 is nginx's public port"],
+    );
     assert_rejected(
         "domain: a.com\nhub:\n  prot: 3100\n",
         &[],
-        &["answers.yaml:3: hub.prot: unknown key; did you mean `hub.port`?"],
+        &["answers.yaml:3:3: hub.prot: unknown key; did you mean `hub.port`?"],
     );
     assert_rejected(
         "domain: a.com\nhub:\n  port: [1, 2]\n",
         &[],
-        &["answers.yaml:3: hub.port: expected a single value"],
+        &["answers.yaml:3:3: hub.port: expected a single value"],
     );
-    assert_rejected("domain: a.com\nhub: [\n", &[], &["answers.yaml:3: (file): not valid YAML at line 3"]);
+    assert_rejected("domain: a.com\nhub: [\n", &[], &["answers.yaml:3:1: (file): not valid YAML at line 3"]);
     assert_rejected(
         "domain: a.com\nhub:\n  publish_origins: ['*']\n",
         &[],
@@ -276,11 +280,11 @@ fn every_problem_is_reported_at_once() {
         &[],
         &[
             "invalid answers (5 problems)",
-            "answers.yaml:1: topology:",
-            "answers.yaml:2: domain:",
-            "answers.yaml:4: hub.port:",
-            "answers.yaml:5: hub.heartbeat:",
-            "answers.yaml:7: jwt.algorithm:",
+            "answers.yaml:1:1: topology:",
+            "answers.yaml:2:1: domain:",
+            "answers.yaml:4:3: hub.port:",
+            "answers.yaml:5:3: hub.heartbeat:",
+            "answers.yaml:7:3: jwt.algorithm:",
         ],
     );
 }

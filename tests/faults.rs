@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use mercure_setup::check::parse::files;
+use mercure_setup::bundle::paths;
 use mercure_setup::values::Domain;
 
 use crate::support::stack::{
@@ -289,5 +289,5 @@ fn a_hub_certificate_for_another_name_is_refused() {
     // The bundle's own certificate passes.
     stack.start_caddy();
     probe_passes(&stack);
-    assert!(stack.r.bundle.path(files::HUB_CERT).is_file());
+    assert!(stack.r.bundle.path(paths::HUB_CERT).is_file());
 }

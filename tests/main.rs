@@ -8,6 +8,7 @@ mod support;
 
 mod check;
 mod cli_render;
+mod cli_render_concurrency;
 mod doctor;
 mod e2e;
 mod explain;

@@ -5,8 +5,9 @@
 
 use std::process::Command;
 
+use mercure_setup::bundle::paths;
 use mercure_setup::check::adapt::{self, KNOWN_MERCURE_DIRECTIVES};
-use mercure_setup::check::parse::{self, BundleDir, files};
+use mercure_setup::check::parse::{self, BundleDir};
 use mercure_setup::check::{Outcome, tools};
 
 use crate::support::stack::{installed_http2_form, require_tool_sbin};
@@ -35,7 +36,7 @@ fn assert_passed(fixture: &str, what: &str, outcome: &Outcome) {
 }
 
 fn hub_env(bundle: &BundleDir) -> std::collections::BTreeMap<String, String> {
-    parse::parse_env(&bundle.read(files::HUB_ENV).unwrap()).unwrap()
+    parse::parse_env(&bundle.read(paths::HUB_ENV).unwrap()).unwrap()
 }
 
 #[test]
@@ -60,7 +61,7 @@ fn caddy_validate_accepts_every_fixture() {
 #[test]
 fn mercure_block_holds_only_known_directives() {
     for (name, _tmp, bundle) in rendered() {
-        let caddyfile = bundle.read(files::CADDYFILE).unwrap();
+        let caddyfile = bundle.read(paths::CADDYFILE).unwrap();
         let names = adapt::mercure_directives(&caddyfile).unwrap();
         assert!(names.len() >= 4, "{name}: suspiciously few directives: {names:?}");
         for (directive, line) in names {
@@ -73,7 +74,7 @@ fn mercure_block_holds_only_known_directives() {
     }
     // The check can fail: a directive the hub silently ignores is caught.
     let (_, _tmp, bundle) = rendered().remove(0);
-    let path = bundle.path(files::CADDYFILE);
+    let path = bundle.path(paths::CADDYFILE);
     let text =
         std::fs::read_to_string(&path).unwrap().replace("\t\theartbeat", "\t\tuse_forwarded_headers\n\t\theartbeat");
     std::fs::write(&path, text).unwrap();
@@ -123,7 +124,7 @@ fn openssl_verifies_the_hub_certificate_with_the_specified_fields() {
     let mut tls_fixtures = 0;
     for (name, _tmp, bundle) in rendered().into_iter().filter(|(_, _, b)| b.is_tls()) {
         tls_fixtures += 1;
-        let (ca, hub) = (bundle.path(files::CA_CERT), bundle.path(files::HUB_CERT));
+        let (ca, hub) = (bundle.path(paths::CA_CERT), bundle.path(paths::HUB_CERT));
         let o = Command::new("openssl").arg("verify").arg("-CAfile").arg(&ca).arg(&hub).output().unwrap();
         assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stdout));
         assert!(String::from_utf8_lossy(&o.stdout).trim().ends_with(": OK"));
@@ -172,9 +173,9 @@ fn symfony_dotenv_yields_exactly_the_hub_secret() {
     for (name, _tmp, bundle) in rendered() {
         let hmac = bundle.answer("jwt.algorithm").unwrap() != "ES256";
         let mut cmd = Command::new(&php);
-        cmd.args(["-r", DOTENV_PHP, "--"]).arg(bundle.path(files::ENV_LOCAL)).arg(bundle.path(files::HUB_ENV));
+        cmd.args(["-r", DOTENV_PHP, "--"]).arg(bundle.path(paths::ENV_LOCAL)).arg(bundle.path(paths::HUB_ENV));
         if !hmac {
-            cmd.arg(bundle.path(files::SYMFONY_PRIVATE_KEY));
+            cmd.arg(bundle.path(paths::SYMFONY_PRIVATE_KEY));
         }
         let o = cmd.output().unwrap();
         assert!(
@@ -214,8 +215,8 @@ fn pyjwt_verifies_the_tokens_with_the_hub_key() {
     for (name, _tmp, bundle) in rendered() {
         let env = hub_env(&bundle);
         for (token_file, key_var, alg_var, grant) in [
-            (files::PUBLISHER_TOKEN, "MERCURE_PUBLISHER_JWT_KEY", "MERCURE_PUBLISHER_JWT_ALG", "publish"),
-            (files::SUBSCRIBER_TOKEN, "MERCURE_SUBSCRIBER_JWT_KEY", "MERCURE_SUBSCRIBER_JWT_ALG", "subscribe"),
+            (paths::PUBLISHER_TOKEN, "MERCURE_PUBLISHER_JWT_KEY", "MERCURE_PUBLISHER_JWT_ALG", "publish"),
+            (paths::SUBSCRIBER_TOKEN, "MERCURE_SUBSCRIBER_JWT_KEY", "MERCURE_SUBSCRIBER_JWT_ALG", "subscribe"),
         ] {
             let run = |key: &str| {
                 Command::new(&python)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use mercure_setup::answers::{Answers, Draft};
 use mercure_setup::answers_file;
-use mercure_setup::bundle::Bundle;
+use mercure_setup::bundle::{Bundle, paths};
 use mercure_setup::questions::Step;
 use mercure_setup::wizard::{self, Effect, Init, Msg, Overlay, Status, Wizard, update};
 
@@ -75,7 +75,8 @@ fn folder(dir: &Path) -> BTreeMap<String, String> {
                 stack.push(p);
             } else {
                 let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                if rel != ".state/manifest.json" {
+                // The manifest and the folder's lock belong to the folder, not to a bundle.
+                if ![paths::state::MANIFEST, paths::state::LOCK].contains(&rel.as_str()) {
                     out.insert(rel, std::fs::read_to_string(&p).unwrap());
                 }
             }

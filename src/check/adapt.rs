@@ -8,6 +8,8 @@
 
 use std::fmt::Write as _;
 
+use crate::plan::install;
+
 /// The directives a Mercure 0.24 `mercure { }` block knows (brief section 4). Any
 /// other name is silently ignored by the hub, so it would "do nothing" in production.
 pub const KNOWN_MERCURE_DIRECTIVES: &[&str] = &[
@@ -163,9 +165,9 @@ pub struct NginxAdapt {
     pub https_listen: Option<String>,
     /// Public certificate and key (the bundle's Let's Encrypt paths do not exist yet).
     pub public_cert: Option<(String, String)>,
-    /// Replaces `/etc/mercure/tls` (where `ca.crt` will be installed).
+    /// Replaces [`install::TLS_DIR`] (where `ca.crt` will be installed).
     pub tls_dir: Option<String>,
-    /// Replaces `/var/log/nginx` in `access_log`.
+    /// Replaces [`install::NGINX_LOG_DIR`] in `access_log`.
     pub log_dir: Option<String>,
     pub http2: Http2Form,
 }
@@ -205,12 +207,12 @@ pub fn adapt_nginx_site(text: &str, how: &NginxAdapt) -> String {
         };
         let mut new = new.unwrap_or_else(|| line.to_string());
         if let Some(dir) = &how.tls_dir {
-            new = new.replace("/etc/mercure/tls", dir);
+            new = new.replace(install::TLS_DIR, dir);
         }
         if let Some(dir) = &how.log_dir
             && trimmed.starts_with("access_log")
         {
-            new = new.replace("/var/log/nginx", dir);
+            new = new.replace(install::NGINX_LOG_DIR, dir);
         }
         out.push_str(&new);
         out.push('\n');

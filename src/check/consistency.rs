@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
-use super::parse::{self, BundleDir, files};
+use super::parse::{self, BundleDir};
 use super::{CheckResult, Outcome};
+use crate::bundle::paths;
 use crate::values::{CorsOrigin, Origin};
 
 /// Runs every consistency check.
@@ -65,8 +66,8 @@ struct CaddyFacts {
 }
 
 fn caddy_facts(bundle: &BundleDir) -> Result<CaddyFacts, String> {
-    let text = bundle.read(files::CADDYFILE)?;
-    let tree = parse::parse_caddyfile(&text).map_err(|e| format!("{}: {e}", files::CADDYFILE))?;
+    let text = bundle.read(paths::CADDYFILE)?;
+    let tree = parse::parse_caddyfile(&text).map_err(|e| format!("{}: {e}", paths::CADDYFILE))?;
     let site = parse::caddy_site(&tree);
     let mercure = parse::caddy_mercure(&tree)
         .and_then(|m| m.block.as_ref())
@@ -89,7 +90,7 @@ fn env(bundle: &BundleDir, rel: &str) -> Result<BTreeMap<String, String>, String
 
 /// nginx's `proxy_pass` scheme and port == the Caddyfile site address; loopback on both sides.
 pub fn hub_address(bundle: &BundleDir) -> CheckResult {
-    let files = [bundle.nginx_site.as_str(), files::CADDYFILE];
+    let files = [bundle.nginx_site.as_str(), paths::CADDYFILE];
     let mut problems = Vec::new();
     let mut passed = String::new();
     match (nginx_facts(bundle), caddy_facts(bundle)) {
@@ -102,14 +103,14 @@ pub fn hub_address(bundle: &BundleDir) -> CheckResult {
                     "{}: no `proxy_pass scheme://host:port` in `location ^~ /.well-known/mercure`",
                     bundle.nginx_site
                 )),
-                (_, None) => problems.push(format!("{}: the site address is not scheme://:port", files::CADDYFILE)),
+                (_, None) => problems.push(format!("{}: the site address is not scheme://:port", paths::CADDYFILE)),
                 (Some((ns, nh, np, npath)), Some((cs, ch, cp, _))) => {
                     if ns != cs || np != cp {
                         problems.push(format!(
                             "{} proxies to {ns}://…:{} but {} serves {cs}://:{}",
                             bundle.nginx_site,
                             np.map_or("?".into(), |p| p.to_string()),
-                            files::CADDYFILE,
+                            paths::CADDYFILE,
                             cp.map_or("?".into(), |p| p.to_string())
                         ));
                     }
@@ -122,21 +123,21 @@ pub fn hub_address(bundle: &BundleDir) -> CheckResult {
                     if !ch.is_empty() {
                         problems.push(format!(
                             "{}: site address names host `{ch}`; nginx sends the public Host, so use a catch-all `{cs}://:PORT`",
-                            files::CADDYFILE
+                            paths::CADDYFILE
                         ));
                     }
                     if !c.bind.contains(&nh) {
                         problems.push(format!(
                             "{} connects to {nh} but {} binds [{}]",
                             bundle.nginx_site,
-                            files::CADDYFILE,
+                            paths::CADDYFILE,
                             c.bind.join(" ")
                         ));
                     }
                     if (cs == "https") != c.has_tls {
                         problems.push(format!(
                             "{}: scheme {cs} but `tls` is {}",
-                            files::CADDYFILE,
+                            paths::CADDYFILE,
                             if c.has_tls { "set" } else { "missing" }
                         ));
                     }
@@ -184,9 +185,9 @@ pub fn verify_token(token: &str, alg: Algorithm, key: &str) -> Result<serde_json
 
 /// `MERCURE_JWT_SECRET` (or the ES256 private key) == the hub's publisher and subscriber keys, and the tokens verify.
 pub fn jwt_keys(bundle: &BundleDir) -> CheckResult {
-    let files = [files::ENV_LOCAL, files::HUB_ENV];
+    let files = [paths::ENV_LOCAL, paths::HUB_ENV];
     let mut problems = Vec::new();
-    match (env(bundle, files::ENV_LOCAL), env(bundle, files::HUB_ENV), caddy_facts(bundle)) {
+    match (env(bundle, paths::ENV_LOCAL), env(bundle, paths::HUB_ENV), caddy_facts(bundle)) {
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => problems.push(e),
         (Ok(symfony), Ok(hub), Ok(caddy)) => {
             // The Caddyfile reads the keys from the environment: the names must exist.
@@ -197,8 +198,8 @@ pub fn jwt_keys(bundle: &BundleDir) -> CheckResult {
                     {
                         problems.push(format!(
                             "{} `{directive}` reads {name}, which {} does not set",
-                            files::CADDYFILE,
-                            files::HUB_ENV
+                            paths::CADDYFILE,
+                            paths::HUB_ENV
                         ));
                     }
                 }
@@ -213,7 +214,7 @@ pub fn jwt_keys(bundle: &BundleDir) -> CheckResult {
                 }
                 _ => problems.push(format!(
                     "{} lacks MERCURE_PUBLISHER_JWT_KEY / MERCURE_SUBSCRIBER_JWT_KEY / a known MERCURE_PUBLISHER_JWT_ALG",
-                    files::HUB_ENV
+                    paths::HUB_ENV
                 )),
             }
         }
@@ -238,13 +239,13 @@ fn check_symfony_key(
 ) {
     if alg == Algorithm::ES256 {
         if !symfony.contains_key("MERCURE_JWT_SECRET_FILE") {
-            problems.push(format!("{} has no MERCURE_JWT_SECRET_FILE for the ES256 private key", files::ENV_LOCAL));
+            problems.push(format!("{} has no MERCURE_JWT_SECRET_FILE for the ES256 private key", paths::ENV_LOCAL));
             return;
         }
         // Symfony signs with the private key; the hub must verify that signature.
-        let probe = bundle.read(files::SYMFONY_PRIVATE_KEY).and_then(|pem| {
+        let probe = bundle.read(paths::SYMFONY_PRIVATE_KEY).and_then(|pem| {
             let key =
-                EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| format!("{}: {e}", files::SYMFONY_PRIVATE_KEY))?;
+                EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| format!("{}: {e}", paths::SYMFONY_PRIVATE_KEY))?;
             jsonwebtoken::encode(&Header::new(alg), &serde_json::json!({"mercure": {"publish": ["*"]}}), &key)
                 .map_err(|e| e.to_string())
         });
@@ -257,8 +258,8 @@ fn check_symfony_key(
                     if let Err(e) = verify_token(&token, alg, key) {
                         problems.push(format!(
                             "{} (MERCURE_JWT_SECRET_FILE) does not match {} {name}: {e}",
-                            files::SYMFONY_PRIVATE_KEY,
-                            files::HUB_ENV
+                            paths::SYMFONY_PRIVATE_KEY,
+                            paths::HUB_ENV
                         ));
                     }
                 }
@@ -267,19 +268,19 @@ fn check_symfony_key(
         return;
     }
     match symfony.get("MERCURE_JWT_SECRET") {
-        None => problems.push(format!("{} has no MERCURE_JWT_SECRET", files::ENV_LOCAL)),
+        None => problems.push(format!("{} has no MERCURE_JWT_SECRET", paths::ENV_LOCAL)),
         Some(secret) => {
             for (name, key) in [("MERCURE_PUBLISHER_JWT_KEY", publisher), ("MERCURE_SUBSCRIBER_JWT_KEY", subscriber)] {
                 if secret != key {
                     problems.push(format!(
                         "{} MERCURE_JWT_SECRET differs from {} {name} (publishing gets 401)",
-                        files::ENV_LOCAL,
-                        files::HUB_ENV
+                        paths::ENV_LOCAL,
+                        paths::HUB_ENV
                     ));
                 }
             }
             if secret.split('.').count() == 3 && secret.starts_with("ey") {
-                problems.push(format!("{} MERCURE_JWT_SECRET looks like a JWT, not a secret", files::ENV_LOCAL));
+                problems.push(format!("{} MERCURE_JWT_SECRET looks like a JWT, not a secret", paths::ENV_LOCAL));
             }
         }
     }
@@ -295,11 +296,11 @@ fn check_tokens(
 ) {
     let sub_alg = hub.get("MERCURE_SUBSCRIBER_JWT_ALG").and_then(|a| algorithm(a)).unwrap_or(alg);
     for (file, key, alg, grant) in [
-        (files::PUBLISHER_TOKEN, publisher, alg, "publish"),
-        (files::SUBSCRIBER_TOKEN, subscriber, sub_alg, "subscribe"),
+        (paths::PUBLISHER_TOKEN, publisher, alg, "publish"),
+        (paths::SUBSCRIBER_TOKEN, subscriber, sub_alg, "subscribe"),
     ] {
         match bundle.read(file).map_err(|e| e.clone()).and_then(|t| verify_token(&t, alg, key)) {
-            Err(e) => problems.push(format!("{file} does not verify with {}: {e}", files::HUB_ENV)),
+            Err(e) => problems.push(format!("{file} does not verify with {}: {e}", paths::HUB_ENV)),
             Ok(claims) if claims["mercure"][grant].as_array().is_none() => {
                 problems.push(format!("{file} has no mercure.{grant} claim"));
             }
@@ -310,27 +311,27 @@ fn check_tokens(
 
 /// `MERCURE_PUBLIC_URL` is `https://<server_name>/.well-known/mercure`, and `MERCURE_URL` reaches the hub.
 pub fn public_url(bundle: &BundleDir) -> CheckResult {
-    let files = [files::ENV_LOCAL, bundle.nginx_site.as_str()];
+    let files = [paths::ENV_LOCAL, bundle.nginx_site.as_str()];
     let mut problems = Vec::new();
-    match (env(bundle, files::ENV_LOCAL), nginx_facts(bundle), caddy_facts(bundle)) {
+    match (env(bundle, paths::ENV_LOCAL), nginx_facts(bundle), caddy_facts(bundle)) {
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => problems.push(e),
         (Ok(symfony), Ok(n), Ok(c)) => {
             let public = symfony.get("MERCURE_PUBLIC_URL").map(String::as_str).unwrap_or_default();
             match (parse::split_url(public), &n.server_name) {
-                (None, _) => problems.push(format!("{} MERCURE_PUBLIC_URL `{public}` is not a URL", files::ENV_LOCAL)),
+                (None, _) => problems.push(format!("{} MERCURE_PUBLIC_URL `{public}` is not a URL", paths::ENV_LOCAL)),
                 (_, None) => problems.push(format!("{}: no server_name in the HTTPS server", bundle.nginx_site)),
                 (Some((scheme, host, port, path)), Some(name)) => {
                     if host != *name {
                         problems.push(format!(
                             "{} MERCURE_PUBLIC_URL host `{host}` is not {} server_name `{name}`",
-                            files::ENV_LOCAL,
+                            paths::ENV_LOCAL,
                             bundle.nginx_site
                         ));
                     }
                     if scheme != "https" || port.is_some_and(|p| p != 443) || path != "/.well-known/mercure" {
                         problems.push(format!(
                             "{} MERCURE_PUBLIC_URL must be https://{name}/.well-known/mercure (the location nginx serves)",
-                            files::ENV_LOCAL
+                            paths::ENV_LOCAL
                         ));
                     }
                 }
@@ -340,7 +341,7 @@ pub fn public_url(bundle: &BundleDir) -> CheckResult {
                 if url != public {
                     problems.push(format!(
                         "{} MERCURE_URL should be the public URL (PHP does not trust the private CA)",
-                        files::ENV_LOCAL
+                        paths::ENV_LOCAL
                     ));
                 }
             } else {
@@ -349,8 +350,8 @@ pub fn public_url(bundle: &BundleDir) -> CheckResult {
                 if want.as_deref() != Some(url) {
                     problems.push(format!(
                         "{} MERCURE_URL `{url}` is not the hub {} serves ({})",
-                        files::ENV_LOCAL,
-                        files::CADDYFILE,
+                        paths::ENV_LOCAL,
+                        paths::CADDYFILE,
                         want.unwrap_or_default()
                     ));
                 }
@@ -369,10 +370,10 @@ pub fn public_url(bundle: &BundleDir) -> CheckResult {
 
 /// `proxy_ssl_name` is a DNS name in the hub certificate, and nginx verifies it.
 pub fn hub_tls_name(bundle: &BundleDir) -> CheckResult {
-    let files = [bundle.nginx_site.as_str(), files::HUB_CERT];
+    let files = [bundle.nginx_site.as_str(), paths::HUB_CERT];
     let mut problems = Vec::new();
     let mut passed = String::new();
-    match (nginx_facts(bundle), bundle.read(files::HUB_CERT), caddy_facts(bundle)) {
+    match (nginx_facts(bundle), bundle.read(paths::HUB_CERT), caddy_facts(bundle)) {
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => problems.push(e),
         (Ok(n), Ok(cert), Ok(c)) => {
             let loc = n.location.as_ref();
@@ -386,7 +387,7 @@ pub fn hub_tls_name(bundle: &BundleDir) -> CheckResult {
                 Some(name) if !sans.contains(&format!("DNS:{name}")) => problems.push(format!(
                     "{} proxy_ssl_name `{name}` is not in {} [{}]",
                     bundle.nginx_site,
-                    files::HUB_CERT,
+                    paths::HUB_CERT,
                     sans.join(", ")
                 )),
                 Some(name) => passed = format!("proxy_ssl_name {name} is a DNS SAN of hub.crt; nginx verifies it"),
@@ -403,7 +404,7 @@ pub fn hub_tls_name(bundle: &BundleDir) -> CheckResult {
             if let Some(sni) = c.default_sni
                 && !sans.contains(&format!("DNS:{sni}"))
             {
-                problems.push(format!("{} default_sni `{sni}` is not in {}", files::CADDYFILE, files::HUB_CERT));
+                problems.push(format!("{} default_sni `{sni}` is not in {}", paths::CADDYFILE, paths::HUB_CERT));
             }
         }
     }
@@ -419,7 +420,7 @@ pub fn hub_tls_name(bundle: &BundleDir) -> CheckResult {
 
 /// `cors_origins` / `publish_origins` are exactly `scheme://host[:port]` (the hub refuses to start otherwise).
 pub fn origins(bundle: &BundleDir) -> CheckResult {
-    let files = [files::CADDYFILE];
+    let files = [paths::CADDYFILE];
     let mut problems = Vec::new();
     let mut count = 0;
     match caddy_facts(bundle) {
@@ -436,10 +437,10 @@ pub fn origins(bundle: &BundleDir) -> CheckResult {
                         Origin::parse(o).map(|p| p.as_str().to_string())
                     };
                     match parsed {
-                        Err(e) => problems.push(format!("{} {directive}: {e}", files::CADDYFILE)),
+                        Err(e) => problems.push(format!("{} {directive}: {e}", paths::CADDYFILE)),
                         Ok(norm) if norm != *o => problems.push(format!(
                             "{} {directive}: `{o}` must be written exactly `{norm}` (the hub compares bytes)",
-                            files::CADDYFILE
+                            paths::CADDYFILE
                         )),
                         Ok(_) => {}
                     }
@@ -459,17 +460,17 @@ pub fn origins(bundle: &BundleDir) -> CheckResult {
 
 /// The hub's algorithm == Symfony's `jwt.algorithm` == the tokens' `alg`.
 pub fn jwt_algorithm(bundle: &BundleDir) -> CheckResult {
-    let files = [files::HUB_ENV, files::SYMFONY_YAML];
+    let files = [paths::HUB_ENV, paths::SYMFONY_YAML];
     let mut problems = Vec::new();
     let mut passed = String::new();
-    let symfony = bundle.read(files::SYMFONY_YAML).and_then(|t| {
-        let v: serde_yaml::Value = serde_yaml::from_str(&t).map_err(|e| format!("{}: {e}", files::SYMFONY_YAML))?;
+    let symfony = bundle.read(paths::SYMFONY_YAML).and_then(|t| {
+        let v: serde_yaml::Value = serde_yaml::from_str(&t).map_err(|e| format!("{}: {e}", paths::SYMFONY_YAML))?;
         v["mercure"]["hubs"]["default"]["jwt"]["algorithm"]
             .as_str()
             .map(String::from)
-            .ok_or_else(|| format!("{}: no mercure.hubs.default.jwt.algorithm", files::SYMFONY_YAML))
+            .ok_or_else(|| format!("{}: no mercure.hubs.default.jwt.algorithm", paths::SYMFONY_YAML))
     });
-    match (env(bundle, files::HUB_ENV), symfony) {
+    match (env(bundle, paths::HUB_ENV), symfony) {
         (Err(e), _) | (_, Err(e)) => problems.push(e),
         (Ok(hub), Ok(symfony)) => {
             let publisher = hub.get("MERCURE_PUBLISHER_JWT_ALG").cloned().unwrap_or_default();
@@ -483,11 +484,11 @@ pub fn jwt_algorithm(bundle: &BundleDir) -> CheckResult {
             if publisher != expected || subscriber != expected {
                 problems.push(format!(
                     "{} algorithms {publisher}/{subscriber} but {} says {symfony} ({expected})",
-                    files::HUB_ENV,
-                    files::SYMFONY_YAML
+                    paths::HUB_ENV,
+                    paths::SYMFONY_YAML
                 ));
             }
-            for file in [files::PUBLISHER_TOKEN, files::SUBSCRIBER_TOKEN] {
+            for file in [paths::PUBLISHER_TOKEN, paths::SUBSCRIBER_TOKEN] {
                 if let Ok(token) = bundle.read(file) {
                     match jsonwebtoken::decode_header(token.trim()) {
                         Ok(h) if format!("{:?}", h.alg) == expected => {}

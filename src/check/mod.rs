@@ -18,6 +18,8 @@ use serde::Serialize;
 
 pub use parse::{BundleDir, LoadError};
 
+use crate::bundle::paths;
+
 /// How one check ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -102,7 +104,6 @@ fn tool_check(id: &'static str, title: &str, files: &[&str], outcome: Outcome) -
 
 /// Runs every check on the bundle in `dir`. `Err` only when `dir` is not a bundle.
 pub fn run(dir: &Path, options: CheckOptions) -> Result<Report, LoadError> {
-    use parse::files;
     let bundle = BundleDir::open(dir)?;
     let site = bundle.nginx_site.clone();
     let mut checks = Vec::new();
@@ -112,36 +113,36 @@ pub fn run(dir: &Path, options: CheckOptions) -> Result<Report, LoadError> {
         tool_check("nginx", "nginx -t", &[&site], tools::nginx_test(&bundle, adapt::Http2Form::AsRendered))
     };
     checks.push(nginx);
-    checks.push(tool_check("caddy", "caddy validate", &[files::CADDYFILE], tools::caddy_validate(&bundle)));
+    checks.push(tool_check("caddy", "caddy validate", &[paths::CADDYFILE], tools::caddy_validate(&bundle)));
     checks.push(tool_check(
         "mercure-directives",
         "mercure block directives",
-        &[files::CADDYFILE],
+        &[paths::CADDYFILE],
         tools::mercure_directives(&bundle),
     ));
     checks.push(tool_check(
         "systemd-verify",
         "systemd-analyze verify mercure.service",
-        &[files::UNIT],
+        &[paths::UNIT],
         tools::systemd_verify_hub(&bundle),
     ));
     checks.push(tool_check(
         "systemd-verify-nginx",
         "systemd-analyze verify nginx drop-in",
-        &[files::NGINX_DROP_IN],
+        &[paths::NGINX_DROP_IN],
         tools::systemd_verify_nginx_drop_in(&bundle),
     ));
     checks.push(tool_check(
         "systemd-security",
         "systemd-analyze security",
-        &[files::UNIT],
+        &[paths::UNIT],
         tools::systemd_security(&bundle),
     ));
     if bundle.is_tls() {
         checks.push(tool_check(
             "hub-certificate",
             "openssl verify + hub certificate fields",
-            &[files::CA_CERT, files::HUB_CERT],
+            &[paths::CA_CERT, paths::HUB_CERT],
             tools::hub_certificate(&bundle),
         ));
     }

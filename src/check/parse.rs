@@ -9,23 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::answers::Answers;
 use crate::answers_file;
-
-/// Bundle-relative paths `check` reads.
-pub mod files {
-    pub const ANSWERS: &str = "answers.yaml";
-    pub const CADDYFILE: &str = "mercure/Caddyfile";
-    pub const HUB_ENV: &str = "mercure/mercure.env";
-    pub const ENV_LOCAL: &str = "symfony/.env.local";
-    pub const SYMFONY_YAML: &str = "symfony/config/packages/mercure.yaml";
-    pub const SYMFONY_PRIVATE_KEY: &str = "symfony/config/jwt/mercure-private.pem";
-    pub const UNIT: &str = "systemd/mercure.service";
-    pub const NGINX_DROP_IN: &str = "systemd/nginx.service.d/mercure-limits.conf";
-    pub const CA_CERT: &str = "mercure/tls/ca.crt";
-    pub const HUB_CERT: &str = "mercure/tls/hub.crt";
-    pub const HUB_KEY: &str = "mercure/tls/hub.key";
-    pub const PUBLISHER_TOKEN: &str = "tokens/publisher.jwt";
-    pub const SUBSCRIBER_TOKEN: &str = "tokens/subscriber.jwt";
-}
+use crate::bundle::paths;
 
 /// Why a folder cannot be checked at all (as opposed to a check that fails).
 #[derive(Debug, thiserror::Error)]
@@ -59,13 +43,13 @@ impl BundleDir {
         if !dir.is_dir() {
             return Err(LoadError::NotADir(dir.to_path_buf()));
         }
-        for required in [files::ANSWERS, files::CADDYFILE] {
+        for required in [paths::ANSWERS, paths::CADDYFILE] {
             if !dir.join(required).is_file() {
                 return Err(LoadError::NotABundle { dir: dir.to_path_buf(), missing: required.into() });
             }
         }
-        let read_dir = std::fs::read_dir(dir.join("nginx"))
-            .map_err(|_| LoadError::NotABundle { dir: dir.to_path_buf(), missing: "nginx/".into() })?;
+        let read_dir = std::fs::read_dir(dir.join(paths::NGINX_DIR))
+            .map_err(|_| LoadError::NotABundle { dir: dir.to_path_buf(), missing: format!("{}/", paths::NGINX_DIR) })?;
         let sites: Vec<String> = read_dir
             .filter_map(Result::ok)
             .filter_map(|e| e.file_name().into_string().ok())
@@ -74,7 +58,7 @@ impl BundleDir {
         let [site] = sites.as_slice() else {
             return Err(LoadError::NginxSite { dir: dir.to_path_buf(), found: sites.len() });
         };
-        let answers_path = dir.join(files::ANSWERS);
+        let answers_path = dir.join(paths::ANSWERS);
         let text = std::fs::read_to_string(&answers_path)
             .map_err(|e| LoadError::Read { path: answers_path.clone(), detail: e.to_string() })?;
         let answers = answers_file::parse(&text, &answers_path.display().to_string())
@@ -84,7 +68,7 @@ impl BundleDir {
         // Absolute, because tools run with other working folders (nginx -p) read these paths.
         let root = std::fs::canonicalize(dir)
             .map_err(|e| LoadError::Read { path: dir.to_path_buf(), detail: e.to_string() })?;
-        Ok(BundleDir { root, answers, nginx_site: format!("nginx/{site}") })
+        Ok(BundleDir { root, answers, nginx_site: format!("{}/{site}", paths::NGINX_DIR) })
     }
 
     /// Absolute path of a bundle-relative file.

@@ -12,7 +12,9 @@ use x509_parser::extensions::ParsedExtension;
 
 use super::Outcome;
 use super::adapt::{self, CaddyAdapt, Http2Form, NginxAdapt};
-use super::parse::{BundleDir, files};
+use super::parse::BundleDir;
+use crate::bundle::paths;
+use crate::host::find_program;
 
 /// A program `check` runs, and how to get it.
 #[derive(Debug, Clone, Copy)]
@@ -28,15 +30,6 @@ pub const OPENSSL: Tool = Tool { program: "openssl", install: "apt-get install o
 
 /// The highest `systemd-analyze security` exposure accepted for the hub unit.
 pub const MAX_EXPOSURE: f64 = 2.0;
-
-/// Where a program is: `PATH`, then the sbin folders a non-root `PATH` often lacks (nginx lives in /usr/sbin).
-pub fn find(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-}
 
 /// What a finished program printed.
 #[derive(Debug, Clone)]
@@ -55,7 +48,7 @@ impl Ran {
 
 /// Runs `tool` with `args`; `Err` is the "not run" outcome when it is absent.
 pub fn run<S: AsRef<OsStr>>(tool: Tool, args: &[S], env: &[(&str, &Path)]) -> Result<Ran, Outcome> {
-    let Some(program) = find(tool.program) else {
+    let Some(program) = find_program(tool.program) else {
         return Err(not_installed(tool));
     };
     let mut cmd = Command::new(program);
@@ -128,7 +121,7 @@ pub fn nginx_check_adaptation(bundle: &BundleDir, prefix: &Path, cert: (&Path, &
         http_listen: Some("127.0.0.1:18080".into()),
         https_listen: Some("127.0.0.1:18443".into()),
         public_cert: Some((cert.0.to_string_lossy().into_owned(), cert.1.to_string_lossy().into_owned())),
-        tls_dir: Some(bundle.path("mercure/tls").to_string_lossy().into_owned()),
+        tls_dir: Some(bundle.path(paths::TLS_DIR).to_string_lossy().into_owned()),
         log_dir: Some(prefix.join("log").to_string_lossy().into_owned()),
         http2: Http2Form::AsRendered,
     }
@@ -136,7 +129,7 @@ pub fn nginx_check_adaptation(bundle: &BundleDir, prefix: &Path, cert: (&Path, &
 
 /// `nginx -t` of the bundle's site inside a minimal wrapper nginx.conf.
 pub fn nginx_test(bundle: &BundleDir, http2: Http2Form) -> Outcome {
-    let Some(_) = find(NGINX.program) else { return not_installed(NGINX) };
+    let Some(_) = find_program(NGINX.program) else { return not_installed(NGINX) };
     let tmp = match tempfile::tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
@@ -173,7 +166,7 @@ pub fn nginx_test(bundle: &BundleDir, http2: Http2Form) -> Outcome {
 /// block (instead of any installed copy of the same file), paths unchanged except
 /// files that are not installed yet.
 pub fn nginx_test_system(bundle: &BundleDir) -> Outcome {
-    let Some(_) = find(NGINX.program) else { return not_installed(NGINX) };
+    let Some(_) = find_program(NGINX.program) else { return not_installed(NGINX) };
     let system_conf = Path::new("/etc/nginx/nginx.conf");
     let Ok(text) = std::fs::read_to_string(system_conf) else {
         return Outcome::Failed {
@@ -185,7 +178,7 @@ pub fn nginx_test_system(bundle: &BundleDir) -> Outcome {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
-    let site_name = bundle.nginx_site.trim_start_matches("nginx/").to_string();
+    let site_name = bundle.nginx_site.trim_start_matches(&format!("{}/", paths::NGINX_DIR)).to_string();
     let site = match bundle.read(&bundle.nginx_site) {
         Ok(s) => s,
         Err(e) => return io_failed("reading the site", &e),
@@ -214,7 +207,7 @@ pub fn nginx_test_system(bundle: &BundleDir) -> Outcome {
         }
     }
     if !installed("proxy_ssl_trusted_certificate") {
-        how.tls_dir = Some(bundle.path("mercure/tls").to_string_lossy().into_owned());
+        how.tls_dir = Some(bundle.path(paths::TLS_DIR).to_string_lossy().into_owned());
     }
     let site_path = tmp.path().join(&site_name);
     let conf = match system_wrapper(&text, &site_path, &site_name) {
@@ -320,17 +313,17 @@ pub fn nginx_fix(error: &str) -> String {
 
 /// `caddy validate` of the Caddyfile adapted for plain Caddy 2.6 (see [`adapt::adapt_caddyfile`]).
 pub fn caddy_validate(bundle: &BundleDir) -> Outcome {
-    let Some(_) = find(CADDY.program) else { return not_installed(CADDY) };
-    let text = match bundle.read(files::CADDYFILE) {
+    let Some(_) = find_program(CADDY.program) else { return not_installed(CADDY) };
+    let text = match bundle.read(paths::CADDYFILE) {
         Ok(t) => t,
         Err(e) => return io_failed("reading the Caddyfile", &e),
     };
-    let tls_dir = bundle.is_tls().then(|| bundle.path("mercure/tls").to_string_lossy().into_owned());
+    let tls_dir = bundle.is_tls().then(|| bundle.path(paths::TLS_DIR).to_string_lossy().into_owned());
     let adapted = match adapt::adapt_caddyfile(&text, &CaddyAdapt::validate(tls_dir)) {
         Ok(a) => a,
         Err(e) => {
             return Outcome::Failed {
-                error: format!("{}: {e}", files::CADDYFILE),
+                error: format!("{}: {e}", paths::CADDYFILE),
                 fix: "render the bundle again: the hub needs its `mercure { }` block".into(),
             };
         }
@@ -360,7 +353,7 @@ pub fn caddy_validate(bundle: &BundleDir) -> Outcome {
                 .into(),
         },
         Ok(r) => {
-            let error = error_line(&r.output().replace(&*file.to_string_lossy(), files::CADDYFILE), &["Error:"]);
+            let error = error_line(&r.output().replace(&*file.to_string_lossy(), paths::CADDYFILE), &["Error:"]);
             let fix = if error.contains("loading certificate") || error.contains("tls") {
                 "the hub certificate or key cannot be loaded: render again to reissue them".into()
             } else {
@@ -373,7 +366,7 @@ pub fn caddy_validate(bundle: &BundleDir) -> Outcome {
 
 /// Every directive in the `mercure { }` block is one Mercure 0.24 knows.
 pub fn mercure_directives(bundle: &BundleDir) -> Outcome {
-    let text = match bundle.read(files::CADDYFILE) {
+    let text = match bundle.read(paths::CADDYFILE) {
         Ok(t) => t,
         Err(e) => return io_failed("reading the Caddyfile", &e),
     };
@@ -400,7 +393,7 @@ pub fn mercure_directives(bundle: &BundleDir) -> Outcome {
 /// The hub unit staged for `systemd-analyze`, with `ExecStart` pointing at a binary
 /// that exists (before go-live the hub binary usually is not installed yet).
 pub fn stage_unit(bundle: &BundleDir, dir: &Path) -> Result<(PathBuf, Option<String>), String> {
-    let text = bundle.read(files::UNIT)?;
+    let text = bundle.read(paths::UNIT)?;
     let binary = text
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
@@ -448,21 +441,21 @@ fn verify_unit(unit: &Path, label: &str, note: Option<String>) -> Outcome {
 
 /// `systemd-analyze verify` of `systemd/mercure.service`.
 pub fn systemd_verify_hub(bundle: &BundleDir) -> Outcome {
-    let Some(_) = find(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
+    let Some(_) = find_program(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
     let tmp = match tempfile::tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
     match stage_unit(bundle, tmp.path()) {
-        Ok((unit, note)) => verify_unit(&unit, files::UNIT, note),
-        Err(e) => Outcome::Failed { error: format!("{}: {e}", files::UNIT), fix: "render the bundle again".into() },
+        Ok((unit, note)) => verify_unit(&unit, paths::UNIT, note),
+        Err(e) => Outcome::Failed { error: format!("{}: {e}", paths::UNIT), fix: "render the bundle again".into() },
     }
 }
 
 /// `systemd-analyze verify` of the nginx drop-in, attached to a stub nginx.service
 /// (the drop-in is what is being checked, not the distribution's unit).
 pub fn systemd_verify_nginx_drop_in(bundle: &BundleDir) -> Outcome {
-    let Some(_) = find(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
+    let Some(_) = find_program(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
     let staged = || -> std::io::Result<(tempfile::TempDir, PathBuf)> {
         let tmp = tempfile::tempdir()?;
         let unit = tmp.path().join("nginx.service");
@@ -470,12 +463,12 @@ pub fn systemd_verify_nginx_drop_in(bundle: &BundleDir) -> Outcome {
             ["/usr/bin/true", "/bin/true"].into_iter().find(|p| Path::new(p).is_file()).unwrap_or("/bin/true");
         std::fs::write(&unit, format!("[Unit]\nDescription=nginx stand-in\n\n[Service]\nExecStart={stand_in}\n"))?;
         std::fs::create_dir_all(tmp.path().join("nginx.service.d"))?;
-        std::fs::copy(bundle.path(files::NGINX_DROP_IN), tmp.path().join("nginx.service.d/mercure-limits.conf"))?;
+        std::fs::copy(bundle.path(paths::NGINX_DROP_IN), tmp.path().join("nginx.service.d/mercure-limits.conf"))?;
         Ok((tmp, unit))
     };
     match staged() {
-        Ok((_tmp, unit)) => verify_unit(&unit, files::NGINX_DROP_IN, None),
-        Err(e) => io_failed(files::NGINX_DROP_IN, &e),
+        Ok((_tmp, unit)) => verify_unit(&unit, paths::NGINX_DROP_IN, None),
+        Err(e) => io_failed(paths::NGINX_DROP_IN, &e),
     }
 }
 
@@ -496,7 +489,7 @@ pub fn systemd_exposure(unit: &Path) -> Result<f64, Outcome> {
 
 /// The hub unit's exposure is at most [`MAX_EXPOSURE`].
 pub fn systemd_security(bundle: &BundleDir) -> Outcome {
-    let Some(_) = find(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
+    let Some(_) = find_program(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
     let tmp = match tempfile::tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
@@ -520,8 +513,8 @@ pub fn systemd_security(bundle: &BundleDir) -> Outcome {
 
 /// `openssl verify -CAfile ca.crt hub.crt`, then the certificates' fields.
 pub fn hub_certificate(bundle: &BundleDir) -> Outcome {
-    let Some(_) = find(OPENSSL.program) else { return not_installed(OPENSSL) };
-    let (ca, hub) = (bundle.path(files::CA_CERT), bundle.path(files::HUB_CERT));
+    let Some(_) = find_program(OPENSSL.program) else { return not_installed(OPENSSL) };
+    let (ca, hub) = (bundle.path(paths::CA_CERT), bundle.path(paths::HUB_CERT));
     let args = [OsStr::new("verify"), OsStr::new("-CAfile"), ca.as_os_str(), hub.as_os_str()];
     match run(OPENSSL, &args, &[]) {
         Err(o) => return o,
@@ -534,7 +527,7 @@ pub fn hub_certificate(bundle: &BundleDir) -> Outcome {
         Ok(_) => {}
     }
     let name = bundle.answers.hub.tls_name.to_string();
-    let problems = match (bundle.read(files::CA_CERT), bundle.read(files::HUB_CERT)) {
+    let problems = match (bundle.read(paths::CA_CERT), bundle.read(paths::HUB_CERT)) {
         (Ok(ca), Ok(hub)) => certificate_problems(&ca, &hub, &name),
         (Err(e), _) | (_, Err(e)) => vec![e],
     };

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::answers::Answers;
 use crate::answers_file;
+use crate::bundle::paths;
 use crate::doctor::diagnosis::Names;
 use crate::doctor::net::{ResolveEntry, Resolver, Url};
 use crate::error::Error;
@@ -145,7 +146,7 @@ impl Settings {
     pub fn resolve(args: &DoctorArgs) -> Result<Settings, Error> {
         let plan = match &args.bundle {
             Some(dir) => {
-                let path = dir.join("answers.yaml");
+                let path = dir.join(paths::ANSWERS);
                 let text = read(&path)?;
                 let draft = answers_file::parse(&text, &path.display().to_string()).map_err(Error::InvalidAnswers)?;
                 let (answers, _) = Answers::from_draft(&draft).map_err(Error::InvalidAnswers)?;
@@ -177,18 +178,18 @@ impl Settings {
                 if hub_url.host.parse::<std::net::IpAddr>().is_ok() { "localhost".into() } else { hub_url.host.clone() }
             });
 
-        let ca_pem = match (&args.ca, bundle_file("mercure/tls/ca.crt")) {
+        let ca_pem = match (&args.ca, bundle_file(paths::CA_CERT)) {
             (Some(p), _) => Some(read(p)?),
             (None, Some(p)) if hub_tls => read_optional(&p),
             _ => None,
         };
-        let bundle_hub_cert = bundle_file("mercure/tls/hub.crt").and_then(|p| read_optional(&p));
-        let publisher_token = match (&args.token_file, bundle_file("tokens/publisher.jwt")) {
+        let bundle_hub_cert = bundle_file(paths::HUB_CERT).and_then(|p| read_optional(&p));
+        let publisher_token = match (&args.token_file, bundle_file(paths::PUBLISHER_TOKEN)) {
             (Some(p), _) => Some(token(p)?),
             (None, Some(p)) => read_optional(&p).map(|t| t.trim().to_string()),
             _ => None,
         };
-        let subscriber_token = match (&args.subscriber_token_file, bundle_file("tokens/subscriber.jwt")) {
+        let subscriber_token = match (&args.subscriber_token_file, bundle_file(paths::SUBSCRIBER_TOKEN)) {
             (Some(p), _) => Some(token(p)?),
             (None, Some(p)) => read_optional(&p).map(|t| t.trim().to_string()),
             _ => None,
@@ -210,14 +211,14 @@ impl Settings {
         } else {
             args.origins.clone()
         };
-        let symfony = bundle_file("symfony/.env.local").and_then(|p| read_optional(&p)).and_then(|text| {
+        let symfony = bundle_file(paths::ENV_LOCAL).and_then(|p| read_optional(&p)).and_then(|text| {
             let pairs = env_pairs(&text);
             Some(SymfonyEnv {
                 mercure_url: env_value(&pairs, "MERCURE_URL")?,
                 secret: env_value(&pairs, "MERCURE_JWT_SECRET"),
             })
         });
-        let hub_key = bundle_file("mercure/mercure.env")
+        let hub_key = bundle_file(paths::HUB_ENV)
             .and_then(|p| read_optional(&p))
             .and_then(|text| env_value(&env_pairs(&text), "MERCURE_PUBLISHER_JWT_KEY"));
         let domain = plan.as_ref().map_or_else(|| public_url.host.clone(), |p| p.domain.clone());
@@ -230,7 +231,7 @@ impl Settings {
             std::fs::File::open(&default).is_ok().then_some(default)
         });
         let names = Names {
-            site_file: format!("nginx/{domain}.conf"),
+            site_file: paths::nginx_site(&domain),
             domain,
             hub_port: hub_url.port,
             tls_name: tls_name.clone(),

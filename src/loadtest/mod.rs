@@ -425,7 +425,7 @@ fn summarize(
     let diagnosis = (server_side > 0 && client.bottlenecks.is_empty()).then(|| {
         let names = Names {
             domain: plan.url.host.clone(),
-            site_file: format!("nginx/{}.conf", plan.url.host),
+            site_file: crate::bundle::paths::nginx_site(&plan.url.host),
             hub_port: 0,
             tls_name: String::new(),
             tls: false,

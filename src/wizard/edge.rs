@@ -57,9 +57,13 @@ fn stand_in(draft: &Draft, alg: JwtAlgorithm) -> Result<Answers, String> {
 pub fn perform(effect: Effect) -> Msg {
     match effect {
         Effect::Review { answers, warnings, out_dir } => Msg::Reviewed(Box::new(review(*answers, warnings, &out_dir))),
-        Effect::Write { bundle, out_dir, force } => {
-            Msg::Written(output::write(&out_dir, &bundle, force).map_err(|e| e.to_string()))
-        }
+        Effect::Write { bundle, out_dir, force } => Msg::Written(
+            // The folder's lock, as `render` takes it: another run into the same folder
+            // waits (or this one does), so the files written are all from one bundle.
+            output::DirLock::acquire(&out_dir)
+                .and_then(|lock| output::write(&lock, &bundle, force))
+                .map_err(|e| e.to_string()),
+        ),
         Effect::SaveAnswers { path, text } => {
             // The answers file is the user's own: saving replaces it, as an editor would.
             Msg::Saved(output::write_single(&path, &text, 0o644, true).map(|()| path).map_err(|e| e.to_string()))
@@ -69,9 +73,13 @@ pub fn perform(effect: Effect) -> Msg {
 
 /// Generates the bundle exactly as `render` would and compares it with the folder.
 fn review(answers: Answers, warnings: Vec<Warning>, out_dir: &Path) -> Result<ReviewData, String> {
+    // Reads the state under the lock when there is state (a write in progress is never
+    // read half-done), but creates nothing: the folder is only made when the user writes.
+    let lock = output::DirLock::acquire_existing(out_dir).map_err(|e| e.to_string())?;
     let generated = generate::generate(answers, out_dir, false).map_err(|e| e.to_string())?;
     let changes = output::compare(out_dir, &generated.bundle).map_err(|e| e.to_string())?;
     let stale = output::stale_files(out_dir, &generated.bundle).map_err(|e| e.to_string())?;
+    drop(lock);
     Ok(ReviewData {
         bundle: generated.bundle,
         changes,

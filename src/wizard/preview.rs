@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::answers::{Answers, Draft, RawValue};
+use crate::bundle::paths;
 use crate::jwt::SigningKey;
 use crate::plan::Plan;
 use crate::render;
@@ -104,7 +105,11 @@ impl Preview {
     /// The path a [`crate::questions::Preview`] file names in the current files.
     pub fn resolve(&self, file: &str) -> Option<String> {
         if file == crate::questions::NGINX_SITE {
-            return self.files.keys().find(|p| p.starts_with("nginx/")).cloned();
+            return self
+                .files
+                .keys()
+                .find(|p| p.strip_prefix(paths::NGINX_DIR).is_some_and(|r| r.starts_with('/')))
+                .cloned();
         }
         self.files.contains_key(file).then(|| file.to_string())
     }

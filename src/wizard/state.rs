@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::answers::{Answers, Draft, Warning};
 use crate::answers_file::{raw_from_text, raw_to_text, write_commented};
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, paths};
 use crate::output::{self, Change, Status as FileStatus};
 use crate::questions::{self, Kind, Question, Step};
 use crate::values::Topology;
@@ -618,7 +618,7 @@ fn reviewed(w: &mut Wizard, result: Result<ReviewData, String>) {
     w.review = match result {
         Ok(data) => {
             let mut order: Vec<usize> = (0..data.changes.len()).collect();
-            order.sort_by_key(|&i| (data.changes[i].path.starts_with(".state/"), data.changes[i].path.clone()));
+            order.sort_by_key(|&i| (paths::is_state(&data.changes[i].path), data.changes[i].path.clone()));
             let diffs = data
                 .changes
                 .iter()

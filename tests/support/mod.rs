@@ -52,11 +52,10 @@ pub fn render_fixture(name: &str, dir: &Path) {
     assert!(o.status.success(), "render {name} failed: {}", stderr(&o));
 }
 
-/// The path of a tool the test needs; fails the test (never skips) with how to install it.
+/// The path of a tool the test needs (found as the tool itself finds programs: `PATH`,
+/// then the sbin folders); fails the test (never skips) with how to install it.
 pub fn require_tool(name: &str, install: &str) -> PathBuf {
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
-    found.unwrap_or_else(|| {
+    mercure_setup::host::find_program(name).unwrap_or_else(|| {
         panic!("`{name}` is not installed; this test runs the real program. Install it with: {install}")
     })
 }

@@ -17,9 +17,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use mercure_setup::bundle::paths;
 use mercure_setup::check::BundleDir;
 use mercure_setup::check::adapt::{self, CaddyAdapt, Http2Form, MercureStandIn, NginxAdapt};
-use mercure_setup::check::parse::{self, files};
+use mercure_setup::check::parse;
 use mercure_setup::check::tools;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
@@ -149,7 +150,7 @@ impl Rendered {
 
     /// The HMAC secret the hub verifies with (from mercure/mercure.env).
     pub fn hub_secret(&self) -> String {
-        let env = parse::parse_env(&self.bundle.read(files::HUB_ENV).expect("mercure.env")).expect("parse mercure.env");
+        let env = parse::parse_env(&self.bundle.read(paths::HUB_ENV).expect("mercure.env")).expect("parse mercure.env");
         env["MERCURE_PUBLISHER_JWT_KEY"].clone()
     }
 
@@ -158,7 +159,7 @@ impl Rendered {
     }
 
     pub fn cors_origins(&self) -> Vec<String> {
-        let caddy = self.bundle.read(files::CADDYFILE).expect("Caddyfile");
+        let caddy = self.bundle.read(paths::CADDYFILE).expect("Caddyfile");
         let tree = parse::parse_caddyfile(&caddy).expect("parse Caddyfile");
         parse::caddy_mercure(&tree)
             .and_then(|m| parse::caddy_args(m, "cors_origins"))
@@ -227,7 +228,7 @@ pub fn start_caddy_text(caddyfile_text: &str, port: u16, dir: &Path) -> Caddy {
 /// `trusted_proxies` dropped, TLS files from `tls_dir` (default: the bundle's), admin off
 /// (several Caddys run at once in the suite).
 pub fn adapted_caddyfile(r: &Rendered, hub_port: u16, tls_dir: Option<&Path>) -> String {
-    let text = r.bundle.read(files::CADDYFILE).expect("Caddyfile");
+    let text = r.bundle.read(paths::CADDYFILE).expect("Caddyfile");
     let tls_dir = tls_dir.map_or_else(|| r.bundle.path("mercure/tls"), Path::to_path_buf);
     let how = CaddyAdapt {
         mercure: MercureStandIn::ReverseProxy(format!("127.0.0.1:{hub_port}")),
@@ -308,11 +309,10 @@ pub fn start_nginx(site_text: &str, r: &Rendered, public: &PublicTls, prefix: &P
     Nginx { guard, https_port, http_port: plain_port, prefix: prefix.to_path_buf() }
 }
 
-/// Like `support::require_tool`, also looking in the sbin folders (nginx is /usr/sbin/nginx).
+/// The same lookup as `support::require_tool` (which also searches the sbin folders,
+/// where nginx is /usr/sbin/nginx); kept under this name for the callers.
 pub fn require_tool_sbin(name: &str, install: &str) -> PathBuf {
-    tools::find(name).unwrap_or_else(|| {
-        panic!("`{name}` is not installed; this test runs the real program. Install it with: {install}")
-    })
+    super::require_tool(name, install)
 }
 
 /// The whole stack for one rendered bundle.
@@ -493,7 +493,7 @@ pub fn publish_php(
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/publish.php");
     Command::new(php)
         .arg(script)
-        .arg(r.bundle.path(files::ENV_LOCAL))
+        .arg(r.bundle.path(paths::ENV_LOCAL))
         .args([topic, data, if private { "1" } else { "0" }, &count.to_string(), &https_port.to_string()])
         .arg(ca)
         .stdin(Stdio::null())
