@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use crate::jwt::{self, Role, SigningKey};
+use crate::values::JwtAlgorithm;
 
 use super::parse::{self, BundleDir};
 use super::{CheckResult, Outcome};
@@ -156,33 +157,6 @@ pub fn hub_address(bundle: &BundleDir) -> CheckResult {
     )
 }
 
-fn algorithm(name: &str) -> Option<Algorithm> {
-    match name {
-        "HS256" => Some(Algorithm::HS256),
-        "HS512" => Some(Algorithm::HS512),
-        "ES256" => Some(Algorithm::ES256),
-        _ => None,
-    }
-}
-
-fn decoding_key(alg: Algorithm, key: &str) -> Result<DecodingKey, String> {
-    if alg == Algorithm::ES256 {
-        DecodingKey::from_ec_pem(key.as_bytes()).map_err(|e| format!("not an EC public key: {e}"))
-    } else {
-        Ok(DecodingKey::from_secret(key.as_bytes()))
-    }
-}
-
-/// Verifies `token` (signature only: the bundle's smoke-test tokens carry no expiry).
-pub fn verify_token(token: &str, alg: Algorithm, key: &str) -> Result<serde_json::Value, String> {
-    let mut v = Validation::new(alg);
-    v.required_spec_claims.clear();
-    v.validate_exp = false;
-    jsonwebtoken::decode::<serde_json::Value>(token.trim(), &decoding_key(alg, key)?, &v)
-        .map(|d| d.claims)
-        .map_err(|e| e.to_string())
-}
-
 /// `MERCURE_JWT_SECRET` (or the ES256 private key) == the hub's publisher and subscriber keys, and the tokens verify.
 pub fn jwt_keys(bundle: &BundleDir) -> CheckResult {
     let files = [paths::ENV_LOCAL, paths::HUB_ENV];
@@ -207,7 +181,7 @@ pub fn jwt_keys(bundle: &BundleDir) -> CheckResult {
             let publisher = hub.get("MERCURE_PUBLISHER_JWT_KEY");
             let subscriber = hub.get("MERCURE_SUBSCRIBER_JWT_KEY");
             let alg_name = hub.get("MERCURE_PUBLISHER_JWT_ALG").map_or("", String::as_str);
-            match (publisher, subscriber, algorithm(alg_name)) {
+            match (publisher, subscriber, JwtAlgorithm::parse(alg_name).ok()) {
                 (Some(p), Some(s), Some(alg)) => {
                     check_symfony_key(bundle, &symfony, p, s, alg, &mut problems);
                     check_tokens(bundle, &hub, p, s, alg, &mut problems);
@@ -234,20 +208,20 @@ fn check_symfony_key(
     symfony: &BTreeMap<String, String>,
     publisher: &str,
     subscriber: &str,
-    alg: Algorithm,
+    alg: JwtAlgorithm,
     problems: &mut Vec<String>,
 ) {
-    if alg == Algorithm::ES256 {
+    if alg == JwtAlgorithm::ES256 {
         if !symfony.contains_key("MERCURE_JWT_SECRET_FILE") {
             problems.push(format!("{} has no MERCURE_JWT_SECRET_FILE for the ES256 private key", paths::ENV_LOCAL));
             return;
         }
         // Symfony signs with the private key; the hub must verify that signature.
-        let probe = bundle.read(paths::SYMFONY_PRIVATE_KEY).and_then(|pem| {
-            let key =
-                EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| format!("{}: {e}", paths::SYMFONY_PRIVATE_KEY))?;
-            jsonwebtoken::encode(&Header::new(alg), &serde_json::json!({"mercure": {"publish": ["*"]}}), &key)
-                .map_err(|e| e.to_string())
+        let probe = bundle.read(paths::SYMFONY_PRIVATE_KEY).and_then(|private_pem| {
+            let pair =
+                rcgen::KeyPair::from_pem(&private_pem).map_err(|e| format!("{}: {e}", paths::SYMFONY_PRIVATE_KEY))?;
+            let key = SigningKey::Es256 { public_pem: pair.public_key_pem(), private_pem };
+            jwt::sign(&key, alg, Role::Publisher, &["*"])
         });
         match probe {
             Err(e) => problems.push(e),
@@ -255,7 +229,7 @@ fn check_symfony_key(
                 for (name, key) in
                     [("MERCURE_PUBLISHER_JWT_KEY", publisher), ("MERCURE_SUBSCRIBER_JWT_KEY", subscriber)]
                 {
-                    if let Err(e) = verify_token(&token, alg, key) {
+                    if let Err(e) = jwt::verify(&token, alg, key) {
                         problems.push(format!(
                             "{} (MERCURE_JWT_SECRET_FILE) does not match {} {name}: {e}",
                             paths::SYMFONY_PRIVATE_KEY,
@@ -291,15 +265,15 @@ fn check_tokens(
     hub: &BTreeMap<String, String>,
     publisher: &str,
     subscriber: &str,
-    alg: Algorithm,
+    alg: JwtAlgorithm,
     problems: &mut Vec<String>,
 ) {
-    let sub_alg = hub.get("MERCURE_SUBSCRIBER_JWT_ALG").and_then(|a| algorithm(a)).unwrap_or(alg);
+    let sub_alg = hub.get("MERCURE_SUBSCRIBER_JWT_ALG").and_then(|a| JwtAlgorithm::parse(a).ok()).unwrap_or(alg);
     for (file, key, alg, grant) in [
         (paths::PUBLISHER_TOKEN, publisher, alg, "publish"),
         (paths::SUBSCRIBER_TOKEN, subscriber, sub_alg, "subscribe"),
     ] {
-        match bundle.read(file).map_err(|e| e.clone()).and_then(|t| verify_token(&t, alg, key)) {
+        match bundle.read(file).map_err(|e| e.clone()).and_then(|t| jwt::verify(&t, alg, key)) {
             Err(e) => problems.push(format!("{file} does not verify with {}: {e}", paths::HUB_ENV)),
             Ok(claims) if claims["mercure"][grant].as_array().is_none() => {
                 problems.push(format!("{file} has no mercure.{grant} claim"));
