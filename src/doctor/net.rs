@@ -152,6 +152,37 @@ impl ResolveEntry {
     }
 }
 
+/// How `doctor` and `loadtest` reach the public side before DNS and a public
+/// certificate are in place: curl-style overrides and an extra trusted CA.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReachArgs {
+    /// Connect to ADDR for HOST:PORT, like curl (repeatable), to test before DNS points here.
+    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// Trust this CA for the public side too (a private or staging certificate). Verification stays on.
+    #[arg(long, value_name = "FILE")]
+    pub public_ca: Option<std::path::PathBuf>,
+}
+
+impl ReachArgs {
+    /// The resolver with every `--resolve` entry, or the first malformed one.
+    pub fn resolver(&self) -> Result<Resolver, crate::error::Error> {
+        let entries = self.resolve.iter().map(|s| ResolveEntry::parse(s)).collect::<Result<_, _>>();
+        Ok(Resolver { entries: entries.map_err(crate::error::Error::Usage)? })
+    }
+
+    /// The `--public-ca` file's PEM text, if one was given.
+    pub fn public_ca_pem(&self) -> Result<Option<String>, crate::error::Error> {
+        self.public_ca
+            .as_ref()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| crate::error::Error::Usage(format!("cannot read {}: {e}", p.display())))
+            })
+            .transpose()
+    }
+}
+
 /// Name resolution with `--resolve` overrides first, then the system resolver.
 #[derive(Debug, Clone, Default)]
 pub struct Resolver {

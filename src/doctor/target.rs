@@ -9,7 +9,7 @@ use crate::answers::Answers;
 use crate::answers_file;
 use crate::bundle::paths;
 use crate::doctor::diagnosis::Names;
-use crate::doctor::net::{ResolveEntry, Resolver, Url};
+use crate::doctor::net::{self, Resolver, Url};
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::values::{self, JwtAlgorithm};
@@ -38,12 +38,8 @@ pub struct DoctorArgs {
     /// A subscriber JWT (default: tokens/subscriber.jwt, else the publisher token).
     #[arg(long, value_name = "FILE")]
     pub subscriber_token_file: Option<PathBuf>,
-    /// Connect to ADDR for HOST:PORT, like curl (repeatable), to test before DNS points here.
-    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR")]
-    pub resolve: Vec<String>,
-    /// Trust this CA for the public side too (a private or staging certificate). Verification stays on.
-    #[arg(long, value_name = "FILE")]
-    pub public_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub reach: net::ReachArgs,
     /// Hold an idle subscription this long (e.g. 75s) to catch proxy read timeouts.
     #[arg(long, value_name = "DURATION")]
     pub idle: Option<String>,
@@ -195,15 +191,8 @@ impl Settings {
             _ => None,
         }
         .or_else(|| publisher_token.clone());
-        let public_ca_pem = args.public_ca.as_deref().map(read).transpose()?;
-        let resolver = Resolver {
-            entries: args
-                .resolve
-                .iter()
-                .map(|s| ResolveEntry::parse(s))
-                .collect::<Result<_, _>>()
-                .map_err(Error::Usage)?,
-        };
+        let public_ca_pem = args.reach.public_ca_pem()?;
+        let resolver = args.reach.resolver()?;
         let idle = args.idle.as_deref().map(|s| parse_duration(s, "--idle")).transpose()?;
         let timeout = parse_duration(&args.timeout, "--timeout")?;
         let origins = if args.origins.is_empty() {
@@ -296,7 +285,7 @@ mod tests {
         let args = DoctorArgs {
             public_url: Some("https://app.example.com:8443/.well-known/mercure".into()),
             hub_url: Some("http://127.0.0.1:3000/.well-known/mercure".into()),
-            resolve: vec!["app.example.com:8443:127.0.0.1".into()],
+            reach: net::ReachArgs { resolve: vec!["app.example.com:8443:127.0.0.1".into()], public_ca: None },
             idle: Some("75s".into()),
             timeout: "5s".into(),
             ..DoctorArgs::default()

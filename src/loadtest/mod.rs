@@ -19,7 +19,7 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::sync::{Semaphore, watch};
 
 use crate::doctor::diagnosis::{Finding, Names};
-use crate::doctor::net::{self, Failure, Request, ResolveEntry, Resolver, SseParser, TlsTarget, Url};
+use crate::doctor::net::{self, Failure, Request, Resolver, SseParser, TlsTarget, Url};
 use crate::error::Error;
 use crate::values;
 use stats::{ClientUse, KINDS, Latency, Report};
@@ -65,12 +65,8 @@ pub struct LoadtestArgs {
     /// Publish here instead of the public URL (e.g. the hub directly).
     #[arg(long, value_name = "URL")]
     pub publish_url: Option<String>,
-    /// Connect to ADDR for HOST:PORT, like curl (repeatable).
-    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR")]
-    pub resolve: Vec<String>,
-    /// Trust this CA for the public side (a private or staging certificate). Verification stays on.
-    #[arg(long, value_name = "FILE")]
-    pub public_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub reach: net::ReachArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -158,14 +154,11 @@ impl Plan {
             return Err(Error::Usage("--duration must be above 0 and at most 1h".into()));
         }
         let roots = a
-            .public_ca
-            .as_ref()
-            .map(|p| {
-                let pem = std::fs::read_to_string(p)
-                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
-                net::roots_from_pem(&pem, "--public-ca").map_err(Error::Usage)
-            })
-            .transpose()?;
+            .reach
+            .public_ca_pem()?
+            .map(|pem| net::roots_from_pem(&pem, "--public-ca"))
+            .transpose()
+            .map_err(Error::Usage)?;
         let publisher_token = read_token(&a.token_file)?;
         let subscriber_token =
             a.subscriber_token_file.as_ref().map_or_else(|| Ok(publisher_token.clone()), read_token)?;
@@ -176,14 +169,7 @@ impl Plan {
             publish_tls: tls_for(&publish_url, roots.as_ref())?,
             url,
             publish_url,
-            resolver: Resolver {
-                entries: a
-                    .resolve
-                    .iter()
-                    .map(|s| ResolveEntry::parse(s))
-                    .collect::<Result<_, _>>()
-                    .map_err(Error::Usage)?,
-            },
+            resolver: a.reach.resolver()?,
             publisher_token,
             subscriber_token,
             subscribers: a.subscribers,
@@ -691,8 +677,7 @@ mod tests {
             concurrency: 10,
             connect_timeout: "1s".into(),
             publish_url: None,
-            resolve: vec![],
-            public_ca: None,
+            reach: net::ReachArgs::default(),
             json: false,
         }
     }
