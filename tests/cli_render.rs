@@ -1,31 +1,11 @@
 //! The `render` and `init` commands as a user runs them: exit codes, messages,
 //! what lands in the output folder, and what a re-render keeps.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::support::{fixture, render_fixture, run, stderr, stdout};
-
-/// Every file under `dir` (relative path -> contents), to compare folders byte for byte.
-fn snapshot_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.insert(path.strip_prefix(root).unwrap().display().to_string(), fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
-}
+use crate::support::{files_in, fixture, render_fixture, run, stderr, stdout};
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o7777
@@ -119,15 +99,15 @@ fn rerender_keeps_secrets_and_rotation_replaces_them() {
     let answers = fixture("end-to-end-tls-es256-cors-nginx126.yaml");
     let (a, o) = (answers.to_str().unwrap(), out.to_str().unwrap());
     assert!(run(&render_args(a, o, &[])).status.success());
-    let first = snapshot_dir(&out);
+    let first = files_in(&out);
 
     let again = run(&render_args(a, o, &[]));
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stdout(&again).contains(" 0 new, 0 updated,"), "{}", stdout(&again));
-    assert_eq!(snapshot_dir(&out), first, "a re-render changed files");
+    assert_eq!(files_in(&out), first, "a re-render changed files");
 
     assert!(run(&render_args(a, o, &["--rotate-secrets"])).status.success());
-    let rotated = snapshot_dir(&out);
+    let rotated = files_in(&out);
     for path in [
         "mercure/mercure.env",
         "mercure/tls/ca.crt",
@@ -175,14 +155,14 @@ fn hand_edited_files_are_kept_without_force() {
     render_fixture("same-host-http-hs256-nginx122.yaml", &out);
     let site = out.join("nginx/app.example.com.conf");
     fs::write(&site, "# my own tuning\n").unwrap();
-    let before = snapshot_dir(&out);
+    let before = files_in(&out);
 
     let answers = fixture("same-host-http-hs256-nginx122.yaml");
     let (a, o) = (answers.to_str().unwrap(), out.to_str().unwrap());
     let refused = run(&render_args(a, o, &["--set", "hub.port=3100"]));
     assert_eq!(refused.status.code(), Some(1));
     assert!(stderr(&refused).contains("nginx/app.example.com.conf"), "{}", stderr(&refused));
-    assert_eq!(snapshot_dir(&out), before, "a refused render changed files");
+    assert_eq!(files_in(&out), before, "a refused render changed files");
 
     let forced = run(&render_args(a, o, &["--set", "hub.port=3100", "--force"]));
     assert!(forced.status.success(), "{}", stderr(&forced));
@@ -194,7 +174,7 @@ fn dry_run_shows_a_diff_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("bundle");
     render_fixture("same-host-http-hs256-nginx122.yaml", &out);
-    let before = snapshot_dir(&out);
+    let before = files_in(&out);
     let answers = fixture("same-host-http-hs256-nginx122.yaml");
     let o =
         run(&render_args(answers.to_str().unwrap(), out.to_str().unwrap(), &["--set", "hub.port=3100", "--dry-run"]));
@@ -206,7 +186,7 @@ fn dry_run_shows_a_diff_and_writes_nothing() {
     assert!(text.contains("(secret: contents not shown)"), "{text}");
     let secret = String::from_utf8(before[".state/jwt-hmac.secret"].clone()).unwrap();
     assert!(!text.contains(secret.trim()));
-    assert_eq!(snapshot_dir(&out), before);
+    assert_eq!(files_in(&out), before);
 }
 
 /// Renders `yaml` into a fresh folder and expects exit 2 with each of `expected` in stderr.
@@ -312,9 +292,9 @@ fn resolved_answers_file_renders_the_same_bundle() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("bundle");
     render_fixture("same-host-http-hs512-cors-nginx126.yaml", &out);
-    let before = snapshot_dir(&out);
+    let before = files_in(&out);
     let resolved = out.join("answers.yaml");
     let o = run(&render_args(resolved.to_str().unwrap(), out.to_str().unwrap(), &[]));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(snapshot_dir(&out), before);
+    assert_eq!(files_in(&out), before);
 }

@@ -3,12 +3,11 @@
 //! and `render` says which nginx version `nginx.version: auto` chose.
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use mercure_setup::bundle::paths;
 
-use crate::support::{bin, fixture, run, stderr};
+use crate::support::{bin, files_in, fixture, run, stderr};
 
 const HMAC_FIXTURE: &str = "same-host-http-hs256-nginx122.yaml";
 
@@ -20,23 +19,6 @@ fn env_value(text: &str, key: &str) -> String {
         .unwrap_or_else(|| panic!("no {key} in:\n{text}"))
         .trim_matches('"')
         .to_string()
-}
-
-/// Every file below `dir` (relative paths), hidden ones included.
-fn all_files(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 #[test]
@@ -66,7 +48,7 @@ fn concurrent_renders_into_a_new_folder_agree_on_the_secrets() {
         assert_eq!(hub_key, stored, "round {round}: mercure.env and .state disagree");
         assert_eq!(read(paths::PUBLISHER_TOKEN), read(paths::state::PUBLISHER_TOKEN), "round {round}");
 
-        let files = all_files(&out);
+        let files: Vec<String> = files_in(&out).into_keys().collect();
         assert!(files.iter().all(|f| !f.contains("mercure-setup-tmp")), "round {round}: temp files left: {files:?}");
         assert!(files.contains(&paths::state::LOCK.to_string()));
         assert!(!read(paths::state::MANIFEST).contains("lock"), "the lock file is not part of the bundle");

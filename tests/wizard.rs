@@ -66,23 +66,12 @@ fn render_into(answers: &Path, dir: &Path) {
 
 /// Every file of `dir` except the manifest, as `render` left it.
 fn folder(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                // The manifest and the folder's lock belong to the folder, not to a bundle.
-                if ![paths::state::MANIFEST, paths::state::LOCK].contains(&rel.as_str()) {
-                    out.insert(rel, std::fs::read_to_string(&p).unwrap());
-                }
-            }
-        }
-    }
-    out
+    // The manifest and the folder's lock belong to the folder, not to a bundle.
+    crate::support::files_in(dir)
+        .into_iter()
+        .filter(|(rel, _)| ![paths::state::MANIFEST, paths::state::LOCK].contains(&rel.as_str()))
+        .map(|(rel, bytes)| (rel, String::from_utf8(bytes).unwrap()))
+        .collect()
 }
 
 fn files(b: &Bundle) -> BTreeMap<String, String> {
