@@ -100,10 +100,20 @@ pub struct CertInfo {
     pub issuer: String,
 }
 
-/// Parses a PEM certificate.
+/// Parses a PEM certificate (the first one in `pem`).
 pub fn inspect(pem: &str) -> Result<CertInfo, String> {
+    inspect_der(&cert_der(pem)?)
+}
+
+/// The DER bytes of the first certificate in `pem`.
+pub fn cert_der(pem: &str) -> Result<Vec<u8>, String> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
-    let cert = pem.parse_x509().map_err(|e| e.to_string())?;
+    Ok(pem.contents)
+}
+
+/// Parses a DER certificate (e.g. the one a TLS server presented).
+pub fn inspect_der(der: &[u8]) -> Result<CertInfo, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| e.to_string())?;
     let not_after =
         OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).map_err(|e| e.to_string())?;
     let mut dns_names = Vec::new();

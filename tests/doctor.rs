@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 
-use crate::support::stack::{Stack, adapted_caddyfile, self_signed};
+use crate::support::stack::{Rendered, Stack, adapted_caddyfile, self_signed};
 use crate::support::{run, stderr, stdout};
 
 const TLS: &str = "end-to-end-tls-hs256-nginx122.yaml";
 const HTTP: &str = "same-host-http-hs256-nginx122.yaml";
+const ES256: &str = "end-to-end-tls-es256-cors-nginx126.yaml";
 
 /// What doctor printed, split into one block per probe (its line plus diagnosis lines).
 struct Doctor {
@@ -53,10 +54,15 @@ fn bundle_dir(stack: &Stack) -> PathBuf {
 /// Runs `doctor --bundle` against the stack: the public URL on nginx's test port,
 /// resolved to loopback, trusting the test's public CA, with nginx's own logs.
 fn doctor(stack: &Stack, extra: &[&str]) -> Doctor {
+    doctor_at(stack, &stack.public_url(""), extra)
+}
+
+/// `doctor` as above, with `public` as the public URL.
+fn doctor_at(stack: &Stack, public: &str, extra: &[&str]) -> Doctor {
     let n = stack.nginx();
     let bundle = bundle_dir(stack);
     let resolve = format!("{}:{}:127.0.0.1", stack.r.domain(), n.https_port);
-    let public = stack.public_url("");
+    let public = public.to_string();
     let ca = stack.public.ca.to_string_lossy().into_owned();
     let log = n.prefix.join("error.log").to_string_lossy().into_owned();
     let conf = n.prefix.join("site.conf").to_string_lossy().into_owned();
@@ -209,24 +215,27 @@ fn doctor_diagnoses_a_wrong_proxy_ssl_name() {
 
 /// A hub certificate signed by the bundle's CA that expired yesterday.
 fn expired_hub_cert(stack: &Stack) -> PathBuf {
+    let now = time::OffsetDateTime::now_utc();
+    hub_cert(stack, "expired-tls", "mercure.internal", now - time::Duration::days(1))
+}
+
+/// A hub certificate for `name` (and 127.0.0.1) signed by the bundle's CA, in `work/DIR`.
+fn hub_cert(stack: &Stack, dir: &str, name: &str, not_after: time::OffsetDateTime) -> PathBuf {
     let b = &stack.r.bundle;
     let ca_key = KeyPair::from_pem(&b.read(".state/pki/ca.key").unwrap()).unwrap();
     let issuer = Issuer::from_ca_cert_pem(&b.read(".state/pki/ca.crt").unwrap(), ca_key).unwrap();
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let mut p = CertificateParams::default();
-    p.distinguished_name.push(DnType::CommonName, "mercure.internal");
-    p.subject_alt_names = vec![
-        SanType::DnsName("mercure.internal".try_into().unwrap()),
-        SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
-    ];
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.subject_alt_names =
+        vec![SanType::DnsName(name.try_into().unwrap()), SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into())];
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let now = time::OffsetDateTime::now_utc();
-    p.not_before = now - time::Duration::days(400);
-    p.not_after = now - time::Duration::days(1);
+    p.not_before = not_after - time::Duration::days(400);
+    p.not_after = not_after;
     let cert = p.signed_by(&key, &issuer).unwrap();
-    let dir = stack.work.join("expired-tls");
+    let dir = stack.work.join(dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("hub.crt"), cert.pem()).unwrap();
     std::fs::write(dir.join("hub.key"), key.serialize_pem()).unwrap();
@@ -312,4 +321,103 @@ fn doctor_diagnoses_a_symfony_secret_that_differs_from_the_hubs() {
     // The hub and the bundle's own token are fine.
     d.passed("publish.direct");
     d.passed("public.delivery");
+}
+
+#[test]
+fn doctor_diagnoses_a_hub_certificate_for_another_name() {
+    let mut stack = Stack::prepare(TLS, &[]);
+    let hub = stack.start_hub();
+    // Signed by the bundle's CA, valid, but for another hub.tls_name.
+    let later = time::OffsetDateTime::now_utc() + time::Duration::days(300);
+    let dir = hub_cert(&stack, "other-name-tls", "other.internal", later);
+    stack.start_caddy_text(&adapted_caddyfile(&stack.r, hub, Some(&dir)));
+    stack.start_nginx_with(&stack.site_text());
+    let d = doctor(&stack, &[]);
+    // The fix is the hub's certificate, not nginx's proxy_ssl_name (which is right).
+    d.failed(
+        "hub.tls.sni",
+        3,
+        "install mercure/tls/hub.crt and hub.key from the render whose hub.tls_name is mercure.internal",
+    );
+    let b = d.block("hub.tls.sni");
+    assert!(b.contains("other.internal") && !b.contains("set `proxy_ssl_name"), "{b}");
+    // Through nginx too: its log says the right name was checked, so the advice is the certificate.
+    d.failed("public.subscribe", 3, "from the render whose hub.tls_name is mercure.internal");
+    assert!(!d.block("public.subscribe").contains("set `proxy_ssl_name"), "{}", d.out);
+    // Expiry still reads the certificate the hub served.
+    assert!(d.block("hub.cert.expiry").contains("not the bundle's mercure/tls/hub.crt"), "{}", d.out);
+}
+
+/// `doctor` on a bundle only (nothing runs): the hub and public URLs point at a closed port.
+fn doctor_offline(bundle: &std::path::Path) -> Doctor {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let hub = format!("http://127.0.0.1:{closed}/.well-known/mercure");
+    let o = run(&[
+        "doctor",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--hub-url",
+        &hub,
+        "--public-url",
+        &hub,
+        "--timeout",
+        "1s",
+    ]);
+    let out = stdout(&o);
+    eprintln!("{out}{}", stderr(&o));
+    Doctor { ok: o.status.success(), out }
+}
+
+#[test]
+fn doctor_checks_an_es256_bundle_and_signs_like_symfony() {
+    // The flask hub verifies HS256 only: the ES256 parts that need no hub run offline.
+    let r = Rendered::new(ES256, &[]);
+    let bundle = r.tmp.path().join("bundle");
+    let d = doctor_offline(&bundle);
+    d.passed("bundle.secrets");
+    assert!(
+        d.block("publish.symfony").contains("signed with symfony/config/jwt/mercure-private.pem (ES256)"),
+        "{}",
+        d.out
+    );
+    // A hub that is down: every hub probe is listed, skipped with the reason.
+    d.failed("hub.tcp", 1, "mercure/Caddyfile");
+    for id in ["hub.scheme", "hub.mercure"] {
+        assert!(d.block(id).contains("does not accept connections"), "{}", d.out);
+    }
+
+    // Another private key: the pair no longer matches the hub's public key.
+    let other = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    std::fs::write(bundle.join("symfony/config/jwt/mercure-private.pem"), other.serialize_pem()).unwrap();
+    let d = doctor_offline(&bundle);
+    d.failed("bundle.secrets", 11, "symfony/config/jwt/");
+    assert!(d.block("bundle.secrets").contains("mercure-private.pem"), "{}", d.out);
+}
+
+#[test]
+fn doctor_speaks_plain_http_to_an_http_public_url() {
+    let stack = Stack::start(HTTP, &[]);
+    // The hub itself is a plain-HTTP listener: an http:// public URL must not try TLS there.
+    let public = format!("http://127.0.0.1:{}/.well-known/mercure", stack.r.hub_port());
+    let d = doctor_at(&stack, &public, &[]);
+    all_pass(&d);
+    d.passed("public.subscribe");
+    d.passed("public.delivery");
+}
+
+#[test]
+fn doctor_redacts_tokens_that_nginx_logged() {
+    let mut stack = Stack::prepare(HTTP, &[]);
+    stack.start_hub();
+    stack.start_nginx_with(&stack.site_text());
+    // A JWT in the query (Mercure 0.x's `authorization` parameter) lands in nginx's error log.
+    let secret = "eyJhbGciOiJIUzI1NiJ9.eyJzZWNyZXQiOnRydWV9.c2lnbmF0dXJlLXNob3VsZC1uZXZlci1wcmludA";
+    let public = stack.public_url(&format!("?authorization={secret}"));
+    let log = stack.nginx().prefix.join("error.log");
+    let d = doctor_at(&stack, &public, &[]);
+    assert!(std::fs::read_to_string(&log).unwrap().contains(secret), "nginx should have logged the token");
+    d.failed("public.subscribe", 1, "authorization=REDACTED");
+    assert!(!d.out.contains(secret), "the token was printed:\n{}", d.out);
+    let d = doctor_at(&stack, &public, &["--json"]);
+    assert!(d.out.contains("authorization=REDACTED") && !d.out.contains(secret), "{}", d.out);
 }

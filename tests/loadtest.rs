@@ -4,7 +4,14 @@
 //! The 5,000-subscriber runs are `#[ignore]`d here (too long for CI) and run by
 //! scripts/loadtest-stack.sh.
 
-use crate::support::loadstack::{Limits, keep_report, run_loadtest, start_nginx_limited};
+use std::time::{Duration, Instant};
+
+use mercure_setup::jwt::{Role, SigningKey, sign};
+use mercure_setup::values::JwtAlgorithm;
+
+use crate::support::loadstack::{
+    Limits, keep_report, loadtest_args_with, run_loadtest, run_loadtest_args, start_nginx_limited,
+};
 use crate::support::stack::Stack;
 use crate::support::{stderr, stdout};
 
@@ -96,6 +103,71 @@ fn loadtest_names_its_own_fd_limit_as_the_bottleneck() {
     assert!(text.contains("BOTTLENECK (client)  RLIMIT_NOFILE"), "{text}");
     assert!(text.contains("client_limit"), "{text}");
     assert!(stderr(&o).contains("the client will be the bottleneck"), "{}", stderr(&o));
+}
+
+/// A token file signed with a key the hub does not hold (a secret that differs from
+/// mercure/mercure.env, the brief's §2.11), granting `role` on every topic.
+fn foreign_token(stack: &Stack, role: Role) -> std::path::PathBuf {
+    let key = SigningKey::Hmac("not-the-hub-key-not-the-hub-key-not-the-hub-key".into());
+    let token = sign(&key, JwtAlgorithm::HS256, role, &["*"]).unwrap();
+    let path = stack.work.join(format!("foreign-{role:?}.jwt"));
+    std::fs::write(&path, token).unwrap();
+    path
+}
+
+#[test]
+fn loadtest_fails_fast_when_the_hub_rejects_the_publisher_token() {
+    let stack = Stack::start(HTTP, &[]);
+    let bundle = stack.r.tmp.path().join("bundle");
+    let args =
+        loadtest_args_with(&stack, &foreign_token(&stack, Role::Publisher), &bundle.join("tokens/subscriber.jwt"));
+    let extra = ["--subscribers", "3", "--updates", "3", "--duration", "60s"];
+    let t = Instant::now();
+    let o = run_loadtest_args(args.clone(), &[&extra[..], &["--json"]].concat(), None);
+    // Stopped once the warm-up publishes failed, not after the 60 s --duration.
+    assert!(t.elapsed() < Duration::from_secs(20), "took {:?}", t.elapsed());
+    assert!(!o.status.success(), "nothing was published: must not pass\n{}\n{}", stdout(&o), stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["published"], 0, "{r:#}");
+    assert!(r["warmup_failures"].as_u64().is_some_and(|n| n >= 3), "{r:#}");
+    assert_eq!(r["warmup_published"], 0, "{r:#}");
+    // The hub answers 401 or 403 (flask-mercure-sse: 403) to a token it cannot verify.
+    let refused = |t: &str| t.contains("HTTP 401") || t.contains("HTTP 403");
+    assert!(refused(r["warmup_failure_example"].as_str().unwrap()), "{r:#}");
+    assert!(refused(r["aborted"].as_str().unwrap()), "{r:#}");
+    assert_eq!(r["publish_diagnosis"]["item"], 11, "the brief's publish-401 row: {r:#}");
+    assert!(stderr(&o).contains("warm-up publish failed: HTTP 40"), "{}", stderr(&o));
+
+    let o = run_loadtest_args(args, &extra, None);
+    assert!(!o.status.success());
+    let text = stdout(&o);
+    println!("{text}");
+    assert!(!text.contains("100.00 %"), "no delivery claim over nothing published:\n{text}");
+    for needle in ["STOPPED EARLY", "warm-up published           0 of", "published                   0 of 3", "§2.11"]
+    {
+        assert!(text.contains(needle), "`{needle}` not in:\n{text}");
+    }
+    assert!(stderr(&o).contains("stopped early") && refused(&stderr(&o)), "{}", stderr(&o));
+}
+
+#[test]
+fn loadtest_blames_a_rejected_subscriber_token_not_worker_connections() {
+    let stack = Stack::start(HTTP, &[]);
+    let bundle = stack.r.tmp.path().join("bundle");
+    let args =
+        loadtest_args_with(&stack, &bundle.join("tokens/publisher.jwt"), &foreign_token(&stack, Role::Subscriber));
+    let o = run_loadtest_args(
+        args,
+        &["--subscribers", "5", "--updates", "1", "--rate", "10", "--duration", "30s", "--json"],
+        None,
+    );
+    assert!(!o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["established"], 0, "{r:#}");
+    assert_eq!(r["failed"], 5, "{r:#}");
+    let item = r["diagnosis"]["item"].as_u64().unwrap();
+    assert!(item == 5 || item == 11, "a token problem, not §2.{item}: {r:#}");
+    assert!(r["diagnosis"]["cause"].as_str().unwrap().contains("token"), "{r:#}");
 }
 
 /// The hub's loopback URL: where Symfony publishes in the same-host-http topology.

@@ -33,6 +33,17 @@ pub enum Finding {
     HubSpeaksHttp,
     /// The hub refuses a handshake without SNI: a host-named site.
     NoSniRefused,
+    /// The certificate the hub serves for SNI `tls_name` does not name it: the hub runs
+    /// a certificate from another render (or another `hub.tls_name`).
+    HubCertName {
+        tls_name: String,
+        names: Vec<String>,
+    },
+    /// The hub answers a handshake with SNI `tls_name` with a TLS alert: no site or
+    /// certificate for that name.
+    HubTlsAlert {
+        alert: String,
+    },
     /// The hub certificate does not name what nginx checks (`proxy_ssl_name`).
     CertName {
         checked: String,
@@ -73,8 +84,14 @@ pub enum Finding {
     SymfonySecretRejected {
         status: u16,
     },
-    /// symfony/.env.local and mercure/mercure.env hold different keys.
-    SymfonySecretDiffers,
+    /// The hub refused a publish signed with symfony/config/jwt/mercure-private.pem (ES256).
+    SymfonyKeyRejected {
+        status: u16,
+    },
+    /// The bundle's JWT keys disagree (`check`'s jwt-keys: env files, ES256 pair, tokens).
+    BundleKeys {
+        problems: String,
+    },
     /// nginx proxies to a scheme other than the hub's.
     ProxyPassScheme {
         proxy_pass: String,
@@ -153,6 +170,33 @@ impl Finding {
                     "use the bundle's mercure/Caddyfile (catch-all `{addr}` with `default_sni {}`), and keep `proxy_ssl_server_name on;` \
                      `proxy_ssl_name {};` in the hub location of {site}",
                     n.tls_name, n.tls_name
+                ),
+            ),
+            Finding::HubCertName { tls_name, names } => d(
+                3,
+                format!(
+                    "the certificate the hub serves does not name `{tls_name}` (it names {}): the hub runs a certificate \
+                     from another render or for another hub.tls_name, so nginx (`proxy_ssl_name {tls_name}`) logs \
+                     `upstream SSL certificate does not match \"{tls_name}\"` and answers 502",
+                    if names.is_empty() { "nothing usable".to_string() } else { names.join(", ") }
+                ),
+                format!(
+                    "install mercure/tls/hub.crt and hub.key from the render whose hub.tls_name is {tls_name} to /etc/mercure/tls/ \
+                     (or render again with hub.tls_name {tls_name}), then `systemctl restart mercure`"
+                ),
+            ),
+            Finding::HubTlsAlert { alert } => d(
+                2,
+                format!(
+                    "the hub refuses a TLS handshake even with SNI `{}` ({alert}): it has no site or certificate for that name \
+                     (a site address naming another host, or the certificate files failed to load)",
+                    n.tls_name
+                ),
+                format!(
+                    "use the bundle's mercure/Caddyfile (catch-all `{addr}` with `tls /etc/mercure/tls/hub.crt /etc/mercure/tls/hub.key` \
+                     and `default_sni {}`), install mercure/tls/hub.crt and hub.key there, then `systemctl restart mercure`; \
+                     `journalctl -u mercure -e` shows why a certificate did not load",
+                    n.tls_name
                 ),
             ),
             Finding::CertName { checked, names } => d(
@@ -266,10 +310,22 @@ impl Finding {
                  and mercure/mercure.env from the same render, then clear Symfony's cache"
                     .into(),
             ),
-            Finding::SymfonySecretDiffers => d(
+            Finding::SymfonyKeyRejected { status } => d(
                 11,
-                "MERCURE_JWT_SECRET in symfony/.env.local differs from MERCURE_PUBLISHER_JWT_KEY in mercure/mercure.env: Symfony's publishes will get 401".into(),
-                "render again (secrets are kept in the bundle's state) and install both symfony/.env.local and mercure/mercure.env from that render".into(),
+                format!(
+                    "the hub refused an ES256 token signed with symfony/config/jwt/mercure-private.pem ({status}): the hub's \
+                     MERCURE_PUBLISHER_JWT_KEY is not that key's public half, or MERCURE_PUBLISHER_JWT_ALG is not ES256"
+                ),
+                "install symfony/config/jwt/mercure-private.pem (MERCURE_JWT_SECRET_FILE in the app's .env.local) and \
+                 mercure/mercure.env from the same render, restart the hub (`systemctl restart mercure`) and clear Symfony's cache"
+                    .into(),
+            ),
+            Finding::BundleKeys { problems } => d(
+                11,
+                format!("the bundle's JWT keys disagree, so publishes will get 401: {problems}"),
+                "render again (secrets are kept in the bundle's .state/) and install symfony/.env.local, symfony/config/jwt/ (ES256) \
+                 and mercure/mercure.env from that one render; never paste a JWT where the secret belongs"
+                    .into(),
             ),
             Finding::ProxyPassScheme { proxy_pass } => d(
                 4,
@@ -281,7 +337,7 @@ impl Finding {
             ),
             Finding::NginxLog { line } => {
                 let (item, cause, fix) = explain_nginx_log(line, n);
-                d(item, format!("{cause}; nginx logged: {line}"), fix)
+                d(item, format!("{cause}; nginx logged: {}", crate::doctor::net::redact_authorization(line)), fix)
             }
             Finding::BadGateway => d(
                 1,
@@ -313,6 +369,16 @@ fn explain_nginx_log(line: &str, n: &Names) -> (u8, String, String) {
         return (d.item, "nginx sent no SNI and the hub's host-named site refused the handshake".into(), d.fix);
     }
     if line.contains("does not match") {
+        // nginx checked the right name (hub.tls_name): the hub's certificate is the wrong one.
+        let checked = line.split("does not match \"").nth(1).and_then(|r| r.split('"').next());
+        if checked == Some(n.tls_name.as_str()) {
+            let d = Finding::HubCertName { tls_name: n.tls_name.clone(), names: Vec::new() }.diagnose(n);
+            return (
+                d.item,
+                format!("nginx checks `{}` (hub.tls_name) but the hub's certificate does not name it", n.tls_name),
+                d.fix,
+            );
+        }
         let d = Finding::CertName { checked: String::new(), names: Vec::new() }.diagnose(n);
         return (
             d.item,
@@ -387,6 +453,14 @@ mod tests {
             (Finding::HubDown, 1, "mercure/Caddyfile"),
             (Finding::NoSniRefused, 2, "proxy_ssl_name mercure.internal"),
             (Finding::CertName { checked: "x".into(), names: vec![] }, 3, "proxy_ssl_name mercure.internal"),
+            (
+                Finding::HubCertName { tls_name: "mercure.internal".into(), names: vec!["other.internal".into()] },
+                3,
+                "install mercure/tls/hub.crt and hub.key from the render whose hub.tls_name is mercure.internal",
+            ),
+            (Finding::HubTlsAlert { alert: "internal_error".into() }, 2, "default_sni mercure.internal"),
+            (Finding::SymfonyKeyRejected { status: 401 }, 11, "mercure-private.pem"),
+            (Finding::BundleKeys { problems: "x".into() }, 11, "mercure/mercure.env"),
             (Finding::CertUntrusted, 3, "mercure/tls/ca.crt"),
             (Finding::CertExpired { not_after: "2020-01-01".into() }, 3, "mercure-setup render"),
             (Finding::HubSpeaksHttp, 4, "https://:8443"),
@@ -418,11 +492,22 @@ mod tests {
         assert!(is_hub_error_line(line));
         let dg = Finding::NginxLog { line: line.into() }.diagnose(&n);
         assert_eq!(dg.item, 3);
+        assert!(dg.fix.contains("proxy_ssl_name mercure.internal"), "{dg:?}");
+        // The right name checked: the hub's certificate is what to replace.
+        let dg = Finding::NginxLog { line: line.replace("wrong.internal", "mercure.internal") }.diagnose(&n);
+        assert!(
+            dg.fix.contains("hub.crt and hub.key from the render") && !dg.fix.contains("set `proxy_ssl_name"),
+            "{dg:?}"
+        );
         let dg = Finding::NginxLog {
             line: "SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number)".into(),
         }
         .diagnose(&n);
         assert_eq!(dg.item, 4);
         assert!(!is_hub_error_line("[notice] signal process started"));
+        // A logged request line can carry another user's JWT: never printed.
+        let line = "connect() failed (111: Connection refused) while connecting to upstream, request: \"GET /.well-known/mercure?topic=t&AUTHORIZATION=eyJhbGciOi.x.y HTTP/1.1\"";
+        let dg = Finding::NginxLog { line: line.into() }.diagnose(&n);
+        assert!(!dg.cause.contains("eyJ") && dg.cause.contains("authorization=REDACTED HTTP/1.1"), "{dg:?}");
     }
 }

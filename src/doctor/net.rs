@@ -27,6 +27,10 @@ use tokio::net::TcpStream;
 
 /// Longest response head accepted; anything larger is not a hub.
 const MAX_HEAD: usize = 64 * 1024;
+/// Longest single line accepted (an event-stream line, a chunk-size line).
+pub const MAX_LINE: usize = 64 * 1024;
+/// Largest event (all its `data:` lines together) an event-stream parser assembles.
+pub const MAX_EVENT: usize = 1024 * 1024;
 
 /// An `http(s)://host[:port]/path?query` URL; all this client needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,9 +112,29 @@ impl Url {
 }
 
 impl fmt::Display for Url {
+    /// For reports: an `authorization=` query parameter (a JWT) is shown redacted.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.origin(), self.path)
+        write!(f, "{}{}", self.origin(), redact_authorization(&self.path))
     }
+}
+
+/// Replaces the value of every `authorization=` parameter (ASCII case-insensitive,
+/// up to `&`, `"` or a space) with `REDACTED`: Mercure 0.x takes the JWT in that query
+/// parameter, and nginx copies request lines into its logs (brief section 2.14).
+pub fn redact_authorization(text: &str) -> String {
+    const KEY: &str = "authorization=";
+    // ASCII lowercasing keeps every byte offset.
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(p) = lower[i..].find(KEY) {
+        out.push_str(&text[i..i + p]);
+        out.push_str("authorization=REDACTED");
+        let value = i + p + KEY.len();
+        i = value + text[value..].find(['&', '"', ' ']).unwrap_or(text.len() - value);
+    }
+    out.push_str(&text[i..]);
+    out
 }
 
 fn parse_port(p: &str, url: &str) -> Result<u16, String> {
@@ -128,6 +152,34 @@ pub fn form_encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// The `application/x-www-form-urlencoded` body of a Mercure publish: `topic` and `data`.
+pub fn publish_form(topic: &str, data: &str) -> Vec<u8> {
+    format!("topic={}&data={}", form_encode(topic), form_encode(data)).into_bytes()
+}
+
+/// `bytes` random bytes as lowercase hex (topic and update nonces).
+pub fn nonce_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    let _ = getrandom::fill(&mut b);
+    b.iter().fold(String::with_capacity(bytes * 2), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+/// A `--flag` duration (`5s`, `2m`, `1500ms`); `flag` names it in the error.
+pub fn parse_duration(s: &str, flag: &str) -> Result<Duration, crate::error::Error> {
+    let d = crate::values::Duration::parse(s).map_err(|e| crate::error::Error::Usage(format!("{flag}: {e}")))?;
+    Ok(Duration::from_millis(d.millis))
+}
+
+/// A JWT read from a file, surrounding whitespace removed.
+pub fn read_token(path: &std::path::Path) -> Result<String, crate::error::Error> {
+    std::fs::read_to_string(path)
+        .map(|t| t.trim().to_string())
+        .map_err(|e| crate::error::Error::Usage(format!("cannot read {}: {e}", path.display())))
 }
 
 /// One `--resolve HOST:PORT:ADDR` entry, as curl takes it.
@@ -581,19 +633,52 @@ pub fn parse_head(text: &str) -> Result<Head, String> {
     Ok(Head { status, reason, headers })
 }
 
-/// Reads a response head. The bytes of a plain-text non-HTTP answer become `Failure::Other`.
+/// Appends one line (through its `\n`, or to the end of the input) to `out`; fails with
+/// `InvalidData` instead of buffering more than `limit` bytes of it. Returns the bytes read.
+pub async fn read_line_limited<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<usize> {
+    let mut read = 0;
+    loop {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(read);
+        }
+        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if read + take > limit {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("a line longer than {limit} bytes")));
+        }
+        out.extend_from_slice(&buf[..take]);
+        r.consume(take);
+        read += take;
+        if done {
+            return Ok(read);
+        }
+    }
+}
+
+/// Reads a response head (at most 64 KiB). The bytes of a plain-text non-HTTP answer become `Failure::Other`.
 pub async fn read_head<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<Head, Failure> {
     let mut raw = Vec::with_capacity(512);
     loop {
-        let n = r.read_until(b'\n', &mut raw).await.map_err(|e| classify(&e))?;
+        let room = MAX_HEAD - raw.len();
+        let n = match read_line_limited(r, &mut raw, room).await {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return Err(Failure::Other(format!("response head larger than {} KiB", MAX_HEAD / 1024)));
+            }
+            Err(e) => return Err(classify(&e)),
+        };
         if n == 0 {
             return Err(Failure::Closed);
         }
         if raw.ends_with(b"\r\n\r\n") || raw.ends_with(b"\n\n") {
             break;
-        }
-        if raw.len() > MAX_HEAD {
-            return Err(Failure::Other("response head larger than 64 KiB".into()));
         }
     }
     parse_head(&String::from_utf8_lossy(&raw)).map_err(Failure::Other)
@@ -644,7 +729,7 @@ impl Framing {
                 Framing::Chunked(state) => match *state {
                     ChunkState::Size => {
                         let mut line = Vec::new();
-                        if r.read_until(b'\n', &mut line).await? == 0 {
+                        if read_line_limited(r, &mut line, MAX_LINE).await? == 0 {
                             return Err(io::ErrorKind::UnexpectedEof.into());
                         }
                         let text = String::from_utf8_lossy(&line);
@@ -667,7 +752,7 @@ impl Framing {
                     }
                     ChunkState::DataEnd => {
                         let mut crlf = Vec::new();
-                        if r.read_until(b'\n', &mut crlf).await? == 0 {
+                        if read_line_limited(r, &mut crlf, MAX_LINE).await? == 0 {
                             return Err(io::ErrorKind::UnexpectedEof.into());
                         }
                         *state = ChunkState::Size;
@@ -727,55 +812,75 @@ pub struct SseEvent {
 }
 
 /// Incremental `text/event-stream` parser; comments (heartbeats) are counted, not returned.
+/// Bounded: a line over `MAX_LINE` or an event over `MAX_EVENT` is an error, and each
+/// byte is scanned for a line end once.
 #[derive(Debug, Default)]
 pub struct SseParser {
     pending: Vec<u8>,
+    /// How much of `pending` is known to hold no `\n`.
+    scanned: usize,
     current: SseEvent,
     has_field: bool,
     pub comments: u64,
 }
 
 impl SseParser {
-    /// Feeds bytes; returns the events they complete.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+    /// Feeds bytes; returns the events they complete, or why the stream is unusable
+    /// (a line or an event beyond the limits; the parser is reset).
+    pub fn try_push(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, Failure> {
         self.pending.extend_from_slice(bytes);
         let mut events = Vec::new();
         let mut start = 0;
-        while let Some(nl) = self.pending[start..].iter().position(|&b| b == b'\n') {
-            let end = start + nl;
+        let mut from = self.scanned;
+        while let Some(nl) = self.pending[from..].iter().position(|&b| b == b'\n') {
+            let end = from + nl;
             let line = self.pending[start..end].strip_suffix(b"\r").unwrap_or(&self.pending[start..end]);
             let line = String::from_utf8_lossy(line).into_owned();
             start = end + 1;
-            if line.is_empty() {
-                if self.has_field {
-                    events.push(std::mem::take(&mut self.current));
-                    self.has_field = false;
-                }
-                continue;
-            }
-            if line.starts_with(':') {
-                self.comments += 1;
-                continue;
-            }
-            let (field, value) = match line.split_once(':') {
-                Some((f, v)) => (f.to_string(), v.strip_prefix(' ').unwrap_or(v).to_string()),
-                None => (line.clone(), String::new()),
-            };
-            self.has_field = true;
-            match field.as_str() {
-                "data" => {
-                    if !self.current.data.is_empty() {
-                        self.current.data.push('\n');
-                    }
-                    self.current.data.push_str(&value);
-                }
-                "id" => self.current.id = Some(value),
-                "event" => self.current.event = Some(value),
-                _ => {}
+            from = start;
+            self.line(&line, &mut events);
+            if self.current.data.len() > MAX_EVENT {
+                *self = SseParser { comments: self.comments, ..SseParser::default() };
+                return Err(Failure::Other(format!("an event larger than {} KiB", MAX_EVENT / 1024)));
             }
         }
         self.pending.drain(..start);
-        events
+        self.scanned = self.pending.len();
+        if self.pending.len() > MAX_LINE {
+            *self = SseParser { comments: self.comments, ..SseParser::default() };
+            return Err(Failure::Other(format!("an event-stream line longer than {} KiB", MAX_LINE / 1024)));
+        }
+        Ok(events)
+    }
+
+    fn line(&mut self, line: &str, events: &mut Vec<SseEvent>) {
+        if line.is_empty() {
+            if self.has_field {
+                events.push(std::mem::take(&mut self.current));
+                self.has_field = false;
+            }
+            return;
+        }
+        if line.starts_with(':') {
+            self.comments += 1;
+            return;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        self.has_field = true;
+        match field {
+            "data" => {
+                if !self.current.data.is_empty() {
+                    self.current.data.push('\n');
+                }
+                self.current.data.push_str(value);
+            }
+            "id" => self.current.id = Some(value.to_string()),
+            "event" => self.current.event = Some(value.to_string()),
+            _ => {}
+        }
     }
 }
 
@@ -840,10 +945,66 @@ mod tests {
     #[test]
     fn parses_event_streams_across_splits() {
         let mut p = SseParser::default();
-        assert!(p.push(b":ping\n\nid: 1\r\ndata: a").is_empty());
-        let ev = p.push(b"\ndata: b\n\n");
+        assert!(p.try_push(b":ping\n\nid: 1\r\ndata: a").unwrap().is_empty());
+        let ev = p.try_push(b"\ndata: b\n\n").unwrap();
         assert_eq!(ev, vec![SseEvent { id: Some("1".into()), event: None, data: "a\nb".into() }]);
         assert_eq!(p.comments, 1);
+    }
+
+    #[test]
+    fn event_stream_lines_and_events_are_bounded() {
+        let mut p = SseParser::default();
+        // Fed in small pieces, a long line is scanned once and refused past the cap.
+        let piece = [b'x'; 4096];
+        let mut refused = false;
+        for _ in 0..=MAX_LINE / piece.len() {
+            if p.try_push(&piece).is_err() {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "a line over MAX_LINE must be an error");
+        // The parser is usable again afterwards.
+        assert_eq!(p.try_push(b"data: ok\n\n").unwrap().len(), 1);
+        let line = format!("data: {}\n", "y".repeat(MAX_LINE / 2));
+        let mut err = None;
+        for _ in 0..(MAX_EVENT / (MAX_LINE / 2) + 2) {
+            if let Err(e) = p.try_push(line.as_bytes()) {
+                err = Some(e);
+                break;
+            }
+        }
+        assert!(err.is_some_and(|e| e.to_string().contains("event larger")));
+    }
+
+    #[tokio::test]
+    async fn heads_and_chunk_lines_are_bounded() {
+        let mut huge = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        huge.extend(std::iter::repeat_n(b'a', MAX_HEAD + 10));
+        let err = read_head(&mut BufReader::new(huge.as_slice())).await.unwrap_err();
+        assert!(err.to_string().contains("64 KiB"), "{err}");
+        let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for _ in 0..10_000 {
+            many.extend_from_slice(b"X-Filler: 0123456789\r\n");
+        }
+        assert!(read_head(&mut BufReader::new(many.as_slice())).await.is_err());
+        let mut chunk = vec![b'1'; MAX_LINE + 1];
+        chunk.extend_from_slice(b"\r\n");
+        let mut f = Framing::Chunked(ChunkState::Size);
+        let err = f.read_some(&mut BufReader::new(chunk.as_slice()), &mut Vec::new()).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn redacts_authorization_parameters() {
+        let line = r#"request: "GET /.well-known/mercure?topic=a&Authorization=eyJh.eyJi.sig&x=1 HTTP/1.1", x authorization=tok"#;
+        let red = redact_authorization(line);
+        assert!(!red.contains("eyJ") && !red.contains("tok\""), "{red}");
+        assert!(red.contains("?topic=a&authorization=REDACTED&x=1 HTTP/1.1"), "{red}");
+        assert!(red.ends_with("authorization=REDACTED"), "{red}");
+        assert_eq!(redact_authorization("no token here"), "no token here");
+        let u = Url::parse("https://h/p?authorization=secret&topic=t").unwrap();
+        assert_eq!(u.to_string(), "https://h/p?authorization=REDACTED&topic=t");
     }
 
     #[test]

@@ -12,6 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use crate::bundle::paths;
+use crate::check::Outcome;
+use crate::check::consistency;
+use crate::check::parse::{self, NginxDirective};
 use crate::doctor::diagnosis::{Finding, is_hub_error_line};
 use crate::doctor::net::{
     self, Failure, Head, Request, SseEvent, SseParser, TlsFailure, TlsTarget, Url, classify, exchange, preview,
@@ -19,6 +23,7 @@ use crate::doctor::net::{
 use crate::doctor::report::{ProbeResult, Reporter, Status};
 use crate::doctor::target::Settings;
 use crate::jwt::{self, Role, SigningKey};
+use crate::pki;
 
 /// An update must reach the public subscription this fast, else something buffers.
 const DELIVERY_LIMIT: Duration = Duration::from_secs(1);
@@ -45,37 +50,32 @@ fn ms(since: Instant) -> u128 {
     since.elapsed().as_millis()
 }
 
-fn nonce() -> String {
-    let mut b = [0u8; 6];
-    let _ = getrandom::fill(&mut b);
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
-
 /// TLS settings the probes use, built once.
 struct Tls {
     /// Hub, verified against the bundle CA with SNI = `tls_name`.
     hub_sni: Option<(TlsTarget, std::sync::Arc<net::RecordingVerifier>)>,
     hub_no_sni: Option<(TlsTarget, std::sync::Arc<net::RecordingVerifier>)>,
-    public: Result<TlsTarget, String>,
+    /// The public side; `None` for an `http://` public URL (no TLS is attempted there).
+    public: Result<Option<TlsTarget>, String>,
 }
 
 fn build_tls(s: &Settings) -> Result<Tls, String> {
     let hub = |sni: bool| -> Result<Option<_>, String> {
-        let Some(pem) = &s.ca_pem else { return Ok(None) };
+        let Some(pem) = s.ca_pem.as_ref().filter(|_| s.hub_url.https) else { return Ok(None) };
         let roots = net::roots_from_pem(pem, "the hub CA")?;
         let (config, rec) = net::tls_config(roots, sni)?;
         Ok(Some((TlsTarget::new(config, &s.tls_name)?, rec)))
     };
     let public = (|| {
+        if !s.public_url.https {
+            return Ok(None);
+        }
         let roots = match &s.public_ca_pem {
             Some(pem) => net::roots_from_pem(pem, "--public-ca")?,
             None => net::native_roots()?,
         };
         let (config, _) = net::tls_config(roots, true)?;
-        TlsTarget::new(config, &s.public_url.host)
+        TlsTarget::new(config, &s.public_url.host).map(Some)
     })();
     Ok(Tls { hub_sni: hub(true)?, hub_no_sni: hub(false)?, public })
 }
@@ -91,7 +91,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
         }
     };
     let ctx = Ctx { s, tls: &tls, log_offset };
-    let nonce = nonce();
+    let nonce = net::nonce_hex(6);
 
     secrets_probe(s, rep);
     let scheme = hub_probes(&ctx, rep).await;
@@ -100,7 +100,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
     // The public subscription first, so the updates published next can reach it.
     let topic = format!("https://mercure-setup.invalid/doctor/{nonce}");
     let (mut rx, sub_started) = match &tls.public {
-        Ok(_) => (Some(ctx.subscribe(&topic)), Instant::now()),
+        Ok(_) => (Some(ctx.subscribe(&topic, s.timeout * 3 + DELIVERY_WAIT)), Instant::now()),
         Err(_) => (None, Instant::now()),
     };
     let mut head = None;
@@ -122,7 +122,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
     match (rx.as_mut(), &tls.public) {
         (Some(rx), _) => {
             wait_head(rx, s.timeout, &mut head, &mut early_events).await;
-            sub_ok = ctx.report_subscription(head.as_ref(), ms(sub_started), rep);
+            sub_ok = ctx.report_subscription(head.as_ref(), ms(sub_started), !published.is_empty(), rep);
         }
         (None, Err(e)) => rep.add(ProbeResult::fail("public.subscribe", 0, format!("public TLS setup: {e}"), vec![])),
         (None, Ok(_)) => {}
@@ -163,12 +163,30 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
     }
 }
 
+/// TLS for the public URL: `None` for an `http://` URL (or when its setup failed).
 fn tls_public(tls: &Tls) -> Option<TlsTarget> {
-    tls.public.as_ref().ok().cloned()
+    tls.public.as_ref().ok().cloned().flatten()
 }
 
+/// TLS for the hub URL: `None` for an `http://` hub URL (`hub_sni` is only built for https).
 fn tls_hub(tls: &Tls, usable: bool) -> Option<TlsTarget> {
     if usable { tls.hub_sni.as_ref().map(|(t, _)| t.clone()) } else { None }
+}
+
+/// Why the hub cannot be used at all, from the hub probes already reported.
+fn hub_unusable(s: &Settings, rep: &Reporter) -> Option<&'static str> {
+    let failed = |id: &str| rep.get(id).is_some_and(|r| r.status != Status::Pass);
+    if failed("hub.tcp") {
+        Some("the hub port does not accept connections (hub.tcp)")
+    } else if failed("hub.scheme") {
+        Some("the hub does not speak the scheme the bundle expects (hub.scheme)")
+    } else if s.hub_tls && failed("hub.tls.sni") {
+        Some("the hub's TLS certificate does not verify (hub.tls.sni), so no token is sent to it")
+    } else if s.hub_tls && s.ca_pem.is_none() {
+        Some("no CA to verify the hub against (pass --bundle or --ca FILE), so no token is sent to it")
+    } else {
+        None
+    }
 }
 
 /// Whether requests to the hub can go over verified TLS (or need none).
@@ -205,37 +223,31 @@ async fn wait_head(
     }
 }
 
+/// The bundle's JWT keys agree: `check`'s jwt-keys on the bundle (both hub keys, the
+/// algorithms, the ES256 pair, a JWT pasted as the secret, the tokens).
 fn secrets_probe(s: &Settings, rep: &mut Reporter) {
-    let (Some(sym), Some(hub_key), Some(alg)) = (&s.symfony, &s.hub_key, s.algorithm) else { return };
+    let Some(bundle) = &s.bundle else { return };
     let t = Instant::now();
-    if !alg.is_hmac() {
-        rep.add(ProbeResult::pass(
-            "bundle.secrets",
-            ms(t),
-            "ES256: Symfony signs with its private key file, the hub holds the public key",
-        ));
-        return;
-    }
-    match &sym.secret {
-        Some(secret) if secret == hub_key => {
-            rep.add(ProbeResult::pass(
-                "bundle.secrets",
-                ms(t),
-                "symfony/.env.local and mercure/mercure.env hold the same key",
-            ));
+    let r = consistency::jwt_keys(bundle);
+    match r.outcome {
+        Outcome::Passed { detail } => {
+            let detail = if s.algorithm.is_some_and(|a| !a.is_hmac()) {
+                format!(
+                    "{} signs what the hub's publisher and subscriber keys (ES256) verify; both tokens verify",
+                    paths::SYMFONY_PRIVATE_KEY
+                )
+            } else {
+                detail
+            };
+            rep.add(ProbeResult::pass("bundle.secrets", ms(t), detail));
         }
-        Some(_) => rep.add(ProbeResult::fail(
+        Outcome::Failed { error, .. } => rep.add(ProbeResult::fail(
             "bundle.secrets",
             ms(t),
-            "MERCURE_JWT_SECRET (symfony/.env.local) differs from MERCURE_PUBLISHER_JWT_KEY (mercure/mercure.env)",
-            vec![Finding::SymfonySecretDiffers],
+            error.clone(),
+            vec![Finding::BundleKeys { problems: error }],
         )),
-        None => rep.add(ProbeResult::fail(
-            "bundle.secrets",
-            ms(t),
-            "symfony/.env.local has no MERCURE_JWT_SECRET",
-            vec![Finding::SymfonySecretDiffers],
-        )),
+        Outcome::NotRun { reason, .. } => rep.add(ProbeResult::skip("bundle.secrets", reason)),
     }
 }
 
@@ -255,6 +267,7 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
         Ok(a) => a,
         Err(e) => {
             rep.add(ProbeResult::fail("hub.tcp", ms(t), format!("{} does not resolve: {e}", hub.host), vec![]));
+            skip_hub_dependents(s, rep, "the hub's host does not resolve");
             return None;
         }
     };
@@ -265,9 +278,7 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
             let f = classify(&e);
             let findings = if f == Failure::Refused { vec![Finding::HubDown] } else { vec![] };
             rep.add(ProbeResult::fail("hub.tcp", ms(t), format!("{addr}: {f}"), findings));
-            for id in ["hub.scheme", "hub.mercure"] {
-                rep.add(ProbeResult::skip(id, "the hub port does not accept connections"));
-            }
+            skip_hub_dependents(s, rep, "the hub port does not accept connections");
             return None;
         }
         Err(_) => {
@@ -277,6 +288,7 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
                 format!("{addr}: no answer in {:?}", s.timeout),
                 vec![Finding::HubDown],
             ));
+            skip_hub_dependents(s, rep, "the hub port did not answer a TCP connection in time");
             return None;
         }
     }
@@ -317,6 +329,14 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
     }
     hub_answer(ctx, rep, scheme).await;
     scheme
+}
+
+/// Lists the hub probes that cannot run once the port is unreachable, with the reason.
+fn skip_hub_dependents(s: &Settings, rep: &mut Reporter, why: &str) {
+    let tls: &[&str] = if s.hub_tls { &["hub.tls.sni", "hub.tls.no-sni", "hub.cert.expiry"] } else { &[] };
+    for id in std::iter::once("hub.scheme").chain(tls.iter().copied()).chain(std::iter::once("hub.mercure")) {
+        rep.add(ProbeResult::skip(id, why));
+    }
 }
 
 fn scheme_name(s: Scheme) -> &'static str {
@@ -378,12 +398,14 @@ async fn detect_scheme(ctx: &Ctx<'_>) -> Result<Scheme, String> {
 async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     let s = ctx.s;
     if scheme != Some(Scheme::Tls) {
+        let why =
+            if scheme.is_none() { "the hub's scheme could not be determined" } else { "the hub does not speak TLS" };
         for id in ["hub.tls.sni", "hub.tls.no-sni", "hub.cert.expiry"] {
-            rep.add(ProbeResult::skip(id, "the hub does not speak TLS"));
+            rep.add(ProbeResult::skip(id, why));
         }
         return;
     }
-    let (Some((sni, sni_rec)), Some((no_sni, _))) = (&ctx.tls.hub_sni, &ctx.tls.hub_no_sni) else {
+    let (Some((sni, sni_rec)), Some((no_sni, no_sni_rec))) = (&ctx.tls.hub_sni, &ctx.tls.hub_no_sni) else {
         for id in ["hub.tls.sni", "hub.tls.no-sni", "hub.cert.expiry"] {
             rep.add(ProbeResult::skip(id, "no CA to verify the hub against: pass --bundle or --ca FILE"));
         }
@@ -391,8 +413,8 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     };
     let t = Instant::now();
     let r = net::open(&s.hub_url, &s.resolver, Some(sni), s.timeout).await;
-    let seen = sni_rec.seen();
-    let info = seen.as_deref().and_then(cert_info);
+    let sni_seen = sni_rec.seen();
+    let sni_info = sni_seen.as_deref().and_then(|der| pki::inspect_der(der).ok());
     match r {
         Ok(stream) => {
             let version = match &stream {
@@ -406,13 +428,23 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
             ));
         }
         Err(f) => {
-            let findings = tls_findings(&f, &s.tls_name, info.as_ref(), true);
+            let findings = tls_findings(&f, &s.tls_name, sni_info.as_ref(), true);
             rep.add(ProbeResult::fail("hub.tls.sni", ms(t), format!("SNI {}: {f}", s.tls_name), findings));
         }
     }
 
     let t = Instant::now();
-    match net::open(&s.hub_url, &s.resolver, Some(no_sni), s.timeout).await {
+    let no_sni_result = net::open(&s.hub_url, &s.resolver, Some(no_sni), s.timeout).await;
+    // Expiry: the certificate served for SNI, else the one the no-SNI handshake saw.
+    let (seen, info) = match sni_info {
+        Some(i) => (sni_seen, Some(i)),
+        None => {
+            let seen = no_sni_rec.seen();
+            let info = seen.as_deref().and_then(|der| pki::inspect_der(der).ok());
+            (seen, info)
+        }
+    };
+    match no_sni_result {
         Ok(_) => rep.add(ProbeResult::pass(
             "hub.tls.no-sni",
             ms(t),
@@ -430,8 +462,8 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
         Some(info) => {
             let now = time::OffsetDateTime::now_utc();
             let left = info.not_after - now;
-            let differs = match s.bundle_hub_cert.as_deref().map(pem_to_der) {
-                Some(Some(der)) if Some(&der) != seen.as_ref() => " (not the bundle's mercure/tls/hub.crt)",
+            let differs = match s.bundle_hub_cert.as_deref().map(pki::cert_der) {
+                Some(Ok(der)) if Some(&der) != seen.as_ref() => " (not the bundle's mercure/tls/hub.crt)",
                 _ => "",
             };
             if left.is_negative() {
@@ -454,7 +486,8 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     }
 }
 
-fn tls_findings(f: &Failure, name: &str, info: Option<&CertNames>, sni: bool) -> Vec<Finding> {
+/// What a failed handshake with the hub says. `sni`: whether `name` was sent as SNI.
+fn tls_findings(f: &Failure, name: &str, info: Option<&pki::CertInfo>, sni: bool) -> Vec<Finding> {
     match f {
         Failure::Tls(TlsFailure::Expired) => {
             vec![Finding::CertExpired {
@@ -462,39 +495,17 @@ fn tls_findings(f: &Failure, name: &str, info: Option<&CertNames>, sni: bool) ->
             }]
         }
         Failure::Tls(TlsFailure::UnknownIssuer) => vec![Finding::CertUntrusted],
-        Failure::Tls(TlsFailure::NameMismatch) => {
-            vec![Finding::CertName { checked: name.into(), names: info.map(|i| i.names.clone()).unwrap_or_default() }]
-        }
+        // The hub serves a certificate for another name: the fix is the hub's certificate,
+        // not nginx's proxy_ssl_name (that finding comes from the site file, `conf_findings`).
+        Failure::Tls(TlsFailure::NameMismatch) => vec![Finding::HubCertName {
+            tls_name: name.into(),
+            names: info.map(|i| i.dns_names.clone()).unwrap_or_default(),
+        }],
         Failure::Tls(TlsFailure::Alert(_)) if !sni => vec![Finding::NoSniRefused],
-        Failure::Tls(TlsFailure::Alert(_)) => vec![Finding::NoSniRefused],
+        Failure::Tls(TlsFailure::Alert(alert)) => vec![Finding::HubTlsAlert { alert: alert.clone() }],
         Failure::Refused => vec![Finding::HubDown],
         _ => vec![],
     }
-}
-
-struct CertNames {
-    not_after: time::OffsetDateTime,
-    names: Vec<String>,
-}
-
-fn cert_info(der: &[u8]) -> Option<CertNames> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let not_after = time::OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()?;
-    let mut names = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for n in &san.value.general_names {
-            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
-                names.push((*d).to_string());
-            }
-        }
-    }
-    Some(CertNames { not_after, names })
-}
-
-fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    CertificateDer::from_pem_slice(pem.as_bytes()).ok().map(|c| c.to_vec())
 }
 
 /// A bare GET on the hub (Host = the public domain, as nginx sends it).
@@ -541,12 +552,11 @@ async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     };
     let path = &url.path;
     match r {
-        Err(Failure::Timeout) => rep.add(ProbeResult::pass(
+        Err(Failure::Timeout) => rep.add(ProbeResult::fail(
             "hub.mercure",
             ms(t),
-            format!(
-                "GET {path} is held open like an event stream (this hub sends headers with the first event){health}"
-            ),
+            format!("GET {path}: no response headers within 2 s (after {} ms){health}", ms(t)),
+            vec![],
         )),
         Ok(x) if matches!(x.head.status, 400 | 401 | 403) => {
             rep.add(ProbeResult::pass(
@@ -594,7 +604,8 @@ async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
 }
 
 /// Starts a subscription through the public URL; its head, events and end arrive on the channel.
-fn subscribe_task(s: &Settings, tls: Option<TlsTarget>, topic: &str) -> mpsc::Receiver<SubMsg> {
+/// The head may take up to `head_wait` (some hubs send it with the first event only).
+fn subscribe_task(s: &Settings, tls: Option<TlsTarget>, topic: &str, head_wait: Duration) -> mpsc::Receiver<SubMsg> {
     let (tx, rx) = mpsc::channel(64);
     let url = s.public_url.with_query("topic", topic);
     let resolver = s.resolver.clone();
@@ -618,8 +629,9 @@ fn subscribe_task(s: &Settings, tls: Option<TlsTarget>, topic: &str) -> mpsc::Re
             let _ = tx.send(SubMsg::Failed(classify(&e))).await;
             return;
         }
-        // No timeout here: some hubs send the head only with the first event; the caller waits.
-        let head = match net::read_head(&mut r).await {
+        // A long wait: some hubs send the head only with the first event, published later.
+        let head = match tokio::time::timeout(head_wait, net::read_head(&mut r)).await.unwrap_or(Err(Failure::Timeout))
+        {
             Ok(h) => h,
             Err(f) => {
                 let _ = tx.send(SubMsg::Failed(f)).await;
@@ -655,7 +667,14 @@ fn subscribe_task(s: &Settings, tls: Option<TlsTarget>, topic: &str) -> mpsc::Re
                 }
                 Ok(_) => {
                     let now = Instant::now();
-                    for ev in parser.push(&buf) {
+                    let events = match parser.try_push(&buf) {
+                        Ok(events) => events,
+                        Err(f) => {
+                            let _ = tx.send(SubMsg::Ended(now, Some(f))).await;
+                            return;
+                        }
+                    };
+                    for ev in events {
                         if tx.send(SubMsg::Event(ev, now)).await.is_err() {
                             return;
                         }
@@ -681,7 +700,7 @@ async fn publish(
     topic: &str,
     data: &str,
 ) -> Result<(Head, Vec<u8>), Failure> {
-    let body = format!("topic={}&data={}", net::form_encode(topic), net::form_encode(data)).into_bytes();
+    let body = net::publish_form(topic, data);
     let req = Request {
         method: "POST",
         url,
@@ -695,8 +714,8 @@ async fn publish(
 }
 
 impl Ctx<'_> {
-    fn subscribe(&self, topic: &str) -> mpsc::Receiver<SubMsg> {
-        subscribe_task(self.s, tls_public(self.tls), topic)
+    fn subscribe(&self, topic: &str, head_wait: Duration) -> mpsc::Receiver<SubMsg> {
+        subscribe_task(self.s, tls_public(self.tls), topic, head_wait)
     }
 
     /// Publishes straight to the hub with the bundle's publisher token.
@@ -707,7 +726,8 @@ impl Ctx<'_> {
             return None;
         };
         if !hub_tls_ok {
-            rep.add(ProbeResult::skip("publish.direct", "the hub's TLS cannot be verified, so no token is sent to it"));
+            let why = hub_unusable(s, rep).unwrap_or("the hub's TLS cannot be verified, so no token is sent to it");
+            rep.add(ProbeResult::skip("publish.direct", why));
             return None;
         }
         let t = Instant::now();
@@ -747,7 +767,13 @@ impl Ctx<'_> {
     /// Publishes to `MERCURE_URL` with a token signed by `MERCURE_JWT_SECRET`, as Symfony would.
     async fn publish_symfony(&self, topic: &str, data: &str, hub_tls_ok: bool, rep: &mut Reporter) -> Option<Instant> {
         let s = self.s;
-        let url = match s.symfony_url()? {
+        let Some(url) = s.symfony_url() else {
+            if s.bundle.is_some() {
+                rep.add(ProbeResult::skip("publish.symfony", "symfony/.env.local has no MERCURE_URL"));
+            }
+            return None;
+        };
+        let url = match url {
             Ok(u) => u,
             Err(e) => {
                 rep.add(ProbeResult::fail(
@@ -759,28 +785,16 @@ impl Ctx<'_> {
                 return None;
             }
         };
-        let (token, how) = match (s.symfony.as_ref().and_then(|y| y.secret.clone()), s.algorithm) {
-            (Some(secret), Some(alg)) if alg.is_hmac() => {
-                match jwt::sign(&SigningKey::Hmac(secret), alg, Role::Publisher, &["*"]) {
-                    Ok(t) => (t, "signed with MERCURE_JWT_SECRET"),
-                    Err(e) => {
-                        rep.add(ProbeResult::fail(
-                            "publish.symfony",
-                            0,
-                            format!("cannot sign with MERCURE_JWT_SECRET: {e}"),
-                            vec![],
-                        ));
-                        return None;
-                    }
-                }
+        let (token, how, es256) = match symfony_token(s) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                rep.add(ProbeResult::skip("publish.symfony", "no key or token to sign with"));
+                return None;
             }
-            _ => match &s.publisher_token {
-                Some(t) => (t.clone(), "with tokens/publisher.jwt (ES256 keys stay in their file)"),
-                None => {
-                    rep.add(ProbeResult::skip("publish.symfony", "no key or token to sign with"));
-                    return None;
-                }
-            },
+            Err(e) => {
+                rep.add(ProbeResult::fail("publish.symfony", 0, e, vec![]));
+                return None;
+            }
         };
         let tls = if !url.https {
             None
@@ -803,6 +817,7 @@ impl Ctx<'_> {
             }
             Ok((h, body)) => {
                 let findings = match h.status {
+                    401 | 403 if es256 => vec![Finding::SymfonyKeyRejected { status: h.status }],
                     401 | 403 => vec![Finding::SymfonySecretRejected { status: h.status }],
                     502 => self.bad_gateway(rep),
                     400 if String::from_utf8_lossy(&body).contains("HTTPS server") => vec![Finding::HubSpeaksTls],
@@ -820,7 +835,7 @@ impl Ctx<'_> {
                 // MERCURE_URL on the hub's own port fails for the hub's reasons.
                 let findings =
                     if url.port == s.hub_url.port && url.is_loopback_host() { Self::hub_findings(rep) } else { vec![] };
-                rep.add(ProbeResult::fail("publish.symfony", ms(t), format!("{url}: {f}"), findings));
+                rep.add(ProbeResult::fail("publish.symfony", ms(t), format!("{url} {how}: {f}"), findings));
                 None
             }
         }
@@ -840,6 +855,8 @@ impl Ctx<'_> {
                         | Finding::CertUntrusted
                         | Finding::CertExpired { .. }
                         | Finding::CertName { .. }
+                        | Finding::HubCertName { .. }
+                        | Finding::HubTlsAlert { .. }
                         | Finding::NoSiteMatched
                 )
             })
@@ -870,30 +887,32 @@ impl Ctx<'_> {
         let len = f.metadata().map_or(0, |m| m.len());
         // A rotated (shorter) log is read from its start; at most the last 256 KiB.
         let start = if len < self.log_offset { 0 } else { self.log_offset }.max(len.saturating_sub(256 * 1024));
-        let mut text = String::new();
-        if f.seek(std::io::SeekFrom::Start(start)).is_err() || f.read_to_string(&mut text).is_err() {
+        let mut bytes = Vec::new();
+        if f.seek(std::io::SeekFrom::Start(start)).is_err() || f.read_to_end(&mut bytes).is_err() {
             return vec![];
         }
-        text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+        // Lossy: a non-UTF-8 byte must not hide the line that explains the 502. Redacted:
+        // request lines can carry other users' JWTs (`authorization=` query parameter).
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|l| net::redact_authorization(l.trim()))
+            .filter(|l| !l.is_empty())
+            .collect()
     }
 
     /// What the installed nginx site says about the hub location.
     fn conf_findings(&self) -> Vec<Finding> {
-        let Some(text) = self.s.nginx_conf.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) else {
-            return vec![];
-        };
-        let loc = hub_location(&text);
+        let Some(loc) = self.hub_location() else { return vec![] };
         let mut out = Vec::new();
-        if let Some(pass) = loc.get("proxy_pass") {
+        if let Some(pass) = parse::nginx_arg(&loc, "proxy_pass") {
             let https = pass.starts_with("https://");
             if https != self.s.hub_tls {
-                out.push(Finding::ProxyPassScheme { proxy_pass: pass.clone() });
+                out.push(Finding::ProxyPassScheme { proxy_pass: pass.to_string() });
             }
         }
         if self.s.hub_tls {
-            let names =
-                self.s.bundle_hub_cert.as_deref().and_then(pem_to_der).as_deref().and_then(cert_info).map(|c| c.names);
-            let checked = loc.get("proxy_ssl_name").cloned().unwrap_or_else(|| "127.0.0.1".into());
+            let names = self.s.bundle_hub_cert.as_deref().and_then(|pem| pki::inspect(pem).ok()).map(|c| c.dns_names);
+            let checked = parse::nginx_arg(&loc, "proxy_ssl_name").unwrap_or("127.0.0.1").to_string();
             if let Some(names) = names
                 && !names.contains(&checked)
             {
@@ -908,6 +927,7 @@ impl Ctx<'_> {
         &self,
         head: Option<&Result<(Head, Vec<u8>), Failure>>,
         elapsed: u128,
+        published: bool,
         rep: &mut Reporter,
     ) -> bool {
         let url = &self.s.public_url;
@@ -943,7 +963,8 @@ impl Ctx<'_> {
                 rep.add(ProbeResult::fail("public.subscribe", elapsed, format!("{url}: {f}{hint}"), vec![]));
                 false
             }
-            None => {
+            // Headers held back while updates were published: something buffers (§2.7).
+            None if published => {
                 let lacks =
                     self.buffering_directives().map(|l| format!("; the hub location lacks {l}")).unwrap_or_default();
                 rep.add(ProbeResult::fail(
@@ -954,6 +975,19 @@ impl Ctx<'_> {
                         self.s.timeout
                     ),
                     vec![Finding::Buffering],
+                ));
+                false
+            }
+            None => {
+                rep.add(ProbeResult::fail(
+                    "public.subscribe",
+                    elapsed,
+                    format!(
+                        "{url}: no response headers within {:?}, and nothing was published to trigger them \
+                         (some hubs send the headers with the first update)",
+                        self.s.timeout
+                    ),
+                    vec![],
                 ));
                 false
             }
@@ -1028,15 +1062,21 @@ impl Ctx<'_> {
         }
     }
 
+    /// The installed site's `/.well-known/mercure` location (`--nginx-conf`), parsed as `check` parses it.
+    fn hub_location(&self) -> Option<NginxDirective> {
+        let text = std::fs::read_to_string(self.s.nginx_conf.as_ref()?).ok()?;
+        let tree = parse::parse_nginx(&text).ok()?;
+        parse::nginx_mercure_location(&tree).cloned()
+    }
+
     /// Which anti-buffering directives the installed hub location lacks, if known.
     fn buffering_directives(&self) -> Option<String> {
-        let text = std::fs::read_to_string(self.s.nginx_conf.as_ref()?).ok()?;
-        let loc = hub_location(&text);
+        let loc = self.hub_location()?;
         let mut lacks = Vec::new();
-        if loc.get("proxy_buffering").map(String::as_str) != Some("off") {
+        if parse::nginx_arg(&loc, "proxy_buffering") != Some("off") {
             lacks.push("`proxy_buffering off`");
         }
-        if loc.get("proxy_http_version").map(String::as_str) != Some("1.1") {
+        if parse::nginx_arg(&loc, "proxy_http_version") != Some("1.1") {
             lacks.push("`proxy_http_version 1.1`");
         }
         (!lacks.is_empty()).then(|| lacks.join(" and "))
@@ -1088,41 +1128,11 @@ impl Ctx<'_> {
     }
 }
 
-/// The directives of the `/.well-known/mercure` location (name -> arguments).
-pub fn hub_location(text: &str) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let Some(start) = text.find("/.well-known/mercure") else { return out };
-    let Some(open) = text[start..].find('{') else { return out };
-    let body = &text[start + open + 1..];
-    let mut depth = 0usize;
-    let mut end = body.len();
-    for (i, c) in body.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' if depth == 0 => {
-                end = i;
-                break;
-            }
-            '}' => depth -= 1,
-            _ => {}
-        }
-    }
-    let stripped: String =
-        body[..end].lines().map(|l| l.split('#').next().unwrap_or("")).collect::<Vec<_>>().join("\n");
-    for stmt in stripped.split([';', '{', '}']) {
-        let stmt = stmt.trim();
-        if let Some((name, args)) = stmt.split_once(char::is_whitespace) {
-            out.insert(name.to_string(), args.trim().to_string());
-        }
-    }
-    out
-}
-
 /// Holds a subscription idle for `idle`; fails if the path closes it sooner.
 async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarget>, idle: Duration) -> ProbeResult {
     let t = Instant::now();
-    let topic = format!("https://mercure-setup.invalid/doctor/idle-{}", nonce());
-    let mut rx = subscribe_task(&s, public.clone(), &topic);
+    let topic = format!("https://mercure-setup.invalid/doctor/idle-{}", net::nonce_hex(6));
+    let mut rx = subscribe_task(&s, public.clone(), &topic, idle);
     // One update so hubs that send headers with the first event answer at once.
     tokio::time::sleep(Duration::from_millis(300)).await;
     if let Some(token) = &s.publisher_token {
@@ -1184,16 +1194,27 @@ async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarge
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_hub_location() {
-        let conf = "server {\n location / { proxy_pass http://x; }\n location ^~ /.well-known/mercure {\n  proxy_pass https://127.0.0.1:8443; # c\n  proxy_ssl_name wrong.internal;\n  if ($x) { return 404; }\n  proxy_buffering off;\n }\n}";
-        let loc = hub_location(conf);
-        assert_eq!(loc.get("proxy_pass").map(String::as_str), Some("https://127.0.0.1:8443"));
-        assert_eq!(loc.get("proxy_ssl_name").map(String::as_str), Some("wrong.internal"));
-        assert_eq!(loc.get("proxy_buffering").map(String::as_str), Some("off"));
+/// The token Symfony would publish with: signed with `MERCURE_JWT_SECRET` (HMAC) or
+/// with symfony/config/jwt/mercure-private.pem (ES256); else the bundle's publisher token.
+/// Returns the token, how it was made, and whether it is ES256.
+fn symfony_token(s: &Settings) -> Result<Option<(String, &'static str, bool)>, String> {
+    let sym = s.symfony.as_ref();
+    match s.algorithm {
+        Some(alg) if alg.is_hmac() => {
+            let Some(secret) = sym.and_then(|y| y.secret.clone()) else { return Ok(None) };
+            let t = jwt::sign(&SigningKey::Hmac(secret), alg, Role::Publisher, &["*"])
+                .map_err(|e| format!("cannot sign with MERCURE_JWT_SECRET: {e}"))?;
+            Ok(Some((t, "signed with MERCURE_JWT_SECRET", false)))
+        }
+        Some(alg) => {
+            let Some(private_pem) = sym.and_then(|y| y.private_pem.clone()) else { return Ok(None) };
+            let key = paths::SYMFONY_PRIVATE_KEY;
+            let pair = rcgen::KeyPair::from_pem(&private_pem).map_err(|e| format!("{key}: {e}"))?;
+            let signing = SigningKey::Es256 { public_pem: pair.public_key_pem(), private_pem };
+            let t = jwt::sign(&signing, alg, Role::Publisher, &["*"])
+                .map_err(|e| format!("cannot sign with {key}: {e}"))?;
+            Ok(Some((t, "signed with symfony/config/jwt/mercure-private.pem (ES256)", true)))
+        }
+        None => Ok(s.publisher_token.clone().map(|t| (t, "with the publisher token", false))),
     }
 }

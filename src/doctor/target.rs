@@ -5,14 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::answers::Answers;
-use crate::answers_file;
 use crate::bundle::paths;
+use crate::check::parse::{self, BundleDir, LoadError};
 use crate::doctor::diagnosis::Names;
 use crate::doctor::net::{self, Resolver, Url};
 use crate::error::Error;
 use crate::plan::Plan;
-use crate::values::{self, JwtAlgorithm};
+use crate::values::JwtAlgorithm;
 
 /// The flags `doctor` takes, before they are combined with the bundle.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -60,12 +59,14 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
-/// `MERCURE_URL` and the signing secret from symfony/.env.local.
+/// `MERCURE_URL` and the signing key from symfony/.env.local.
 #[derive(Debug, Clone)]
 pub struct SymfonyEnv {
     pub mercure_url: String,
     /// `MERCURE_JWT_SECRET` (HMAC only; ES256 keeps a key file instead).
     pub secret: Option<String>,
+    /// symfony/config/jwt/mercure-private.pem (ES256), if the bundle has it.
+    pub private_pem: Option<String>,
 }
 
 /// Everything the probes need, resolved.
@@ -86,8 +87,8 @@ pub struct Settings {
     pub idle: Option<Duration>,
     pub origins: Vec<String>,
     pub symfony: Option<SymfonyEnv>,
-    /// `MERCURE_PUBLISHER_JWT_KEY` from mercure/mercure.env.
-    pub hub_key: Option<String>,
+    /// The bundle, opened as `check` opens it (its files are compared by `bundle.secrets`).
+    pub bundle: Option<BundleDir>,
     pub algorithm: Option<JwtAlgorithm>,
     /// The public URL the bundle was rendered for (`MERCURE_URL` may name it).
     pub bundle_public_url: Option<String>,
@@ -105,53 +106,20 @@ fn read_optional(path: &Path) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
 
-/// `KEY=VALUE` pairs of a dotenv/EnvironmentFile text (quotes removed, comments skipped).
-pub fn env_pairs(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
-        .map(|(k, v)| {
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|s| s.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
-                .unwrap_or(v);
-            (k.trim().to_string(), v.to_string())
-        })
-        .collect()
-}
-
-fn env_value(pairs: &[(String, String)], key: &str) -> Option<String> {
-    pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-}
-
-fn parse_duration(s: &str, flag: &str) -> Result<Duration, Error> {
-    let d = values::Duration::parse(s).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
-    Ok(Duration::from_millis(d.millis))
-}
-
-fn token(path: &Path) -> Result<String, Error> {
-    Ok(read(path)?.trim().to_string())
-}
-
 impl Settings {
     // One linear read of the bundle and flags; splitting it would only scatter the defaults.
     #[allow(clippy::too_many_lines)]
     pub fn resolve(args: &DoctorArgs) -> Result<Settings, Error> {
-        let plan = match &args.bundle {
-            Some(dir) => {
-                let path = dir.join(paths::ANSWERS);
-                let text = read(&path)?;
-                let draft = answers_file::parse(&text, &path.display().to_string()).map_err(Error::InvalidAnswers)?;
-                let (answers, _) = Answers::from_draft(&draft).map_err(Error::InvalidAnswers)?;
-                // The nginx version only changes syntax, never a URL or port.
-                Some(Plan::new(answers, None))
-            }
+        let bundle = match &args.bundle {
+            Some(dir) => Some(BundleDir::open(dir).map_err(|e| match e {
+                LoadError::Answers { errors, .. } => Error::InvalidAnswers(errors),
+                e => Error::Usage(e.to_string()),
+            })?),
             None => None,
         };
-        let bundle_file = |rel: &str| args.bundle.as_ref().map(|d| d.join(rel));
+        // The nginx version only changes syntax, never a URL or port.
+        let plan = bundle.as_ref().map(|b| Plan::new(b.answers.clone(), None));
+        let bundle_file = |rel: &str| bundle.as_ref().map(|b| b.path(rel));
 
         let public_url = match (&args.public_url, &plan) {
             (Some(u), _) => u.clone(),
@@ -181,35 +149,37 @@ impl Settings {
         };
         let bundle_hub_cert = bundle_file(paths::HUB_CERT).and_then(|p| read_optional(&p));
         let publisher_token = match (&args.token_file, bundle_file(paths::PUBLISHER_TOKEN)) {
-            (Some(p), _) => Some(token(p)?),
+            (Some(p), _) => Some(net::read_token(p)?),
             (None, Some(p)) => read_optional(&p).map(|t| t.trim().to_string()),
             _ => None,
         };
         let subscriber_token = match (&args.subscriber_token_file, bundle_file(paths::SUBSCRIBER_TOKEN)) {
-            (Some(p), _) => Some(token(p)?),
+            (Some(p), _) => Some(net::read_token(p)?),
             (None, Some(p)) => read_optional(&p).map(|t| t.trim().to_string()),
             _ => None,
         }
         .or_else(|| publisher_token.clone());
         let public_ca_pem = args.reach.public_ca_pem()?;
         let resolver = args.reach.resolver()?;
-        let idle = args.idle.as_deref().map(|s| parse_duration(s, "--idle")).transpose()?;
-        let timeout = parse_duration(&args.timeout, "--timeout")?;
+        let idle = args.idle.as_deref().map(|s| net::parse_duration(s, "--idle")).transpose()?;
+        let timeout = net::parse_duration(&args.timeout, "--timeout")?;
         let origins = if args.origins.is_empty() {
             plan.as_ref().map(|p| p.cors_origins.iter().filter(|o| *o != "*").cloned().collect()).unwrap_or_default()
         } else {
             args.origins.clone()
         };
-        let symfony = bundle_file(paths::ENV_LOCAL).and_then(|p| read_optional(&p)).and_then(|text| {
-            let pairs = env_pairs(&text);
-            Some(SymfonyEnv {
-                mercure_url: env_value(&pairs, "MERCURE_URL")?,
-                secret: env_value(&pairs, "MERCURE_JWT_SECRET"),
-            })
-        });
-        let hub_key = bundle_file(paths::HUB_ENV)
-            .and_then(|p| read_optional(&p))
-            .and_then(|text| env_value(&env_pairs(&text), "MERCURE_PUBLISHER_JWT_KEY"));
+        let symfony = match bundle.as_ref().map(|b| b.read(paths::ENV_LOCAL)) {
+            Some(Ok(text)) => {
+                // A file that does not parse is reported by `bundle.secrets`.
+                let mut env = parse::parse_env(&text).unwrap_or_default();
+                env.remove("MERCURE_URL").map(|mercure_url| SymfonyEnv {
+                    mercure_url,
+                    secret: env.remove("MERCURE_JWT_SECRET"),
+                    private_pem: bundle_file(paths::SYMFONY_PRIVATE_KEY).and_then(|p| read_optional(&p)),
+                })
+            }
+            _ => None,
+        };
         let domain = plan.as_ref().map_or_else(|| public_url.host.clone(), |p| p.domain.clone());
         let nginx_conf = args.nginx_conf.clone().or_else(|| {
             let installed = PathBuf::from(format!("/etc/nginx/sites-enabled/{domain}.conf"));
@@ -246,7 +216,7 @@ impl Settings {
             idle,
             origins,
             symfony,
-            hub_key,
+            bundle,
             algorithm: plan.as_ref().map(|p| p.answers.jwt_algorithm),
             bundle_public_url: plan.as_ref().map(|p| p.public_hub_url.clone()),
             nginx_conf,
@@ -270,15 +240,6 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_env_files() {
-        let pairs = env_pairs("# c\nA=1\nexport B=\"two\"\nC='3'\n\nA=4\n");
-        assert_eq!(env_value(&pairs, "A").as_deref(), Some("4"));
-        assert_eq!(env_value(&pairs, "B").as_deref(), Some("two"));
-        assert_eq!(env_value(&pairs, "C").as_deref(), Some("3"));
-        assert_eq!(env_value(&pairs, "D"), None);
-    }
 
     #[test]
     fn flags_alone_are_enough_and_required() {

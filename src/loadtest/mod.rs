@@ -3,35 +3,41 @@
 //! connection failures by class, delivery per subscriber and latency percentiles,
 //! and whether the client itself (its fd limit, CPU, event loop) was the bottleneck.
 //!
-//! Bounded: at most `MAX_SUBSCRIBERS` subscriptions, `MAX_UPDATES` updates, and a
-//! hard `--duration` cap after which everything is stopped and reported.
+//! Bounded: at most `MAX_SUBSCRIBERS` subscriptions, `MAX_UPDATES` updates,
+//! `MAX_DELIVERIES` subscriptions x updates (memory: one bit per update and
+//! subscriber, latencies in one shared fixed-size histogram), and a hard
+//! `--duration` after which everything is stopped and reported.
 
 pub mod stats;
 
-use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::sync::{Semaphore, watch};
 
-use crate::doctor::diagnosis::{Finding, Names};
+use crate::doctor::diagnosis::{Diagnosis, Finding, Names};
 use crate::doctor::net::{self, Failure, Request, Resolver, SseParser, TlsTarget, Url};
 use crate::error::Error;
-use crate::values;
-use stats::{ClientUse, KINDS, Latency, Report};
+use stats::{ClientUse, Histogram, KINDS, Latency, NOT_ATTEMPTED, Report};
 
 pub const MAX_SUBSCRIBERS: u32 = 200_000;
 pub const MAX_UPDATES: u32 = 100_000;
+/// Largest `--subscribers` x `--updates`: bounds the per-subscriber delivery bitmaps
+/// (12.5 MB in all) and the run's total work.
+pub const MAX_DELIVERIES: u64 = 100_000_000;
 /// Longest `--duration` accepted.
 const MAX_DURATION: Duration = Duration::from_secs(3600);
 /// File descriptors kept for the publisher, the runtime and stdio.
 const FD_RESERVE: u64 = 64;
 /// How long undelivered updates are awaited after the last publish.
 const DRAIN: Duration = Duration::from_secs(5);
+/// Warm-up publishes (one a second) that may all fail before the run stops: the
+/// measured updates could not be published either.
+const WARMUP_TRIES: u32 = 3;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadtestArgs {
@@ -83,14 +89,31 @@ struct Shared {
     stop_warmup: AtomicBool,
     /// Measured updates received, over all subscribers (ends the drain early).
     deliveries: AtomicU64,
+    /// Delivery latencies of every subscriber, in microseconds.
+    latency: Histogram,
+    warmup_published: AtomicU32,
+    warmup_failed: AtomicU32,
+    /// The first warm-up publish failure.
+    warmup_failure: Mutex<Option<Failure>>,
+    /// Set when `WARMUP_TRIES` warm-up publishes failed and none succeeded.
+    warmup_gave_up: AtomicBool,
+}
+
+/// How one subscription attempt ended.
+enum Outcome {
+    Established,
+    Failed(Failure),
+    /// Still waiting for a connection slot when the run ended.
+    NotAttempted,
 }
 
 /// What one subscriber saw.
 struct SubResult {
-    outcome: Result<(), Failure>,
-    /// Bit per measured update.
+    outcome: Outcome,
+    /// Bit per measured update (allocated once established).
     received: Vec<u64>,
-    latencies_us: Vec<u32>,
+    /// Distinct measured updates received.
+    delivered: u32,
     duplicates: u64,
     dropped: Option<Failure>,
 }
@@ -111,17 +134,6 @@ struct Plan {
     connect_timeout: Duration,
     json: bool,
     topic: String,
-}
-
-fn duration(s: &str, flag: &str) -> Result<Duration, Error> {
-    let d = values::Duration::parse(s).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
-    Ok(Duration::from_millis(d.millis))
-}
-
-fn read_token(p: &PathBuf) -> Result<String, Error> {
-    std::fs::read_to_string(p)
-        .map(|t| t.trim().to_string())
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))
 }
 
 fn tls_for(url: &Url, roots: Option<&rustls::RootCertStore>) -> Result<Option<TlsTarget>, Error> {
@@ -146,10 +158,18 @@ impl Plan {
         if a.updates > MAX_UPDATES {
             return Err(Error::Usage(format!("--updates must be at most {MAX_UPDATES}")));
         }
+        if u64::from(a.subscribers) * u64::from(a.updates) > MAX_DELIVERIES {
+            return Err(Error::Usage(format!(
+                "--subscribers x --updates must be at most {MAX_DELIVERIES} ({} x {} asks for {} deliveries): lower one of them",
+                a.subscribers,
+                a.updates,
+                u64::from(a.subscribers) * u64::from(a.updates)
+            )));
+        }
         if !(a.rate > 0.0 && a.rate <= 10_000.0) {
             return Err(Error::Usage("--rate must be above 0 and at most 10000 updates/s".into()));
         }
-        let d = duration(&a.duration, "--duration")?;
+        let d = net::parse_duration(&a.duration, "--duration")?;
         if d.is_zero() || d > MAX_DURATION {
             return Err(Error::Usage("--duration must be above 0 and at most 1h".into()));
         }
@@ -159,11 +179,9 @@ impl Plan {
             .map(|pem| net::roots_from_pem(&pem, "--public-ca"))
             .transpose()
             .map_err(Error::Usage)?;
-        let publisher_token = read_token(&a.token_file)?;
+        let publisher_token = net::read_token(&a.token_file)?;
         let subscriber_token =
-            a.subscriber_token_file.as_ref().map_or_else(|| Ok(publisher_token.clone()), read_token)?;
-        let mut nonce = [0u8; 6];
-        let _ = getrandom::fill(&mut nonce);
+            a.subscriber_token_file.as_deref().map_or_else(|| Ok(publisher_token.clone()), net::read_token)?;
         Ok(Plan {
             tls: tls_for(&url, roots.as_ref())?,
             publish_tls: tls_for(&publish_url, roots.as_ref())?,
@@ -177,20 +195,39 @@ impl Plan {
             rate: a.rate,
             duration: d,
             concurrency: a.concurrency.max(1),
-            connect_timeout: duration(&a.connect_timeout, "--connect-timeout")?,
+            connect_timeout: net::parse_duration(&a.connect_timeout, "--connect-timeout")?,
             json: a.json,
-            topic: format!(
-                "https://mercure-setup.invalid/loadtest/{}",
-                nonce.iter().fold(String::new(), |mut s, b| {
-                    let _ = write!(s, "{b:02x}");
-                    s
-                })
-            ),
+            topic: format!("https://mercure-setup.invalid/loadtest/{}", net::nonce_hex(6)),
         })
+    }
+
+    /// The names the brief's advice uses. The hub port is known only when publishing
+    /// to it directly on loopback.
+    fn names(&self) -> Names {
+        Names {
+            domain: self.url.host.clone(),
+            site_file: crate::bundle::paths::nginx_site(&self.url.host),
+            hub_port: if self.publish_url.is_loopback_host() { self.publish_url.port } else { 0 },
+            tls_name: String::new(),
+            tls: self.publish_url.is_loopback_host() && self.publish_url.https,
+            heartbeat: String::new(),
+        }
+    }
+
+    fn diagnose(&self, f: &Finding) -> Diagnosis {
+        let mut d = f.diagnose(&self.names());
+        if self.names().hub_port == 0 {
+            // Advice written for a known port: say "its port" rather than ":0".
+            for text in [&mut d.cause, &mut d.fix] {
+                *text = text.replace("127.0.0.1:0", "its loopback port").replace(":0`", ":PORT`");
+            }
+        }
+        d
     }
 }
 
-/// Runs `loadtest`; Ok only when every subscription held and every update arrived everywhere.
+/// Runs `loadtest`; Ok only when every subscription held and every update was
+/// published and arrived everywhere.
 pub fn run(args: &LoadtestArgs) -> Result<(), Error> {
     let plan = Plan::from_args(args)?;
     // Raise the soft fd limit to the hard one first: the default 1024 would make the
@@ -228,16 +265,31 @@ pub fn run(args: &LoadtestArgs) -> Result<(), Error> {
     runtime.shutdown_timeout(Duration::from_secs(1));
     if report.clean() {
         Ok(())
+    } else if let Some(why) = &report.aborted {
+        Err(Error::Failed(format!("loadtest stopped early: {why}")))
     } else {
         Err(Error::Failed(format!(
-            "loadtest: {} connection(s) failed, {} dropped, {} update deliveries lost",
+            "loadtest: {} connection(s) failed, {} dropped, {} of {} update(s) published, {} update deliveries lost",
             report.failed,
             report.dropped,
+            report.published,
+            report.updates,
             report.lost()
         )))
     }
 }
 
+/// Why the ramp-up ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RampEnd {
+    /// Every attempt finished and every established subscriber saw an event.
+    Ready,
+    Deadline,
+    /// Every warm-up publish failed.
+    PublishFailing,
+}
+
+#[allow(clippy::too_many_lines)]
 async fn drive(plan: Plan, mut client: ClientUse) -> Report {
     let plan = Arc::new(plan);
     let shared = Arc::new(Shared::default());
@@ -258,12 +310,14 @@ async fn drive(plan: Plan, mut client: ClientUse) -> Report {
     }
     let warmup = tokio::spawn(warmup(plan.clone(), shared.clone()));
     // Progress goes to stderr, so it never mixes with the table or JSON on stdout.
-    let progress = true;
     let mut last_line = Instant::now();
     let mut ramp_end = None;
     let mut peak_rss = 0;
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let ended = loop {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(
+            (Instant::now() + Duration::from_millis(100)).min(hard_deadline),
+        ))
+        .await;
         let done = shared.finished_attempts.load(Ordering::Relaxed);
         let est = shared.established.load(Ordering::Relaxed);
         let warmed = shared.warmed.load(Ordering::Relaxed);
@@ -271,53 +325,51 @@ async fn drive(plan: Plan, mut client: ClientUse) -> Report {
             ramp_end = Some(start.elapsed());
             peak_rss = rss_kib();
         }
-        if progress
-            && last_line.elapsed() >= Duration::from_millis(if std::io::stderr().is_terminal() { 200 } else { 2000 })
-        {
+        if last_line.elapsed() >= Duration::from_millis(if std::io::stderr().is_terminal() { 200 } else { 2000 }) {
             progress_line(&plan, &shared, start);
             last_line = Instant::now();
         }
-        // Ready when every attempt finished and every established subscriber saw an event.
-        if (done >= plan.subscribers && warmed >= est) || Instant::now() >= hard_deadline {
-            break;
+        if shared.warmup_gave_up.load(Ordering::Relaxed) {
+            break RampEnd::PublishFailing;
         }
-    }
-    shared.stop_warmup.store(true, Ordering::Relaxed);
-    let _ = warmup.await;
-    if progress {
-        progress_line(&plan, &shared, start);
-        eprintln!();
-    }
-    let ramp = ramp_end.unwrap_or_else(|| start.elapsed());
-
-    // Publishing at the requested rate.
-    let mut published = 0;
-    let mut failures = 0;
-    let mut sender = Publisher::new(plan.clone());
-    let interval = Duration::from_secs_f64(1.0 / plan.rate);
-    let mut next = tokio::time::Instant::now();
-    for seq in 0..plan.updates {
+        if done >= plan.subscribers && warmed >= est {
+            break RampEnd::Ready;
+        }
         if Instant::now() >= hard_deadline {
-            break;
+            break RampEnd::Deadline;
         }
-        tokio::time::sleep_until(next).await;
-        next += interval;
-        let micros = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
-        match sender.publish(&format!("lt {seq} {micros}")).await {
-            Ok(()) => published += 1,
-            Err(e) => {
-                failures += 1;
-                if !plan.json {
-                    eprintln!("publish {seq} failed: {e}");
-                }
-            }
+    };
+    // A warm-up publish in flight may take up to two connect timeouts: the deadline is hard.
+    shared.stop_warmup.store(true, Ordering::Relaxed);
+    warmup.abort();
+    let _ = warmup.await;
+    progress_line(&plan, &shared, start);
+    eprintln!();
+    let ramp = ramp_end.unwrap_or_else(|| start.elapsed());
+    let warmup_failure = shared.warmup_failure.lock().map(|f| f.clone()).unwrap_or_default();
+
+    let mut publishing = Publishing::default();
+    let mut aborted = None;
+    if ended == RampEnd::PublishFailing {
+        let failed = shared.warmup_failed.load(Ordering::Relaxed);
+        let f = warmup_failure.clone().unwrap_or(Failure::Other("no answer".into()));
+        let why = format!(
+            "all {failed} warm-up publishes to {} failed ({f}), so no update could be measured",
+            plan.publish_url
+        );
+        eprintln!("loadtest: {why}");
+        aborted = Some(why);
+        publishing.first_failure = Some(f);
+    } else {
+        // Publishing at the requested rate, then draining: until every subscriber has
+        // every published update, or the grace time ends.
+        let mut sender = Publisher::new(plan.clone());
+        publishing = publish_all(&mut sender, plan.updates, plan.rate, hard_deadline, clock, plan.json).await;
+        let drain_end = (Instant::now() + DRAIN).min(hard_deadline);
+        let expected = u64::from(publishing.published) * u64::from(shared.established.load(Ordering::Relaxed));
+        while Instant::now() < drain_end && shared.deliveries.load(Ordering::Relaxed) < expected {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-    // Draining: until every subscriber has every published update, or the grace time ends.
-    let drain_end = (Instant::now() + DRAIN).min(hard_deadline);
-    let expected = u64::from(published) * u64::from(shared.established.load(Ordering::Relaxed));
-    while Instant::now() < drain_end && shared.deliveries.load(Ordering::Relaxed) < expected {
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = stop_tx.send(true);
     peak_rss = peak_rss.max(rss_kib());
@@ -335,7 +387,13 @@ async fn drive(plan: Plan, mut client: ClientUse) -> Report {
     client.cpu_percent = cpu_percent;
     client.rss_peak_kib = peak_rss;
     client.scheduling_lag_max_ms = lag.load(Ordering::Relaxed);
-    summarize(&plan, results, client, ramp, published, failures)
+    let mut report = summarize(&plan, results, client, ramp, &publishing, ended == RampEnd::Deadline);
+    report.latency = Latency::from_histogram(&shared.latency);
+    report.warmup_published = shared.warmup_published.load(Ordering::Relaxed);
+    report.warmup_failures = shared.warmup_failed.load(Ordering::Relaxed);
+    report.warmup_failure_example = warmup_failure.map(|f| f.to_string());
+    report.aborted = aborted;
+    report
 }
 
 fn progress_line(plan: &Plan, shared: &Shared, start: Instant) {
@@ -355,16 +413,57 @@ fn progress_line(plan: &Plan, shared: &Shared, start: Instant) {
     }
 }
 
+/// The likely cause of failed subscriptions (brief section 2), from their classes.
+fn connection_diagnosis(
+    plan: &Plan,
+    by_kind: &[u32; KINDS.len()],
+    established: u32,
+    statuses: &[u16],
+    client_is_bottleneck: bool,
+) -> Option<Diagnosis> {
+    // The hub (or nginx) refused the subscriber's token: the stream is a 401/403 (§2.5, key §2.11).
+    if let Some(&status) = statuses.iter().find(|s| matches!(s, 401 | 403)) {
+        return Some(plan.diagnose(&Finding::NotTheStream { status, media_type: String::new() }));
+    }
+    // Nothing got through nginx at all: it has no hub to talk to.
+    if established == 0 && by_kind[1] > 0 {
+        return Some(plan.diagnose(&Finding::HubDown));
+    }
+    // Some subscriptions held and the rest were closed, reset or answered 502 while the
+    // client had room: nginx ran out of worker connections.
+    let server_side = by_kind[1] + by_kind[3] + by_kind[6];
+    if established > 0 && server_side > 0 && !client_is_bottleneck {
+        return Some(plan.diagnose(&Finding::TooFewWorkerConnections));
+    }
+    if let Some(&status) = statuses.iter().find(|&&s| s != 502) {
+        return Some(plan.diagnose(&Finding::NotTheStream { status, media_type: String::new() }));
+    }
+    None
+}
+
+/// The likely cause of failed publishes.
+fn publish_diagnosis(plan: &Plan, f: &Failure, established: u32) -> Option<Diagnosis> {
+    match f {
+        Failure::Status(status @ (401 | 403)) => Some(plan.diagnose(&Finding::PublishRejected { status: *status })),
+        Failure::Status(502) if established == 0 => Some(plan.diagnose(&Finding::HubDown)),
+        Failure::Status(502) => Some(plan.diagnose(&Finding::TooFewWorkerConnections)),
+        Failure::Refused if plan.publish_url.is_loopback_host() => Some(plan.diagnose(&Finding::HubDown)),
+        _ => None,
+    }
+}
+
 fn summarize(
     plan: &Plan,
     results: Vec<SubResult>,
     mut client: ClientUse,
     ramp: Duration,
-    published: u32,
-    publish_failures: u32,
+    publishing: &Publishing,
+    ran_out_of_time: bool,
 ) -> Report {
+    let published = publishing.published;
     let mut by_kind = [0u32; KINDS.len()];
     let mut examples: Vec<(String, String)> = Vec::new();
+    let mut statuses = Vec::new();
     let mut established = 0u32;
     let mut dropped = 0u32;
     let mut delivered = 0u64;
@@ -372,16 +471,14 @@ fn summarize(
     let mut complete = 0u32;
     let mut per_sub = Vec::new();
     let mut lost_hist = std::collections::BTreeMap::<u32, u32>::new();
-    let mut samples = Vec::new();
     for r in results {
         match r.outcome {
-            Ok(()) => {
+            Outcome::Established => {
                 established += 1;
-                let got: u32 = r.received.iter().map(|w| w.count_ones()).sum();
-                delivered += u64::from(got);
+                delivered += u64::from(r.delivered);
                 duplicates += r.duplicates;
-                per_sub.push(got);
-                let lost = published.saturating_sub(got);
+                per_sub.push(r.delivered);
+                let lost = published.saturating_sub(r.delivered);
                 *lost_hist.entry(lost).or_default() += 1;
                 if lost == 0 {
                     complete += 1;
@@ -389,36 +486,31 @@ fn summarize(
                 if r.dropped.is_some() {
                     dropped += 1;
                 }
-                samples.extend(r.latencies_us);
             }
-            Err(f) => {
+            Outcome::Failed(f) => {
+                if let Failure::Status(s) = f
+                    && !statuses.contains(&s)
+                {
+                    statuses.push(s);
+                }
                 let k = stats::kind_index(&f);
                 by_kind[k] += 1;
                 if !examples.iter().any(|(n, _)| n == KINDS[k]) {
                     examples.push((KINDS[k].to_string(), f.to_string()));
                 }
             }
+            Outcome::NotAttempted => by_kind[NOT_ATTEMPTED] += 1,
         }
     }
     let failed: u32 = by_kind.iter().sum();
     let rss_delta = client.rss_peak_kib.saturating_sub(client.rss_before_kib) * 1024;
     client.rss_per_subscription_bytes = if established > 0 { rss_delta / u64::from(established) } else { 0 };
-    client.bottlenecks = stats::bottlenecks(&client, plan.subscribers, by_kind[7]);
+    // Subscribers never tried count against the client only when the duration ran out.
+    let not_attempted = if ran_out_of_time { by_kind[NOT_ATTEMPTED] } else { 0 };
+    client.bottlenecks = stats::bottlenecks(&client, plan.subscribers, by_kind[7], not_attempted);
     let ramp_seconds = ramp.as_secs_f64();
-    // Connections the server closed, reset or answered 5xx while the client had room:
-    // the brief's "too many subscribers" (nginx worker connections and fd limits).
-    let server_side = by_kind[1] + by_kind[2] + by_kind[3] + by_kind[6];
-    let diagnosis = (server_side > 0 && client.bottlenecks.is_empty()).then(|| {
-        let names = Names {
-            domain: plan.url.host.clone(),
-            site_file: crate::bundle::paths::nginx_site(&plan.url.host),
-            hub_port: 0,
-            tls_name: String::new(),
-            tls: false,
-            heartbeat: String::new(),
-        };
-        Finding::TooFewWorkerConnections.diagnose(&names)
-    });
+    let diagnosis = connection_diagnosis(plan, &by_kind, established, &statuses, !client.bottlenecks.is_empty());
+    let publish_diagnosis = publishing.first_failure.as_ref().and_then(|f| publish_diagnosis(plan, f, established));
     Report {
         public_url: plan.url.to_string(),
         subscribers: plan.subscribers,
@@ -432,17 +524,51 @@ fn summarize(
         ramp_seconds,
         connections_per_second: if ramp_seconds > 0.0 { f64::from(established) / ramp_seconds } else { 0.0 },
         published,
-        publish_failures,
+        publish_failures: publishing.failures,
         expected_deliveries: u64::from(published) * u64::from(established),
         delivered,
         duplicates,
         complete_subscribers: complete,
         lost_histogram: lost_hist.into_iter().collect(),
         per_subscriber_delivered: per_sub,
-        latency: Latency::from_samples(samples),
         client,
         diagnosis,
+        publish_diagnosis,
+        ..Report::default()
     }
+}
+
+/// Connects one subscription: TCP (and TLS) under the gate's permit, then the request
+/// and the response head.
+async fn connect(
+    plan: &Plan,
+    permit: tokio::sync::SemaphorePermit<'_>,
+) -> Result<(BufReader<net::Stream>, net::Framing), Failure> {
+    let stream = net::open(&plan.url, &plan.resolver, plan.tls.as_ref(), plan.connect_timeout).await?;
+    drop(permit);
+    // A small buffer: thousands of these stay resident for the whole run.
+    let mut r = BufReader::with_capacity(2048, stream);
+    let req = Request {
+        method: "GET",
+        url: &plan.url.with_query("topic", &plan.topic),
+        host: None,
+        headers: vec![
+            ("Accept", "text/event-stream".into()),
+            ("Authorization", format!("Bearer {}", plan.subscriber_token)),
+        ],
+        body: None,
+        close: false,
+    };
+    r.get_mut().write_all(&req.encode()).await.map_err(|e| net::classify(&e))?;
+    let head =
+        tokio::time::timeout(plan.connect_timeout, net::read_head(&mut r)).await.unwrap_or(Err(Failure::Timeout))?;
+    if head.status != 200 {
+        return Err(Failure::Status(head.status));
+    }
+    if head.media_type() != "text/event-stream" {
+        return Err(Failure::Other(format!("200 with Content-Type `{}`", head.media_type())));
+    }
+    Ok((r, head.framing("GET")))
 }
 
 /// One subscription: connect (bounded by the gate), subscribe, then count updates until stopped.
@@ -453,45 +579,18 @@ async fn subscriber(
     mut stop: watch::Receiver<bool>,
     clock: Instant,
 ) -> SubResult {
-    let mut result = SubResult {
-        outcome: Ok(()),
-        received: vec![0; (plan.updates as usize).div_ceil(64)],
-        latencies_us: Vec::new(),
-        duplicates: 0,
-        dropped: None,
+    let mut result =
+        SubResult { outcome: Outcome::Established, received: Vec::new(), delivered: 0, duplicates: 0, dropped: None };
+    let permit = tokio::select! {
+        p = gate.acquire() => p.ok(),
+        _ = stop.wait_for(|&s| s) => None,
     };
-    let connected = async {
-        let permit = gate.acquire().await.map_err(|_| Failure::Other("stopped".into()))?;
-        let stream = net::open(&plan.url, &plan.resolver, plan.tls.as_ref(), plan.connect_timeout).await?;
-        drop(permit);
-        // A small buffer: thousands of these stay resident for the whole run.
-        let mut r = BufReader::with_capacity(2048, stream);
-        let req = Request {
-            method: "GET",
-            url: &plan.url.with_query("topic", &plan.topic),
-            host: None,
-            headers: vec![
-                ("Accept", "text/event-stream".into()),
-                ("Authorization", format!("Bearer {}", plan.subscriber_token)),
-            ],
-            body: None,
-            close: false,
-        };
-        r.get_mut().write_all(&req.encode()).await.map_err(|e| net::classify(&e))?;
-        let head = tokio::time::timeout(plan.connect_timeout, net::read_head(&mut r))
-            .await
-            .unwrap_or(Err(Failure::Timeout))?;
-        if head.status != 200 {
-            return Err(Failure::Status(head.status));
-        }
-        if head.media_type() != "text/event-stream" {
-            return Err(Failure::Other(format!("200 with Content-Type `{}`", head.media_type())));
-        }
-        Ok((r, head.framing("GET")))
-    };
-    let connected = tokio::select! {
-        c = connected => c,
-        _ = stop.changed() => Err(Failure::Timeout),
+    let connected = match permit {
+        None => Err(None),
+        Some(permit) => tokio::select! {
+            c = connect(&plan, permit) => c.map_err(Some),
+            _ = stop.wait_for(|&s| s) => Err(Some(Failure::Timeout)),
+        },
     };
     shared.finished_attempts.fetch_add(1, Ordering::Relaxed);
     let (mut r, mut framing) = match connected {
@@ -501,10 +600,11 @@ async fn subscriber(
         }
         Err(f) => {
             shared.failed.fetch_add(1, Ordering::Relaxed);
-            result.outcome = Err(f);
+            result.outcome = f.map_or(Outcome::NotAttempted, Outcome::Failed);
             return result;
         }
     };
+    result.received = vec![0; (plan.updates as usize).div_ceil(64)];
     let mut parser = SseParser::default();
     let mut buf = Vec::with_capacity(512);
     let mut warmed = false;
@@ -512,7 +612,7 @@ async fn subscriber(
         buf.clear();
         let read = tokio::select! {
             r = framing.read_some(&mut r, &mut buf) => r,
-            _ = stop.changed() => break,
+            _ = stop.wait_for(|&s| s) => break,
         };
         match read {
             Ok(0) => {
@@ -526,7 +626,15 @@ async fn subscriber(
             Ok(_) => {}
         }
         let now_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
-        for ev in parser.push(&buf) {
+        // An over-long line or event ends this subscription rather than growing without bound.
+        let events = match parser.try_push(&buf) {
+            Ok(events) => events,
+            Err(failure) => {
+                result.dropped = Some(failure);
+                break;
+            }
+        };
+        for ev in events {
             if !warmed {
                 warmed = true;
                 shared.warmed.fetch_add(1, Ordering::Relaxed);
@@ -545,8 +653,9 @@ async fn subscriber(
                 continue;
             }
             *w |= bit;
+            result.delivered += 1;
             shared.deliveries.fetch_add(1, Ordering::Relaxed);
-            result.latencies_us.push(u32::try_from(now_us.saturating_sub(sent)).unwrap_or(u32::MAX));
+            shared.latency.record(now_us.saturating_sub(sent));
         }
     }
     result
@@ -554,11 +663,30 @@ async fn subscriber(
 
 /// Publishes a throwaway update every second during ramp-up, so hubs that send
 /// headers only with the first event answer, and so measured updates start only
-/// once every subscriber is known to the hub.
+/// once every subscriber is known to the hub. Counts its failures, and gives up
+/// (`warmup_gave_up`) when the first `WARMUP_TRIES` all failed.
 async fn warmup(plan: Arc<Plan>, shared: Arc<Shared>) {
     let mut publisher = Publisher::new(plan);
     while !shared.stop_warmup.load(Ordering::Relaxed) {
-        let _ = publisher.publish("warmup").await;
+        match publisher.publish("warmup").await {
+            Ok(()) => {
+                shared.warmup_published.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                let n = shared.warmup_failed.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Ok(mut first) = shared.warmup_failure.lock()
+                    && first.is_none()
+                {
+                    // On stderr, so also with --json: the report counts the rest.
+                    eprintln!("warm-up publish failed: {e} (further failures are counted in the report)");
+                    *first = Some(e);
+                }
+                if n >= WARMUP_TRIES && shared.warmup_published.load(Ordering::Relaxed) == 0 {
+                    shared.warmup_gave_up.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
         for _ in 0..10 {
             if shared.stop_warmup.load(Ordering::Relaxed) {
                 return;
@@ -566,6 +694,57 @@ async fn warmup(plan: Arc<Plan>, shared: Arc<Shared>) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// What publishing the measured updates did.
+#[derive(Debug, Default)]
+struct Publishing {
+    published: u32,
+    failures: u32,
+    first_failure: Option<Failure>,
+}
+
+/// Something measured updates are published through (a stand-in in unit tests).
+trait Publish {
+    async fn publish(&mut self, data: &str) -> Result<(), Failure>;
+}
+
+/// Publishes `updates` measured updates at `rate` per second; neither the pacing nor
+/// a slow publish runs past `deadline`.
+async fn publish_all(
+    sender: &mut impl Publish,
+    updates: u32,
+    rate: f64,
+    deadline: Instant,
+    clock: Instant,
+    quiet: bool,
+) -> Publishing {
+    let mut out = Publishing::default();
+    let hard = tokio::time::Instant::from_std(deadline);
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut next = tokio::time::Instant::now();
+    for seq in 0..updates {
+        tokio::time::sleep_until(next.min(hard)).await;
+        if tokio::time::Instant::now() >= hard {
+            break;
+        }
+        next += interval;
+        let micros = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let Ok(result) = tokio::time::timeout_at(hard, sender.publish(&format!("lt {seq} {micros}"))).await else {
+            break;
+        };
+        match result {
+            Ok(()) => out.published += 1,
+            Err(e) => {
+                out.failures += 1;
+                if !quiet {
+                    eprintln!("publish {seq} failed: {e}");
+                }
+                out.first_failure.get_or_insert(e);
+            }
+        }
+    }
+    out
 }
 
 /// Publishes over one kept-alive connection, reconnecting when it drops.
@@ -579,20 +758,6 @@ impl Publisher {
         Publisher { plan, conn: None }
     }
 
-    async fn publish(&mut self, data: &str) -> Result<(), Failure> {
-        for attempt in 0..2 {
-            match self.try_publish(data).await {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt == 0 && matches!(e, Failure::Closed | Failure::Reset) => self.conn = None,
-                Err(e) => {
-                    self.conn = None;
-                    return Err(e);
-                }
-            }
-        }
-        Err(Failure::Closed)
-    }
-
     async fn try_publish(&mut self, data: &str) -> Result<(), Failure> {
         let p = self.plan.clone();
         let mut conn = match self.conn.take() {
@@ -601,13 +766,12 @@ impl Publisher {
                 BufReader::new(net::open(&p.publish_url, &p.resolver, p.publish_tls.as_ref(), p.connect_timeout).await?)
             }
         };
-        let body = format!("topic={}&data={}", net::form_encode(&p.topic), net::form_encode(data)).into_bytes();
         let req = Request {
             method: "POST",
             url: &p.publish_url,
             host: None,
             headers: vec![("Authorization", format!("Bearer {}", p.publisher_token))],
-            body: Some(("application/x-www-form-urlencoded", body)),
+            body: Some(("application/x-www-form-urlencoded", net::publish_form(&p.topic, data))),
             close: false,
         };
         let work = async {
@@ -626,6 +790,22 @@ impl Publisher {
             self.conn = Some(conn);
         }
         if status == 200 { Ok(()) } else { Err(Failure::Status(status)) }
+    }
+}
+
+impl Publish for Publisher {
+    async fn publish(&mut self, data: &str) -> Result<(), Failure> {
+        for attempt in 0..2 {
+            match self.try_publish(data).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt == 0 && matches!(e, Failure::Closed | Failure::Reset) => self.conn = None,
+                Err(e) => {
+                    self.conn = None;
+                    return Err(e);
+                }
+            }
+        }
+        Err(Failure::Closed)
     }
 }
 
@@ -692,9 +872,95 @@ mod tests {
         assert!(bad(&|a| a.subscribers = 0).contains("--subscribers"));
         assert!(bad(&|a| a.subscribers = MAX_SUBSCRIBERS + 1).contains("--subscribers"));
         assert!(bad(&|a| a.updates = MAX_UPDATES + 1).contains("--updates"));
+        let both = bad(&|a| {
+            a.subscribers = MAX_SUBSCRIBERS;
+            a.updates = MAX_UPDATES;
+        });
+        assert!(both.contains("--subscribers x --updates must be at most 100000000"), "{both}");
         assert!(bad(&|a| a.rate = 0.0).contains("--rate"));
         assert!(bad(&|a| a.duration = "2h".into()).contains("--duration"));
         assert!(bad(&|_| {}).contains("/nonexistent"));
+    }
+
+    /// Counts publishes; answers each with `answer`, after `delay`.
+    struct StandIn {
+        calls: u32,
+        delay: Duration,
+        answer: Result<(), Failure>,
+    }
+
+    impl Publish for StandIn {
+        async fn publish(&mut self, _: &str) -> Result<(), Failure> {
+            self.calls += 1;
+            tokio::time::sleep(self.delay).await;
+            self.answer.clone()
+        }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
+    }
+
+    #[test]
+    fn publishing_never_runs_past_the_duration() {
+        // --rate 0.01 means one update every 100 s: the 300 ms deadline ends the run.
+        let mut p = StandIn { calls: 0, delay: Duration::ZERO, answer: Ok(()) };
+        let t = Instant::now();
+        let out = rt().block_on(publish_all(&mut p, 5, 0.01, t + Duration::from_millis(300), t, true));
+        assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+        assert_eq!((out.published, p.calls), (1, 1));
+        // A publish slower than the time left is cut off, not waited for.
+        let mut slow = StandIn { calls: 0, delay: Duration::from_secs(60), answer: Ok(()) };
+        let t = Instant::now();
+        let out = rt().block_on(publish_all(&mut slow, 3, 100.0, t + Duration::from_millis(300), t, true));
+        assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+        assert_eq!(out.published, 0);
+        // Failures are counted, and the first one is kept for the diagnosis.
+        let mut refused = StandIn { calls: 0, delay: Duration::ZERO, answer: Err(Failure::Status(401)) };
+        let t = Instant::now();
+        let out = rt().block_on(publish_all(&mut refused, 3, 1000.0, t + Duration::from_secs(10), t, true));
+        assert_eq!((out.published, out.failures, out.first_failure), (0, 3, Some(Failure::Status(401))));
+    }
+
+    fn plan() -> Plan {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("t");
+        std::fs::write(&token, "x\n").unwrap();
+        Plan::from_args(&LoadtestArgs {
+            public_url: "https://app.example.com/.well-known/mercure".into(),
+            token_file: token,
+            ..args()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn connection_failures_get_the_matching_advice() {
+        let p = plan();
+        let kinds = |pairs: &[(usize, u32)]| {
+            let mut k = [0u32; KINDS.len()];
+            for &(i, n) in pairs {
+                k[i] = n;
+            }
+            k
+        };
+        let item = |d: Option<Diagnosis>| d.map(|d| d.item);
+        // Rejected subscriber token: the stream is a 401, not a capacity problem.
+        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(2, 10)]), 0, &[401], false)), Some(5));
+        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(2, 4), (1, 2)]), 4, &[403, 502], false)), Some(5));
+        // Only 502s and nothing established: no hub behind nginx.
+        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(1, 10)]), 0, &[502], false)), Some(1));
+        // Some held, the rest 502/reset/closed: worker connections.
+        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(1, 5), (3, 2), (6, 1)]), 60, &[502], false)), Some(15));
+        // ... but not when the client itself was the limit.
+        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(3, 5)]), 60, &[], true)), None);
+        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(0, 10)]), 0, &[], false)), None);
+        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(2, 10)]), 0, &[404], false)), Some(5));
+        // Publish failures.
+        assert_eq!(item(publish_diagnosis(&p, &Failure::Status(401), 10)), Some(11));
+        assert_eq!(item(publish_diagnosis(&p, &Failure::Status(502), 0)), Some(1));
+        let d = publish_diagnosis(&p, &Failure::Status(502), 0).unwrap();
+        assert!(!d.cause.contains("127.0.0.1:0"), "{}", d.cause);
     }
 
     #[test]

@@ -7,9 +7,15 @@ use serde::Serialize;
 
 use crate::doctor::net::Failure;
 
-/// The classes connection failures are counted in.
-pub const KINDS: [&str; 9] =
-    ["refused", "502", "other_http", "reset", "timeout", "tls", "closed", "client_limit", "other"];
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The classes connection failures are counted in. `not_attempted`: still waiting for a
+/// connection slot when the run ended (no `Failure`, so it has no `kind_index`).
+pub const KINDS: [&str; 10] =
+    ["refused", "502", "other_http", "reset", "timeout", "tls", "closed", "client_limit", "other", "not_attempted"];
+
+/// The index of `not_attempted` in `KINDS`.
+pub const NOT_ATTEMPTED: usize = 9;
 
 /// The index in `KINDS` of a failure.
 pub fn kind_index(f: &Failure) -> usize {
@@ -26,35 +32,115 @@ pub fn kind_index(f: &Failure) -> usize {
     }
 }
 
-/// The nearest-rank percentile `p` (0 < p <= 100) of ascending `sorted`.
-pub fn percentile(sorted: &[u32], p: f64) -> Option<u32> {
-    if sorted.is_empty() {
-        return None;
+/// Values below this are counted exactly (one bucket each).
+const LINEAR: u64 = 128;
+/// Sub-buckets per power of two above `LINEAR`: a bucket is at most 1/64 (1.6 %) wide.
+const SUB: u64 = 64;
+/// Largest value kept apart (larger ones share the last bucket; `max` stays exact).
+const CAP: u64 = u32::MAX as u64;
+/// Powers of two from `LINEAR` (2^7) up to `CAP` (2^32).
+#[allow(clippy::cast_possible_truncation)]
+const BUCKETS: usize = (LINEAR + (32 - 7) * SUB) as usize;
+
+/// A latency histogram shared by every subscriber task: log-linear buckets of atomic
+/// counters (fixed ~14 KiB however many samples), exact below 128 us, within 1.6 %
+/// above, with the exact maximum kept apart.
+pub struct Histogram {
+    counts: Box<[AtomicU64]>,
+    max: AtomicU64,
+    total: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            max: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+        }
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// The bucket of `v` (at most `CAP`).
+fn bucket(v: u64) -> usize {
+    let v = v.min(CAP);
+    if v < LINEAR {
+        #[allow(clippy::cast_possible_truncation)]
+        return v as usize;
+    }
+    let e = u64::from(v.ilog2());
+    let shift = e - 6;
+    let sub = (v >> shift) - SUB;
+    #[allow(clippy::cast_possible_truncation)]
+    let i = (LINEAR + (e - 7) * SUB + sub) as usize;
+    i
+}
+
+/// The largest value bucket `i` holds.
+fn bucket_high(i: usize) -> u64 {
+    let i = i as u64;
+    if i < LINEAR {
+        return i;
+    }
+    let e = (i - LINEAR) / SUB + 7;
+    let sub = (i - LINEAR) % SUB;
+    let shift = e - 6;
+    (((SUB + sub + 1) << shift) - 1).min(CAP)
+}
+
+impl Histogram {
+    pub fn record(&self, v: u64) {
+        self.counts[bucket(v)].fetch_add(1, Ordering::Relaxed);
+        self.max.fetch_max(v, Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    pub fn max(&self) -> Option<u64> {
+        (self.count() > 0).then(|| self.max.load(Ordering::Relaxed))
+    }
+
+    /// The nearest-rank percentile `p` (0 < p <= 100): exact below 128, else the top of
+    /// its bucket (at most 1.6 % above the true value), never above the maximum.
+    pub fn percentile(&self, p: f64) -> Option<u64> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let rank = (((p / 100.0) * n as f64).ceil() as u64).clamp(1, n);
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c.load(Ordering::Relaxed);
+            if seen >= rank {
+                return Some(bucket_high(i).min(self.max.load(Ordering::Relaxed)));
+            }
+        }
+        self.max()
+    }
 }
 
 /// Delivery latency summary, in microseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Latency {
-    pub samples: usize,
-    pub p50_us: Option<u32>,
-    pub p95_us: Option<u32>,
-    pub p99_us: Option<u32>,
-    pub max_us: Option<u32>,
+    pub samples: u64,
+    pub p50_us: Option<u64>,
+    pub p95_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub max_us: Option<u64>,
 }
 
 impl Latency {
-    pub fn from_samples(mut v: Vec<u32>) -> Latency {
-        v.sort_unstable();
+    pub fn from_histogram(h: &Histogram) -> Latency {
         Latency {
-            samples: v.len(),
-            p50_us: percentile(&v, 50.0),
-            p95_us: percentile(&v, 95.0),
-            p99_us: percentile(&v, 99.0),
-            max_us: v.last().copied(),
+            samples: h.count(),
+            p50_us: h.percentile(50.0),
+            p95_us: h.percentile(95.0),
+            p99_us: h.percentile(99.0),
+            max_us: h.max(),
         }
     }
 }
@@ -78,6 +164,13 @@ pub struct Report {
     pub connections_per_second: f64,
     pub published: u32,
     pub publish_failures: u32,
+    /// Throwaway updates published during ramp-up (so the hub knows every subscriber).
+    pub warmup_published: u32,
+    pub warmup_failures: u32,
+    /// The first warm-up publish failure, e.g. `HTTP 401`.
+    pub warmup_failure_example: Option<String>,
+    /// Why the run stopped before publishing, if it did.
+    pub aborted: Option<String>,
     pub expected_deliveries: u64,
     pub delivered: u64,
     pub duplicates: u64,
@@ -91,6 +184,8 @@ pub struct Report {
     pub client: ClientUse,
     /// The likely server-side cause when connections failed and the client had room.
     pub diagnosis: Option<crate::doctor::diagnosis::Diagnosis>,
+    /// The likely cause when publishes failed.
+    pub publish_diagnosis: Option<crate::doctor::diagnosis::Diagnosis>,
 }
 
 /// What the load generator itself used, and whether it was the bottleneck.
@@ -113,9 +208,15 @@ impl Report {
         self.expected_deliveries.saturating_sub(self.delivered)
     }
 
-    /// Whether everything held: all connected, none dropped, every update everywhere.
+    /// Whether everything held: all connected, none dropped, every update published
+    /// and delivered everywhere.
     pub fn clean(&self) -> bool {
-        self.failed == 0 && self.dropped == 0 && self.lost() == 0 && self.publish_failures == 0
+        self.aborted.is_none()
+            && self.failed == 0
+            && self.dropped == 0
+            && self.lost() == 0
+            && self.publish_failures == 0
+            && self.published == self.updates
     }
 
     pub fn to_table(&self) -> String {
@@ -145,7 +246,21 @@ impl Report {
             "  ramp-up              {:>8.1} s ({:.0} connections/s)",
             self.ramp_seconds, self.connections_per_second
         );
+        if let Some(a) = &self.aborted {
+            let _ = writeln!(s, "STOPPED EARLY: {a}");
+        }
         let _ = writeln!(s, "updates");
+        if self.warmup_failures > 0 || self.warmup_published > 0 {
+            let _ = writeln!(
+                s,
+                "  warm-up published    {:>8} of {}{}",
+                self.warmup_published,
+                self.warmup_published + self.warmup_failures,
+                self.warmup_failure_example
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(" ({} failed, e.g. {e})", self.warmup_failures))
+            );
+        }
         let _ = writeln!(
             s,
             "  published            {:>8} of {}{}",
@@ -157,15 +272,21 @@ impl Report {
                 String::new()
             }
         );
-        let pct = if self.expected_deliveries == 0 {
-            100.0
-        } else {
+        if let Some(d) = &self.publish_diagnosis {
+            let _ = writeln!(s, "    likely cause (brief §2.{}): {}", d.item, d.cause);
+            let _ = writeln!(s, "    fix: {}", d.fix);
+        }
+        // No percentage over nothing: 0 of 0 is not "100 %" delivered.
+        let pct = if self.expected_deliveries > 0 {
             #[allow(clippy::cast_precision_loss)]
             let p = self.delivered as f64 * 100.0 / self.expected_deliveries as f64;
-            p
+            format!("{p:.2} %")
+        } else if self.published == 0 {
+            "nothing was published".into()
+        } else {
+            "no subscriber to deliver to".into()
         };
-        let _ =
-            writeln!(s, "  delivered            {:>8} of {} ({pct:.2} %)", self.delivered, self.expected_deliveries);
+        let _ = writeln!(s, "  delivered            {:>8} of {} ({pct})", self.delivered, self.expected_deliveries);
         let _ = writeln!(s, "  lost                 {:>8}", self.lost());
         let _ =
             writeln!(s, "  every update         {:>8} of {} subscribers", self.complete_subscribers, self.established);
@@ -177,7 +298,8 @@ impl Report {
             let _ = writeln!(s, "  duplicates           {:>8}", self.duplicates);
         }
         let l = &self.latency;
-        let f = |v: Option<u32>| v.map_or("-".to_string(), |us| format!("{:.1} ms", f64::from(us) / 1000.0));
+        #[allow(clippy::cast_precision_loss)]
+        let f = |v: Option<u64>| v.map_or("-".to_string(), |us| format!("{:.1} ms", us as f64 / 1000.0));
         let _ = writeln!(
             s,
             "latency                p50 {}  p95 {}  p99 {}  max {}  ({} samples)",
@@ -187,7 +309,15 @@ impl Report {
             f(l.max_us),
             l.samples
         );
-        let c = &self.client;
+        self.client.write_table(&mut s);
+        s
+    }
+}
+
+impl ClientUse {
+    /// The report's `client` section.
+    fn write_table(&self, s: &mut String) {
+        let c = self;
         let _ = writeln!(s, "client");
         let _ = writeln!(
             s,
@@ -211,7 +341,6 @@ impl Report {
         for b in &c.bottlenecks {
             let _ = writeln!(s, "  BOTTLENECK (client)  {b}");
         }
-        s
     }
 }
 
@@ -220,9 +349,16 @@ fn bytes_to_kib(b: u64) -> f64 {
     b as f64 / 1024.0
 }
 
-/// The client's own limits, in the words the report uses.
-pub fn bottlenecks(c: &ClientUse, subscribers: u32, client_limit_failures: u32) -> Vec<String> {
+/// The client's own limits, in the words the report uses. `not_attempted`: subscribers
+/// still waiting for a connection slot when `--duration` ran out.
+pub fn bottlenecks(c: &ClientUse, subscribers: u32, client_limit_failures: u32, not_attempted: u32) -> Vec<String> {
     let mut out = Vec::new();
+    if not_attempted > 0 {
+        out.push(format!(
+            "ran out of --duration during ramp-up: {not_attempted} subscriber(s) never got a connection slot; \
+             raise --duration or --concurrency"
+        ));
+    }
     let needed = u64::from(subscribers) + 64;
     if c.nofile_soft < needed {
         out.push(format!(
@@ -255,17 +391,56 @@ pub fn bottlenecks(c: &ClientUse, subscribers: u32, client_limit_failures: u32) 
 mod tests {
     use super::*;
 
+    fn hist(values: impl IntoIterator<Item = u64>) -> Histogram {
+        let h = Histogram::default();
+        for v in values {
+            h.record(v);
+        }
+        h
+    }
+
     #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<u32> = (1..=100).collect();
-        assert_eq!(percentile(&v, 50.0), Some(50));
-        assert_eq!(percentile(&v, 95.0), Some(95));
-        assert_eq!(percentile(&v, 99.0), Some(99));
-        assert_eq!(percentile(&v, 100.0), Some(100));
-        assert_eq!(percentile(&[7], 99.0), Some(7));
-        assert_eq!(percentile(&[], 50.0), None);
-        let l = Latency::from_samples(vec![30, 10, 20]);
+    fn histogram_percentiles_are_exact_for_small_values() {
+        let h = hist(1..=100);
+        assert_eq!(h.percentile(50.0), Some(50));
+        assert_eq!(h.percentile(95.0), Some(95));
+        assert_eq!(h.percentile(99.0), Some(99));
+        assert_eq!(h.percentile(100.0), Some(100));
+        assert_eq!(hist([7]).percentile(99.0), Some(7));
+        assert_eq!(Histogram::default().percentile(50.0), None);
+        assert_eq!(Histogram::default().max(), None);
+        let l = Latency::from_histogram(&hist([30, 10, 20]));
         assert_eq!((l.p50_us, l.max_us, l.samples), (Some(20), Some(30), 3));
+    }
+
+    #[test]
+    fn histogram_percentiles_stay_within_a_bucket_for_large_values() {
+        // 1 ms .. 10 s in 1 ms steps: the nearest-rank value is k ms.
+        let h = hist((1..=10_000u64).map(|ms| ms * 1000));
+        for (p, exact) in [(50.0, 5_000_000u64), (95.0, 9_500_000), (99.0, 9_900_000)] {
+            let got = h.percentile(p).unwrap();
+            assert!(got >= exact && got <= exact + exact / 64, "p{p}: {got} vs {exact}");
+        }
+        // The maximum is exact, and no percentile exceeds it.
+        let h = hist([1_000, 123_457, 999_999_999]);
+        assert_eq!(h.max(), Some(999_999_999));
+        assert_eq!(h.percentile(100.0), Some(999_999_999));
+        assert!(h.percentile(50.0).unwrap() >= 123_457 && h.percentile(50.0).unwrap() <= 123_457 + 123_457 / 64);
+        // Beyond the last bucket: counted, max still exact.
+        let h = hist([u64::MAX / 2]);
+        assert_eq!((h.count(), h.max()), (1, Some(u64::MAX / 2)));
+    }
+
+    #[test]
+    fn histogram_buckets_cover_every_value_in_order() {
+        let mut prev = 0;
+        for v in (0..5000u64).chain((13..32).map(|e| 1u64 << e)).chain([CAP - 1, CAP]) {
+            let b = bucket(v);
+            assert!(b < BUCKETS && b >= prev, "{v}");
+            assert!(bucket_high(b) >= v, "{v}: bucket {b} ends at {}", bucket_high(b));
+            assert!(b == 0 || bucket_high(b - 1) < v, "{v}");
+            prev = b;
+        }
     }
 
     #[test]
@@ -278,12 +453,14 @@ mod tests {
     #[test]
     fn names_the_client_as_bottleneck() {
         let c = ClientUse { nofile_soft: 1024, nofile_hard: 1024, cores: 2, ..ClientUse::default() };
-        let b = bottlenecks(&c, 5000, 3);
+        let b = bottlenecks(&c, 5000, 3, 0);
         assert!(b[0].contains("RLIMIT_NOFILE 1024"), "{b:?}");
         assert!(b[1].contains("3 connection(s)"));
         let ok =
             ClientUse { nofile_soft: 20000, nofile_hard: 20000, cores: 2, cpu_percent: 40.0, ..ClientUse::default() };
-        assert!(bottlenecks(&ok, 5000, 0).is_empty());
+        assert!(bottlenecks(&ok, 5000, 0, 0).is_empty());
+        let slow = bottlenecks(&ok, 5000, 0, 12);
+        assert!(slow[0].contains("ran out of --duration during ramp-up: 12"), "{slow:?}");
     }
 
     #[test]
@@ -298,7 +475,7 @@ mod tests {
             failed_by_kind: vec![("502".into(), 2)],
             expected_deliveries: 16,
             delivered: 15,
-            latency: Latency::from_samples(vec![1500, 2500]),
+            latency: Latency::from_histogram(&hist([1500, 2500])),
             ..Report::default()
         };
         let t = r.to_table();
@@ -306,5 +483,24 @@ mod tests {
         assert!(t.contains("lost                        1"), "{t}");
         assert!(t.contains("p50 1.5 ms"), "{t}");
         assert!(!r.clean());
+    }
+
+    #[test]
+    fn nothing_published_is_not_clean_and_claims_no_percentage() {
+        let r = Report {
+            subscribers: 3,
+            updates: 3,
+            established: 3,
+            warmup_failures: 2,
+            warmup_failure_example: Some("HTTP 401".into()),
+            ..Report::default()
+        };
+        assert!(!r.clean(), "0 of 3 published must fail the run");
+        let t = r.to_table();
+        assert!(!t.contains("100.00 %"), "{t}");
+        assert!(t.contains("nothing was published"), "{t}");
+        assert!(t.contains("warm-up published           0 of 2 (2 failed, e.g. HTTP 401)"), "{t}");
+        let ok = Report { updates: 0, ..Report::default() };
+        assert!(ok.clean(), "--updates 0 publishes nothing by request");
     }
 }

@@ -77,14 +77,19 @@ pub fn start_nginx_limited(stack: &mut Stack, limits: Limits) {
 /// The arguments that point `loadtest` at the stack's public side.
 pub fn loadtest_args(stack: &Stack) -> Vec<String> {
     let bundle = stack.r.tmp.path().join("bundle");
+    loadtest_args_with(stack, &bundle.join("tokens/publisher.jwt"), &bundle.join("tokens/subscriber.jwt"))
+}
+
+/// `loadtest_args` with other publisher and subscriber token files.
+pub fn loadtest_args_with(stack: &Stack, publisher: &Path, subscriber: &Path) -> Vec<String> {
     vec![
         "loadtest".into(),
         "--public-url".into(),
         stack.public_url(""),
         "--token-file".into(),
-        bundle.join("tokens/publisher.jwt").to_string_lossy().into_owned(),
+        publisher.to_string_lossy().into_owned(),
         "--subscriber-token-file".into(),
-        bundle.join("tokens/subscriber.jwt").to_string_lossy().into_owned(),
+        subscriber.to_string_lossy().into_owned(),
         "--resolve".into(),
         format!("{}:{}:127.0.0.1", stack.r.domain(), stack.nginx().https_port),
         "--public-ca".into(),
@@ -95,7 +100,11 @@ pub fn loadtest_args(stack: &Stack) -> Vec<String> {
 /// Runs `loadtest` with the stack's arguments plus `extra`; `shell_prefix` runs it
 /// under `sh -c` (e.g. `ulimit -Hn 256;`) to give the client other limits.
 pub fn run_loadtest(stack: &Stack, extra: &[&str], shell_prefix: Option<&str>) -> Output {
-    let mut args = loadtest_args(stack);
+    run_loadtest_args(loadtest_args(stack), extra, shell_prefix)
+}
+
+/// Runs `loadtest` with `args` (from `loadtest_args_with`) plus `extra`.
+pub fn run_loadtest_args(mut args: Vec<String>, extra: &[&str], shell_prefix: Option<&str>) -> Output {
     args.extend(extra.iter().map(|s| (*s).to_string()));
     let mut cmd = match shell_prefix {
         Some(prefix) => {
