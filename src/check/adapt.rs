@@ -172,6 +172,20 @@ pub struct NginxAdapt {
     pub http2: Http2Form,
 }
 
+impl NginxAdapt {
+    /// Changes nothing: the site exactly as rendered.
+    pub fn as_rendered() -> NginxAdapt {
+        NginxAdapt {
+            http_listen: None,
+            https_listen: None,
+            public_cert: None,
+            tls_dir: None,
+            log_dir: None,
+            http2: Http2Form::AsRendered,
+        }
+    }
+}
+
 /// Rewrites the site file line by line, keeping its line count.
 pub fn adapt_nginx_site(text: &str, how: &NginxAdapt) -> String {
     let mut out = String::new();
@@ -308,14 +322,7 @@ mod tests {
         assert!(out.contains("listen 127.0.0.1:1443 ssl http2;\n    # http2 on;"));
         assert!(out.contains("ssl_certificate /t/c.pem;") && out.contains("/b/tls/ca.crt;"));
         assert!(out.contains("access_log /t/log/x.log fmt;"));
-        let same = NginxAdapt {
-            http_listen: None,
-            https_listen: None,
-            public_cert: None,
-            tls_dir: None,
-            log_dir: None,
-            http2: Http2Form::AsRendered,
-        };
+        let same = NginxAdapt::as_rendered();
         assert_eq!(adapt_nginx_site(site, &same), site);
     }
 }

@@ -184,14 +184,7 @@ pub fn nginx_test_system(bundle: &BundleDir) -> Outcome {
         Err(e) => return io_failed("reading the site", &e),
     };
     let domain = bundle.answers.domain.to_string();
-    let mut how = NginxAdapt {
-        http_listen: None,
-        https_listen: None,
-        public_cert: None,
-        tls_dir: None,
-        log_dir: None,
-        http2: Http2Form::AsRendered,
-    };
+    let mut how = NginxAdapt::as_rendered();
     // Files that go live with the bundle may not be installed yet: stand in for them.
     let tree = super::parse::parse_nginx(&site).unwrap_or_default();
     let installed = |name: &str| {
