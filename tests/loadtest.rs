@@ -1,8 +1,9 @@
 //! `loadtest` on the real stack: every update reaches every subscriber when nginx
 //! has room, connection failures are counted by class when it does not, and the
 //! client names itself as the bottleneck when its own fd limit is too low.
-//! The 5,000-subscriber runs are `#[ignore]`d here (too long for CI) and run by
-//! scripts/loadtest-stack.sh.
+//! The 5,000- and 10,000-subscriber runs are capacity measurements, `#[ignore]`d
+//! here: they need a raised fd limit and a release build, which
+//! scripts/loadtest-stack.sh sets up.
 
 use std::time::{Duration, Instant};
 
@@ -209,19 +210,19 @@ fn big_run(name: &str, limits: Limits, subscribers: &str, clean: bool) {
 }
 
 #[test]
-#[ignore = "5,000 subscribers take minutes; run by scripts/loadtest-stack.sh"]
+#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
 fn loadtest_5000_with_generated_tuning() {
     big_run("tuned-5000.txt", Limits::generated(5000), "5000", true);
 }
 
 #[test]
-#[ignore = "5,000 subscribers take minutes; run by scripts/loadtest-stack.sh"]
+#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
 fn loadtest_5000_with_stock_debian_nginx() {
     big_run("stock-5000.txt", Limits::DEBIAN_STOCK, "5000", false);
 }
 
 #[test]
-#[ignore = "10,000 subscribers: the client's own benchmark; run by scripts/loadtest-stack.sh"]
+#[ignore = "benchmark of the client, 10,000 streams: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
 fn loadtest_10000_client_benchmark() {
     // Straight to the hub: through the stack, Caddy needs two descriptors per
     // subscriber and this machine caps every process at 20,000, so the server side
