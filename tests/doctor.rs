@@ -350,7 +350,7 @@ fn doctor_diagnoses_a_hub_certificate_for_another_name() {
 
 /// `doctor` on a bundle only (nothing runs): the hub and public URLs point at a closed port.
 fn doctor_offline(bundle: &std::path::Path) -> Doctor {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = crate::support::free_port();
     let hub = format!("http://127.0.0.1:{closed}/.well-known/mercure");
     let o = run(&[
         "doctor",

@@ -79,9 +79,29 @@ pub fn files_in(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// A TCP port that was free on 127.0.0.1 a moment ago.
+/// Ports handed out to servers are taken below the kernel's ephemeral range
+/// (32768-60999 on Debian), so no outgoing connection of another test borrows one.
+const PORT_RANGE: std::ops::Range<u16> = 20_000..32_000;
+
+/// A TCP port free on 127.0.0.1 that no other test of this run was given.
+///
+/// Asking the kernel for port 0 is not enough: a stack picks its ports before it
+/// starts its servers, and meanwhile a test on another thread could be handed the
+/// same free port. Each port is therefore handed out once per run, starting at an
+/// offset from the process id so that two runs at once rarely meet.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(PORT_RANGE.end - PORT_RANGE.start);
+    let offset = std::process::id() % span;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < span, "the test suite ran out of ports in {PORT_RANGE:?}");
+        let port = PORT_RANGE.start + u16::try_from((offset + n) % span).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A child process killed by PID (and reaped) when dropped, also when a test panics.
