@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 
-use crate::support::stack::{Rendered, Stack, adapted_caddyfile, self_signed};
+use crate::support::stack::{Rendered, Stack, adapted_caddyfile, host_named, self_signed, with_tls_line};
 use crate::support::{run, stderr, stdout};
 
 const TLS: &str = "end-to-end-tls-hs256-nginx122.yaml";
@@ -152,9 +152,8 @@ fn doctor_diagnoses_a_plain_http_hub_where_nginx_expects_tls() {
     let mut stack = Stack::prepare(TLS, &[]);
     let hub = stack.start_hub();
     let port = stack.r.hub_port();
-    let caddy = adapted_caddyfile(&stack.r, hub, None);
-    let tls_line = caddy.lines().find(|l| l.trim_start().starts_with("tls ")).expect("tls line").to_string();
-    let plain = caddy.replace(&format!("https://:{port} {{"), &format!("http://:{port} {{")).replace(&tls_line, "");
+    let caddy = with_tls_line(&adapted_caddyfile(&stack.r, hub, None), "");
+    let plain = caddy.replace(&format!("https://:{port} {{"), &format!("http://:{port} {{"));
     stack.start_caddy_text(&plain);
     stack.start_nginx_with(&stack.site_text());
     let d = doctor(&stack, &[]);
@@ -184,12 +183,7 @@ fn doctor_diagnoses_a_host_named_hub_and_nginx_without_sni() {
     let hub = stack.start_hub();
     let port = stack.r.hub_port();
     // A host-named site with a certificate Caddy manages itself, and no default_sni.
-    let caddy = adapted_caddyfile(&stack.r, hub, None);
-    let tls_line = caddy.lines().find(|l| l.trim_start().starts_with("tls ")).expect("tls line").to_string();
-    let named = caddy
-        .replace(&format!("https://:{port} {{"), &format!("https://mercure.internal:{port} {{"))
-        .replace("\tdefault_sni mercure.internal\n", "\n")
-        .replace(&tls_line, "\ttls internal");
+    let named = with_tls_line(&host_named(&adapted_caddyfile(&stack.r, hub, None), port), "\ttls internal");
     stack.start_caddy_text(&named);
     // nginx's default: no SNI.
     let site = stack.site_text().replace("proxy_ssl_server_name on;", "proxy_ssl_server_name off;");

@@ -12,7 +12,8 @@ use mercure_setup::bundle::paths;
 use mercure_setup::values::Domain;
 
 use crate::support::stack::{
-    HttpVersion, STARTUP, Stack, Subscriber, adapted_caddyfile, curl, self_signed, wait_for_port,
+    HttpVersion, STARTUP, Stack, Subscriber, adapted_caddyfile, curl, host_named, self_signed, wait_for_port,
+    with_tls_line,
 };
 use crate::support::{ChildGuard, require_tool};
 
@@ -86,15 +87,12 @@ fn seed_location_against_a_host_named_hub() {
     let port = stack.r.hub_port();
     let hub = stack.start_hub();
     // A host-named site address (what people write) and no default_sni.
-    let host_named = adapted_caddyfile(&stack.r, hub, None)
-        .replace(&format!("https://:{port} {{"), &format!("https://mercure.internal:{port} {{"))
-        .replace("\tdefault_sni mercure.internal\n", "\n");
+    let host_named = host_named(&adapted_caddyfile(&stack.r, hub, None), port);
     let seed_site = with_location(&stack.site_text(), &seed_option2(port));
 
     // With the certificate Caddy manages itself (Mercure's default for a named
     // SERVER_NAME), nginx's SNI-less handshake finds no certificate: alert 80.
-    let tls_line = host_named.lines().find(|l| l.trim_start().starts_with("tls ")).expect("tls line").to_string();
-    stack.start_caddy_text(&host_named.replace(&tls_line, "\ttls internal"));
+    stack.start_caddy_text(&with_tls_line(&host_named, "\ttls internal"));
     stack.start_nginx_with(&seed_site);
     assert_status(&request(&stack), "HTTP/2 502");
     error_log_has(&stack, "SSL alert number 80");

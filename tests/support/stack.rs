@@ -224,6 +224,20 @@ pub fn start_caddy_text(caddyfile_text: &str, port: u16, dir: &Path) -> Caddy {
     Caddy { guard, port, log, caddyfile }
 }
 
+/// A Caddyfile with its `tls ...` line replaced (an empty `replacement` drops it).
+pub fn with_tls_line(caddyfile: &str, replacement: &str) -> String {
+    let line = caddyfile.lines().find(|l| l.trim_start().starts_with("tls ")).expect("a tls line");
+    caddyfile.replace(line, replacement)
+}
+
+/// The mistake people make: a site address naming the host (`https://NAME:PORT`)
+/// and no `default_sni`, so a client without SNI matches no site.
+pub fn host_named(caddyfile: &str, port: u16) -> String {
+    caddyfile
+        .replace(&format!("https://:{port} {{"), &format!("https://mercure.internal:{port} {{"))
+        .replace("\tdefault_sni mercure.internal\n", "\n")
+}
+
 /// The bundle's Caddyfile adapted to run here: mercure block -> reverse proxy to the hub,
 /// `trusted_proxies` dropped, TLS files from `tls_dir` (default: the bundle's), admin off
 /// (several Caddys run at once in the suite).
