@@ -60,8 +60,6 @@ pub enum Topology {
 }
 
 impl Topology {
-    pub const ALL: [Topology; 2] = [Topology::SameHostHttp, Topology::EndToEndTls];
-
     pub fn parse(s: &str) -> Result<Self, String> {
         match s {
             "same-host-http" => Ok(Self::SameHostHttp),
@@ -330,8 +328,6 @@ pub enum JwtAlgorithm {
 }
 
 impl JwtAlgorithm {
-    pub const ALL: [JwtAlgorithm; 3] = [Self::HS256, Self::HS512, Self::ES256];
-
     pub fn parse(s: &str) -> Result<Self, String> {
         match s {
             "HS256" => Ok(Self::HS256),
