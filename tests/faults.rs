@@ -12,8 +12,7 @@ use mercure_setup::bundle::paths;
 use mercure_setup::values::Domain;
 
 use crate::support::stack::{
-    HttpVersion, STARTUP, Stack, Subscriber, adapted_caddyfile, curl, host_named, self_signed, wait_for_port,
-    with_tls_line,
+    HttpVersion, STARTUP, Stack, Subscriber, curl, host_named, hub_caddyfile, self_signed, wait_for_port, with_tls_line,
 };
 use crate::support::{ChildGuard, require_tool};
 
@@ -67,7 +66,7 @@ fn request(stack: &Stack) -> String {
 fn probe_passes(stack: &Stack) {
     let token = stack.r.token("tokens/subscriber.jwt");
     let mut sub = stack.subscribe("probe", HttpVersion::Http2, Some(&token));
-    stack.until_subscribed(&mut sub, "probe");
+    stack.until_subscribed(&mut sub);
     assert!(sub.seen[0].text.starts_with("HTTP/2 200"), "{}", sub.seen[0].text);
 }
 
@@ -85,14 +84,13 @@ fn error_log_has(stack: &Stack, needle: &str) {
 fn seed_location_against_a_host_named_hub() {
     let mut stack = Stack::prepare(TLS, &[]);
     let port = stack.r.hub_port();
-    let hub = stack.start_hub();
     // A host-named site address (what people write) and no default_sni.
-    let host_named = host_named(&adapted_caddyfile(&stack.r, hub, None), port);
+    let host_named = host_named(&stack.hub_caddyfile(), port);
     let seed_site = with_location(&stack.site_text(), &seed_option2(port));
 
     // With the certificate Caddy manages itself (Mercure's default for a named
     // SERVER_NAME), nginx's SNI-less handshake finds no certificate: alert 80.
-    stack.start_caddy_text(&with_tls_line(&host_named, "\ttls internal"));
+    stack.start_hub_text(&with_tls_line(&host_named, "\ttls internal"));
     stack.start_nginx_with(&seed_site);
     assert_status(&request(&stack), "HTTP/2 502");
     error_log_has(&stack, "SSL alert number 80");
@@ -101,13 +99,13 @@ fn seed_location_against_a_host_named_hub() {
     // (`tls hub.crt hub.key`, as the bundle does): Caddy 2.6 serves it even without
     // SNI, the handshake succeeds, and then no site matches the public Host header:
     // an empty 200 (brief section 2, symptom 6), not alert 80.
-    stack.start_caddy_text(&host_named);
+    stack.start_hub_text(&host_named);
     let response = request(&stack);
     assert_status(&response, "HTTP/2 200");
     assert!(response.contains("content-length: 0"), "{response}");
 
     // The generated location sends SNI (proxy_ssl_name), and the generated hub is catch-all.
-    stack.start_caddy();
+    stack.start_hub();
     stack.start_nginx_with(&stack.site_text());
     probe_passes(&stack);
 }
@@ -158,7 +156,6 @@ while True:
 fn seed_location_hands_the_token_to_an_impostor_the_generated_one_refuses() {
     let mut stack = Stack::prepare(TLS, &[]);
     let port = stack.r.hub_port();
-    stack.start_hub();
     // The hub is down (restarting); another local user's process took its port.
     let (_impostor, log) = impostor(&stack.work, port);
     let token = stack.r.token("tokens/subscriber.jwt");
@@ -184,7 +181,6 @@ fn https_to_a_plain_hub_and_http_to_a_tls_hub() {
     // proxy_pass https:// to a plain-HTTP hub: 502, wrong version number.
     let mut stack = Stack::prepare(HTTP, &[]);
     stack.start_hub();
-    stack.start_caddy();
     let port = stack.r.hub_port();
     let site = with_line(
         &stack.site_text(),
@@ -200,7 +196,6 @@ fn https_to_a_plain_hub_and_http_to_a_tls_hub() {
     // proxy_pass http:// to a TLS hub: Caddy answers 400 itself.
     let mut stack = Stack::prepare(TLS, &[]);
     stack.start_hub();
-    stack.start_caddy();
     let port = stack.r.hub_port();
     let site = with_line(
         &stack.site_text(),
@@ -218,11 +213,10 @@ fn https_to_a_plain_hub_and_http_to_a_tls_hub() {
 #[test]
 fn hub_down_is_a_502_with_connection_refused() {
     let mut stack = Stack::prepare(HTTP, &[]);
-    stack.start_hub();
     stack.start_nginx_with(&stack.site_text());
     assert_status(&request(&stack), "HTTP/2 502");
     error_log_has(&stack, "connect() failed (111");
-    stack.start_caddy();
+    stack.start_hub();
     probe_passes(&stack);
 }
 
@@ -230,7 +224,6 @@ fn hub_down_is_a_502_with_connection_refused() {
 fn a_bare_proxy_pass_holds_updates_back() {
     let mut stack = Stack::prepare(HTTP, &[]);
     stack.start_hub();
-    stack.start_caddy();
     let port = stack.r.hub_port();
     let bare =
         format!("    location ^~ /.well-known/mercure {{\n        proxy_pass http://127.0.0.1:{port};\n    }}\n");
@@ -244,7 +237,7 @@ fn a_bare_proxy_pass_holds_updates_back() {
         format!("Authorization: Bearer {token}"),
         format!("http://127.0.0.1:{port}/.well-known/mercure?topic={topic}"),
     ]);
-    stack.until_subscribed(&mut direct, topic);
+    stack.until_subscribed(&mut direct);
     let published = stack.publish(topic, "late {seq}", false, 1);
     assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
     assert!(direct.wait_line(Duration::from_secs(1), |l| l == "data: late 0").is_some(), "the hub did not send it");
@@ -254,7 +247,7 @@ fn a_bare_proxy_pass_holds_updates_back() {
         through_nginx.drain(Duration::ZERO)
     );
     // It was held in nginx's buffer: ending the upstream stream lets it out.
-    stack.stop_caddy();
+    stack.stop_hub();
     assert!(
         through_nginx.wait_line(Duration::from_secs(5), |l| l == "data: late 0").is_some(),
         "the update never came out of nginx: {}",
@@ -265,7 +258,6 @@ fn a_bare_proxy_pass_holds_updates_back() {
 #[test]
 fn a_hub_certificate_for_another_name_is_refused() {
     let mut stack = Stack::prepare(TLS, &[]);
-    let hub = stack.start_hub();
     // Same private CA, but a certificate for another name than proxy_ssl_name.
     let b = &stack.r.bundle;
     let (cert, key) = mercure_setup::pki::new_hub_cert(
@@ -279,13 +271,13 @@ fn a_hub_certificate_for_another_name_is_refused() {
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("hub.crt"), cert).unwrap();
     std::fs::write(other.join("hub.key"), key).unwrap();
-    let caddy = adapted_caddyfile(&stack.r, hub, Some(&other));
-    stack.start_caddy_text(&caddy);
+    let caddy = hub_caddyfile(&stack.r, Some(&other), &stack.hub_state());
+    stack.start_hub_text(&caddy);
     stack.start_nginx_with(&stack.site_text());
     assert_status(&request(&stack), "HTTP/2 502");
     error_log_has(&stack, "upstream SSL certificate does not match \"mercure.internal\"");
     // The bundle's own certificate passes.
-    stack.start_caddy();
+    stack.start_hub();
     probe_passes(&stack);
     assert!(stack.r.bundle.path(paths::HUB_CERT).is_file());
 }

@@ -25,6 +25,8 @@ pub struct Tool {
 
 pub const NGINX: Tool = Tool { program: "nginx", install: "apt-get install nginx" };
 pub const CADDY: Tool = Tool { program: "caddy", install: "apt-get install caddy" };
+pub const HUB: Tool =
+    Tool { program: "mercure", install: "the Mercure hub release binary, as the bundle's INSTALL.md says" };
 pub const SYSTEMD_ANALYZE: Tool = Tool { program: "systemd-analyze", install: "apt-get install systemd" };
 pub const OPENSSL: Tool = Tool { program: "openssl", install: "apt-get install openssl" };
 
@@ -304,15 +306,129 @@ pub fn nginx_fix(error: &str) -> String {
     }
 }
 
-/// `caddy validate` of the Caddyfile adapted for plain Caddy 2.6 (see [`adapt::adapt_caddyfile`]).
-pub fn caddy_validate(bundle: &BundleDir) -> Outcome {
+/// The Mercure hub `check` validates with: the answers' `hub.binary` when it is
+/// installed there, else `mercure` on `PATH`.
+pub fn hub_program(bundle: &BundleDir) -> Option<PathBuf> {
+    bundle.answer("hub.binary").map(PathBuf::from).filter(|p| p.is_file()).or_else(|| find_program(HUB.program))
+}
+
+/// The version a Mercure hub binary reports (`mercure version`: "Mercure.rocks 0.24.2
+/// Caddy v2.11.3 ..."), or its first line when it says something else.
+pub fn hub_version(program: &Path) -> Result<String, String> {
+    let out = Command::new(program)
+        .arg("version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{} could not be started: {e}", program.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default().trim();
+    if !out.status.success() || first.is_empty() {
+        return Err(format!("`{} version` failed: {}", program.display(), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(first.strip_prefix("Mercure.rocks ").and_then(|v| v.split_whitespace().next()).unwrap_or(first).to_string())
+}
+
+/// The hub's Caddyfile validated by the real hub when it is installed (`mercure
+/// validate`, `mercure { }` block intact, keys from `mercure.env` as systemd passes
+/// them); otherwise by Debian's Caddy with the block stood in for, and said so.
+pub fn hub_validate(bundle: &BundleDir) -> Outcome {
+    match hub_program(bundle) {
+        Some(program) => real_hub_validate(bundle, &program),
+        None => match caddy_stand_in_validate(bundle) {
+            Outcome::Passed { detail } => Outcome::Passed {
+                detail: format!(
+                    "the Mercure hub is not installed (hub.binary, or `mercure` on PATH), so Debian's Caddy \
+                     checked the rest: {detail}"
+                ),
+            },
+            Outcome::NotRun { .. } => Outcome::NotRun {
+                reason: "neither the Mercure hub (hub.binary, or `mercure` on PATH) nor Caddy is installed".into(),
+                install: HUB.install.into(),
+            },
+            failed @ Outcome::Failed { .. } => failed,
+        },
+    }
+}
+
+/// `mercure validate` on the bundle's Caddyfile, only ports and paths adapted
+/// (see [`adapt::CaddyAdapt::real_hub`]).
+pub fn real_hub_validate(bundle: &BundleDir, program: &Path) -> Outcome {
+    let version = match hub_version(program) {
+        Ok(v) => v,
+        Err(error) => return Outcome::Failed { error, fix: "install a working Mercure hub binary".into() },
+    };
+    let (text, env) = match (bundle.read(paths::CADDYFILE), bundle.read(paths::HUB_ENV)) {
+        (Ok(t), Ok(e)) => (t, e),
+        (Err(e), _) | (_, Err(e)) => return io_failed("reading the hub's files", &e),
+    };
+    let env = match super::parse::parse_env(&env) {
+        Ok(env) => env,
+        Err(e) => {
+            return Outcome::Failed {
+                error: format!("{}: {e}", paths::HUB_ENV),
+                fix: "render the bundle again: systemd could not read this file either".into(),
+            };
+        }
+    };
+    let tmp = match tempfile::tempdir() {
+        Ok(t) => t,
+        Err(e) => return io_failed("temporary folder", &e),
+    };
+    let state = tmp.path().to_string_lossy().into_owned();
+    let tls_dir = bundle.is_tls().then(|| bundle.path(paths::TLS_DIR).to_string_lossy().into_owned());
+    let adapted = match adapt::adapt_caddyfile(&text, &CaddyAdapt::real_hub(tls_dir, state)) {
+        Ok(a) => a,
+        Err(e) => {
+            return Outcome::Failed {
+                error: format!("{}: {e}", paths::CADDYFILE),
+                fix: "render the bundle again: the hub needs its `mercure { }` block".into(),
+            };
+        }
+    };
+    let file = tmp.path().join("Caddyfile");
+    if let Err(e) = std::fs::write(&file, adapted) {
+        return io_failed("writing the adapted Caddyfile", &e);
+    }
+    let mut cmd = Command::new(program);
+    cmd.args([OsStr::new("validate"), OsStr::new("--adapter"), OsStr::new("caddyfile"), OsStr::new("--config")])
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .env_clear()
+        .envs(&env)
+        // The hub's own storage stays in the throwaway folder, not in the user's home.
+        .env("XDG_DATA_HOME", tmp.path())
+        .env("XDG_CONFIG_HOME", tmp.path())
+        .env("HOME", tmp.path());
+    let out = match cmd.output() {
+        Ok(o) => o,
+        Err(e) => return io_failed("running the hub", &e),
+    };
+    let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        return Outcome::Passed {
+            detail: format!("the Mercure hub {version} ({}) accepts the Caddyfile and its keys", program.display()),
+        };
+    }
+    let error = error_line(&output.replace(&*file.to_string_lossy(), paths::CADDYFILE), &["Error:", "error"]);
+    let fix = if error.contains("loading certificate") || error.contains("tls") {
+        "the hub certificate or key cannot be loaded: render again to reissue them".into()
+    } else if error.contains("JWT") || error.contains("jwt") || error.contains("key") {
+        format!("the hub cannot load its JWT keys from {}: render the bundle again", paths::HUB_ENV)
+    } else {
+        format!("fix the Caddyfile line named above (or the answers it came from) and render again (hub {version})")
+    };
+    Outcome::Failed { error: format!("hub {version}: {error}"), fix }
+}
+
+/// `caddy validate` of the Caddyfile adapted for plain Caddy 2.6 (see [`adapt::CaddyAdapt::caddy_stand_in`]).
+fn caddy_stand_in_validate(bundle: &BundleDir) -> Outcome {
     let Some(_) = find_program(CADDY.program) else { return not_installed(CADDY) };
     let text = match bundle.read(paths::CADDYFILE) {
         Ok(t) => t,
         Err(e) => return io_failed("reading the Caddyfile", &e),
     };
     let tls_dir = bundle.is_tls().then(|| bundle.path(paths::TLS_DIR).to_string_lossy().into_owned());
-    let adapted = match adapt::adapt_caddyfile(&text, &CaddyAdapt::validate(tls_dir)) {
+    let adapted = match adapt::adapt_caddyfile(&text, &CaddyAdapt::caddy_stand_in(tls_dir)) {
         Ok(a) => a,
         Err(e) => {
             return Outcome::Failed {

@@ -150,3 +150,26 @@ pub fn fixed_secrets(algorithm: JwtAlgorithm, tls: bool) -> Secrets {
         }),
     }
 }
+
+/// The real Mercure hub binary for this run: the version `scripts/mercure-hub.sh`
+/// builds (0.24.2 unless MERCURE_HUB_VERSION says otherwise), cached after the first
+/// build; fails the test (never skips) with how to get it.
+pub fn hub_binary() -> PathBuf {
+    static HUB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HUB.get_or_init(|| {
+        let version = std::env::var("MERCURE_HUB_VERSION").unwrap_or_else(|_| "0.24.2".into());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mercure-hub.sh");
+        let out = Command::new("bash").arg(&script).arg(&version).stdin(std::process::Stdio::null()).output();
+        let out = out.unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let path = String::from_utf8_lossy(&out.stdout).lines().last().map(PathBuf::from);
+        match path {
+            Some(p) if out.status.success() && p.is_file() => p,
+            _ => panic!(
+                "the real Mercure hub {version} could not be built; these tests run it. Needs Go 1.26 and the Go \
+                 module proxy: run `bash scripts/mercure-hub.sh {version}`. Its output:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    })
+    .clone()
+}
