@@ -264,7 +264,12 @@ fn doctor_diagnoses_an_untrusted_hub_certificate() {
 fn doctor_diagnoses_buffering_in_nginx() {
     let mut stack = Stack::prepare(HTTP, &[]);
     stack.start_hub();
-    let site = stack.site_text().replace("proxy_buffering off;", "").replace("proxy_http_version 1.1;", "");
+    // The hub's `X-Accel-Buffering: no` turns nginx's buffering off unless nginx is
+    // told to ignore it, as copied caching snippets do.
+    let site = stack
+        .site_text()
+        .replace("proxy_buffering off;", "proxy_ignore_headers X-Accel-Buffering;")
+        .replace("proxy_http_version 1.1;", "");
     stack.start_nginx_with(&site);
     let d = doctor(&stack, &[]);
     // Through an HTTP/1.0 upstream with buffering on, not even the headers come out
