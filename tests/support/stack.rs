@@ -460,6 +460,7 @@ pub fn publish_php(
         .arg(r.bundle.path(paths::ENV_LOCAL))
         .args([topic, data, if private { "1" } else { "0" }, &count.to_string(), &https_port.to_string()])
         .arg(ca)
+        .arg(r.bundle.answer("symfony.project_dir").expect("symfony.project_dir in answers.yaml"))
         .stdin(Stdio::null())
         .output()
         .expect("run php")
