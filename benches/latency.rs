@@ -1,6 +1,6 @@
 //! Benchmark: publish-to-receive latency of 200 updates published by Symfony's
 //! Mercure component, received through nginx with the generated config vs
-//! subscribing to the hub (Caddy + flask-mercure-sse) directly, on the same real
+//! subscribing to the real Mercure hub directly, on the same real
 //! stack the end-to-end tests use, for both topologies.
 //!
 //! Run with `cargo bench --bench latency`. Prints p50 and p99 of both paths and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the long load tests on the real stack (nginx + Caddy + flask-mercure-sse on
+# Runs the long load tests on the real stack (nginx + the real Mercure hub on
 # loopback), which CI skips: 5,000 subscribers with the nginx tuning the bundle
 # generates, 5,000 with Debian's stock nginx.conf (worker_connections 768), and
 # 10,000 to benchmark the load-test client itself (connections/s, memory per

@@ -1,6 +1,6 @@
-//! `doctor` on the real stack (nginx + Caddy + flask-mercure-sse): it passes every
-//! probe on a correct deployment of both topologies, and for each injected fault it
-//! fails the probe that sees it and prints the matching diagnosis (brief section 2).
+//! `doctor` on the real stack (nginx + the real Mercure hub): it passes every probe
+//! on a correct deployment of both topologies and every algorithm, and for each
+//! injected fault it fails the probe that sees it and prints the matching diagnosis.
 
 use std::path::PathBuf;
 
@@ -360,7 +360,12 @@ fn doctor_offline(bundle: &std::path::Path) -> Doctor {
 
 #[test]
 fn doctor_checks_an_es256_bundle_and_signs_like_symfony() {
-    // The flask hub verifies HS256 only: the ES256 parts that need no hub run offline.
+    // Live: the hub verifies what doctor signs with Symfony's private key.
+    let stack = Stack::start(ES256, &[]);
+    all_pass(&doctor(&stack, &[]));
+    drop(stack);
+
+    // Offline, the parts that need no hub.
     let r = Rendered::new(ES256, &[]);
     let bundle = r.tmp.path().join("bundle");
     let d = doctor_offline(&bundle);

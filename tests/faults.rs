@@ -96,7 +96,7 @@ fn seed_location_against_a_host_named_hub() {
     error_log_has(&stack, "SSL alert number 80");
 
     // Reality differs from the brief when the certificate is loaded from files
-    // (`tls hub.crt hub.key`, as the bundle does): Caddy 2.6 serves it even without
+    // (`tls hub.crt hub.key`, as the bundle does): the hub's Caddy serves it even without
     // SNI, the handshake succeeds, and then no site matches the public Host header:
     // an empty 200 (brief section 2, symptom 6), not alert 80.
     stack.start_hub_text(&host_named);
