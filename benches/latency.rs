@@ -65,8 +65,8 @@ fn topology(fixture: &str) {
         ));
     }
     let mut direct = Subscriber::start(&direct_args);
-    stack.until_subscribed(&mut via_nginx);
-    stack.until_subscribed(&mut direct);
+    via_nginx.until_subscribed();
+    direct.until_subscribed();
 
     let published = stack.publish(topic, "bench {seq} {t}", false, UPDATES);
     assert!(published.status.success(), "publish: {}", String::from_utf8_lossy(&published.stderr));

@@ -20,7 +20,7 @@ fn topology(fixture: &str) {
     let mut h2 = stack.subscribe(topic, HttpVersion::Http2, Some(&token));
     let mut h1 = stack.subscribe(topic, HttpVersion::Http1, Some(&token));
     for (sub, want) in [(&mut h2, "HTTP/2 200"), (&mut h1, "HTTP/1.1 200")] {
-        stack.until_subscribed(sub);
+        sub.until_subscribed();
         assert!(sub.seen[0].text.starts_with(want), "status line: {}", sub.seen[0].text);
         assert_eq!(sub.header("content-type").as_deref(), Some("text/event-stream"), "{}", sub.drain(Duration::ZERO));
     }
@@ -40,7 +40,7 @@ fn topology(fixture: &str) {
     // A private update reaches a subscriber holding tokens/subscriber.jwt...
     let private_topic = "https://example.com/users/42";
     let mut authorized = stack.subscribe(private_topic, HttpVersion::Http2, Some(&token));
-    stack.until_subscribed(&mut authorized);
+    authorized.until_subscribed();
     let published = stack.publish(private_topic, "secret {seq}", true, 1);
     assert!(published.status.success(), "private publish failed: {}", String::from_utf8_lossy(&published.stderr));
     assert!(
@@ -52,7 +52,7 @@ fn topology(fixture: &str) {
     // with `anonymous: true` it is open, but a private update never reaches it.
     let mut anonymous = stack.subscribe(private_topic, HttpVersion::Http2, None);
     if stack.r.bundle.answer("hub.anonymous").as_deref() == Some("true") {
-        stack.until_subscribed(&mut anonymous);
+        anonymous.until_subscribed();
         assert!(anonymous.seen[0].text.starts_with("HTTP/2 200"), "anonymous subscriber: {}", anonymous.seen[0].text);
         let published = stack.publish(private_topic, "secret again", true, 1);
         assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));

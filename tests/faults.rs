@@ -66,7 +66,7 @@ fn request(stack: &Stack) -> String {
 fn probe_passes(stack: &Stack) {
     let token = stack.r.token("tokens/subscriber.jwt");
     let mut sub = stack.subscribe("probe", HttpVersion::Http2, Some(&token));
-    stack.until_subscribed(&mut sub);
+    sub.until_subscribed();
     assert!(sub.seen[0].text.starts_with("HTTP/2 200"), "{}", sub.seen[0].text);
 }
 
@@ -259,9 +259,9 @@ fn buffering_holds_updates_back_only_when_nginx_ignores_the_hubs_header() {
             format!("Authorization: Bearer {token}"),
             format!("http://127.0.0.1:{port}/.well-known/mercure?topic={topic}"),
         ]);
-        stack.until_subscribed(&mut direct);
+        direct.until_subscribed();
         if !held_back {
-            stack.until_subscribed(&mut through_nginx);
+            through_nginx.until_subscribed();
         }
         let published = stack.publish(&topic, "late {seq}", false, 1);
         assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));

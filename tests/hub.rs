@@ -37,10 +37,10 @@ fn subscriptions_api(fixture: &str) {
     let stack = Stack::start(fixture, &["hub.subscriptions=true"]);
     // A watcher of subscription events, then a subscriber it should hear about.
     let mut watcher = subscribe_with(&stack, "/.well-known/mercure/subscriptions{/topic}{/subscriber}", &[]);
-    stack.until_subscribed(&mut watcher);
+    watcher.until_subscribed();
     let topic = "https://example.com/books/7";
     let mut reader = stack.subscribe(topic, HttpVersion::Http2, Some(&stack.r.token("tokens/subscriber.jwt")));
-    stack.until_subscribed(&mut reader);
+    reader.until_subscribed();
     let event = watcher
         .wait_line(Duration::from_secs(2), |l| l.contains(r#""active": true"#) || l.contains(r#""active":true"#));
     assert!(event.is_some(), "no connection event: {}", watcher.drain(Duration::ZERO));
@@ -114,7 +114,7 @@ fn a_heartbeat_keeps_an_idle_stream_open_past_proxy_read_timeout() {
     stack.start_nginx_with(&site);
     let token = stack.r.token("tokens/subscriber.jwt");
     let mut sub = stack.subscribe("idle", HttpVersion::Http2, Some(&token));
-    stack.until_subscribed(&mut sub);
+    sub.until_subscribed();
     let opened = sub.seen.len();
     // Twice the read timeout with nothing published.
     let idle = sub.drain(Duration::from_secs(6));
@@ -136,7 +136,7 @@ fn a_reconnecting_subscriber_gets_what_it_missed() {
     let stack = Stack::start(HTTP, &["hub.history_size=100"]);
     let topic = "https://example.com/feed";
     let mut first = subscribe_with(&stack, topic, &[]);
-    stack.until_subscribed(&mut first);
+    first.until_subscribed();
     assert!(stack.publish(topic, "before {seq}", false, 1).status.success());
     assert!(
         first.wait_line(Duration::from_secs(1), |l| l == "data: before 0").is_some(),

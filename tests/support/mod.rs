@@ -152,7 +152,7 @@ pub fn fixed_secrets(algorithm: JwtAlgorithm, tls: bool) -> Secrets {
 }
 
 /// The real Mercure hub binary for this run: the version `scripts/mercure-hub.sh`
-/// builds (0.24.2 unless MERCURE_HUB_VERSION says otherwise), cached after the first
+/// builds (0.24.2 unless `MERCURE_HUB_VERSION` says otherwise), cached after the first
 /// build; fails the test (never skips) with how to get it.
 pub fn hub_binary() -> PathBuf {
     static HUB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();

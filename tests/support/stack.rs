@@ -412,12 +412,6 @@ impl Stack {
         Subscriber::start(&args)
     }
 
-    /// Waits until `sub`'s subscription is open: the hub registers a subscriber before it
-    /// sends the response headers, so once they arrived every later update reaches it.
-    pub fn until_subscribed(&self, sub: &mut Subscriber) {
-        assert!(sub.wait_open(STARTUP), "the subscription never opened: {}", sub.drain(Duration::ZERO));
-    }
-
     /// Publishes `count` updates with Symfony's Mercure component configured from `.env.local`.
     pub fn publish(&self, topic: &str, data: &str, private: bool, count: usize) -> Output {
         publish_php(
@@ -544,6 +538,13 @@ impl Subscriber {
     /// The status line (e.g. `HTTP/2 200`), waiting up to `timeout`.
     pub fn status(&mut self, timeout: Duration) -> Option<String> {
         self.wait_line(timeout, |l| l.starts_with("HTTP/")).map(|l| l.text)
+    }
+
+    /// Waits until the subscription is open, failing the test otherwise: the hub
+    /// registers a subscriber before it sends the response headers, so once they
+    /// arrived every later update reaches it.
+    pub fn until_subscribed(&mut self) {
+        assert!(self.wait_open(STARTUP), "the subscription never opened: {}", self.drain(Duration::ZERO));
     }
 
     /// Waits until the response headers are complete (the stream is open).
