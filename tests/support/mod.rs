@@ -105,14 +105,22 @@ pub fn free_port() -> u16 {
 }
 
 /// A child process killed by PID (and reaped) when dropped, also when a test panics.
+/// A group leader (see [`ChildGuard::group`]) takes its whole process group with it.
 pub struct ChildGuard {
     pub child: Child,
     pub name: String,
+    group: bool,
 }
 
 impl ChildGuard {
     pub fn new(name: &str, child: Child) -> Self {
-        ChildGuard { child, name: name.to_string() }
+        ChildGuard { child, name: name.to_string(), group: false }
+    }
+
+    /// For a child started with `process_group(0)` that forks workers (nginx with a
+    /// master process): dropping it kills the group whose id is the child's PID.
+    pub fn group(name: &str, child: Child) -> Self {
+        ChildGuard { child, name: name.to_string(), group: true }
     }
 
     pub fn pid(&self) -> u32 {
@@ -122,6 +130,9 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
+        if self.group {
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
