@@ -44,7 +44,7 @@ pub struct Plan {
     pub hub_tls_name: String,
     pub hub_admin: String,
     pub hub_admin_off: bool,
-    /// The admin API is a unix socket in the unit's RuntimeDirectory.
+    /// The admin API is a unix socket in the unit's `RuntimeDirectory`.
     pub hub_admin_socket: bool,
     pub hub_heartbeat: String,
     pub hub_history_size: u32,

@@ -275,7 +275,7 @@ pub fn parse_publish_origin(s: &str) -> Result<Origin, String> {
     Origin::parse(s)
 }
 
-/// Longest path the kernel takes (PATH_MAX, with its NUL) and longest path component (NAME_MAX).
+/// Longest path the kernel takes (`PATH_MAX`, with its NUL) and longest path component (`NAME_MAX`).
 const PATH_MAX: usize = 4095;
 const NAME_MAX: usize = 255;
 
@@ -482,7 +482,7 @@ impl FastcgiAddress {
         }
         let bad = || format!("`{s}` is not unix:/path/to/php-fpm.sock or host:port (e.g. 127.0.0.1:9000)");
         let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
-        if !digits::<u16>(port).is_some_and(|p| p > 0) {
+        if digits::<u16>(port).is_none_or(|p| p == 0) {
             return Err(bad());
         }
         let host_ok = host.parse::<std::net::Ipv4Addr>().is_ok()
