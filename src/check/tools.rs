@@ -129,10 +129,23 @@ pub fn nginx_check_adaptation(bundle: &BundleDir, prefix: &Path, cert: (&Path, &
     }
 }
 
+/// A staging folder that only its owner can enter, whatever the umask: `check`
+/// runs `nginx -t` as root on what it stages, so no other user may add an
+/// `include` or `load_module` line in the meantime.
+fn private_tempdir() -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::Builder::new()
+        .prefix(".mercure-setup-check.")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    Ok(dir)
+}
+
 /// `nginx -t` of the bundle's site inside a minimal wrapper nginx.conf.
 pub fn nginx_test(bundle: &BundleDir, http2: Http2Form) -> Outcome {
     let Some(_) = find_program(NGINX.program) else { return not_installed(NGINX) };
-    let tmp = match tempfile::tempdir() {
+    let tmp = match private_tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
@@ -176,7 +189,7 @@ pub fn nginx_test_system(bundle: &BundleDir) -> Outcome {
             fix: "run `check --system` as root on the server, or drop --system to test the site in a wrapper".into(),
         };
     };
-    let tmp = match tempfile::tempdir() {
+    let tmp = match private_tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
@@ -437,7 +450,7 @@ fn caddy_stand_in_validate(bundle: &BundleDir) -> Outcome {
             };
         }
     };
-    let tmp = match tempfile::tempdir() {
+    let tmp = match private_tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
@@ -509,6 +522,14 @@ pub fn stage_unit(bundle: &BundleDir, dir: &Path) -> Result<(PathBuf, Option<Str
         .and_then(|l| l.split_whitespace().next())
         .ok_or("the unit has no ExecStart=")?
         .to_string();
+    // The real command lines, before any stand-in: systemd expands `%` specifiers, so a
+    // `%` or anything outside a plain path would run something else than rendered.
+    for line in text.lines().filter(|l| l.starts_with("ExecStart=") || l.starts_with("ExecReload=")) {
+        if line.contains('%') {
+            return Err(format!("`{line}`: systemd would expand the `%` specifier; hub.binary must be a plain path"));
+        }
+    }
+    crate::values::AbsPath::parse(&binary).map_err(|e| format!("ExecStart= binary: {e}"))?;
     let (text, note) = if Path::new(&binary).is_file() {
         (text, None)
     } else {
@@ -551,7 +572,7 @@ fn verify_unit(unit: &Path, label: &str, note: Option<String>) -> Outcome {
 /// `systemd-analyze verify` of `systemd/mercure.service`.
 pub fn systemd_verify_hub(bundle: &BundleDir) -> Outcome {
     let Some(_) = find_program(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
-    let tmp = match tempfile::tempdir() {
+    let tmp = match private_tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
@@ -566,7 +587,7 @@ pub fn systemd_verify_hub(bundle: &BundleDir) -> Outcome {
 pub fn systemd_verify_nginx_drop_in(bundle: &BundleDir) -> Outcome {
     let Some(_) = find_program(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
     let staged = || -> std::io::Result<(tempfile::TempDir, PathBuf)> {
-        let tmp = tempfile::tempdir()?;
+        let tmp = private_tempdir()?;
         let unit = tmp.path().join("nginx.service");
         let stand_in =
             ["/usr/bin/true", "/bin/true"].into_iter().find(|p| Path::new(p).is_file()).unwrap_or("/bin/true");
@@ -599,7 +620,7 @@ pub fn systemd_exposure(unit: &Path) -> Result<f64, Outcome> {
 /// The hub unit's exposure is at most [`MAX_EXPOSURE`].
 pub fn systemd_security(bundle: &BundleDir) -> Outcome {
     let Some(_) = find_program(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
-    let tmp = match tempfile::tempdir() {
+    let tmp = match private_tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
@@ -746,6 +767,14 @@ mod tests {
         assert_eq!(error_line(out, &["[emerg]"]), "nginx: [emerg] unknown directive \"http2\" in /x/site.conf:35");
         assert!(nginx_fix(out).contains("nginx.version"));
         assert_eq!(error_line("", &["x"]), "(no output)");
+    }
+
+    #[test]
+    fn staging_folders_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = private_tempdir().unwrap();
+        // tempfile's own default (0777 minus the umask) would give 0755 here.
+        assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o7777, 0o700);
     }
 
     #[test]
