@@ -11,7 +11,7 @@ use mercure_setup::jwt::{Role, SigningKey, sign};
 use mercure_setup::values::JwtAlgorithm;
 
 use crate::support::loadstack::{
-    Limits, PeakSampler, keep_report, loadtest_args_with, run_loadtest, run_loadtest_args, start_nginx_limited,
+    Limits, PeakSampler, Usage, keep_report, loadtest_args_with, run_loadtest, run_loadtest_args, start_nginx_limited,
     usage_of_tree,
 };
 use crate::support::stack::Stack;
@@ -210,15 +210,20 @@ fn capacity(name: &str, fixture: &str, limits: Limits, subscribers: u32) -> serd
     let busy = (usage_of_tree(hub_pid), usage_of_tree(nginx_pid));
     let r = json(&o);
     let per_sub = |peak: u64, idle: u64| (peak.saturating_sub(idle)) / u64::from(subscribers.max(1));
+    let line = |name: &str, peak: Usage, idle: Usage, busy: Usage| {
+        format!(
+            "{name}: peak RSS {} MiB ({} B per subscriber over idle), peak fds {} ({:.2} per subscriber), CPU {:.1} s\n",
+            peak.rss_bytes >> 20,
+            per_sub(peak.rss_bytes, idle.rss_bytes),
+            peak.fds,
+            f64::from(u32::try_from(peak.fds.saturating_sub(idle.fds)).unwrap_or(u32::MAX)) / f64::from(subscribers),
+            busy.cpu_secs - idle.cpu_secs,
+        )
+    };
     let servers = format!(
-        "hub:   peak RSS {} MiB ({} B per subscriber over idle), CPU {:.1} s\n\
-         nginx: peak RSS {} MiB ({} B per subscriber over idle), CPU {:.1} s, {limits:?}\n",
-        peaks[0] >> 20,
-        per_sub(peaks[0], idle.0.rss_bytes),
-        busy.0.cpu_secs - idle.0.cpu_secs,
-        peaks[1] >> 20,
-        per_sub(peaks[1], idle.1.rss_bytes),
-        busy.1.cpu_secs - idle.1.cpu_secs,
+        "{}{}nginx {limits:?}\n",
+        line("hub  ", peaks[0], idle.0, busy.0),
+        line("nginx", peaks[1], idle.1, busy.1)
     );
     let report = format!("{fixture}, {subscribers} subscribers\n{servers}{r:#}\n{}", stderr(&o));
     println!("{report}");

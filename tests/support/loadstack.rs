@@ -148,6 +148,8 @@ pub fn keep_report(name: &str, text: &str) {
 pub struct Usage {
     pub rss_bytes: u64,
     pub cpu_secs: f64,
+    /// Open file descriptors, summed over the tree.
+    pub fds: u64,
 }
 
 /// `getconf NAME` as a number (page size, clock ticks).
@@ -180,14 +182,17 @@ pub fn usage_of_tree(root: u32) -> Usage {
     let (page, ticks) = (getconf("PAGESIZE"), getconf("CLK_TCK"));
     let mine = procs.iter().filter(|p| tree.contains(&p.0));
     let (cpu, rss) = mine.fold((0, 0), |(c, r), p| (c + p.2, r + p.3));
+    let fds =
+        tree.iter().map(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count) as u64).sum();
     #[allow(clippy::cast_precision_loss)]
-    Usage { rss_bytes: rss * page, cpu_secs: cpu as f64 / ticks as f64 }
+    Usage { rss_bytes: rss * page, cpu_secs: cpu as f64 / ticks as f64, fds }
 }
 
-/// Samples the peak resident memory of process trees while a load test runs.
+/// Samples the peak resident memory and descriptor count of process trees while a
+/// load test runs.
 pub struct PeakSampler {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    handle: std::thread::JoinHandle<Vec<u64>>,
+    handle: std::thread::JoinHandle<Vec<Usage>>,
 }
 
 impl PeakSampler {
@@ -195,10 +200,12 @@ impl PeakSampler {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
-            let mut peaks = vec![0; roots.len()];
+            let mut peaks = vec![Usage::default(); roots.len()];
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 for (peak, root) in peaks.iter_mut().zip(&roots) {
-                    *peak = (*peak).max(usage_of_tree(*root).rss_bytes);
+                    let now = usage_of_tree(*root);
+                    peak.rss_bytes = peak.rss_bytes.max(now.rss_bytes);
+                    peak.fds = peak.fds.max(now.fds);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(250));
             }
@@ -207,8 +214,8 @@ impl PeakSampler {
         PeakSampler { stop, handle }
     }
 
-    /// The peak resident bytes of each tree, in the order given to `start`.
-    pub fn finish(self) -> Vec<u64> {
+    /// The peak resident bytes and descriptors of each tree, in the order given to `start`.
+    pub fn finish(self) -> Vec<Usage> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.handle.join().unwrap()
     }
