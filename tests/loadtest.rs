@@ -11,8 +11,8 @@ use mercure_setup::jwt::{Role, SigningKey, sign};
 use mercure_setup::values::JwtAlgorithm;
 
 use crate::support::loadstack::{
-    Limits, PeakSampler, Usage, keep_report, loadtest_args_with, run_loadtest, run_loadtest_args, start_nginx_limited,
-    usage_of_tree,
+    Limits, PeakSampler, Usage, keep_report, loadtest_args, loadtest_args_with, run_loadtest, run_loadtest_args,
+    start_nginx_limited, usage_of_tree,
 };
 use crate::support::stack::Stack;
 use crate::support::{stderr, stdout};
@@ -52,6 +52,38 @@ fn loadtest_delivers_every_update_to_200_subscribers() {
     ] {
         assert!(text.contains(needle), "`{needle}` not in:\n{text}");
     }
+}
+
+/// `--http2`: each subscriber its own HTTP/2 connection through nginx, as browsers do.
+#[test]
+fn loadtest_over_http2_delivers_every_update() {
+    for fixture in [HTTP, TLS] {
+        let stack = Stack::start(fixture, &[]);
+        let o =
+            run_loadtest(&stack, &["--http2", "--subscribers", "100", "--updates", "3", "--rate", "5", "--json"], None);
+        let r = json(&o);
+        assert!(o.status.success(), "{fixture}: {}\n{}", stdout(&o), stderr(&o));
+        assert_eq!(r["established"], 100, "{r:#}");
+        assert_eq!(r["delivered"], 300, "{r:#}");
+        // nginx served them over HTTP/2 (it logs a request when its stream ends).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = stack.nginx().access_log();
+            let h2 = log.lines().filter(|l| l.contains("topic=") && l.contains("HTTP/2.0")).count();
+            if h2 >= 100 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{fixture}: {h2} HTTP/2 subscriptions in nginx's log:\n{log}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // Plain http:// cannot negotiate HTTP/2: a usage error, before anything runs.
+    let stack = Stack::start(HTTP, &[]);
+    let mut args = loadtest_args(&stack);
+    args[2] = hub_url(&stack);
+    let o = run_loadtest_args(args, &["--http2"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--http2 needs an https://"), "{}", stderr(&o));
 }
 
 #[test]
@@ -180,7 +212,7 @@ fn hub_url(stack: &Stack) -> String {
 /// One capacity run: `subscribers` through the whole stack of `fixture` with nginx at
 /// `limits`, publishing where Symfony does (`MERCURE_URL`). Prints and keeps a report
 /// with the load test's table and the servers' memory and CPU; returns the JSON.
-fn capacity(name: &str, fixture: &str, limits: Limits, subscribers: u32) -> serde_json::Value {
+fn capacity(name: &str, fixture: &str, limits: Limits, subscribers: u32, http2: bool) -> serde_json::Value {
     let expected = format!("nginx.expected_subscribers={subscribers}");
     let mut stack = Stack::start(fixture, &[&expected]);
     start_nginx_limited(&mut stack, limits);
@@ -197,6 +229,9 @@ fn capacity(name: &str, fixture: &str, limits: Limits, subscribers: u32) -> serd
         "10m".into(),
         "--json".into(),
     ];
+    if http2 {
+        extra.push("--http2".into());
+    }
     if !stack.r.bundle.is_tls() {
         // Symfony publishes to the hub on loopback in this topology.
         extra.extend(["--publish-url".into(), hub_url(&stack)]);
@@ -225,7 +260,8 @@ fn capacity(name: &str, fixture: &str, limits: Limits, subscribers: u32) -> serd
         line("hub  ", peaks[0], idle.0, busy.0),
         line("nginx", peaks[1], idle.1, busy.1)
     );
-    let report = format!("{fixture}, {subscribers} subscribers\n{servers}{r:#}\n{}", stderr(&o));
+    let protocol = if http2 { "HTTP/2" } else { "HTTP/1.1" };
+    let report = format!("{fixture}, {subscribers} {protocol} subscribers\n{servers}{r:#}\n{}", stderr(&o));
     println!("{report}");
     keep_report(name, &report);
     r
@@ -233,8 +269,8 @@ fn capacity(name: &str, fixture: &str, limits: Limits, subscribers: u32) -> serd
 
 /// 10,000 subscribers through nginx (the generated tuning, Debian's two workers) and
 /// the real hub: every update reaches every subscriber.
-fn capacity_10000(name: &str, fixture: &str) {
-    let r = capacity(name, fixture, Limits::generated(10_000), 10_000);
+fn capacity_10000(name: &str, fixture: &str, http2: bool) {
+    let r = capacity(name, fixture, Limits::generated(10_000), 10_000, http2);
     assert_eq!(r["established"], 10_000, "{r:#}");
     assert_eq!(r["published"], 10, "{r:#}");
     assert_eq!(r["delivered"], 100_000, "{r:#}");
@@ -243,13 +279,25 @@ fn capacity_10000(name: &str, fixture: &str) {
 #[test]
 #[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
 fn capacity_10000_same_host_http() {
-    capacity_10000("same-host-http-10000.txt", HTTP);
+    capacity_10000("same-host-http-10000.txt", HTTP, false);
+}
+
+#[test]
+#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
+fn capacity_10000_same_host_http_over_http2() {
+    capacity_10000("same-host-http-10000-h2.txt", HTTP, true);
 }
 
 #[test]
 #[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
 fn capacity_10000_end_to_end_tls() {
-    capacity_10000("end-to-end-tls-10000.txt", TLS);
+    capacity_10000("end-to-end-tls-10000.txt", TLS, false);
+}
+
+#[test]
+#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
+fn capacity_10000_end_to_end_tls_over_http2() {
+    capacity_10000("end-to-end-tls-10000-h2.txt", TLS, true);
 }
 
 /// Debian's stock nginx.conf (`worker_connections 768` per worker) turns most of
@@ -257,7 +305,7 @@ fn capacity_10000_end_to_end_tls() {
 #[test]
 #[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
 fn capacity_5000_with_stock_debian_nginx() {
-    let r = capacity("stock-5000.txt", HTTP, Limits::debian_stock(), 5000);
+    let r = capacity("stock-5000.txt", HTTP, Limits::debian_stock(), 5000, false);
     assert!(r["failed"].as_u64().is_some_and(|n| n > 2000), "{r:#}");
 }
 
