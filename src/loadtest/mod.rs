@@ -957,6 +957,7 @@ mod tests {
             connect_timeout: "1s".into(),
             publish_url: None,
             reach: net::ReachArgs::default(),
+            http2: false,
             json: false,
         }
     }
