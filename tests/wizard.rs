@@ -16,7 +16,7 @@ use crate::support::{fixture, run, stderr};
 
 pub fn wizard_for(draft: Draft, out_dir: &Path, answers_path: PathBuf) -> Wizard {
     let env = wizard::preview_env(&draft, out_dir).unwrap();
-    Wizard::new(Init { draft, out_dir: out_dir.to_path_buf(), answers_path, color: false, env })
+    Wizard::new(Init::new(draft, out_dir.to_path_buf(), answers_path, false, env))
 }
 
 fn typed(w: &mut Wizard, text: &str) {
@@ -50,10 +50,13 @@ fn enter_to_review(w: &mut Wizard, max: usize) {
     panic!("no review after {max} Enters; at {:?}", w.step);
 }
 
-/// Enter on the review: returns the bundle the wizard asks to write.
-fn final_bundle(w: &mut Wizard) -> (Bundle, bool) {
+/// Enter on the review: returns the bundle the wizard asks to write, and the effect.
+fn final_bundle(w: &mut Wizard) -> (Bundle, Effect) {
     match send(w, Msg::Accept) {
-        Some(Effect::Write { bundle, force, .. }) => (bundle, force),
+        Some(e @ Effect::Write { .. }) => {
+            let Effect::Write { bundle, .. } = &e else { unreachable!() };
+            (bundle.clone(), e)
+        }
         other => panic!("expected a write, got {other:?}"),
     }
 }
@@ -78,9 +81,9 @@ fn files(b: &Bundle) -> BTreeMap<String, String> {
     b.files.iter().map(|(p, f)| (p.clone(), f.contents.clone())).collect()
 }
 
-/// Writes the bundle through `perform` and checks the summary.
-fn write(w: &mut Wizard, bundle: Bundle, force: bool) -> String {
-    let msg = wizard::perform(Effect::Write { bundle, out_dir: w.out_dir.clone(), force });
+/// Performs the write effect and checks the summary.
+fn write(w: &mut Wizard, effect: Effect) -> String {
+    let msg = wizard::perform(effect);
     assert!(update(w, msg).is_none());
     match &w.status {
         Status::Done(text) => text.clone(),
@@ -102,10 +105,10 @@ fn same_host_http_typed_equals_render() {
     assert_eq!(w.step, Step::Domain);
     assert_eq!(w.input.text, "app.example.com");
     enter_to_review(&mut w, 25);
-    let (bundle, force) = final_bundle(&mut w);
-    assert!(!force);
+    let (bundle, effect) = final_bundle(&mut w);
+    assert!(matches!(effect, Effect::Write { force: false, .. }));
     assert_eq!(files(&bundle), folder(&dir), "the wizard's bundle differs from render's");
-    let summary = write(&mut w, bundle, false);
+    let summary = write(&mut w, effect);
     assert!(summary.contains("0 new, 0 updated"), "{summary}");
     assert!(!w.unsaved());
 }
@@ -222,9 +225,9 @@ fn prefilled_answers_pass_straight_to_the_same_bundle() {
     assert_eq!(w.topology().as_str(), "end-to-end-tls");
     enter_to_review(&mut w, 25);
     assert_eq!(Answers::from_draft(&w.draft).unwrap().0, expected);
-    let (bundle, _) = final_bundle(&mut w);
+    let (bundle, effect) = final_bundle(&mut w);
     assert_eq!(files(&bundle), folder(&dir));
-    let summary = write(&mut w, bundle, false);
+    let summary = write(&mut w, effect);
     assert!(summary.contains(" 0 new, 0 updated"), "{summary}");
 }
 
@@ -243,9 +246,9 @@ fn hand_edited_files_need_confirmation() {
     send(&mut w, Msg::No);
     assert_eq!(std::fs::read_to_string(dir.join("INSTALL.md")).unwrap(), "my notes\n");
     send(&mut w, Msg::Accept);
-    let Some(Effect::Write { bundle, force, .. }) = send(&mut w, Msg::Yes) else { panic!("no write") };
-    assert!(force);
-    let summary = write(&mut w, bundle, force);
+    let effect = send(&mut w, Msg::Yes);
+    assert!(matches!(effect, Some(Effect::Write { force: true, .. })), "no forced write");
+    let summary = write(&mut w, effect.unwrap());
     assert!(summary.contains("1 hand-edited overwritten"), "{summary}");
     assert_ne!(std::fs::read_to_string(dir.join("INSTALL.md")).unwrap(), "my notes\n");
 }

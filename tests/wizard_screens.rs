@@ -28,13 +28,13 @@ fn env() -> PreviewEnv {
 }
 
 fn fresh() -> Wizard {
-    Wizard::new(Init {
-        draft: mercure_setup::answers::Draft::default(),
-        out_dir: OUT.into(),
-        answers_path: "mercure-answers.yaml".into(),
-        color: false,
-        env: env(),
-    })
+    Wizard::new(Init::new(
+        mercure_setup::answers::Draft::default(),
+        OUT.into(),
+        "mercure-answers.yaml".into(),
+        false,
+        env(),
+    ))
 }
 
 fn screen(w: &Wizard, cols: u16, rows: u16) -> String {
@@ -50,7 +50,8 @@ fn review(w: &mut Wizard, effect: Option<Effect>) {
     let secrets = fixed_secrets(answers.jwt_algorithm, answers.topology.is_tls());
     let bundle = render(&Plan::new(answers, None), &secrets).unwrap();
     let changes = output::compare(&out_dir, &bundle).unwrap();
-    let data = ReviewData { bundle, changes, warnings, notes: vec![], stale: vec![], existing: false };
+    let data =
+        ReviewData { bundle, changes, warnings, notes: vec![], stale: vec![], existing: false, state_seen: vec![] };
     assert!(update(w, Msg::Reviewed(Box::new(Ok(data)))).is_none());
 }
 
