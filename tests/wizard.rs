@@ -312,7 +312,7 @@ fn resuming_a_bundle_enters_through_to_nothing_changed() {
     assert!(w.preview.rows(&site).iter().all(|r| r.mark == wizard::Mark::Same));
     enter_to_review(&mut w, 30);
     let r = ready(&w);
-    assert_eq!(r.alerts, Vec::<String>::new(), "no deployment change to warn about");
+    assert_eq!(r.alerts, Vec::new(), "no deployment change to warn about");
     assert_eq!(r.data.notes, Vec::<String>::new(), "no new key");
     let changed: Vec<&str> = r
         .data
@@ -345,10 +345,11 @@ fn resuming_warns_about_topology_address_and_new_keys() {
     send(&mut w, Msg::ChoiceNext);
     assert_eq!(w.input.text, "HS256");
     enter_to_review(&mut w, 20);
-    let alerts = ready(&w).alerts.join("\n");
+    let alerts: Vec<String> = ready(&w).alerts.iter().map(ToString::to_string).collect();
+    let alerts = alerts.join("\n");
     for text in [
         "Switches the topology from end-to-end-tls to same-host-http",
-        "https://new.example.net/.well-known/mercure",
+        "Changes the public hub address to https://new.example.net/.well-known/mercure",
         "Changes the address nginx reaches the hub at",
         "Switches the JWT algorithm from ES256 to HS256",
         "Makes new keys (made a new HS256 JWT key",

@@ -27,7 +27,7 @@ pub enum Overlay {
     /// Saving the answers would replace a file that is already there (its comments
     /// would be lost): overwrite, write beside it, or keep it.
     ConfirmSave,
-    /// The previewed file full screen, long lines wrapped; `scroll` counts screen lines.
+    /// The previewed file full screen, long lines wrapped; `scroll` counts file rows.
     Zoom { scroll: u16 },
 }
 
@@ -73,7 +73,7 @@ pub struct Review {
     pub answers: Answers,
     /// In words, what this write changes for a deployment already made from the folder:
     /// another topology, another hub address, new keys. Shown at the top of the review.
-    pub alerts: Vec<String>,
+    pub alerts: Vec<Alert>,
 }
 
 #[derive(Debug, Clone)]
@@ -254,7 +254,7 @@ impl Wizard {
             quit_after_save: false,
             env: init.env,
             editing: init.editing,
-            reached: if resumed { Step::Capacity } else { Step::Topology },
+            reached: if resumed { Step::Review } else { Step::Topology },
             teach_scroll: 0,
             deployed: init.deployed,
             ask_before_save: init.answers_exists,
@@ -402,7 +402,7 @@ impl Wizard {
     /// Asks the edge for the review of the current answers.
     fn review_effect(&mut self, answers: Answers, warnings: Vec<Warning>) -> Effect {
         self.step = Step::Review;
-        self.reached = Step::Capacity;
+        self.reached = Step::Review;
         self.review = ReviewState::Pending;
         self.error = None;
         self.reviewing = Some(answers.clone());
@@ -420,24 +420,46 @@ fn field_errors(draft: &Draft, fields: &[&Question]) -> Option<(usize, String)> 
     })
 }
 
+/// One change that matters to a deployment made from the folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// What changes, in a word or two (for a one-line summary on small screens).
+    pub what: &'static str,
+    /// What changes, in a few words (shown alone when the screen is small).
+    pub headline: String,
+    /// What to do about it.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Alert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.headline, self.detail)
+    }
+}
+
 /// In words, what writing `new` changes for a deployment made from `old` (and the
 /// keys the generation made anew in a folder that already had a bundle).
-pub fn deployment_alerts(old: Option<&Answers>, new: &Answers, notes: &[String], existing: bool) -> Vec<String> {
+pub fn deployment_alerts(old: Option<&Answers>, new: &Answers, notes: &[String], existing: bool) -> Vec<Alert> {
+    let alert =
+        |what: &'static str, headline: String, detail: &str| Alert { what, headline, detail: detail.to_string() };
     let mut out = Vec::new();
     if let Some(old) = old {
         if old.topology != new.topology {
-            out.push(format!(
-                "Switches the topology from {} to {}: the nginx site and the hub's Caddyfile change together, \
-                 so install both before reloading (see INSTALL.md).",
-                old.topology.as_str(),
-                new.topology.as_str()
+            out.push(alert(
+                "topology",
+                format!("Switches the topology from {} to {}", old.topology.as_str(), new.topology.as_str()),
+                "the nginx site and the hub's Caddyfile change together, so install both before reloading \
+                 (see INSTALL.md)",
             ));
         }
         if old.domain != new.domain {
-            out.push(format!(
-                "Changes the public hub address from https://{}/.well-known/mercure to https://{}/.well-known/mercure: \
-                 the Symfony app and every subscriber must use the new one.",
-                old.domain, new.domain
+            out.push(alert(
+                "public address",
+                format!("Changes the public hub address to https://{}/.well-known/mercure", new.domain),
+                &format!(
+                    "it was https://{}/.well-known/mercure; the Symfony app and every subscriber must use the new one",
+                    old.domain
+                ),
             ));
         }
         let inner = |a: &Answers| {
@@ -446,24 +468,29 @@ pub fn deployment_alerts(old: Option<&Answers>, new: &Answers, notes: &[String],
             format!("{scheme}://{host}:{}", a.hub.port)
         };
         if inner(old) != inner(new) {
-            out.push(format!(
-                "Changes the address nginx reaches the hub at from {} to {}: reload nginx and restart the hub together.",
-                inner(old),
-                inner(new)
+            out.push(alert(
+                "hub address",
+                format!("Changes the address nginx reaches the hub at to {}", inner(new)),
+                &format!("it was {}; reload nginx and restart the hub together", inner(old)),
             ));
         }
         if old.jwt_algorithm != new.jwt_algorithm {
-            out.push(format!(
-                "Switches the JWT algorithm from {} to {}.",
-                old.jwt_algorithm.as_str(),
-                new.jwt_algorithm.as_str()
+            out.push(alert(
+                "JWT algorithm",
+                format!(
+                    "Switches the JWT algorithm from {} to {}",
+                    old.jwt_algorithm.as_str(),
+                    new.jwt_algorithm.as_str()
+                ),
+                "the Symfony app's Mercure settings change with it",
             ));
         }
     }
     if existing && !notes.is_empty() {
-        out.push(format!(
-            "Makes new keys ({}): tokens and certificates made with the old ones stop working once this is installed.",
-            notes.join("; ")
+        out.push(alert(
+            "new keys",
+            format!("Makes new keys ({})", notes.join("; ")),
+            "tokens and certificates made with the old ones stop working once this is installed",
         ));
     }
     out
@@ -511,7 +538,11 @@ pub fn update(w: &mut Wizard, msg: Msg) -> Option<Effect> {
             None
         }
         Msg::Zoom if w.step != Step::Review => {
-            w.overlay = Some(Overlay::Zoom { scroll: 0 });
+            // Full screen from where the side pane is.
+            let scroll = w
+                .preview_target()
+                .map_or(0, |(path, anchor)| w.preview.scroll.unwrap_or_else(|| w.preview.auto_scroll(&path, anchor)));
+            w.overlay = Some(Overlay::Zoom { scroll });
             None
         }
         Msg::JumpReview if w.step != Step::Review => jump_review(w),
@@ -538,7 +569,10 @@ fn overlay_update(w: &mut Wizard, overlay: &Overlay, msg: &Msg) -> Option<Effect
             };
             let scroll = scroll.saturating_add_signed(n);
             w.overlay = Some(match overlay {
-                Overlay::Zoom { .. } => Overlay::Zoom { scroll },
+                Overlay::Zoom { .. } => {
+                    let rows = w.preview_target().map_or(0, |(path, _)| w.preview.rows(&path).len());
+                    Overlay::Zoom { scroll: scroll.min(u16::try_from(rows.saturating_sub(1)).unwrap_or(u16::MAX)) }
+                }
                 _ => Overlay::Help { scroll },
             });
         }

@@ -192,7 +192,14 @@ fn footer_line(w: &Wizard, t: &Theme, cols: u16) -> Line<'static> {
             ("^C", "quit"),
         ],
         (None, Step::Review, false) => {
-            vec![("Enter", "write"), ("s", "save answers"), ("↑/↓", "file"), ("PgDn", "diff"), ("Esc", "back")]
+            vec![
+                ("Enter", "write"),
+                ("s", "save answers"),
+                ("Esc", "back"),
+                ("?", "help"),
+                ("↑/↓", "file"),
+                ("PgDn", "diff"),
+            ]
         }
         (None, step, true) => {
             let mut k = vec![("Enter", "next"), ("Esc", "back")];
@@ -213,12 +220,20 @@ fn footer_line(w: &Wizard, t: &Theme, cols: u16) -> Line<'static> {
             if w.valid() {
                 k.push(("^R", "review"));
             }
-            k.extend([("?", "explain"), ("^N", "file"), ("^F", "zoom"), ("^S", "save"), ("^C", "quit")]);
+            k.extend([("?", "explain"), ("^C", "quit"), ("^S", "save"), ("^F", "zoom"), ("^N", "file")]);
             k
         }
     };
+    // Keys that do not fit are left out (the list puts the essential ones first)
+    // rather than cut in the middle.
     let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
     for (key, what) in keys {
+        let len = key.chars().count() + what.chars().count() + 3;
+        if used + len > usize::from(cols) + 2 {
+            continue;
+        }
+        used += len;
         spans.push(Span::styled(key, t.key));
         spans.push(Span::raw(format!(" {what}  ")));
     }
@@ -486,6 +501,50 @@ fn draw_preview(w: &Wizard, f: &mut Frame, area: Rect, wide: bool, t: &Theme) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// The review's top lines: deployment alerts, what Enter does, warnings, notes.
+fn review_head(review: &super::Review, cols: usize, inner_height: u16, t: &Theme) -> Vec<Line<'static>> {
+    let mut head: Vec<Line> = Vec::new();
+    // First, in words, what this does to a deployment made from the folder: in full
+    // when there is room, else the headlines, else one line (`?` has them in full).
+    let room = usize::from(inner_height) * 2 / 3;
+    let full: Vec<Line> = review
+        .alerts
+        .iter()
+        .flat_map(|a| hang(&a.to_string(), cols, "", "⚠ "))
+        .map(|l| Line::styled(l, t.error))
+        .collect();
+    let short: Vec<Line> = review
+        .alerts
+        .iter()
+        .flat_map(|a| hang(&a.headline, cols, "", "⚠ "))
+        .map(|l| Line::styled(l, t.error))
+        .collect();
+    if full.len() + 2 <= room {
+        head.extend(full);
+    } else if short.len() + 2 <= room {
+        head.extend(short);
+    } else {
+        let kinds: Vec<&str> = review.alerts.iter().map(|a| a.what).collect();
+        let text = format!("Changes the deployment: {} (? explains)", kinds.join(", "));
+        head.extend(hang(&text, cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
+    }
+    head.extend(wrap(&intro(review), cols, "").into_iter().map(Line::raw));
+    for warning in &review.data.warnings {
+        head.extend(hang(&warning.to_string(), cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
+    }
+    for note in &review.data.notes {
+        head.extend(hang(note, cols, "", "• ").into_iter().map(|l| Line::styled(l, t.dim)));
+    }
+    for stale in &review.data.stale {
+        head.extend(
+            hang(&format!("no longer generated, left in place: {stale}"), cols, "", "• ")
+                .into_iter()
+                .map(|l| Line::styled(l, t.dim)),
+        );
+    }
+    head
+}
+
 fn draw_review(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
     let wide = area.width >= WIDE;
     let [list_area, diff_area] = if wide {
@@ -510,26 +569,9 @@ fn draw_review(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
         }
     };
     let cols = width(inner);
-    let mut head: Vec<Line> = Vec::new();
-    // First, in words, what this does to a deployment made from the folder.
-    for alert in &review.alerts {
-        head.extend(hang(alert, cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
-    }
-    head.extend(wrap(&intro(review), cols, "").into_iter().map(Line::raw));
-    for warning in &review.data.warnings {
-        head.extend(hang(&warning.to_string(), cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
-    }
-    for note in &review.data.notes {
-        head.extend(hang(note, cols, "", "• ").into_iter().map(|l| Line::styled(l, t.dim)));
-    }
-    for stale in &review.data.stale {
-        head.extend(
-            hang(&format!("no longer generated, left in place: {stale}"), cols, "", "• ")
-                .into_iter()
-                .map(|l| Line::styled(l, t.dim)),
-        );
-    }
-    let head_height = to_u16(head.len()).min(inner.height / 2);
+    let head = review_head(review, cols, inner.height, t);
+    let cap = if review.alerts.is_empty() { inner.height / 2 } else { inner.height * 2 / 3 };
+    let head_height = to_u16(head.len()).min(cap);
     let [head_area, list] = Layout::vertical([Constraint::Length(head_height), Constraint::Min(0)]).areas(inner);
     f.render_widget(Paragraph::new(head), head_area);
 
@@ -598,13 +640,17 @@ fn intro(review: &super::Review) -> String {
     if unchanged == files {
         return format!("All {files} files are unchanged: Enter changes no file (it only confirms).");
     }
-    format!(
-        "{files} files compared with the folder: {} new, {} updated, {} edited by hand, {unchanged} unchanged. \
-         Enter writes the new and updated ones.",
-        count(crate::output::Status::New),
-        count(crate::output::Status::Updated),
-        count(crate::output::Status::HandEdited),
-    )
+    let counts: Vec<String> = [
+        crate::output::Status::New,
+        crate::output::Status::Updated,
+        crate::output::Status::HandEdited,
+        crate::output::Status::Unchanged,
+    ]
+    .into_iter()
+    .filter(|&st| count(st) > 0)
+    .map(|st| format!("{} {}", count(st), st.label()))
+    .collect();
+    format!("{files} files against the folder: {}. Enter writes the changed ones.", counts.join(", "))
 }
 
 /// A rectangle of at most `w` x `h` centred in `area`.
@@ -628,8 +674,9 @@ fn draw_overlay(w: &Wizard, overlay: &Overlay, f: &mut Frame, area: Rect, t: &Th
             let cols = usize::from(rect.width.saturating_sub(4));
             let Some((path, _)) = w.preview_target() else { return };
             let rows = w.preview.rows(&path);
-            let lines: Vec<Line> = row_lines(rows.iter(), cols, t).collect();
-            (rect, preview_title(w, &path), lines, *scroll)
+            let first = usize::from(*scroll).min(rows.len().saturating_sub(1));
+            let lines: Vec<Line> = row_lines(rows[first..].iter(), cols, t).collect();
+            (rect, preview_title(w, &path), lines, 0)
         }
         Overlay::ConfirmSave => {
             let rect = centered(area, 70, 9);
@@ -696,12 +743,22 @@ fn draw_overlay(w: &Wizard, overlay: &Overlay, f: &mut Frame, area: Rect, t: &Th
 /// The longer teaching text behind `?`.
 fn help_lines(w: &Wizard, cols: usize, t: &Theme) -> (String, Vec<Line<'static>>) {
     let Some(q) = w.focused() else {
+        let mut lines: Vec<Line> = Vec::new();
+        if let ReviewState::Ready(r) = &w.review {
+            for a in &r.alerts {
+                lines.extend(hang(&a.to_string(), cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
+            }
+            if !lines.is_empty() {
+                lines.push(Line::raw(""));
+            }
+        }
         let text = "Every file of the bundle with its mode and what writing it would do: new, updated, \
 unchanged, or edited by hand since the last render (kept unless you confirm). The diff shows the change \
 against the folder; secret files are never shown.\n\nEnter writes the bundle (answers.yaml included) the way \
 `mercure-setup render` does: atomically, secrets 0600 in 0700 folders, state reused so secrets stay the same. \
 s saves only the answers file.";
-        return (" Review ".into(), wrap(text, cols, "").into_iter().map(Line::raw).collect());
+        lines.extend(wrap(text, cols, "").into_iter().map(Line::raw));
+        return (" Review ".into(), lines);
     };
     let mut lines: Vec<Line> = wrap(q.teach, cols, "").into_iter().map(Line::raw).collect();
     if w.step == Step::Topology {
