@@ -33,7 +33,7 @@ pub const DEFAULT_ANSWERS: &str = "mercure-answers.yaml";
 /// `mercure-setup wizard` options.
 #[derive(Debug, Default)]
 pub struct Options {
-    /// Pre-fill from this answers file (saving the answers writes back to it).
+    /// Edit this answers file (saving the answers asks before replacing it).
     pub answers: Option<PathBuf>,
     pub out: Option<PathBuf>,
 }
