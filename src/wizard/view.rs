@@ -776,3 +776,21 @@ s saves only the answers file.";
     }
     (format!(" {} ", q.prompt), lines)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::wrap_code;
+
+    #[test]
+    fn wrapped_lines_keep_every_character() {
+        let line = "        # Verify the hub: with nginx's default (proxy_ssl_verify off) any local user who binds";
+        let pieces = wrap_code(line, 40, 8);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 40), "{pieces:?}");
+        assert!(pieces[1..].iter().all(|p| p.starts_with("        ↪ ")), "{pieces:?}");
+        let joined: Vec<&str> = pieces.iter().map(|p| p.trim_start().trim_start_matches("↪ ")).collect();
+        assert_eq!(joined.join(" "), line.trim_start());
+        // A path breaks after a `/`; a short line is left alone.
+        assert_eq!(wrap_code("new 0644 systemd/nginx.service.d/mercure-limits.conf", 40, 4).len(), 2);
+        assert_eq!(wrap_code("listen 80;", 40, 4), ["listen 80;"]);
+    }
+}
