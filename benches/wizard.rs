@@ -26,7 +26,7 @@ fn main() {
     let draft = Draft::default();
     // The same edge setup the terminal loop does: secrets made once for the preview.
     let env = wizard::preview_env(&draft, &out).expect("preview secrets");
-    let mut w = Wizard::new(Init { draft, out_dir: out, answers_path: "a.yaml".into(), color: true, env });
+    let mut w = Wizard::new(Init::new(draft, out, "a.yaml".into(), true, env));
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
     // To the domain field, then a domain to edit the end of.
     update(&mut w, Msg::Accept);

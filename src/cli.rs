@@ -77,10 +77,11 @@ pub enum Command {
     },
     /// Answer the questions in a terminal wizard that explains each choice, then write the bundle.
     Wizard {
-        /// Pre-fill the answers from this file (saving only the answers writes back to it).
+        /// Edit this answers file (saving only the answers asks before replacing it).
         #[arg(long, value_name = "FILE")]
         answers: Option<PathBuf>,
-        /// The bundle folder [default: mercure-bundle].
+        /// The bundle folder [default: mercure-bundle]; a bundle already there is edited:
+        /// its answers.yaml is loaded, and the review warns about changes to the deployment.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },

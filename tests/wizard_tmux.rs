@@ -1,14 +1,16 @@
 //! The real binary inside tmux at 120x40, as a new user would run it: answer the
 //! topology with Enter, type a domain, press Enter through every default, check the
 //! screens on the way, and find in DIR the bundle `render` gives for the saved
-//! `answers.yaml` (re-rendering into the same folder changes nothing).
+//! `answers.yaml` (re-rendering into the same folder changes nothing). Then: resuming
+//! an end-to-end-tls/ES256 bundle and pressing Enter through changes no file; quitting
+//! says nothing was written (exit 1); SIGTERM leaves the alternate screen.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::{bin, require_tool, run, stderr, stdout};
+use crate::support::{bin, free_port, render_fixture, require_tool, run, stderr, stdout};
 
 /// A tmux server of our own (its own socket), killed when the test ends.
 struct Tmux {
@@ -142,4 +144,109 @@ fn new_user_enters_through_defaults_in_tmux() {
     let o = run(&["render", "--answers", answers.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains(": 0 new, 0 updated,"), "{}", stdout(&o));
+}
+
+impl Tmux {
+    /// Starts `script` (sh) in a new 120x40 session named `wizard` in `cwd`.
+    fn start(script: &str, cwd: &Path) -> Tmux {
+        let tmux = require_tool("tmux", "apt-get install tmux");
+        let t = Tmux { tmux, socket: format!("mercure-wizard-test-{}-{}", std::process::id(), free_port()) };
+        let o = t.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "wizard",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            cwd.to_str().unwrap(),
+            "sh",
+            "-c",
+            script,
+        ]);
+        assert!(o.status.success(), "tmux: {}", stderr(&o));
+        t
+    }
+
+    /// Whether the pane shows the alternate screen (a full-screen program is drawing).
+    fn alternate_on(&self) -> bool {
+        stdout(&self.cmd(&["display-message", "-p", "-t", "wizard", "#{alternate_on}"])).trim() == "1"
+    }
+}
+
+/// The folder's files, the manifest and the lock left out.
+fn bundle_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = crate::support::files_in(dir);
+    files.retain(|rel, _| rel != ".state/manifest.json" && rel != ".state/lock");
+    files
+}
+
+#[test]
+fn resuming_an_end_to_end_tls_es256_bundle_changes_nothing_in_tmux() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    render_fixture("end-to-end-tls-es256-cors-nginx126.yaml", &dir);
+    let before = bundle_files(&dir);
+    let script = format!("'{}' wizard --out bundle; echo \"wizard exited with $?\"; sleep 600", bin().display());
+    let t = Tmux::start(&script, tmp.path());
+    let s = t.wait_for("the topology step", |s| s.contains("How does nginx reach the hub?"));
+    for text in ["editing ./bundle", "(•) end-to-end-tls", "1 Topology✓", "7 Capacity✓"] {
+        assert!(s.contains(text), "resumed screen lacks {text:?}:\n{s}");
+    }
+    let mut review = None;
+    for _ in 0..30 {
+        let before = t.screen();
+        t.keys(&["Enter"]);
+        let s = t.wait_for("the next field", |s| s != before);
+        assert!(!s.contains('✗'), "a loaded answer was refused:\n{s}");
+        if s.contains("Enter write bundle") {
+            review = Some(s);
+            break;
+        }
+    }
+    let s = review.expect("Enter through the loaded answers reaches the review");
+    assert!(s.contains("files are unchanged: Enter changes no file"), "{s}");
+    for text in ["⚠", "made a new", "HS256", "same-host-http"] {
+        assert!(!s.contains(text), "the review shows {text:?}:\n{s}");
+    }
+    assert!(s.contains("0600 .state/jwt-es256-public.pem (public key)"), "{s}");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the wizard to exit", |s| s.contains("wizard exited with"));
+    assert!(s.contains("wizard exited with 0"), "{s}");
+    assert!(s.contains(": 0 new, 0 updated,"), "{s}");
+    assert_eq!(bundle_files(&dir), before, "only unchanged files: same ES256 key, same everything");
+}
+
+#[test]
+fn quitting_says_nothing_was_written_and_sigterm_restores_the_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pid_file = tmp.path().join("pid");
+    let script = format!(
+        "'{bin}' wizard --out one; echo \"first exited with $?\"; \
+         sh -c 'echo $$ > {pid}; exec \"$0\" wizard --out two' '{bin}'; echo \"second exited with $?\"; sleep 600",
+        bin = bin().display(),
+        pid = pid_file.display()
+    );
+    let t = Tmux::start(&script, tmp.path());
+    t.wait_for("the topology step", |s| s.contains("How does nginx reach the hub?"));
+    // Esc on the first step quits (the footer's "Esc back"); nothing was typed, so no dialog.
+    // A control key sent by tmux within milliseconds of the first frame is seen late, so
+    // wait as a person would.
+    std::thread::sleep(Duration::from_millis(500));
+    t.keys(&["Escape"]);
+    let s = t.wait_for("the first wizard to exit", |s| s.contains("first exited with"));
+    assert!(s.contains("first exited with 1"), "{s}");
+    assert!(s.contains("nothing was written"), "{s}");
+    t.wait_for("the second wizard", |s| s.contains("How does nginx reach the hub?"));
+    assert!(t.alternate_on());
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    let o = std::process::Command::new("kill").args(["-TERM", &pid]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = t.wait_for("the second wizard to exit", |s| s.contains("second exited with"));
+    assert!(s.contains("second exited with 1"), "{s}");
+    assert!(s.contains("stopped by a signal: nothing was written"), "{s}");
+    assert!(!t.alternate_on(), "the terminal is back from the alternate screen:\n{s}");
+    assert!(!tmp.path().join("one").exists() && !tmp.path().join("two").exists());
 }

@@ -1,14 +1,18 @@
-//! The wizard's side effects on files: the preview's secrets (read or made once, at
+//! The wizard's side effects on files: what it starts from (an answers file, or the
+//! bundle already in the output folder), the preview's secrets (read or made once, at
 //! start), and performing each [`Effect`] with the same functions `render` uses
 //! (`generate::generate`, `output::compare`, `output::write`, `output::write_single`).
 //!
 //! No terminal here, so tests drive whole flows through `update` and this.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
 use crate::answers::{Answers, Draft, RawValue, Warning};
+use crate::answers_file;
+use crate::bundle::paths;
+use crate::error::Error;
 use crate::generate;
 use crate::host;
 use crate::output;
@@ -16,7 +20,83 @@ use crate::secrets::{self, Secrets, StoredState};
 use crate::values::{Domain, JwtAlgorithm};
 
 use super::preview::{PLACEHOLDER_DOMAIN, PreviewEnv};
-use super::state::{Effect, Msg, ReviewData};
+use super::state::{Effect, Init, Msg, ReviewData, WriteFailure};
+
+/// What the wizard starts from. With `--answers FILE`, that file; else, when `out_dir`
+/// holds a bundle, its `answers.yaml` (so re-running the wizard edits the bundle
+/// instead of starting from the defaults); else the defaults. The bundle's answers
+/// are also what the review compares with.
+pub fn start(answers: Option<&Path>, out_dir: &Path, answers_default: &Path, color: bool) -> Result<Init, Error> {
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "--out {}: is a file, not a folder; name the bundle's folder (it is made if missing)",
+            out_dir.display()
+        )));
+    }
+    let bundle_answers = out_dir.join(paths::ANSWERS);
+    let deployed_draft = if bundle_answers.is_file() { Some(load(&bundle_answers)?) } else { None };
+    let deployed = deployed_draft.as_ref().and_then(|d| Answers::from_draft(d).ok()).map(|(a, _)| a);
+    let (draft, editing) = match (answers, deployed_draft) {
+        (Some(file), Some(_)) => (load(file)?, Some(format!("editing {} → {}", file.display(), shown_dir(out_dir)))),
+        (Some(file), None) => (load(file)?, Some(format!("editing {}", file.display()))),
+        (None, Some(d)) => (d, Some(format!("editing {}", shown_dir(out_dir)))),
+        (None, None) => (Draft::default(), None),
+    };
+    let answers_path = answers.map_or_else(|| answers_default.to_path_buf(), Path::to_path_buf);
+    let env = preview_env(&draft, out_dir).map_err(Error::Failed)?;
+    Ok(Init {
+        draft,
+        out_dir: out_dir.to_path_buf(),
+        answers_exists: answers_path.exists(),
+        answers_path,
+        color,
+        env,
+        editing,
+        deployed,
+    })
+}
+
+/// A relative folder as `./bundle`, so it reads as a path.
+fn shown_dir(dir: &Path) -> String {
+    if dir.is_relative() && !dir.starts_with(".") && !dir.starts_with("..") {
+        format!("./{}", dir.display())
+    } else {
+        dir.display().to_string()
+    }
+}
+
+fn load(path: &Path) -> Result<Draft, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?;
+    answers_file::parse(&text, &path.display().to_string()).map_err(Error::InvalidAnswers)
+}
+
+/// The folder's `.state/` files (the lock left out), path and contents, in path order.
+pub fn folder_state(out_dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let path: PathBuf = entry?.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let rel = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+                if rel != paths::state::LOCK {
+                    out.push((rel, std::fs::read(&path)?));
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(out_dir, &out_dir.join(paths::state::DIR), &mut out).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    out.sort();
+    Ok(out)
+}
 
 /// Prepares what the preview renders with: the secrets stored in `out_dir` (or new
 /// ones) for each JWT algorithm, and the local nginx version. Done once, at start.
@@ -57,18 +137,47 @@ fn stand_in(draft: &Draft, alg: JwtAlgorithm) -> Result<Answers, String> {
 pub fn perform(effect: Effect) -> Msg {
     match effect {
         Effect::Review { answers, warnings, out_dir } => Msg::Reviewed(Box::new(review(*answers, warnings, &out_dir))),
-        Effect::Write { bundle, out_dir, force } => Msg::Written(
-            // The folder's lock, as `render` takes it: another run into the same folder
-            // waits (or this one does), so the files written are all from one bundle.
-            output::DirLock::acquire(&out_dir)
-                .and_then(|lock| output::write(&lock, &bundle, force))
-                .map_err(|e| e.to_string()),
-        ),
-        Effect::SaveAnswers { path, text } => {
-            // The answers file is the user's own: saving replaces it, as an editor would.
-            Msg::Saved(output::write_single(&path, &text, 0o644, true).map(|()| path).map_err(|e| e.to_string()))
+        Effect::Write { bundle, answers, state_seen, out_dir, force } => {
+            Msg::Written(write(&bundle, *answers, &state_seen, &out_dir, force))
+        }
+        Effect::SaveAnswers { path, text, overwrite } => {
+            // `update` asked the user before an existing file is replaced.
+            Msg::Saved(output::write_single(&path, &text, 0o644, overwrite).map(|()| path).map_err(|e| e.to_string()))
         }
     }
+}
+
+/// Writes the reviewed bundle, under the folder's lock as `render` takes it, only if
+/// the folder is still as the review found it: its state (secrets, manifest) unchanged,
+/// and generating again from the same answers gives the same bundle. Otherwise another
+/// run (say `render --rotate-secrets`) wrote in between, and writing what was reviewed
+/// would silently undo it.
+fn write(
+    bundle: &crate::bundle::Bundle,
+    answers: Answers,
+    state_seen: &[(String, Vec<u8>)],
+    out_dir: &Path,
+    force: bool,
+) -> Result<Vec<output::Change>, WriteFailure> {
+    let other = |e: &dyn std::fmt::Display| WriteFailure::Other(e.to_string());
+    let lock = output::DirLock::acquire(out_dir).map_err(|e| other(&e))?;
+    let changed = |what: &str| {
+        WriteFailure::Changed(format!(
+            "{} changed since the review ({what}; another mercure-setup run wrote it?): nothing written. \
+             Enter reviews again with what the folder holds now.",
+            out_dir.display()
+        ))
+    };
+    if folder_state(out_dir).map_err(|e| other(&e))? != state_seen {
+        return Err(changed("its secrets or manifest"));
+    }
+    let again = generate::generate(answers, out_dir, false).map_err(|e| other(&e))?;
+    // With nothing made anew the generation is fully determined by the stored state, so
+    // it must give the reviewed files (it may differ only in secrets made at random).
+    if again.notes.is_empty() && again.bundle.files != bundle.files {
+        return Err(changed("the bundle it gives now differs"));
+    }
+    output::write(&lock, bundle, force).map_err(|e| other(&e))
 }
 
 /// Generates the bundle exactly as `render` would and compares it with the folder.
@@ -79,6 +188,7 @@ fn review(answers: Answers, warnings: Vec<Warning>, out_dir: &Path) -> Result<Re
     let generated = generate::generate(answers, out_dir, false).map_err(|e| e.to_string())?;
     let changes = output::compare(out_dir, &generated.bundle).map_err(|e| e.to_string())?;
     let stale = output::stale_files(out_dir, &generated.bundle).map_err(|e| e.to_string())?;
+    let state_seen = folder_state(out_dir)?;
     drop(lock);
     Ok(ReviewData {
         bundle: generated.bundle,
@@ -87,5 +197,6 @@ fn review(answers: Answers, warnings: Vec<Warning>, out_dir: &Path) -> Result<Re
         notes: generated.notes,
         stale,
         existing: out_dir.exists(),
+        state_seen,
     })
 }

@@ -5,7 +5,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::questions::{Kind, Step};
 
-use super::state::{Msg, Overlay, PAGE, Pane, Wizard};
+use super::state::{Msg, Overlay, PAGE, Wizard};
 
 /// Maps a key press to a message, or `None` for keys that do nothing here.
 pub fn msg_for_key(w: &Wizard, key: KeyEvent) -> Option<Msg> {
@@ -19,8 +19,11 @@ pub fn msg_for_key(w: &Wizard, key: KeyEvent) -> Option<Msg> {
         KeyCode::Char('s') if ctrl => return Some(Msg::Save),
         KeyCode::Char('n') if ctrl => return Some(Msg::NextFile),
         KeyCode::Char('p') if ctrl => return Some(Msg::PrevFile),
+        KeyCode::Char('r') if ctrl => return Some(Msg::JumpReview),
+        KeyCode::Char('f') if ctrl => return Some(Msg::Zoom),
         KeyCode::F(1) => return Some(Msg::ToggleHelp),
         KeyCode::F(2) => return Some(Msg::NextFile),
+        KeyCode::F(3) => return Some(Msg::Zoom),
         KeyCode::PageUp => return Some(Msg::Scroll(-PAGE)),
         KeyCode::PageDown => return Some(Msg::Scroll(PAGE)),
         _ if ctrl && key.code != KeyCode::Char('u') => return None,
@@ -30,11 +33,16 @@ pub fn msg_for_key(w: &Wizard, key: KeyEvent) -> Option<Msg> {
         return match (overlay, key.code) {
             (_, KeyCode::Esc) => Some(Msg::Back),
             (Overlay::Help { .. }, KeyCode::Char('?') | KeyCode::Enter) => Some(Msg::ToggleHelp),
-            (Overlay::Help { .. }, KeyCode::Up) => Some(Msg::Up),
-            (Overlay::Help { .. }, KeyCode::Down) => Some(Msg::Down),
+            (Overlay::Zoom { .. }, KeyCode::Char('z') | KeyCode::Enter) => Some(Msg::Zoom),
+            (Overlay::Zoom { .. }, KeyCode::Right | KeyCode::Char('n')) => Some(Msg::NextFile),
+            (Overlay::Zoom { .. }, KeyCode::Left | KeyCode::Char('p')) => Some(Msg::PrevFile),
+            (Overlay::Help { .. } | Overlay::Zoom { .. }, KeyCode::Up) => Some(Msg::Up),
+            (Overlay::Help { .. } | Overlay::Zoom { .. }, KeyCode::Down) => Some(Msg::Down),
+            (Overlay::Help { .. } | Overlay::Zoom { .. }, _) => None,
             (_, KeyCode::Char('y' | 'Y')) => Some(Msg::Yes),
             (_, KeyCode::Char('n' | 'N')) => Some(Msg::No),
             (Overlay::ConfirmQuit, KeyCode::Char('s' | 'S')) => Some(Msg::Save),
+            (Overlay::ConfirmSave, KeyCode::Char('b' | 'B')) => Some(Msg::SaveBeside),
             _ => None,
         };
     }
@@ -53,13 +61,6 @@ pub fn msg_for_key(w: &Wizard, key: KeyEvent) -> Option<Msg> {
         return match key.code {
             KeyCode::Char('s') => Some(Msg::Char('s')),
             KeyCode::Char('q') => Some(Msg::Char('q')),
-            _ => None,
-        };
-    }
-    if w.pane == Pane::Preview {
-        return match key.code {
-            KeyCode::Right | KeyCode::Char('n') => Some(Msg::NextFile),
-            KeyCode::Left | KeyCode::Char('p') => Some(Msg::PrevFile),
             _ => None,
         };
     }
@@ -95,13 +96,13 @@ mod tests {
     use crate::wizard::state::{Init, update};
 
     fn wizard() -> Wizard {
-        Wizard::new(Init {
-            draft: Draft::default(),
-            out_dir: "out".into(),
-            answers_path: "a.yaml".into(),
-            color: false,
-            env: crate::wizard::preview::tests::env(),
-        })
+        Wizard::new(Init::new(
+            Draft::default(),
+            "out".into(),
+            "a.yaml".into(),
+            false,
+            crate::wizard::preview::tests::env(),
+        ))
     }
 
     fn key(code: KeyCode) -> KeyEvent {
@@ -146,12 +147,18 @@ mod tests {
     }
 
     #[test]
-    fn preview_pane_keys() {
+    fn zoom_and_save_dialog_keys() {
         let mut w = wizard();
-        update(&mut w, Msg::FocusNext);
-        assert_eq!(w.pane, Pane::Preview);
+        assert!(matches!(msg_for_key(&w, ctrl('f')), Some(Msg::Zoom)));
+        assert!(matches!(msg_for_key(&w, ctrl('r')), Some(Msg::JumpReview)));
+        update(&mut w, Msg::Zoom);
+        assert!(matches!(w.overlay, Some(Overlay::Zoom { .. })));
         assert!(matches!(msg_for_key(&w, key(KeyCode::Char('n'))), Some(Msg::NextFile)));
-        assert!(matches!(msg_for_key(&w, key(KeyCode::Left)), Some(Msg::PrevFile)));
         assert!(matches!(msg_for_key(&w, key(KeyCode::Down)), Some(Msg::Down)));
+        assert!(msg_for_key(&w, key(KeyCode::Char('y'))).is_none(), "no dialog answer in the zoomed view");
+        assert!(matches!(msg_for_key(&w, key(KeyCode::Esc)), Some(Msg::Back)));
+        w.overlay = Some(Overlay::ConfirmSave);
+        assert!(matches!(msg_for_key(&w, key(KeyCode::Char('b'))), Some(Msg::SaveBeside)));
+        assert!(matches!(msg_for_key(&w, key(KeyCode::Char('y'))), Some(Msg::Yes)));
     }
 }

@@ -1,6 +1,7 @@
 //! The interactive wizard (issue 3): the questions of `questions::QUESTIONS`, one step
 //! per screen, with a live preview of the bundle and teaching text, ending in the
-//! same writer `render` uses.
+//! same writer `render` uses. Run on a folder that holds a bundle, it edits that
+//! bundle's answers and warns before changes that affect the deployment (issue 13).
 //!
 //! Elm-style, as in `architecture.md`: [`Wizard`] is plain state, [`msg_for_key`]
 //! maps keys to messages, [`update`] is pure and returns side effects as
@@ -15,9 +16,12 @@ mod state;
 mod terminal;
 mod view;
 
-pub use edge::{perform, preview_env};
+pub use edge::{folder_state, perform, preview_env, start};
 pub use keys::msg_for_key;
-pub use preview::{HIDDEN, PLACEHOLDER_DOMAIN, Preview, PreviewEnv, PreviewFile};
-pub use state::{Effect, Init, Msg, Overlay, Pane, Review, ReviewData, ReviewState, Status, Wizard, update};
+pub use preview::{HIDDEN, Mark, PLACEHOLDER_DOMAIN, Preview, PreviewEnv, PreviewFile, Row};
+pub use state::{
+    Alert, Effect, Init, Msg, Overlay, Review, ReviewData, ReviewState, Status, Wizard, WriteFailure,
+    deployment_alerts, update,
+};
 pub use terminal::{NO_TTY, Options, run};
 pub use view::view;

@@ -1,5 +1,6 @@
 //! The live preview: the bundle re-rendered from the draft on every change, with
-//! secret values masked, and the lines that changed since the previous answer.
+//! secret values masked, and the lines added or removed since the wizard started
+//! (against the defaults, or the bundle loaded from the output folder).
 //!
 //! Rendering goes through `answers::Answers::from_draft`, `plan::Plan::new` and
 //! `render::render` with secrets prepared once at the edge ([`PreviewEnv`]), so the
@@ -61,8 +62,11 @@ pub struct PreviewFile {
 pub struct Preview {
     /// The latest rendering that succeeded.
     pub files: BTreeMap<String, PreviewFile>,
-    /// The rendering as it was when the focused question got the focus.
+    /// The rendering as it was when the focused question got the focus (automatic
+    /// scrolling goes to what changed since).
     pub baseline: BTreeMap<String, String>,
+    /// The rendering as it was when the wizard started: the marks show changes against it.
+    pub origin: BTreeMap<String, String>,
     /// Why the current draft could not be rendered (the files are then older).
     pub problem: Option<String>,
     /// Whether [`PLACEHOLDER_DOMAIN`] stands in for a domain not typed yet.
@@ -97,9 +101,18 @@ impl Preview {
         }
     }
 
-    /// Makes the current files the reference that changes are highlighted against.
+    /// Makes the current files the reference that automatic scrolling follows changes from.
     pub fn rebase(&mut self) {
-        self.baseline = self.files.iter().map(|(p, f)| (p.clone(), f.text.clone())).collect();
+        self.baseline = self.texts();
+    }
+
+    /// Makes the current files the reference that the change marks are against.
+    pub fn set_origin(&mut self) {
+        self.origin = self.texts();
+    }
+
+    fn texts(&self) -> BTreeMap<String, String> {
+        self.files.iter().map(|(p, f)| (p.clone(), f.text.clone())).collect()
     }
 
     /// The path a [`crate::questions::Preview`] file names in the current files.
@@ -143,38 +156,87 @@ impl Preview {
             Some(a) => first_change_from(a).unwrap_or(a),
             None => first_change_from(0).unwrap_or(0),
         };
-        u16::try_from(target.saturating_sub(2)).unwrap_or(u16::MAX)
+        // The rows carry removed lines too: start at the row of that line (or the
+        // removed lines just before it).
+        let rows = self.rows(path);
+        let mut row = rows.iter().position(|r| r.line.is_some_and(|l| l >= target)).unwrap_or(0);
+        while row > 0 && rows[row - 1].mark == Mark::Removed {
+            row -= 1;
+        }
+        u16::try_from(row.saturating_sub(2)).unwrap_or(u16::MAX)
     }
 
     /// For each line of `path`, whether it differs from the baseline.
     pub fn changed_lines(&self, path: &str) -> Vec<bool> {
         let Some(file) = self.files.get(path) else { return Vec::new() };
         let mut changed = vec![false; file.text.lines().count()];
-        // A renamed file (the nginx site follows the domain) is compared with its old name.
-        let renamed = || {
-            let dir = path.rsplit_once('/').map(|(d, _)| d)?;
-            let mut gone = self
-                .baseline
-                .keys()
-                .filter(|p| p.rsplit_once('/').is_some_and(|(d, _)| d == dir) && !self.files.contains_key(*p));
-            gone.next().filter(|_| gone.next().is_none()).and_then(|p| self.baseline.get(p))
-        };
-        let Some(old) = self.baseline.get(path).or_else(renamed) else {
-            // A file the previous answer did not produce is new as a whole.
-            return vec![!self.baseline.is_empty(); changed.len()];
-        };
-        let diff = similar::TextDiff::from_lines(old.as_str(), file.text.as_str());
-        for op in diff.ops() {
-            if op.tag() != similar::DiffTag::Equal {
-                for i in op.new_range() {
-                    if let Some(c) = changed.get_mut(i) {
-                        *c = true;
-                    }
-                }
+        for row in diff_rows(&self.baseline, &self.files, path) {
+            if let (Mark::Added, Some(i)) = (row.mark, row.line)
+                && let Some(c) = changed.get_mut(i)
+            {
+                *c = true;
             }
         }
         changed
     }
+
+    /// The lines of `path` as the preview shows them: marked added (or changed) and
+    /// removed against the start of the wizard, removed lines in place.
+    pub fn rows(&self, path: &str) -> Vec<Row> {
+        diff_rows(&self.origin, &self.files, path)
+    }
+}
+
+/// How a preview line differs from the reference rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Same,
+    Added,
+    Removed,
+}
+
+/// One line of a previewed file; `line` is its index in the current file (none for a
+/// removed line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub mark: Mark,
+    pub text: String,
+    pub line: Option<usize>,
+}
+
+/// `path` of `files` line by line against the same file in `base` (or the one file of
+/// its folder that was renamed: the nginx site follows the domain).
+fn diff_rows(base: &BTreeMap<String, String>, files: &BTreeMap<String, PreviewFile>, path: &str) -> Vec<Row> {
+    let Some(file) = files.get(path) else { return Vec::new() };
+    let renamed = || {
+        let dir = path.rsplit_once('/').map(|(d, _)| d)?;
+        let mut gone =
+            base.keys().filter(|p| p.rsplit_once('/').is_some_and(|(d, _)| d == dir) && !files.contains_key(*p));
+        gone.next().filter(|_| gone.next().is_none()).and_then(|p| base.get(p))
+    };
+    let Some(old) = base.get(path).or_else(renamed) else {
+        // A file the reference did not have is new as a whole.
+        let mark = if base.is_empty() { Mark::Same } else { Mark::Added };
+        return file.text.lines().enumerate().map(|(i, l)| Row { mark, text: l.to_string(), line: Some(i) }).collect();
+    };
+    let old_lines: Vec<&str> = old.lines().collect();
+    let new_lines: Vec<&str> = file.text.lines().collect();
+    let diff = similar::TextDiff::from_lines(old.as_str(), file.text.as_str());
+    let mut rows = Vec::with_capacity(new_lines.len());
+    for op in diff.ops() {
+        if op.tag() != similar::DiffTag::Insert && op.tag() != similar::DiffTag::Equal {
+            for i in op.old_range() {
+                rows.push(Row { mark: Mark::Removed, text: old_lines.get(i).unwrap_or(&"").to_string(), line: None });
+            }
+        }
+        let mark = if op.tag() == similar::DiffTag::Equal { Mark::Same } else { Mark::Added };
+        if op.tag() != similar::DiffTag::Delete {
+            for i in op.new_range() {
+                rows.push(Row { mark, text: new_lines.get(i).unwrap_or(&"").to_string(), line: Some(i) });
+            }
+        }
+    }
+    rows
 }
 
 /// Renders the draft and masks secrets, or says what keeps it from rendering.

@@ -15,13 +15,6 @@ use crate::values::Topology;
 
 use super::preview::{Preview, PreviewEnv};
 
-/// Which pane the arrow keys act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pane {
-    Form,
-    Preview,
-}
-
 /// A window over the screen that takes the keys until it is closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
@@ -31,6 +24,11 @@ pub enum Overlay {
     ConfirmQuit,
     /// Enter on the review when these files were edited by hand.
     ConfirmOverwrite(Vec<String>),
+    /// Saving the answers would replace a file that is already there (its comments
+    /// would be lost): overwrite, write beside it, or keep it.
+    ConfirmSave,
+    /// The previewed file full screen, long lines wrapped; `scroll` counts file rows.
+    Zoom { scroll: u16 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +53,9 @@ pub struct ReviewData {
     pub stale: Vec<String>,
     /// Whether the output folder already existed.
     pub existing: bool,
+    /// The folder's `.state/` files (path, contents) as they were when the bundle was
+    /// generated: the write refuses to go ahead if they changed since.
+    pub state_seen: Vec<(String, Vec<u8>)>,
 }
 
 /// The review screen's state.
@@ -68,6 +69,11 @@ pub struct Review {
     /// Per change: its diff against the folder, as `output::dry_run_report` gives it.
     pub diffs: Vec<Vec<String>>,
     pub scroll: u16,
+    /// The answers the bundle was generated from (the write generates again from them).
+    pub answers: Answers,
+    /// In words, what this write changes for a deployment already made from the folder:
+    /// another topology, another hub address, new keys. Shown at the top of the review.
+    pub alerts: Vec<Alert>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,12 +114,18 @@ pub enum Msg {
     Scroll(i16),
     /// Save only the answers file.
     Save,
+    /// In the save dialog: write beside the existing answers file instead.
+    SaveBeside,
+    /// Straight to the review (once every answer is valid).
+    JumpReview,
+    /// Show the previewed file full screen (or close that view).
+    Zoom,
     /// Ctrl-C.
     Quit,
     Yes,
     No,
     Reviewed(Box<Result<ReviewData, String>>),
-    Written(Result<Vec<Change>, String>),
+    Written(Result<Vec<Change>, WriteFailure>),
     Saved(Result<PathBuf, String>),
 }
 
@@ -122,10 +134,21 @@ pub enum Msg {
 pub enum Effect {
     /// Generate the bundle (`generate::generate`) and compare it with the folder.
     Review { answers: Box<Answers>, warnings: Vec<Warning>, out_dir: PathBuf },
-    /// Write the bundle with `output::write`.
-    Write { bundle: Bundle, out_dir: PathBuf, force: bool },
-    /// Write only the answers file with `output::write_single`.
-    SaveAnswers { path: PathBuf, text: String },
+    /// Write the reviewed bundle with `output::write`, under the folder's lock, after
+    /// checking that the folder's state is still what the review saw (and generating
+    /// again from `answers` to compare).
+    Write { bundle: Bundle, answers: Box<Answers>, state_seen: Vec<(String, Vec<u8>)>, out_dir: PathBuf, force: bool },
+    /// Write only the answers file with `output::write_single`; replaces an existing
+    /// file only when `overwrite`.
+    SaveAnswers { path: PathBuf, text: String, overwrite: bool },
+}
+
+/// Why a write did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteFailure {
+    /// The folder changed between the review and the write: review again.
+    Changed(String),
+    Other(String),
 }
 
 /// The text field being edited; `cursor` counts characters.
@@ -148,7 +171,7 @@ impl Input {
 
 /// How a wizard starts.
 pub struct Init {
-    /// Pre-filled answers (from `--answers`), or empty.
+    /// Pre-filled answers (from `--answers`, or the bundle in `--out`), or empty.
     pub draft: Draft,
     pub out_dir: PathBuf,
     /// Where the answers-only save goes.
@@ -156,6 +179,20 @@ pub struct Init {
     /// `false` under `NO_COLOR`.
     pub color: bool,
     pub env: PreviewEnv,
+    /// What is being edited, for the header ("editing ./bundle"); `None` for a new bundle.
+    pub editing: Option<String>,
+    /// The answers of the bundle already in `out_dir` (its `answers.yaml`), which the
+    /// review compares with to warn about changes that affect a deployment.
+    pub deployed: Option<Answers>,
+    /// Whether `answers_path` exists: saving then asks before replacing it.
+    pub answers_exists: bool,
+}
+
+impl Init {
+    /// A wizard for a new bundle: nothing loaded, nothing deployed.
+    pub fn new(draft: Draft, out_dir: PathBuf, answers_path: PathBuf, color: bool, env: PreviewEnv) -> Init {
+        Init { draft, out_dir, answers_path, color, env, editing: None, deployed: None, answers_exists: false }
+    }
 }
 
 /// The whole state of the wizard.
@@ -163,7 +200,6 @@ pub struct Wizard {
     pub step: Step,
     /// Index of the focused field among the step's visible questions.
     pub field: usize,
-    pub pane: Pane,
     pub draft: Draft,
     pub input: Input,
     /// The validator's message for the focused field.
@@ -177,10 +213,21 @@ pub struct Wizard {
     pub color: bool,
     pub preview: Preview,
     pub review: ReviewState,
+    /// What is being edited ("./bundle", "answers.yaml"), for the header.
+    pub editing: Option<String>,
+    /// The furthest step reached (every step when resuming), for the step tabs.
+    pub reached: Step,
+    /// Lines the topology step's teaching text is scrolled by.
+    pub teach_scroll: u16,
     /// The draft as last saved or written (or as loaded).
     saved: Draft,
     quit_after_save: bool,
     env: PreviewEnv,
+    deployed: Option<Answers>,
+    /// Saving asks first while this is set (the answers file exists and is the user's).
+    ask_before_save: bool,
+    /// The answers the pending review was asked for.
+    reviewing: Option<Answers>,
 }
 
 /// Lines PgUp/PgDn scroll.
@@ -188,10 +235,10 @@ pub const PAGE: i16 = 10;
 
 impl Wizard {
     pub fn new(init: Init) -> Wizard {
+        let resumed = init.deployed.is_some() || init.editing.is_some();
         let mut w = Wizard {
             step: Step::Topology,
             field: 0,
-            pane: Pane::Form,
             saved: init.draft.clone(),
             draft: init.draft,
             input: Input::default(),
@@ -206,10 +253,51 @@ impl Wizard {
             review: ReviewState::Pending,
             quit_after_save: false,
             env: init.env,
+            editing: init.editing,
+            reached: if resumed { Step::Review } else { Step::Topology },
+            teach_scroll: 0,
+            deployed: init.deployed,
+            ask_before_save: init.answers_exists,
+            reviewing: None,
         };
         w.preview.refresh(&w.draft, &w.env);
+        // Changes are marked against the answers as they were at the start: the
+        // defaults, or the loaded bundle.
+        w.preview.set_origin();
         w.load_field();
         w
+    }
+
+    /// Whether every answer is valid, so the review can be shown.
+    pub fn valid(&self) -> bool {
+        Answers::from_draft(&self.draft).is_ok()
+    }
+
+    /// Per step of the wizard: `Some(true)` done, `Some(false)` has an invalid answer,
+    /// `None` not reached yet.
+    pub fn step_marks(&self) -> Vec<(Step, Option<bool>)> {
+        let errors = Answers::from_draft(&self.draft).err().unwrap_or_default();
+        Step::ALL
+            .iter()
+            .map(|&step| {
+                if step == Step::Review {
+                    return (step, None);
+                }
+                let bad = questions::questions_for(step, self.topology()).any(|q| {
+                    errors.iter().any(|e| e.key == q.key) && (step < self.reached || self.draft.given(q.key).is_some())
+                });
+                let mark = if bad {
+                    Some(false)
+                } else if step < self.reached
+                    || (step == self.reached && self.reached == Step::Capacity && self.step == Step::Review)
+                {
+                    Some(true)
+                } else {
+                    None
+                };
+                (step, mark)
+            })
+            .collect()
     }
 
     /// The chosen topology (the default until one is chosen).
@@ -252,7 +340,7 @@ impl Wizard {
         if self.draft.given(q.key).is_some() {
             self.error = field_errors(&self.draft, &[q]).map(|(_, e)| e);
         }
-        // Changes are highlighted relative to the answers as they are now.
+        // Automatic scrolling follows what changes from here on.
         self.preview.rebase();
         self.preview.pinned = None;
         self.preview.scroll = None;
@@ -274,7 +362,9 @@ impl Wizard {
     fn goto(&mut self, step: Step, field: usize) {
         self.step = step;
         self.field = field;
-        self.pane = Pane::Form;
+        if step > self.reached {
+            self.reached = step;
+        }
         self.load_field();
     }
 
@@ -285,20 +375,125 @@ impl Wizard {
         Some((q.step, index))
     }
 
-    fn save_effect(&self) -> Effect {
+    fn answers_text(&self) -> String {
         let header = format!(
             "mercure-setup {} answers file, saved by the wizard. Render it with:\n  \
              mercure-setup render --answers FILE --out DIR",
             env!("CARGO_PKG_VERSION")
         );
-        Effect::SaveAnswers { path: self.answers_path.clone(), text: write_commented(&self.draft, &header) }
+        write_commented(&self.draft, &header)
+    }
+
+    /// Ctrl-S, `s`: save the answers, asking first when that would replace a file.
+    fn request_save(&mut self) -> Option<Effect> {
+        if self.ask_before_save {
+            self.overlay = Some(Overlay::ConfirmSave);
+            return None;
+        }
+        Some(Effect::SaveAnswers { path: self.answers_path.clone(), text: self.answers_text(), overwrite: true })
+    }
+
+    /// Where "write beside it" saves: `NAME.wizard.yaml` next to the answers file.
+    pub fn beside_path(&self) -> PathBuf {
+        let stem = self.answers_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        self.answers_path.with_file_name(format!("{stem}.wizard.yaml"))
+    }
+
+    /// Asks the edge for the review of the current answers.
+    fn review_effect(&mut self, answers: Answers, warnings: Vec<Warning>) -> Effect {
+        self.step = Step::Review;
+        self.reached = Step::Review;
+        self.review = ReviewState::Pending;
+        self.error = None;
+        self.reviewing = Some(answers.clone());
+        Effect::Review { answers: Box::new(answers), warnings, out_dir: self.out_dir.clone() }
     }
 }
 
-/// The first invalid field among `fields`, by one validation of the whole draft.
+/// The first invalid field among `fields`, by one validation of the whole draft,
+/// with every problem of that field (one per line).
 fn field_errors(draft: &Draft, fields: &[&Question]) -> Option<(usize, String)> {
     let errors = Answers::from_draft(draft).err()?;
-    fields.iter().enumerate().find_map(|(i, q)| errors.iter().find(|e| e.key == q.key).map(|e| (i, e.message.clone())))
+    fields.iter().enumerate().find_map(|(i, q)| {
+        let mine: Vec<&str> = errors.iter().filter(|e| e.key == q.key).map(|e| e.message.as_str()).collect();
+        (!mine.is_empty()).then(|| (i, mine.join("\n")))
+    })
+}
+
+/// One change that matters to a deployment made from the folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// What changes, in a word or two (for a one-line summary on small screens).
+    pub what: &'static str,
+    /// What changes, in a few words (shown alone when the screen is small).
+    pub headline: String,
+    /// What to do about it.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Alert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.headline, self.detail)
+    }
+}
+
+/// In words, what writing `new` changes for a deployment made from `old` (and the
+/// keys the generation made anew in a folder that already had a bundle).
+pub fn deployment_alerts(old: Option<&Answers>, new: &Answers, notes: &[String], existing: bool) -> Vec<Alert> {
+    let alert =
+        |what: &'static str, headline: String, detail: &str| Alert { what, headline, detail: detail.to_string() };
+    let mut out = Vec::new();
+    if let Some(old) = old {
+        if old.topology != new.topology {
+            out.push(alert(
+                "topology",
+                format!("Switches the topology from {} to {}", old.topology.as_str(), new.topology.as_str()),
+                "the nginx site and the hub's Caddyfile change together, so install both before reloading \
+                 (see INSTALL.md)",
+            ));
+        }
+        if old.domain != new.domain {
+            out.push(alert(
+                "public address",
+                format!("Changes the public hub address to https://{}/.well-known/mercure", new.domain),
+                &format!(
+                    "it was https://{}/.well-known/mercure; the Symfony app and every subscriber must use the new one",
+                    old.domain
+                ),
+            ));
+        }
+        let inner = |a: &Answers| {
+            let scheme = if a.topology.is_tls() { "https" } else { "http" };
+            let host = if a.topology.is_tls() { a.hub.tls_name.to_string() } else { "127.0.0.1".into() };
+            format!("{scheme}://{host}:{}", a.hub.port)
+        };
+        if inner(old) != inner(new) {
+            out.push(alert(
+                "hub address",
+                format!("Changes the address nginx reaches the hub at to {}", inner(new)),
+                &format!("it was {}; reload nginx and restart the hub together", inner(old)),
+            ));
+        }
+        if old.jwt_algorithm != new.jwt_algorithm {
+            out.push(alert(
+                "JWT algorithm",
+                format!(
+                    "Switches the JWT algorithm from {} to {}",
+                    old.jwt_algorithm.as_str(),
+                    new.jwt_algorithm.as_str()
+                ),
+                "the Symfony app's Mercure settings change with it",
+            ));
+        }
+    }
+    if existing && !notes.is_empty() {
+        out.push(alert(
+            "new keys",
+            format!("Makes new keys ({})", notes.join("; ")),
+            "tokens and certificates made with the old ones stop working once this is installed",
+        ));
+    }
+    out
 }
 
 fn next_step(step: Step) -> Step {
@@ -330,18 +525,27 @@ pub fn update(w: &mut Wizard, msg: Msg) -> Option<Effect> {
     }
     w.notice = None;
     if let Some(overlay) = w.overlay.clone() {
-        return overlay_update(w, &overlay, msg);
+        return overlay_update(w, &overlay, &msg);
     }
     match msg {
         Msg::Quit => {
             quit(w);
             None
         }
-        Msg::Save => Some(w.save_effect()),
+        Msg::Save => w.request_save(),
         Msg::ToggleHelp => {
             w.overlay = Some(Overlay::Help { scroll: 0 });
             None
         }
+        Msg::Zoom if w.step != Step::Review => {
+            // Full screen from where the side pane is.
+            let scroll = w
+                .preview_target()
+                .map_or(0, |(path, anchor)| w.preview.scroll.unwrap_or_else(|| w.preview.auto_scroll(&path, anchor)));
+            w.overlay = Some(Overlay::Zoom { scroll });
+            None
+        }
+        Msg::JumpReview if w.step != Step::Review => jump_review(w),
         _ if w.step == Step::Review => review_update(w, &msg),
         _ => form_update(w, &msg),
     }
@@ -355,19 +559,49 @@ fn quit(w: &mut Wizard) {
     }
 }
 
-fn overlay_update(w: &mut Wizard, overlay: &Overlay, msg: Msg) -> Option<Effect> {
+fn overlay_update(w: &mut Wizard, overlay: &Overlay, msg: &Msg) -> Option<Effect> {
     match (overlay, msg) {
-        (Overlay::Help { scroll }, Msg::Scroll(n)) => {
-            w.overlay = Some(Overlay::Help { scroll: scroll.saturating_add_signed(n) });
+        (Overlay::Help { scroll } | Overlay::Zoom { scroll }, Msg::Scroll(_) | Msg::Up | Msg::Down) => {
+            let n = match msg {
+                Msg::Scroll(n) => *n,
+                Msg::Up => -1,
+                _ => 1,
+            };
+            let scroll = scroll.saturating_add_signed(n);
+            w.overlay = Some(match overlay {
+                Overlay::Zoom { .. } => {
+                    let rows = w.preview_target().map_or(0, |(path, _)| w.preview.rows(&path).len());
+                    Overlay::Zoom { scroll: scroll.min(u16::try_from(rows.saturating_sub(1)).unwrap_or(u16::MAX)) }
+                }
+                _ => Overlay::Help { scroll },
+            });
         }
-        (Overlay::Help { scroll }, Msg::Up) => w.overlay = Some(Overlay::Help { scroll: scroll.saturating_sub(1) }),
-        (Overlay::Help { scroll }, Msg::Down) => w.overlay = Some(Overlay::Help { scroll: scroll.saturating_add(1) }),
+        (Overlay::Zoom { .. }, Msg::NextFile | Msg::PrevFile) => {
+            let current = w.preview_target().map(|(p, _)| p);
+            w.preview.pinned = w.preview.cycle(current.as_deref(), matches!(msg, Msg::NextFile));
+            w.overlay = Some(Overlay::Zoom { scroll: 0 });
+        }
         (Overlay::Help { .. }, Msg::ToggleHelp | Msg::Accept)
-        | (Overlay::Help { .. } | Overlay::ConfirmQuit | Overlay::ConfirmOverwrite(_), Msg::No | Msg::Back) => {
+        | (Overlay::Zoom { .. }, Msg::Zoom | Msg::Accept)
+        | (
+            Overlay::Help { .. }
+            | Overlay::Zoom { .. }
+            | Overlay::ConfirmQuit
+            | Overlay::ConfirmOverwrite(_)
+            | Overlay::ConfirmSave,
+            Msg::No | Msg::Back,
+        ) => {
             w.overlay = None;
+            if matches!(overlay, Overlay::ConfirmSave) {
+                w.quit_after_save = false;
+            }
         }
-        (Overlay::Help { .. } | Overlay::ConfirmOverwrite(_), Msg::Quit) => {
+        (
+            Overlay::Help { .. } | Overlay::Zoom { .. } | Overlay::ConfirmOverwrite(_) | Overlay::ConfirmSave,
+            Msg::Quit,
+        ) => {
             w.overlay = None;
+            w.quit_after_save = false;
             quit(w);
         }
         // A second Ctrl-C means it.
@@ -378,13 +612,19 @@ fn overlay_update(w: &mut Wizard, overlay: &Overlay, msg: Msg) -> Option<Effect>
         (Overlay::ConfirmQuit, Msg::Save) => {
             w.overlay = None;
             w.quit_after_save = true;
-            return Some(w.save_effect());
+            return w.request_save();
+        }
+        (Overlay::ConfirmSave, Msg::Yes | Msg::Save) => {
+            w.overlay = None;
+            return Some(Effect::SaveAnswers { path: w.answers_path.clone(), text: w.answers_text(), overwrite: true });
+        }
+        (Overlay::ConfirmSave, Msg::SaveBeside) => {
+            w.overlay = None;
+            return Some(Effect::SaveAnswers { path: w.beside_path(), text: w.answers_text(), overwrite: false });
         }
         (Overlay::ConfirmOverwrite(_), Msg::Yes) => {
             w.overlay = None;
-            if let ReviewState::Ready(r) = &w.review {
-                return Some(Effect::Write { bundle: r.data.bundle.clone(), out_dir: w.out_dir.clone(), force: true });
-            }
+            return write_effect(w, true);
         }
         _ => {}
     }
@@ -392,16 +632,16 @@ fn overlay_update(w: &mut Wizard, overlay: &Overlay, msg: Msg) -> Option<Effect>
 }
 
 fn form_update(w: &mut Wizard, msg: &Msg) -> Option<Effect> {
-    if w.pane == Pane::Preview {
-        return preview_update(w, msg);
-    }
     let q = w.focused()?;
     match msg {
         // Type-ahead: text typed on the topology screen accepts the highlighted topology
-        // and goes to the domain, so "type a domain, press Enter through the defaults" works.
+        // and starts the domain afresh (replacing one loaded before), so "type a domain,
+        // press Enter through the defaults" works.
         Msg::Char(c) if w.step == Step::Topology && matches!(q.kind, Kind::Choice(_)) => {
             let effect = accept(w, q);
             if w.step != Step::Topology && w.focused().is_some_and(|n| matches!(n.kind, Kind::Text | Kind::List)) {
+                w.input = Input::default();
+                w.store_input();
                 return form_update(w, &Msg::Char(*c)).or(effect);
             }
             return effect;
@@ -449,50 +689,39 @@ fn form_update(w: &mut Wizard, msg: &Msg) -> Option<Effect> {
         }
         Msg::Accept => return accept(w, q),
         Msg::Back => back(w),
+        // The topology step has one field: the arrows scroll its teaching text.
+        Msg::Up | Msg::Down if w.step == Step::Topology => {
+            w.teach_scroll = w.teach_scroll.saturating_add_signed(if matches!(msg, Msg::Up) { -1 } else { 1 });
+        }
+        // Tab past the last field goes on to the next step, as Enter does.
+        Msg::FocusNext if w.field + 1 >= w.fields().len() => return accept(w, q),
         Msg::FocusNext | Msg::Down => {
             if let Some(e) = field_errors(&w.draft, &[q]).map(|(_, e)| e) {
                 w.error = Some(e);
             } else if w.field + 1 < w.fields().len() {
                 w.goto(w.step, w.field + 1);
-            } else if matches!(msg, Msg::FocusNext) {
-                w.pane = Pane::Preview;
             }
         }
         Msg::FocusPrev | Msg::Up => {
             if w.field > 0 {
                 w.goto(w.step, w.field - 1);
             } else if matches!(msg, Msg::FocusPrev) {
-                w.pane = Pane::Preview;
+                // Shift-Tab on a step's first field: the previous step's last field.
+                if w.step == Step::Topology {
+                    w.notice = Some("this is the first question".into());
+                } else {
+                    let step = prev_step(w.step);
+                    let last = questions::questions_for(step, w.topology()).count().saturating_sub(1);
+                    w.goto(step, last);
+                }
             }
         }
-        Msg::NextFile | Msg::PrevFile | Msg::Scroll(_) => return preview_update(w, msg),
-        _ => {}
-    }
-    None
-}
-
-fn preview_update(w: &mut Wizard, msg: &Msg) -> Option<Effect> {
-    let current = w.preview_target().map(|(p, _)| p);
-    match msg {
         Msg::NextFile | Msg::PrevFile => {
+            let current = w.preview_target().map(|(p, _)| p);
             w.preview.pinned = w.preview.cycle(current.as_deref(), matches!(msg, Msg::NextFile));
             w.preview.scroll = Some(0);
         }
         Msg::Scroll(n) => scroll_preview(w, *n),
-        Msg::Up => scroll_preview(w, -1),
-        Msg::Down => scroll_preview(w, 1),
-        Msg::FocusNext | Msg::Accept => {
-            w.pane = Pane::Form;
-            if matches!(msg, Msg::FocusNext) {
-                w.goto(w.step, 0);
-            }
-        }
-        Msg::FocusPrev => {
-            w.pane = Pane::Form;
-            let last = w.fields().len().saturating_sub(1);
-            w.goto(w.step, last);
-        }
-        Msg::Back => back(w),
         _ => {}
     }
     None
@@ -502,9 +731,28 @@ fn scroll_preview(w: &mut Wizard, n: i16) {
     let Some((path, anchor)) = w.preview_target() else { return };
     // Manual scrolling starts from where the automatic position left the view.
     let from = w.preview.scroll.unwrap_or_else(|| w.preview.auto_scroll(&path, anchor));
-    let len = w.preview.files.get(&path).map_or(0, |f| f.text.lines().count());
+    let len = w.preview.rows(&path).len();
     let max = u16::try_from(len.saturating_sub(1)).unwrap_or(u16::MAX);
     w.preview.scroll = Some(from.saturating_add_signed(n).min(max));
+}
+
+/// Ctrl-R: the review, when every answer is valid; else the first invalid field.
+fn jump_review(w: &mut Wizard) -> Option<Effect> {
+    match Answers::from_draft(&w.draft) {
+        Ok((answers, warnings)) => Some(w.review_effect(answers, warnings)),
+        Err(errors) => {
+            let first = errors.first()?;
+            match w.locate(&first.key) {
+                Some((step, i)) => {
+                    w.goto(step, i);
+                    w.error = field_errors(&w.draft, &[w.focused()?]).map(|(_, e)| e);
+                    w.notice = Some("not every answer is valid yet: fix this one first".into());
+                }
+                None => w.notice = Some(format!("{first} (fix it in the answers file)")),
+            }
+            None
+        }
+    }
 }
 
 /// Enter on a field: validate it, then move to the next field or step.
@@ -530,12 +778,7 @@ fn accept(w: &mut Wizard, q: &'static Question) -> Option<Effect> {
         return None;
     }
     match Answers::from_draft(&w.draft) {
-        Ok((answers, warnings)) => {
-            w.step = Step::Review;
-            w.review = ReviewState::Pending;
-            w.error = None;
-            Some(Effect::Review { answers: Box::new(answers), warnings, out_dir: w.out_dir.clone() })
-        }
+        Ok((answers, warnings)) => Some(w.review_effect(answers, warnings)),
         Err(errors) => {
             // Only a field of another step or one hidden by the topology can be left.
             let first = errors.first()?;
@@ -560,6 +803,17 @@ fn back(w: &mut Wizard) {
     w.goto(prev_step(w.step), 0);
 }
 
+fn write_effect(w: &Wizard, force: bool) -> Option<Effect> {
+    let ReviewState::Ready(r) = &w.review else { return None };
+    Some(Effect::Write {
+        bundle: r.data.bundle.clone(),
+        answers: Box::new(r.answers.clone()),
+        state_seen: r.data.state_seen.clone(),
+        out_dir: w.out_dir.clone(),
+        force,
+    })
+}
+
 fn review_update(w: &mut Wizard, msg: &Msg) -> Option<Effect> {
     match msg {
         Msg::Accept => match &w.review {
@@ -572,19 +826,14 @@ fn review_update(w: &mut Wizard, msg: &Msg) -> Option<Effect> {
                     .map(|c| c.path.clone())
                     .collect();
                 if edited.is_empty() {
-                    return Some(Effect::Write {
-                        bundle: r.data.bundle.clone(),
-                        out_dir: w.out_dir.clone(),
-                        force: false,
-                    });
+                    return write_effect(w, false);
                 }
                 w.overlay = Some(Overlay::ConfirmOverwrite(edited));
             }
-            // Try again (e.g. after fixing a folder permission).
+            // Try again (e.g. after fixing a folder permission, or after the folder changed).
             ReviewState::Failed(_) | ReviewState::Pending => {
                 if let Ok((answers, warnings)) = Answers::from_draft(&w.draft) {
-                    w.review = ReviewState::Pending;
-                    return Some(Effect::Review { answers: Box::new(answers), warnings, out_dir: w.out_dir.clone() });
+                    return Some(w.review_effect(answers, warnings));
                 }
             }
         },
@@ -592,7 +841,7 @@ fn review_update(w: &mut Wizard, msg: &Msg) -> Option<Effect> {
             let last = questions::questions_for(Step::Capacity, w.topology()).count().saturating_sub(1);
             w.goto(Step::Capacity, last);
         }
-        Msg::Char('s') => return Some(w.save_effect()),
+        Msg::Char('s') => return w.request_save(),
         Msg::Char('q') => quit(w),
         Msg::Up | Msg::Down | Msg::FocusNext | Msg::FocusPrev => {
             if let ReviewState::Ready(r) = &mut w.review {
@@ -615,8 +864,9 @@ fn review_update(w: &mut Wizard, msg: &Msg) -> Option<Effect> {
 }
 
 fn reviewed(w: &mut Wizard, result: Result<ReviewData, String>) {
-    w.review = match result {
-        Ok(data) => {
+    let answers = w.reviewing.take();
+    w.review = match (result, answers) {
+        (Ok(data), Some(answers)) => {
             let mut order: Vec<usize> = (0..data.changes.len()).collect();
             order.sort_by_key(|&i| (paths::is_state(&data.changes[i].path), data.changes[i].path.clone()));
             let diffs = data
@@ -628,13 +878,15 @@ fn reviewed(w: &mut Wizard, result: Result<ReviewData, String>) {
                     report.lines().skip(2).map(str::to_string).collect()
                 })
                 .collect();
-            ReviewState::Ready(Box::new(Review { data, order, selected: 0, diffs, scroll: 0 }))
+            let alerts = deployment_alerts(w.deployed.as_ref(), &answers, &data.notes, data.existing);
+            ReviewState::Ready(Box::new(Review { data, order, selected: 0, diffs, scroll: 0, answers, alerts }))
         }
-        Err(e) => ReviewState::Failed(e),
+        (Ok(_), None) => ReviewState::Failed("no review was asked for".into()),
+        (Err(e), _) => ReviewState::Failed(e),
     };
 }
 
-fn written(w: &mut Wizard, result: Result<Vec<Change>, String>) {
+fn written(w: &mut Wizard, result: Result<Vec<Change>, WriteFailure>) {
     match result {
         Ok(changes) => {
             w.saved = w.draft.clone();
@@ -645,7 +897,9 @@ fn written(w: &mut Wizard, result: Result<Vec<Change>, String>) {
             let text = crate::output::write_summary(&w.out_dir, &changes, &stale);
             w.status = Status::Done(text);
         }
-        Err(e) => w.notice = Some(format!("nothing written: {e}")),
+        // What was reviewed is no longer what would be written: show why, Enter reviews again.
+        Err(WriteFailure::Changed(e)) => w.review = ReviewState::Failed(e),
+        Err(WriteFailure::Other(e)) => w.notice = Some(format!("nothing written: {e}")),
     }
 }
 
@@ -653,6 +907,10 @@ fn saved(w: &mut Wizard, result: Result<PathBuf, String>) {
     match result {
         Ok(path) => {
             w.saved = w.draft.clone();
+            if path == w.answers_path {
+                // Replaced once with the user's say-so: later saves in this run go there too.
+                w.ask_before_save = false;
+            }
             if w.quit_after_save {
                 w.status = Status::Done(format!("saved the answers to {}; no bundle written\n", path.display()));
             } else {
@@ -670,13 +928,7 @@ mod tests {
     use crate::answers::RawValue;
 
     fn wizard(draft: Draft) -> Wizard {
-        Wizard::new(Init {
-            draft,
-            out_dir: "out".into(),
-            answers_path: "answers.yaml".into(),
-            color: false,
-            env: super::super::preview::tests::env(),
-        })
+        Wizard::new(Init::new(draft, "out".into(), "answers.yaml".into(), false, super::super::preview::tests::env()))
     }
 
     fn typed(w: &mut Wizard, text: &str) {
@@ -764,7 +1016,7 @@ mod tests {
         update(&mut w, Msg::No);
         assert_eq!((w.overlay.clone(), w.status.clone()), (None, Status::Running));
         update(&mut w, Msg::Quit);
-        let Some(Effect::SaveAnswers { path, text }) = update(&mut w, Msg::Save) else { panic!("no save") };
+        let Some(Effect::SaveAnswers { path, text, .. }) = update(&mut w, Msg::Save) else { panic!("no save") };
         assert_eq!(path, PathBuf::from("answers.yaml"));
         assert!(text.contains("topology: 'end-to-end-tls'"));
         update(&mut w, Msg::Saved(Ok(path)));

@@ -1,21 +1,23 @@
 //! The terminal loop: the only wizard code that touches the terminal. It refuses to
 //! start without a TTY, sets up the edge (pre-filled answers, preview secrets), then
 //! reads keys, runs `update`, performs effects and draws until the wizard ends,
-//! restoring the terminal on every way out (ratatui's panic hook covers panics).
+//! restoring the terminal on every way out: ratatui's panic hook covers panics, and
+//! SIGTERM, SIGHUP and SIGINT only set a flag the loop checks between keys.
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 
-use crate::answers::Draft;
-use crate::answers_file;
 use crate::error::Error;
 
-use super::edge::{perform, preview_env};
+use super::edge::{perform, start};
 use super::keys::msg_for_key;
-use super::state::{Init, Status, Wizard, update};
+use super::state::{Status, Wizard, update};
 use super::view::view;
 
 /// Why the wizard did not start, and what to do instead.
@@ -31,30 +33,29 @@ pub const DEFAULT_ANSWERS: &str = "mercure-answers.yaml";
 /// `mercure-setup wizard` options.
 #[derive(Debug, Default)]
 pub struct Options {
-    /// Pre-fill from this answers file (saving the answers writes back to it).
+    /// Edit this answers file (saving the answers asks before replacing it).
     pub answers: Option<PathBuf>,
     pub out: Option<PathBuf>,
 }
 
-/// Runs the wizard; returns what to print once the terminal is restored.
+/// What the wizard says when it ends without writing or saving anything.
+pub const QUIT_NOTHING_WRITTEN: &str = "quit the wizard: nothing was written";
+
+/// Runs the wizard; returns what to print once the terminal is restored. Quitting
+/// without writing or saving is an error (exit 1) that says so.
 pub fn run(options: Options) -> Result<Option<String>, Error> {
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         return Err(Error::Usage(NO_TTY.into()));
     }
-    let draft = match &options.answers {
-        Some(path) => load(path)?,
-        None => Draft::default(),
-    };
     let out_dir = options.out.unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
-    let env = preview_env(&draft, &out_dir).map_err(Error::Failed)?;
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let mut wizard = Wizard::new(Init {
-        draft,
-        out_dir,
-        answers_path: options.answers.unwrap_or_else(|| PathBuf::from(DEFAULT_ANSWERS)),
-        color,
-        env,
-    });
+    let init = start(options.answers.as_deref(), &out_dir, Path::new(DEFAULT_ANSWERS), color)?;
+    let mut wizard = Wizard::new(init);
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| Error::Failed(format!("cannot watch for signals: {e}")))?;
+    }
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
         Err(e) => {
@@ -63,24 +64,25 @@ pub fn run(options: Options) -> Result<Option<String>, Error> {
             return Err(Error::Failed(format!("cannot set up the terminal: {e}")));
         }
     };
-    let result = event_loop(&mut terminal, &mut wizard);
+    let result = event_loop(&mut terminal, &mut wizard, &stop);
     ratatui::restore();
     result.map_err(|e| Error::Failed(format!("terminal: {e}")))?;
-    Ok(match wizard.status {
-        Status::Done(text) => Some(text),
-        Status::Running | Status::Cancelled => None,
-    })
+    match wizard.status {
+        Status::Done(text) => Ok(Some(text)),
+        Status::Running => Err(Error::Failed("stopped by a signal: nothing was written".into())),
+        Status::Cancelled => Err(Error::Failed(QUIT_NOTHING_WRITTEN.into())),
+    }
 }
 
-fn load(path: &Path) -> Result<Draft, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?;
-    answers_file::parse(&text, &path.display().to_string()).map_err(Error::InvalidAnswers)
-}
-
-fn event_loop(terminal: &mut DefaultTerminal, wizard: &mut Wizard) -> std::io::Result<()> {
-    while wizard.status == Status::Running {
+fn event_loop(terminal: &mut DefaultTerminal, wizard: &mut Wizard, stop: &AtomicBool) -> std::io::Result<()> {
+    while wizard.status == Status::Running && !stop.load(Ordering::Relaxed) {
         terminal.draw(|f| view(wizard, f))?;
+        // Waiting in short slices lets a signal end the loop (and restore the terminal).
+        while !event::poll(Duration::from_millis(100))? {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+        }
         // A resize event needs nothing but the redraw at the top of the loop.
         if let Event::Key(key) = event::read()?
             && key.kind == KeyEventKind::Press

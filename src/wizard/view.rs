@@ -1,5 +1,7 @@
 //! Drawing: `view(&Wizard, &mut Frame)` reads the state and lays it out; it changes
 //! nothing. Two layouts: side by side from 110 columns, stacked below (80x24 works).
+//! The form always has the keys; the preview is read with its own keys (PgUp/PgDn,
+//! ^N/^P) and shown full screen with ^F, long lines wrapped in both.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
@@ -8,10 +10,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use crate::answers_file::raw_to_text;
+use crate::bundle::paths;
 use crate::questions::{Kind, Question, Step};
 use crate::teaching::{self, SEED_MISTAKES, TOPOLOGIES, wrap};
 
-use super::state::{Overlay, Pane, ReviewState, Wizard};
+use super::preview::Mark;
+use super::state::{Overlay, ReviewState, Wizard};
 
 /// Widths from which the form and the preview sit side by side.
 const WIDE: u16 = 110;
@@ -143,24 +147,42 @@ fn header_line(w: &Wizard, t: &Theme, cols: u16) -> Line<'static> {
         spans.push(Span::styled(" mercure-setup ", t.accent));
         spans.push(Span::raw("│"));
     }
-    for step in Step::ALL {
-        let label = format!(" {} {} ", step_number(step), short(step));
-        let style = match step.cmp(&w.step) {
-            std::cmp::Ordering::Equal => t.selected.add_modifier(Modifier::BOLD),
-            std::cmp::Ordering::Greater => t.dim,
-            std::cmp::Ordering::Less => Style::new(),
+    // Narrow screens name only the current step; the others keep their number and mark.
+    let named = cols >= 90;
+    for (step, mark) in w.step_marks() {
+        let sign = match mark {
+            Some(true) => "✓",
+            Some(false) => "✗",
+            None => "",
+        };
+        let name = if named || step == w.step { format!(" {}", short(step)) } else { String::new() };
+        let label = format!(" {}{name}{sign} ", step_number(step));
+        let style = match (step == w.step, mark) {
+            (true, _) => t.selected.add_modifier(Modifier::BOLD),
+            (false, Some(false)) => t.error,
+            (false, None) if step > w.step => t.dim,
+            _ => Style::new(),
         };
         spans.push(Span::styled(label, style));
+    }
+    if let Some(editing) = &w.editing {
+        spans.push(Span::raw("│ "));
+        spans.push(Span::styled(editing.clone(), t.accent));
     }
     Line::from(spans)
 }
 
 fn footer_line(w: &Wizard, t: &Theme, cols: u16) -> Line<'static> {
     let wide = cols >= 100;
-    let keys: &[(&str, &str)] = match (&w.overlay, w.step, wide) {
-        (Some(Overlay::Help { .. }), _, _) => &[("Esc", "close"), ("↑/↓", "scroll")],
-        (Some(_), _, _) => &[("y", "yes"), ("n", "no")],
-        (None, Step::Review, true) => &[
+    let keys: Vec<(&str, &str)> = match (&w.overlay, w.step, wide) {
+        (Some(Overlay::Help { .. }), _, _) => vec![("Esc", "close"), ("↑/↓ PgUp/PgDn", "scroll")],
+        (Some(Overlay::Zoom { .. }), _, _) => {
+            vec![("Esc", "close"), ("↑/↓ PgUp/PgDn", "scroll"), ("←/→", "other file"), ("^C", "quit")]
+        }
+        (Some(Overlay::ConfirmQuit), _, _) => vec![("y", "quit"), ("s", "save, then quit"), ("n", "stay")],
+        (Some(Overlay::ConfirmSave), _, _) => vec![("y", "overwrite"), ("b", "write beside"), ("n", "cancel")],
+        (Some(Overlay::ConfirmOverwrite(_)), _, _) => vec![("y", "overwrite"), ("n", "keep them")],
+        (None, Step::Review, true) => vec![
             ("Enter", "write bundle"),
             ("s", "save answers only"),
             ("↑/↓", "file"),
@@ -169,38 +191,50 @@ fn footer_line(w: &Wizard, t: &Theme, cols: u16) -> Line<'static> {
             ("?", "help"),
             ("^C", "quit"),
         ],
-        (None, Step::Review, false) => &[
-            ("Enter", "write"),
-            ("s", "save answers"),
-            ("↑/↓", "file"),
-            ("PgDn", "diff"),
-            ("Esc", "back"),
-            ("^C", "quit"),
-        ],
-        (None, _, true) => &[
-            ("Enter", "next"),
-            ("Esc", "back"),
-            ("Tab/S-Tab", "move"),
-            ("←/→", "choose"),
-            ("?", "explain"),
-            ("^N/^P", "file"),
-            ("PgUp/PgDn", "scroll"),
-            ("^S", "save answers"),
-            ("^C", "quit"),
-        ],
-        (None, _, false) => &[
-            ("Enter", "next"),
-            ("Esc", "back"),
-            ("Tab", "move"),
-            ("?", "explain"),
-            ("^N", "file"),
-            ("^S", "save"),
-            ("^C", "quit"),
-        ],
+        (None, Step::Review, false) => {
+            vec![
+                ("Enter", "write"),
+                ("s", "save answers"),
+                ("Esc", "back"),
+                ("?", "help"),
+                ("↑/↓", "file"),
+                ("PgDn", "diff"),
+            ]
+        }
+        (None, step, true) => {
+            let mut k = vec![("Enter", "next"), ("Esc", "back")];
+            if step == Step::Topology {
+                k.extend([("←/→", "choose"), ("↑/↓", "scroll text")]);
+            } else {
+                k.push(("Tab/S-Tab", "field"));
+            }
+            if w.valid() {
+                k.push(("^R", "review"));
+            }
+            k.extend([("?", "explain"), ("^N/^P", "file"), ("PgUp/PgDn", "scroll"), ("^F", "zoom")]);
+            k.extend([("^S", "save"), ("^C", "quit")]);
+            k
+        }
+        (None, _, false) => {
+            let mut k = vec![("Enter", "next"), ("Esc", "back")];
+            if w.valid() {
+                k.push(("^R", "review"));
+            }
+            k.extend([("?", "explain"), ("^C", "quit"), ("^S", "save"), ("^F", "zoom"), ("^N", "file")]);
+            k
+        }
     };
+    // Keys that do not fit are left out (the list puts the essential ones first)
+    // rather than cut in the middle.
     let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
     for (key, what) in keys {
-        spans.push(Span::styled(*key, t.key));
+        let len = key.chars().count() + what.chars().count() + 3;
+        if used + len > usize::from(cols) + 2 {
+            continue;
+        }
+        used += len;
+        spans.push(Span::styled(key, t.key));
         spans.push(Span::raw(format!(" {what}  ")));
     }
     Line::from(spans)
@@ -217,7 +251,7 @@ fn titled_block(f: &mut Frame, area: Rect, title: String, borders: Borders, focu
 
 fn draw_form(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
     let title = format!(" {}/{} {} ", step_number(w.step), Step::ALL.len(), w.step.title());
-    let inner = titled_block(f, area, title, Borders::TOP, w.pane == Pane::Form, t);
+    let inner = titled_block(f, area, title, Borders::TOP, true, t);
     if w.step == Step::Topology {
         draw_topology(w, f, inner, t);
     } else {
@@ -229,30 +263,45 @@ fn draw_form(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
 /// room) the blog post's mistakes.
 fn draw_topology(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
     let Some(q) = w.focused() else { return };
-    let [prompt_area, cards_area] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
-    f.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(format!("› {}", q.prompt), t.accent),
-            Span::styled("  ←/→ choose · or type domain", t.dim),
-        ])),
-        prompt_area,
-    );
+    let [prompt_area, cards_area] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(area);
     let [left, gap, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Length(1), Constraint::Percentage(50)])
             .areas(cards_area);
     let _ = gap;
     let chosen = w.topology();
-    let mut height = 0;
-    for (card, col) in TOPOLOGIES.iter().zip([left, right]) {
-        let selected = card.topology == chosen;
-        let lines = card_lines(card, selected, width(col).saturating_sub(1), t);
-        height = height.max(lines.len());
-        f.render_widget(Paragraph::new(lines), col);
+    let cards: Vec<Vec<Line>> = TOPOLOGIES
+        .iter()
+        .zip([left, right])
+        .map(|(card, col)| card_lines(card, card.topology == chosen, width(col).saturating_sub(1), t))
+        .collect();
+    let height = cards.iter().map(Vec::len).max().unwrap_or(0);
+    let mistakes = mistake_lines(width(area), t);
+    // The cards, a blank line and the blog post's mistakes scroll together (↑/↓).
+    let total = height + 1 + mistakes.len();
+    let max = total.saturating_sub(usize::from(cards_area.height));
+    let scroll = usize::from(w.teach_scroll).min(max);
+    let more = match (scroll > 0, scroll < max) {
+        (false, false) => "",
+        (false, true) => "  ↓ more: ↑/↓ scroll",
+        (true, true) => "  ↑↓ more: ↑/↓ scroll",
+        (true, false) => "  ↑ more above",
+    };
+    f.render_widget(
+        Paragraph::new(vec![
+            Line::styled(format!("› {}", q.prompt), t.accent),
+            Line::styled(format!("  ←/→ choose · or type the domain{more}"), t.dim),
+        ]),
+        prompt_area,
+    );
+    for (lines, col) in cards.into_iter().zip([left, right]) {
+        f.render_widget(Paragraph::new(lines).scroll((to_u16(scroll), 0)), col);
     }
-    let rest_y = cards_area.y.saturating_add(to_u16(height + 1));
-    if rest_y + 3 < cards_area.bottom() {
+    let shown_cards = (height + 1).saturating_sub(scroll);
+    let rest_y = cards_area.y.saturating_add(to_u16(shown_cards));
+    if rest_y < cards_area.bottom() {
         let rest = Rect::new(area.x, rest_y, area.width, cards_area.bottom() - rest_y);
-        f.render_widget(Paragraph::new(mistake_lines(width(rest), t)), rest);
+        let skip = scroll.saturating_sub(height + 1);
+        f.render_widget(Paragraph::new(mistakes).scroll((to_u16(skip), 0)), rest);
     }
 }
 
@@ -325,7 +374,10 @@ fn field_lines(w: &Wizard, cols: usize, t: &Theme) -> FormLines {
             }
         }
         match &w.error {
-            Some(e) => lines.extend(hang(e, cols, "  ", "✗ ").into_iter().map(|l| Line::styled(l, t.error))),
+            // Every problem of the field, each under its own mark.
+            Some(e) => {
+                lines.extend(e.split('\n').flat_map(|m| hang(m, cols, "  ", "✗ ")).map(|l| Line::styled(l, t.error)));
+            }
             None => lines.extend(wrap(q.help, cols, "    ").into_iter().map(|l| Line::styled(l, t.dim))),
         }
         if q.kind == Kind::List {
@@ -339,10 +391,13 @@ fn field_lines(w: &Wizard, cols: usize, t: &Theme) -> FormLines {
 fn draw_fields(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
     let form = field_lines(w, width(area), t);
     let height = usize::from(area.height);
-    let offset = form.focus_end.saturating_sub(height);
+    // Show the focused field's end, but never scroll its input line out of view.
+    let mut offset = form.focus_end.saturating_sub(height);
+    if let Some((line, _)) = form.cursor {
+        offset = offset.min(line);
+    }
     f.render_widget(Paragraph::new(form.lines).scroll((to_u16(offset), 0)), area);
     if let Some((line, col)) = form.cursor
-        && w.pane == Pane::Form
         && w.overlay.is_none()
         && line >= offset
         && line - offset < height
@@ -364,18 +419,66 @@ fn choice_line(options: &[&str], value: &str, t: &Theme) -> Line<'static> {
     Line::from(spans)
 }
 
+/// Splits a file line to fit `cols` columns: after the last space or `/` in the second
+/// half of the room, else mid-word. Continuation lines start with `↪ `, indented by `indent`
+/// (at most half the room) so they read as part of the line above.
+fn wrap_code(text: &str, cols: usize, indent: usize) -> Vec<String> {
+    let cols = cols.max(8);
+    let pad = " ".repeat(indent.min(cols / 2));
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = text.chars().collect();
+    let mut room = cols;
+    while rest.len() > room {
+        let cut = rest[..room]
+            .iter()
+            .rposition(|c| *c == ' ' || *c == '/')
+            .filter(|&i| i >= room / 2)
+            .map_or(room, |i| i + 1);
+        let head: String = rest[..cut].iter().collect();
+        out.push(head.trim_end().to_string());
+        rest.drain(..cut);
+        room = cols - pad.len() - 2;
+    }
+    out.push(rest.into_iter().collect());
+    for line in out.iter_mut().skip(1) {
+        *line = format!("{pad}↪ {line}");
+    }
+    out
+}
+
+/// Screen lines for preview rows, each with its mark in the gutter (`+` added or
+/// changed, `-` removed, against the start of the wizard), long lines wrapped.
+fn row_lines<'a>(
+    rows: impl Iterator<Item = &'a super::Row>,
+    cols: usize,
+    t: &Theme,
+) -> impl Iterator<Item = Line<'static>> {
+    let (changed, removed) = (t.changed, t.removed);
+    rows.flat_map(move |row| {
+        // Terminals give a tab no fixed width; the Caddyfile is indented with them.
+        let text = row.text.replace('\t', "    ");
+        let (gutter, style) = match row.mark {
+            Mark::Same => (" ", Style::new()),
+            Mark::Added => ("+", changed),
+            Mark::Removed => ("-", removed),
+        };
+        let indent = text.len() - text.trim_start().len();
+        wrap_code(&text, cols.saturating_sub(1), indent)
+            .into_iter()
+            .map(move |piece| Line::from(vec![Span::styled(gutter, style), Span::styled(piece, style)]))
+    })
+}
+
+fn preview_title(w: &Wizard, path: &str) -> String {
+    let n = w.preview.files.keys().position(|p| p == path).map_or(0, |i| i + 1);
+    format!(" preview {path} · file {n} of {} ", w.preview.files.len())
+}
+
 fn draw_preview(w: &Wizard, f: &mut Frame, area: Rect, wide: bool, t: &Theme) {
     let target = w.preview_target();
-    let paths: Vec<&String> = w.preview.files.keys().collect();
-    let title = match &target {
-        Some((path, _)) => {
-            let n = paths.iter().position(|p| *p == path).map_or(0, |i| i + 1);
-            format!(" preview {path} ({n}/{}) ", paths.len())
-        }
-        None => " preview ".to_string(),
-    };
+    let title = target.as_ref().map_or_else(|| " preview ".to_string(), |(path, _)| preview_title(w, path));
     let borders = if wide { Borders::TOP | Borders::LEFT } else { Borders::TOP };
-    let inner = titled_block(f, area, title, borders, w.pane == Pane::Preview, t);
+    let inner = titled_block(f, area, title, borders, false, t);
     let mut lines: Vec<Line> = Vec::new();
     if let Some(p) = &w.preview.problem {
         lines.extend(
@@ -390,22 +493,56 @@ fn draw_preview(w: &Wizard, f: &mut Frame, area: Rect, wide: bool, t: &Theme) {
         f.render_widget(Paragraph::new(lines), inner);
         return;
     };
-    let Some(file) = w.preview.files.get(&path) else { return };
-    let changed = w.preview.changed_lines(&path);
+    let rows = w.preview.rows(&path);
     let room = usize::from(inner.height).saturating_sub(lines.len());
-    let total = file.text.lines().count();
-    let max_scroll = total.saturating_sub(room);
+    let max_scroll = rows.len().saturating_sub(room);
     let scroll = usize::from(w.preview.scroll.unwrap_or_else(|| w.preview.auto_scroll(&path, anchor))).min(max_scroll);
-    for (i, text) in file.text.lines().enumerate().skip(scroll).take(room) {
-        // Terminals give a tab no fixed width; the Caddyfile is indented with them.
-        let text = text.replace('\t', "    ");
-        if changed.get(i).copied().unwrap_or(false) {
-            lines.push(Line::from(vec![Span::styled("+", t.changed), Span::styled(text, t.changed)]));
-        } else {
-            lines.push(Line::raw(format!(" {text}")));
-        }
-    }
+    lines.extend(row_lines(rows[scroll..].iter(), width(inner), t).take(room));
     f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The review's top lines: deployment alerts, what Enter does, warnings, notes.
+fn review_head(review: &super::Review, cols: usize, inner_height: u16, t: &Theme) -> Vec<Line<'static>> {
+    let mut head: Vec<Line> = Vec::new();
+    // First, in words, what this does to a deployment made from the folder: in full
+    // when there is room, else the headlines, else one line (`?` has them in full).
+    let room = usize::from(inner_height) * 2 / 3;
+    let full: Vec<Line> = review
+        .alerts
+        .iter()
+        .flat_map(|a| hang(&a.to_string(), cols, "", "⚠ "))
+        .map(|l| Line::styled(l, t.error))
+        .collect();
+    let short: Vec<Line> = review
+        .alerts
+        .iter()
+        .flat_map(|a| hang(&a.headline, cols, "", "⚠ "))
+        .map(|l| Line::styled(l, t.error))
+        .collect();
+    if full.len() + 2 <= room {
+        head.extend(full);
+    } else if short.len() + 2 <= room {
+        head.extend(short);
+    } else {
+        let kinds: Vec<&str> = review.alerts.iter().map(|a| a.what).collect();
+        let text = format!("Changes the deployment: {} (? explains)", kinds.join(", "));
+        head.extend(hang(&text, cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
+    }
+    head.extend(wrap(&intro(review), cols, "").into_iter().map(Line::raw));
+    for warning in &review.data.warnings {
+        head.extend(hang(&warning.to_string(), cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
+    }
+    for note in &review.data.notes {
+        head.extend(hang(note, cols, "", "• ").into_iter().map(|l| Line::styled(l, t.dim)));
+    }
+    for stale in &review.data.stale {
+        head.extend(
+            hang(&format!("no longer generated, left in place: {stale}"), cols, "", "• ")
+                .into_iter()
+                .map(|l| Line::styled(l, t.dim)),
+        );
+    }
+    head
 }
 
 fn draw_review(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
@@ -432,39 +569,33 @@ fn draw_review(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
         }
     };
     let cols = width(inner);
-    let mut head: Vec<Line> = Vec::new();
-    let files = review.data.changes.len();
-    let intro = if review.data.existing {
-        format!("{files} files, compared with what the folder holds. Enter writes them.")
-    } else {
-        format!("{files} files for a new folder. Enter writes them.")
-    };
-    head.extend(wrap(&intro, cols, "").into_iter().map(Line::raw));
-    for warning in &review.data.warnings {
-        head.extend(hang(&warning.to_string(), cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
-    }
-    for note in &review.data.notes {
-        head.extend(hang(note, cols, "", "• ").into_iter().map(|l| Line::styled(l, t.dim)));
-    }
-    for stale in &review.data.stale {
-        head.push(Line::styled(format!("• no longer generated, left in place: {stale}"), t.dim));
-    }
-    let head_height = to_u16(head.len()).min(inner.height / 2);
+    let head = review_head(review, cols, inner.height, t);
+    let cap = if review.alerts.is_empty() { inner.height / 2 } else { inner.height * 2 / 3 };
+    let head_height = to_u16(head.len()).min(cap);
     let [head_area, list] = Layout::vertical([Constraint::Length(head_height), Constraint::Min(0)]).areas(inner);
     f.render_widget(Paragraph::new(head), head_area);
 
-    let rows: Vec<Line> = review
-        .order
-        .iter()
-        .enumerate()
-        .map(|(pos, &i)| {
-            let c = &review.data.changes[i];
-            let text =
-                format!("{:<15}{:04o} {}{}", c.status.label(), c.mode, c.path, if c.secret { " (secret)" } else { "" });
-            if pos == review.selected { Line::styled(text, t.selected) } else { Line::raw(text) }
-        })
-        .collect();
-    let offset = (review.selected + 1).saturating_sub(usize::from(list.height));
+    // Whole names: a row too long for the list goes on under its status.
+    let mut rows: Vec<Line> = Vec::new();
+    let mut selected_end = 0;
+    for (pos, &i) in review.order.iter().enumerate() {
+        let c = &review.data.changes[i];
+        let kind = if c.path == paths::state::ES256_PUBLIC {
+            " (public key)"
+        } else if c.secret {
+            " (secret)"
+        } else {
+            ""
+        };
+        let text = format!("{:<15}{:04o} {}{kind}", c.status.label(), c.mode, c.path);
+        let style = if pos == review.selected { t.selected } else { Style::new() };
+        // Continuations line up under the path.
+        rows.extend(wrap_code(&text, cols, 20).into_iter().map(|l| Line::styled(l, style)));
+        if pos == review.selected {
+            selected_end = rows.len();
+        }
+    }
+    let offset = selected_end.saturating_sub(usize::from(list.height));
     f.render_widget(Paragraph::new(rows).scroll((to_u16(offset), 0)), list);
 
     let Some(&index) = review.order.get(review.selected) else { return };
@@ -476,7 +607,7 @@ fn draw_review(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
         vec![Line::styled("(unchanged: nothing to write)", t.dim)]
     } else {
         diff.iter()
-            .map(|l| {
+            .flat_map(|l| {
                 let style = if l.starts_with("+++") || l.starts_with("---") || l.starts_with("@@") {
                     t.accent
                 } else if l.starts_with('+') {
@@ -486,12 +617,40 @@ fn draw_review(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
                 } else {
                     Style::new()
                 };
-                Line::styled(l.replace('\t', "    "), style)
+                // Long lines wrap, so nothing of the diff is cut off.
+                let text = l.replace('\t', "    ");
+                let indent = text.len() - text[1..].trim_start().len();
+                wrap_code(&text, width(inner), indent).into_iter().map(move |x| Line::styled(x, style))
             })
             .collect()
     };
     let max = lines.len().saturating_sub(usize::from(inner.height));
     f.render_widget(Paragraph::new(lines).scroll((to_u16(usize::from(review.scroll).min(max)), 0)), inner);
+}
+
+/// The review's first line: how many files, and what Enter does with them.
+fn intro(review: &super::Review) -> String {
+    let changes = &review.data.changes;
+    let files = changes.len();
+    let count = |st: crate::output::Status| changes.iter().filter(|c| c.status == st).count();
+    if !review.data.existing {
+        return format!("{files} files for a new folder. Enter writes them.");
+    }
+    let unchanged = count(crate::output::Status::Unchanged);
+    if unchanged == files {
+        return format!("All {files} files are unchanged: Enter changes no file (it only confirms).");
+    }
+    let counts: Vec<String> = [
+        crate::output::Status::New,
+        crate::output::Status::Updated,
+        crate::output::Status::HandEdited,
+        crate::output::Status::Unchanged,
+    ]
+    .into_iter()
+    .filter(|&st| count(st) > 0)
+    .map(|st| format!("{} {}", count(st), st.label()))
+    .collect();
+    format!("{files} files against the folder: {}. Enter writes the changed ones.", counts.join(", "))
 }
 
 /// A rectangle of at most `w` x `h` centred in `area`.
@@ -508,6 +667,33 @@ fn draw_overlay(w: &Wizard, overlay: &Overlay, f: &mut Frame, area: Rect, t: &Th
             let cols = usize::from(rect.width.saturating_sub(4));
             let (title, lines) = help_lines(w, cols, t);
             (rect, title, lines, *scroll)
+        }
+        Overlay::Zoom { scroll } => {
+            // The whole screen between header and footer, every line wrapped in full.
+            let rect = Rect::new(area.x, area.y + 1, area.width, area.height.saturating_sub(2));
+            let cols = usize::from(rect.width.saturating_sub(4));
+            let Some((path, _)) = w.preview_target() else { return };
+            let rows = w.preview.rows(&path);
+            let first = usize::from(*scroll).min(rows.len().saturating_sub(1));
+            let lines: Vec<Line> = row_lines(rows[first..].iter(), cols, t).collect();
+            (rect, preview_title(w, &path), lines, 0)
+        }
+        Overlay::ConfirmSave => {
+            let rect = centered(area, 70, 9);
+            let cols = usize::from(rect.width.saturating_sub(4));
+            let text = format!(
+                "{} exists. Saving replaces it with the wizard's answers, and comments written in it are lost.",
+                w.answers_path.display()
+            );
+            let mut lines: Vec<Line> = wrap(&text, cols, "").into_iter().map(Line::raw).collect();
+            lines.push(Line::raw(""));
+            lines.push(Line::from(vec![Span::styled("y", t.key), Span::raw(" overwrite it")]));
+            lines.push(Line::from(vec![
+                Span::styled("b", t.key),
+                Span::raw(format!(" write beside it: {}", w.beside_path().display())),
+            ]));
+            lines.push(Line::from(vec![Span::styled("n", t.key), Span::raw(" cancel (nothing is saved)")]));
+            (rect, " Replace the answers file? ".to_string(), lines, 0)
         }
         Overlay::ConfirmQuit => {
             let rect = centered(area, 64, 7);
@@ -557,12 +743,22 @@ fn draw_overlay(w: &Wizard, overlay: &Overlay, f: &mut Frame, area: Rect, t: &Th
 /// The longer teaching text behind `?`.
 fn help_lines(w: &Wizard, cols: usize, t: &Theme) -> (String, Vec<Line<'static>>) {
     let Some(q) = w.focused() else {
+        let mut lines: Vec<Line> = Vec::new();
+        if let ReviewState::Ready(r) = &w.review {
+            for a in &r.alerts {
+                lines.extend(hang(&a.to_string(), cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
+            }
+            if !lines.is_empty() {
+                lines.push(Line::raw(""));
+            }
+        }
         let text = "Every file of the bundle with its mode and what writing it would do: new, updated, \
 unchanged, or edited by hand since the last render (kept unless you confirm). The diff shows the change \
 against the folder; secret files are never shown.\n\nEnter writes the bundle (answers.yaml included) the way \
 `mercure-setup render` does: atomically, secrets 0600 in 0700 folders, state reused so secrets stay the same. \
 s saves only the answers file.";
-        return (" Review ".into(), wrap(text, cols, "").into_iter().map(Line::raw).collect());
+        lines.extend(wrap(text, cols, "").into_iter().map(Line::raw));
+        return (" Review ".into(), lines);
     };
     let mut lines: Vec<Line> = wrap(q.teach, cols, "").into_iter().map(Line::raw).collect();
     if w.step == Step::Topology {
@@ -579,4 +775,22 @@ s saves only the answers file.";
             .push(Line::styled("More: mercure-setup explain same-host-http | end-to-end-tls | troubleshooting", t.dim));
     }
     (format!(" {} ", q.prompt), lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap_code;
+
+    #[test]
+    fn wrapped_lines_keep_every_character() {
+        let line = "        # Verify the hub: with nginx's default (proxy_ssl_verify off) any local user who binds";
+        let pieces = wrap_code(line, 40, 8);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 40), "{pieces:?}");
+        assert!(pieces[1..].iter().all(|p| p.starts_with("        ↪ ")), "{pieces:?}");
+        let joined: Vec<&str> = pieces.iter().map(|p| p.trim_start().trim_start_matches("↪ ")).collect();
+        assert_eq!(joined.join(" "), line.trim_start());
+        // A path breaks after a `/`; a short line is left alone.
+        assert_eq!(wrap_code("new 0644 systemd/nginx.service.d/mercure-limits.conf", 40, 4).len(), 2);
+        assert_eq!(wrap_code("listen 80;", 40, 4), ["listen 80;"]);
+    }
 }
