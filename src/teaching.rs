@@ -182,7 +182,8 @@ locations; INSTALL.md's curl smoke test shows the status code before a browser h
     },
     Trouble {
         symptom: "Events arrive late or in bursts",
-        cause: "Buffering somewhere: gzip on text/event-stream, an HTTP/1.0 upstream, a CDN.",
+        cause: "Buffering somewhere: a CDN, gzip on text/event-stream, or nginx told to ignore the hub's \
+`X-Accel-Buffering: no` (`proxy_ignore_headers`), which otherwise turns nginx's own buffering off.",
         fix: "proxy_http_version 1.1, an empty Connection header, proxy_buffering off, proxy_cache off; never \
 gzip text/event-stream.",
         generated: "`proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; \

@@ -254,11 +254,13 @@ impl Finding {
             Finding::Buffering => d(
                 7,
                 "the update did not reach the public subscription within 1 s: something buffers the stream \
-                 (nginx `proxy_buffering` on, an HTTP/1.0 upstream, gzip on text/event-stream, a CDN)"
+                 (nginx `proxy_buffering` on with the hub's `X-Accel-Buffering: no` ignored by \
+                 `proxy_ignore_headers`, gzip on text/event-stream, a CDN)"
                     .into(),
                 format!(
-                    "in the hub location of {site} keep `proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; proxy_cache off;` \
-                     and never add text/event-stream to gzip_types; then `nginx -t && systemctl reload nginx`"
+                    "in the hub location of {site} keep `proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; proxy_cache off;`, \
+                     drop any `proxy_ignore_headers X-Accel-Buffering` that applies to it, and never add text/event-stream to gzip_types; \
+                     then `nginx -t && systemctl reload nginx`"
                 ),
             ),
             Finding::IdleTimeout { after_ms } => d(
