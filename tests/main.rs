@@ -26,6 +26,8 @@ mod faults;
 mod loadtest;
 #[cfg(feature = "real-stack")]
 mod real_tools;
+#[cfg(feature = "real-stack")]
+mod shipping;
 mod snapshots;
 mod wizard;
 mod wizard_screens;
