@@ -8,7 +8,7 @@ use crate::support::{require_tool, run, stderr, stdout};
 
 /// Completes the words of a command line (the last one being completed) with the
 /// `mercure-setup` completion that `setup` (bash code run first) registers, as bash
-/// would on <TAB>: COMP_WORDS/COMP_CWORD set, then the registered function called.
+/// would on <TAB>: `COMP_WORDS`/`COMP_CWORD` set, then the registered function called.
 /// `prefix` runs bash another way (e.g. inside a chroot).
 pub fn bash_complete(prefix: &[&str], setup: &str, words: &[&str]) -> Vec<String> {
     let script = format!(
