@@ -154,9 +154,13 @@ fn init(topology: Option<Topology>, output: Option<&Path>, force: bool) -> Resul
     if let Some(t) = topology {
         draft.set("topology", RawValue::Scalar(t.as_str().into()), None);
     }
+    // The modeline comes first: yaml-language-server reads it from the file's top.
     let header = format!(
-        "mercure-setup {} answers file. Fill in `domain`, uncomment what you want to change, then:\n  \
-         mercure-setup render --answers FILE --out DIR",
+        "{}\nmercure-setup {} answers file. Fill in `domain`, uncomment what you want to change, then:\n  \
+         mercure-setup render --answers FILE --out DIR\n\
+         (Editors check this file against the schema above, which the Debian package installs;\n\
+         elsewhere: mercure-setup schema > answers.schema.json, and point the first line at it.)",
+        crate::schema::modeline(),
         env!("CARGO_PKG_VERSION")
     );
     let text = answers_file::write_commented(&draft, &header);

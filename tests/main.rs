@@ -27,6 +27,8 @@ mod loadtest;
 #[cfg(feature = "real-stack")]
 mod real_tools;
 #[cfg(feature = "real-stack")]
+mod schema;
+#[cfg(feature = "real-stack")]
 mod shipping;
 mod snapshots;
 mod wizard;
