@@ -25,6 +25,8 @@ mod faults;
 #[cfg(feature = "real-stack")]
 mod loadtest;
 #[cfg(feature = "real-stack")]
+mod loadtest_report;
+#[cfg(feature = "real-stack")]
 mod real_tools;
 #[cfg(feature = "real-stack")]
 mod schema;
