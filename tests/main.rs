@@ -27,6 +27,8 @@ mod loadtest;
 #[cfg(feature = "real-stack")]
 mod loadtest_report;
 #[cfg(feature = "real-stack")]
+mod package;
+#[cfg(feature = "real-stack")]
 mod real_tools;
 #[cfg(feature = "real-stack")]
 mod schema;

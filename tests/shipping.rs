@@ -6,14 +6,16 @@ use std::process::Command;
 
 use crate::support::{require_tool, run, stderr, stdout};
 
+/// Debian's default PATH, also inside a chroot.
+pub const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Completes the words of a command line (the last one being completed) with the
 /// `mercure-setup` completion that `setup` (bash code run first) registers, as bash
 /// would on <TAB>: `COMP_WORDS`/`COMP_CWORD` set, then the registered function called.
 /// `prefix` runs bash another way (e.g. inside a chroot).
 pub fn bash_complete(prefix: &[&str], setup: &str, words: &[&str]) -> Vec<String> {
     let script = format!(
-        r#"set -u
-{setup}
+        r#"{setup}
 spec="$(complete -p mercure-setup)" || {{ echo "no completion registered for mercure-setup" >&2; exit 3; }}
 fn="$(printf '%s' "$spec" | sed -E 's/.* -F ([^ ]+) .*/\1/')"
 COMP_WORDS=("$@")
@@ -36,7 +38,7 @@ printf '%s\n' "${{COMPREPLY[@]}}"
     if !prefix.is_empty() {
         cmd.arg("bash");
     }
-    let o = cmd.arg("-c").arg(&script).arg("bash").args(words).output().expect("bash runs");
+    let o = cmd.arg("-c").arg(&script).arg("bash").args(words).env("PATH", SYSTEM_PATH).output().expect("bash runs");
     assert!(o.status.success(), "completing {words:?} failed: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
@@ -53,6 +55,7 @@ pub fn man_text(prefix: &[&str], args: &[&str]) -> String {
         .env("MANPAGER", "cat")
         .env("PAGER", "cat")
         .env("MANWIDTH", "100")
+        .env("PATH", SYSTEM_PATH)
         .output()
         .expect("man runs");
     assert!(o.status.success(), "man {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
