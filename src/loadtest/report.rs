@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::LoadtestArgs;
 use super::stats::Report;
@@ -298,7 +299,10 @@ fn latency_svg(r: &Report) -> Result<String, Error> {
         }
         root.fill(&WHITE).map_err(err)?;
         let lo = points.first().map_or(0.001, |p| p.0).min(ms(marks.first().map_or(1, |m| m.1)).max(0.001)) * 0.8;
-        let hi = points.last().map_or(1.0, |p| p.0).max(lo * 2.0) * 1.25;
+        let hi = points.last().map_or(1.0, |p| p.0).max(lo * 2.0) * 1.1;
+        // Over more than a decade a log axis keeps the tail readable; otherwise linear.
+        let log = hi / lo > 10.0;
+        let fx = move |v: f64| if log { v.log10() } else { v };
         let caption = format!(
             "CDF of {} deliveries: p50 {}, p95 {}, p99 {}, max {}",
             r.latency.samples,
@@ -307,43 +311,48 @@ fn latency_svg(r: &Report) -> Result<String, Error> {
             ms_text(r.latency.p99_us),
             ms_text(r.latency.max_us)
         );
+        let (x0, x1) = if log { (fx(lo), fx(hi)) } else { (0.0, hi) };
         let mut chart = ChartBuilder::on(&root)
             .caption(caption, ("sans-serif", 16))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d((lo..hi).log_scale(), 0f64..105f64)
+            .build_cartesian_2d(x0..x1, 0f64..105f64)
             .map_err(err)?;
+        let label = move |v: &f64| {
+            let m = if log { 10f64.powf(*v) } else { *v };
+            if m >= 10.0 { format!("{m:.0}") } else { format!("{m:.1}") }
+        };
         chart
             .configure_mesh()
-            .x_desc("publish-to-receive latency (ms, log scale)")
+            .x_desc(if log { "publish-to-receive latency (ms, log scale)" } else { "publish-to-receive latency (ms)" })
             .y_desc("% of deliveries")
-            .x_label_formatter(&|v| format!("{v:.1}"))
+            .x_labels(12)
+            .x_label_formatter(&label)
             .draw()
             .map_err(err)?;
         // A step line: each bucket's share holds until the next bucket's bound.
-        let mut steps = vec![(lo, 0.0)];
+        let mut steps = vec![(x0, 0.0)];
         for &(x, y) in &points {
             let prev = steps.last().map_or(0.0, |p| p.1);
-            steps.push((x, prev));
-            steps.push((x, y));
+            steps.push((fx(x), prev));
+            steps.push((fx(x), y));
         }
         chart.draw_series(LineSeries::new(steps, BLUE.stroke_width(2))).map_err(err)?;
         let colors = [RGBColor(0, 140, 70), RGBColor(220, 120, 0), RGBColor(200, 0, 0)];
         for (i, (name, v)) in marks.iter().enumerate() {
-            let x = ms(*v).max(lo);
+            let x = fx(ms(*v).max(lo));
             let color = colors[i % colors.len()];
             chart
                 .draw_series(DashedLineSeries::new(vec![(x, 0.0), (x, 100.0)], 6, 4, color.stroke_width(2)))
                 .map_err(err)?;
             #[allow(clippy::cast_precision_loss)]
             let y = 100.0 - 8.0 * (i as f64 + 1.0);
+            // Labels of marks near the right edge go to the line's left, inside the plot.
+            let h = if x > x0 + (x1 - x0) * 0.6 { HPos::Right } else { HPos::Left };
+            let style = ("sans-serif", 14).into_font().color(&color).pos(Pos::new(h, VPos::Center));
             chart
-                .draw_series(std::iter::once(Text::new(
-                    format!("{name} {}", ms_text(Some(*v))),
-                    (x, y),
-                    ("sans-serif", 14).into_font().color(&color),
-                )))
+                .draw_series(std::iter::once(Text::new(format!(" {name} {} ", ms_text(Some(*v))), (x, y), style)))
                 .map_err(err)?;
         }
         root.present().map_err(err)
@@ -359,7 +368,11 @@ fn class_color(class: &str, i: usize) -> RGBColor {
         "refused" => RGBColor(150, 0, 150),
         "timeout" => RGBColor(220, 120, 0),
         "reset" => RGBColor(0, 90, 200),
-        _ => [RGBColor(140, 90, 20), RGBColor(0, 150, 160), RGBColor(90, 90, 200), RGBColor(200, 60, 120)][i % 4],
+        "closed" => RGBColor(0, 160, 170),
+        "other_http" => RGBColor(150, 100, 20),
+        "tls" => RGBColor(200, 60, 120),
+        "client_limit" => RGBColor(30, 30, 30),
+        _ => [RGBColor(110, 110, 190), RGBColor(170, 170, 60)][i % 2],
     }
 }
 
