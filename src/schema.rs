@@ -28,6 +28,17 @@ const SAFE: &str = r#"[^\s\x00-\x1f\x7f"'`;{}$#\\]"#;
 /// 1024-65535, leading zeros allowed (as `render` reads digits).
 const PORT_1024: &str = "0*(10[2-9][0-9]|1[1-9][0-9]{2}|[2-9][0-9]{3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
 
+/// 1-65535, leading zeros allowed.
+const PORT_ANY: &str = "0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+
+/// A heartbeat above zero and at most 30 minutes, in ms, s or m (an hour is too long).
+const HEARTBEAT: &str =
+    "0*([1-9][0-9]{0,5}|1[0-7][0-9]{5}|1800000)ms|0*([1-9][0-9]{0,2}|1[0-7][0-9]{2}|1800)s|0*([1-9]|[12][0-9]|30)m";
+
+/// `auto`, or an nginx version from 1.18 on (major.minor or major.minor.patch).
+const NGINX_VERSION: &str =
+    r"auto|0*1\.0*(1[89]|[2-9][0-9]|[1-9][0-9]{2,})(\.[0-9]+)?|0*([2-9]|[1-9][0-9]+)\.[0-9]+(\.[0-9]+)?";
+
 /// An RFC 1123 host name whose last label is not all digits (that would be an IP address).
 const HOST_NAME: &str = r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*(?![0-9]+$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
 
@@ -81,17 +92,17 @@ fn pattern(name: &str) -> String {
         "host" => HOST_NAME.to_string(),
         "path" => abs_path(),
         "admin" => format!(r"off|(localhost|127\.0\.0\.1|\[::1\]):{PORT_1024}"),
-        "duration" => "[0-9]+(ms|s|m|h)".to_string(),
+        "duration" => HEARTBEAT.to_string(),
         "user" => "(?!root$)[a-z_][a-z0-9_-]{0,31}".to_string(),
-        "fastcgi" => format!("unix:{}|{SAFE}+:0*[1-9][0-9]{{0,4}}", abs_path()),
-        "nginx" => r"auto|[0-9]+\.[0-9]+(\.[0-9]+)?".to_string(),
+        "fastcgi" => format!("unix:{}|{SAFE}+:{PORT_ANY}", abs_path()),
+        "nginx" => NGINX_VERSION.to_string(),
         other => other.to_string(),
     };
     format!("^({body})$")
 }
 
 fn origin_pattern(wildcard: bool) -> String {
-    let origin = r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:0*[1-9][0-9]{0,4})?";
+    let origin = format!(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:{PORT_ANY})?");
     if wildcard { format!(r"^(\*|{origin})$") } else { format!("^({origin})$") }
 }
 

@@ -117,6 +117,11 @@ const CASES: &[(&str, &str, bool)] = &[
     ("php-fpm tcp", "domain: app.example.com\nsymfony:\n  php_fpm: 127.0.0.1:9000\n", true),
     ("tls choice", "topology: end-to-end-tls\ndomain: app.example.com\njwt:\n  algorithm: ES256\n", true),
     ("dotted key at the top", "domain: app.example.com\nhub.port: 3100\n", true),
+    (
+        "limits accepted",
+        "domain: app.example.com\nhub:\n  heartbeat: 30m\n  port: 65535\nnginx:\n  version: '1.18'\n",
+        true,
+    ),
     // Rejected by both: key names.
     ("unknown top-level key", "domain: app.example.com\nports: 3\n", false),
     ("unknown key in a section", "domain: app.example.com\nhub:\n  prot: 3100\n", false),
@@ -157,6 +162,11 @@ const CASES: &[(&str, &str, bool)] = &[
     ("admin off loopback", "domain: app.example.com\nhub:\n  admin: 0.0.0.0:2019\n", false),
     ("ip as domain", "domain: 192.0.2.1\n", false),
     ("subscribers zero", "domain: app.example.com\nnginx:\n  expected_subscribers: 0\n", false),
+    ("heartbeat zero", "domain: app.example.com\nhub:\n  heartbeat: 0s\n", false),
+    ("heartbeat over 30m", "domain: app.example.com\nhub:\n  heartbeat: 1h\n", false),
+    ("nginx before 1.18", "domain: app.example.com\nnginx:\n  version: '1.16.1'\n", false),
+    ("php-fpm port too big", "domain: app.example.com\nsymfony:\n  php_fpm: 127.0.0.1:70000\n", false),
+    ("origin port too big", "domain: app.example.com\nhub:\n  cors_origins: ['https://a.example.com:70000']\n", false),
 ];
 
 #[test]
