@@ -1,6 +1,6 @@
 //! Benchmark: publish-to-receive latency of 200 updates published by Symfony's
 //! Mercure component, received through nginx with the generated config vs
-//! subscribing to the hub (Caddy + flask-mercure-sse) directly, on the same real
+//! subscribing to the real Mercure hub directly, on the same real
 //! stack the end-to-end tests use, for both topologies.
 //!
 //! Run with `cargo bench --bench latency`. Prints p50 and p99 of both paths and
@@ -65,8 +65,8 @@ fn topology(fixture: &str) {
         ));
     }
     let mut direct = Subscriber::start(&direct_args);
-    stack.until_subscribed(&mut via_nginx, topic);
-    stack.until_subscribed(&mut direct, topic);
+    via_nginx.until_subscribed();
+    direct.until_subscribed();
 
     let published = stack.publish(topic, "bench {seq} {t}", false, UPDATES);
     assert!(published.status.success(), "publish: {}", String::from_utf8_lossy(&published.stderr));

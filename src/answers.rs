@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::questions::{self, Kind, QUESTIONS};
 use crate::values::{
     AbsPath, AdminAddress, CorsOrigin, Domain, Duration, FastcgiAddress, JwtAlgorithm, NginxVersionChoice, Origin,
-    Port, Topology, UnixUser, parse_bool, parse_count, parse_publish_origin,
+    Port, Topology, UnixUser, parse_bool, parse_count, parse_public_domain, parse_publish_origin,
 };
 
 /// Schema version of the answers file this build reads and writes.
@@ -239,7 +239,7 @@ impl Answers {
     pub fn from_draft(draft: &Draft) -> Result<(Answers, Vec<Warning>), Vec<FieldError>> {
         let mut c = Checker { draft, errors: Vec::new() };
         let topology = c.scalar("topology", Topology::parse);
-        let domain = c.scalar("domain", Domain::parse);
+        let domain = c.scalar("domain", parse_public_domain);
         let certificate = c.scalar("public_tls.certificate", AbsPath::parse);
         let certificate_key = c.scalar("public_tls.certificate_key", AbsPath::parse);
         let acme_webroot = c.scalar("public_tls.acme_webroot", AbsPath::parse);
@@ -433,7 +433,7 @@ mod tests {
 
     #[test]
     fn missing_domain_and_port_clash() {
-        let errors = Answers::from_draft(&draft(&[("hub.port", "2019")])).unwrap_err();
+        let errors = Answers::from_draft(&draft(&[("hub.port", "2019"), ("hub.admin", "localhost:2019")])).unwrap_err();
         let text: Vec<_> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(
             text,

@@ -9,6 +9,9 @@ use serde_yaml::Value;
 use crate::answers::{Draft, FieldError, RawValue, SCHEMA_VERSION, Source, is_list_key};
 use crate::questions::{self, QUESTIONS, suggest_key};
 
+/// Largest answers file read (a complete one is about 3 KiB).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// Reads answers-file text into a draft, reporting every problem at once.
 pub fn parse(text: &str, path: &str) -> Result<Draft, Vec<FieldError>> {
     let at_file = |at| Some(Source::File { path: path.to_string(), at });

@@ -26,9 +26,35 @@ pub mod paths {
     pub const PUBLISHER_TOKEN: &str = "tokens/publisher.jwt";
     pub const SUBSCRIBER_TOKEN: &str = "tokens/subscriber.jwt";
 
-    /// The nginx site file for `domain`: `nginx/DOMAIN.conf`.
+    /// The nginx site file for `domain`: `nginx/DOMAIN.conf` (see [`site_name`]).
     pub fn nginx_site(domain: &str) -> String {
-        format!("{NGINX_DIR}/{domain}.conf")
+        format!("{NGINX_DIR}/{}.conf", site_name(domain))
+    }
+
+    /// Longest domain used as is in file names (`DOMAIN.mercure.access.log` must fit
+    /// the 255-byte limit of a file name).
+    const SITE_NAME_MAX: usize = 200;
+
+    /// The domain when it fits in a file name with a suffix, else its first 180
+    /// characters and a hash of the whole (two long domains never share a name).
+    pub fn site_name(domain: &str) -> String {
+        if domain.len() <= SITE_NAME_MAX {
+            return domain.to_string();
+        }
+        let head: String = domain.chars().take(180).collect();
+        format!("{}-{}", head.trim_end_matches(['.', '-']), domain_hash(domain))
+    }
+
+    /// 12 hex digits of the domain's SHA-256: short, collision-free nginx names
+    /// (`map` variables must fit `variables_hash_bucket_size`, and `a-b.x` and
+    /// `a.b.x` must not both become `a_b_x`).
+    pub fn domain_hash(domain: &str) -> String {
+        use sha2::Digest as _;
+        use std::fmt::Write as _;
+        sha2::Sha256::digest(domain.as_bytes()).iter().take(6).fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
     }
 
     /// Whether `rel` lies in the state folder (kept between renders, not installed).

@@ -172,8 +172,12 @@ fn init(topology: Option<Topology>, output: Option<&Path>, force: bool) -> Resul
 
 /// Reads and validates an answers file with `--set` overrides applied.
 pub fn load_answers(path: &Path, sets: &[String]) -> Result<(Answers, Vec<Warning>), Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?;
+    // A regular file of at most 1 MiB: never a FIFO, a device or a runaway file.
+    let bytes = output::read_regular(path, answers_file::MAX_FILE_BYTES)
+        .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?
+        .ok_or_else(|| Error::Usage(format!("cannot read answers file {}: it does not exist", path.display())))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| Error::Usage(format!("answers file {}: not UTF-8 text ({e})", path.display())))?;
     let shown = path.display().to_string();
     let mut errors = Vec::new();
     let mut draft = answers_file::parse(&text, &shown).unwrap_or_else(|e| {
@@ -208,6 +212,9 @@ fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: boo
     // Held from before the stored secrets are read until the manifest is renamed, so a
     // concurrent render or wizard into DIR waits its turn instead of mixing files.
     let lock = output::DirLock::acquire(out)?;
+    if !lock.cleaned().is_empty() {
+        eprintln!("note: removed what an interrupted run left in {}: {}", out.display(), lock.cleaned().join(", "));
+    }
     let generated = generate::generate(answers, out, rotate)?;
     if let Some(note) = generated.nginx_note() {
         eprintln!("note: {note}");

@@ -1,19 +1,29 @@
-//! Writing a bundle to its folder: the only module that writes files.
+//! Writing a bundle to its folder: the only module that writes files, and the
+//! careful reads of what a folder already holds.
 //!
-//! Writes are atomic (a uniquely named temp file beside the target, with its final
-//! mode, then rename; deleted on any error), files edited by hand since the last
-//! render are kept unless forced, and a manifest of hashes in `.state/manifest.json`
-//! tells generated content from hand edits.
+//! Nothing inside the output folder is trusted: a symlink anywhere on a bundle path
+//! is refused (never followed), only regular files are opened (never a FIFO or a
+//! device) and every read is capped. Folders and files get explicit modes whatever
+//! the umask.
 //!
-//! A run that writes a folder holds [`DirLock`] (`.state/lock`) from before it reads
-//! the stored secrets until the manifest is renamed, so two runs into one folder take
-//! turns instead of mixing their files.
+//! A render commits in one step: all state (secrets, certificates, the manifest) is
+//! written to a fresh `.state.new-*` folder that one `renameat2(RENAME_EXCHANGE)`
+//! swaps with `.state`, so a crash at any moment leaves either the old or the new
+//! set. The other files are staged as temp files beforehand and renamed into place
+//! after that switch; the manifest accepts their old and new contents, so a crash
+//! between the renames never reads as a hand edit. Leftovers of an interrupted run
+//! are removed (and reported) by the next one.
+//!
+//! A run that writes a folder holds [`DirLock`] (`flock` on the folder itself) from
+//! before it reads the stored secrets until the switch, so two runs into one folder
+//! take turns instead of mixing their files.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -39,10 +49,19 @@ pub enum OutputError {
     #[error("{path}: the manifest is not valid JSON ({detail}); delete it to start over")]
     Manifest { path: String, detail: String },
     #[error(
-        "{dir} is being written by another mercure-setup run (it holds {lock}); waited {waited}s. \
+        "{dir} is being written by another mercure-setup run (it holds a lock on the folder); waited {waited}s. \
          Run again when it has finished (a crashed run holds no lock)"
     )]
-    Locked { dir: String, lock: String, waited: u64 },
+    Locked { dir: String, waited: u64 },
+    #[error(
+        "{0} is a symbolic link: mercure-setup never follows links inside the output folder (files would be \
+         written or modes changed where it points); replace it with a real folder or file"
+    )]
+    Symlink(String),
+    #[error("{path} is {kind}, not a regular file: move it away and render again")]
+    NotRegular { path: String, kind: &'static str },
+    #[error("{path} is larger than {cap} bytes, far more than mercure-setup ever writes there: move it away")]
+    TooLarge { path: String, cap: u64 },
 }
 
 /// How long [`DirLock::acquire`] waits for another run to finish with the folder.
@@ -51,64 +70,139 @@ pub enum OutputError {
 /// matters when the other run is stuck, and then a clear error beats hanging.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-/// An exclusive lock on an output folder (`DIR/.state/lock`, `flock`-style through
+/// Largest file a bundle path may hold when it is read back (the biggest generated
+/// file is a few kilobytes).
+pub const READ_CAP: u64 = 1 << 20;
+
+/// Name prefix of the folder a render builds the new state in.
+const STATE_NEW_PREFIX: &str = ".state.new-";
+/// Suffix of every temp file a render stages.
+const TEMP_SUFFIX: &str = ".mercure-setup-tmp";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io { path: path.display().to_string(), source }
+}
+
+fn kind_of(t: fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads a regular file of at most `cap` bytes: `None` when it does not exist. A
+/// symlink, FIFO, device or folder at `path` is an error naming it; the open never
+/// follows a link and never waits on a FIFO, and the read stops at the cap.
+pub fn read_regular(path: &Path, cap: u64) -> Result<Option<Vec<u8>>, OutputError> {
+    use rustix::fs::OFlags;
+    let flags = (OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC).bits();
+    let file = match fs::OpenOptions::new().read(true).custom_flags(flags.cast_signed()).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            // ELOOP from O_NOFOLLOW: the last component is a link.
+            if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(OutputError::Symlink(path.display().to_string()));
+            }
+            return Err(io(path)(e));
+        }
+    };
+    let meta = file.metadata().map_err(io(path))?;
+    if !meta.is_file() {
+        return Err(OutputError::NotRegular { path: path.display().to_string(), kind: kind_of(meta.file_type()) });
+    }
+    if meta.len() > cap {
+        return Err(OutputError::TooLarge { path: path.display().to_string(), cap });
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes).map_err(io(path))?;
+    if bytes.len() as u64 > cap {
+        return Err(OutputError::TooLarge { path: path.display().to_string(), cap });
+    }
+    Ok(Some(bytes))
+}
+
+/// Refuses a symlink at `dir/rel` or at any folder between `dir` and it (the folder
+/// itself may be a link: the user named it).
+pub fn refuse_symlinks(dir: &Path, rel: &str) -> Result<(), OutputError> {
+    let mut path = dir.to_path_buf();
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => return Err(OutputError::Symlink(path.display().to_string())),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(&path)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// An exclusive lock on an output folder (`flock` on the folder itself, through
 /// [`fs::File::try_lock`]). Held from before the stored state is read until the
 /// bundle is written; released when dropped, and by the OS when the process dies,
-/// so a crash never leaves the folder locked. The lock file is never part of a bundle
-/// (not in the manifest, never reported as stale or hand-edited) and is left in place.
+/// so a crash never leaves the folder locked. A folder this lock created is removed
+/// again when the run ends without writing the bundle.
 #[derive(Debug)]
 pub struct DirLock {
     dir: PathBuf,
     _file: fs::File,
+    /// The folder did not exist before this run.
+    created: bool,
+    /// A bundle was written: keep the folder.
+    written: Cell<bool>,
+    /// Leftovers of an interrupted run, removed when the lock was taken.
+    cleaned: Vec<String>,
 }
 
 impl DirLock {
-    /// Creates `dir` and `dir/.state` (0700) when missing and takes the lock, waiting
-    /// up to [`LOCK_WAIT`] for another run holding it.
+    /// Creates `dir` (0700, its missing parents 0755) when missing and takes the lock,
+    /// waiting up to [`LOCK_WAIT`] for another run holding it.
     pub fn acquire(dir: &Path) -> Result<DirLock, OutputError> {
         DirLock::acquire_within(dir, LOCK_WAIT)
     }
 
     /// [`DirLock::acquire`] with a chosen wait.
     pub fn acquire_within(dir: &Path, wait: Duration) -> Result<DirLock, OutputError> {
-        if !dir.exists() {
-            fs::create_dir_all(dir).map_err(io(dir))?;
+        let created = !dir.exists();
+        if created {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(io(parent))?;
+            }
+            match fs::DirBuilder::new().mode(0o700).create(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(dir)(e)),
+                _ => {}
+            }
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
         }
-        let state_dir = dir.join(state::DIR);
-        match fs::DirBuilder::new().mode(0o700).create(&state_dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(&state_dir)(e)),
-            _ => {}
-        }
-        let path = dir.join(state::LOCK);
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io(&path))?;
+        let file = fs::File::open(dir).map_err(io(dir))?;
         let start = Instant::now();
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(DirLock { dir: dir.to_path_buf(), _file: file }),
+                Ok(()) => break,
                 Err(fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(fs::TryLockError::WouldBlock) => {
-                    return Err(OutputError::Locked {
-                        dir: dir.display().to_string(),
-                        lock: path.display().to_string(),
-                        waited: wait.as_secs(),
-                    });
+                    return Err(OutputError::Locked { dir: dir.display().to_string(), waited: wait.as_secs() });
                 }
-                Err(fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+                Err(fs::TryLockError::Error(e)) => return Err(io(dir)(e)),
             }
         }
+        let mut lock =
+            DirLock { dir: dir.to_path_buf(), _file: file, created, written: Cell::new(false), cleaned: Vec::new() };
+        lock.cleaned = clean_leftovers(dir)?;
+        Ok(lock)
     }
 
-    /// Takes the lock only when `dir/.state` already exists (creating nothing else):
+    /// Takes the lock only when `dir/.state` already exists (creating nothing):
     /// for runs that only read the state, like the wizard's review, which must not
     /// create the folder before the user says so. A folder without state has nothing
     /// to read half-written.
@@ -120,10 +214,54 @@ impl DirLock {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Files and folders an interrupted run had left, removed when the lock was taken
+    /// (relative paths), for a `note:` line.
+    pub fn cleaned(&self) -> &[String] {
+        &self.cleaned
+    }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io { path: path.display().to_string(), source }
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // A refused or failed first render leaves nothing behind.
+        if self.created && !self.written.get() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Removes what an interrupted render left in `dir`: staged temp files (which may
+/// hold secret copies) and unfinished or superseded state folders. Never follows links.
+fn clean_leftovers(dir: &Path) -> Result<Vec<String>, OutputError> {
+    fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<String>) -> Result<(), OutputError> {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(dir)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io(dir))?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let t = entry.file_type().map_err(io(&path))?;
+            let rel = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+            if depth == 0 && t.is_dir() && name.starts_with(STATE_NEW_PREFIX) {
+                fs::remove_dir_all(&path).map_err(io(&path))?;
+                out.push(rel);
+            } else if !t.is_dir() && name.starts_with('.') && name.ends_with(TEMP_SUFFIX) {
+                fs::remove_file(&path).map_err(io(&path))?;
+                out.push(rel);
+            } else if t.is_dir() && depth < 6 {
+                walk(root, &path, depth + 1, out)?;
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, 0, &mut out)?;
+    out.sort();
+    Ok(out)
 }
 
 /// What happens to one bundle file when it is written.
@@ -164,6 +302,16 @@ struct Manifest {
     version: u32,
     /// Relative path -> SHA-256 of the contents last written.
     files: BTreeMap<String, String>,
+    /// Relative path -> SHA-256 of what the file held before the last render changed
+    /// it: a crash between that render's renames can leave either.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    previous: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    fn generated(&self, rel: &str, hash: &str) -> bool {
+        self.files.get(rel).is_some_and(|h| h == hash) || self.previous.get(rel).is_some_and(|h| h == hash)
+    }
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -175,32 +323,30 @@ fn sha256_hex(data: &[u8]) -> String {
 
 fn read_manifest(dir: &Path) -> Result<Manifest, OutputError> {
     let path = dir.join(state::MANIFEST);
-    match fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
+    refuse_symlinks(dir, state::MANIFEST)?;
+    match read_regular(&path, READ_CAP)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
             .map_err(|e| OutputError::Manifest { path: path.display().to_string(), detail: e.to_string() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
-        Err(e) => Err(io(&path)(e)),
+        None => Ok(Manifest::default()),
     }
 }
 
-/// Compares every bundle file with the folder, in path order.
+/// Compares every bundle file with the folder, in path order. Refuses symlinks on
+/// any bundle path and anything but regular files where the bundle puts files.
 pub fn compare(dir: &Path, bundle: &Bundle) -> Result<Vec<Change>, OutputError> {
+    refuse_symlinks(dir, state::DIR)?;
     let manifest = read_manifest(dir)?;
     let mut out = Vec::new();
     for (rel, file) in &bundle.files {
-        let path = dir.join(rel);
-        let current = match fs::read(&path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io(&path)(e)),
-        };
+        refuse_symlinks(dir, rel)?;
+        let current = read_regular(&dir.join(rel), READ_CAP)?;
         let status = match &current {
             None => Status::New,
             Some(bytes) if bytes == file.contents.as_bytes() => Status::Unchanged,
             // State was read at the start of this run and is written back from what was
             // read (or renewed), so changes there were already taken into account.
             Some(_) if paths::is_state(rel) => Status::Updated,
-            Some(bytes) if manifest.files.get(rel).is_some_and(|h| *h == sha256_hex(bytes)) => Status::Updated,
+            Some(bytes) if manifest.generated(rel, &sha256_hex(bytes)) => Status::Updated,
             Some(_) => Status::HandEdited,
         };
         out.push(Change {
@@ -217,7 +363,12 @@ pub fn compare(dir: &Path, bundle: &Bundle) -> Result<Vec<Change>, OutputError> 
 /// Files the last render wrote that this bundle no longer has (left in place).
 pub fn stale_files(dir: &Path, bundle: &Bundle) -> Result<Vec<String>, OutputError> {
     let manifest = read_manifest(dir)?;
-    Ok(manifest.files.keys().filter(|p| !bundle.files.contains_key(*p) && dir.join(p).exists()).cloned().collect())
+    Ok(manifest
+        .files
+        .keys()
+        .filter(|p| !bundle.files.contains_key(*p) && !paths::is_state(p) && fs::symlink_metadata(dir.join(p)).is_ok())
+        .cloned()
+        .collect())
 }
 
 /// A file list with a unified diff per changed file; secret contents are never shown.
@@ -247,12 +398,8 @@ fn dir_mode(bundle: &Bundle, rel_dir: &str) -> u32 {
     if rel_dir.is_empty() || rel_dir == state::DIR || bundle.dir_holds_secret(rel_dir) { 0o700 } else { 0o755 }
 }
 
-/// Creates `dir` and the bundle's sub-folders; folders holding secrets become 0700.
-fn make_dirs(dir: &Path, bundle: &Bundle) -> Result<(), OutputError> {
-    if !dir.exists() {
-        fs::create_dir_all(dir).map_err(io(dir))?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(dir_mode(bundle, ""))).map_err(io(dir))?;
-    }
+/// Every folder below `dir` that the bundle's files need (relative paths, sorted).
+fn bundle_dirs(bundle: &Bundle) -> Vec<String> {
     let mut rel_dirs: Vec<String> = bundle
         .files
         .keys()
@@ -261,19 +408,23 @@ fn make_dirs(dir: &Path, bundle: &Bundle) -> Result<(), OutputError> {
             (1..parts.len()).map(move |n| parts[..n].join("/"))
         })
         .collect();
-    // The manifest lives in .state even when the bundle carries no other state.
-    rel_dirs.push(state::DIR.to_string());
     rel_dirs.sort();
     rel_dirs.dedup();
-    for rel in rel_dirs {
+    rel_dirs
+}
+
+/// Creates the bundle's folders outside `.state` and gives every one its mode
+/// (0755, or 0700 for folders holding secrets), whatever the umask and whatever an
+/// earlier run left.
+fn make_dirs(dir: &Path, bundle: &Bundle) -> Result<(), OutputError> {
+    for rel in bundle_dirs(bundle).into_iter().filter(|r| r != state::DIR && !paths::is_state(r)) {
         let path = dir.join(&rel);
-        if !path.exists() {
-            fs::create_dir(&path).map_err(io(&path))?;
+        refuse_symlinks(dir, &rel)?;
+        match fs::DirBuilder::new().mode(0o700).create(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(&path)(e)),
+            _ => {}
         }
-        let mode = dir_mode(bundle, &rel);
-        if mode == 0o700 {
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(io(&path))?;
-        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(dir_mode(bundle, &rel))).map_err(io(&path))?;
     }
     Ok(())
 }
@@ -284,10 +435,13 @@ fn make_dirs(dir: &Path, bundle: &Bundle) -> Result<(), OutputError> {
 fn write_temp(path: &Path, contents: &[u8], mode: u32) -> Result<tempfile::NamedTempFile, OutputError> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    // Created 0600 by tempfile; a dot name so a crash leftover is hidden and recognisable.
+    // A dot name so a crash leftover is hidden and recognisable; cut so that a long
+    // file name still leaves room for the random part and the suffix.
+    let short: String = name.chars().take(64).collect();
+    // Created 0600 by tempfile.
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".mercure-setup-tmp")
+        .prefix(&format!(".{short}."))
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(parent)
         .map_err(io(parent))?;
     let shown = tmp.path().to_path_buf();
@@ -307,12 +461,66 @@ fn commit(staged: Vec<(tempfile::NamedTempFile, PathBuf)>) -> Result<(), OutputE
     Ok(())
 }
 
+fn sync_dir(path: &Path) -> Result<(), OutputError> {
+    fs::File::open(path).and_then(|d| d.sync_all()).map_err(io(path))
+}
+
+/// Builds the complete new state folder (`.state.new-*`, 0700): every `.state/`
+/// file of the bundle and the manifest, each synced. Dropping the result deletes it.
+fn build_state(dir: &Path, bundle: &Bundle, manifest: &Manifest) -> Result<tempfile::TempDir, OutputError> {
+    let new = tempfile::Builder::new()
+        .prefix(STATE_NEW_PREFIX)
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir_in(dir)
+        .map_err(io(dir))?;
+    let root = new.path();
+    fs::set_permissions(root, fs::Permissions::from_mode(0o700)).map_err(io(root))?;
+    let inner = |rel: &str| rel.strip_prefix(state::DIR).map(|r| r.trim_start_matches('/').to_string());
+    let json = serde_json::to_string_pretty(manifest).unwrap_or_default() + "\n";
+    let files = bundle
+        .files
+        .iter()
+        .filter(|(rel, _)| paths::is_state(rel))
+        .map(|(rel, f)| (rel.as_str(), f.contents.as_bytes(), f.mode))
+        .chain(std::iter::once((state::MANIFEST, json.as_bytes(), 0o600)));
+    for (rel, contents, mode) in files {
+        let Some(sub) = inner(rel) else { continue };
+        let path = root.join(&sub);
+        if let Some(parent) = path.parent().filter(|p| *p != root) {
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(io(parent))?;
+            fs::set_permissions(parent, fs::Permissions::from_mode(0o700)).map_err(io(parent))?;
+        }
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io(&path))?;
+        f.set_permissions(fs::Permissions::from_mode(mode)).map_err(io(&path))?;
+        f.write_all(contents).map_err(io(&path))?;
+        f.sync_all().map_err(io(&path))?;
+        if let Some(parent) = path.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    sync_dir(root)?;
+    Ok(new)
+}
+
+/// Puts the new state folder in place of `.state` with one rename: an exchange when
+/// `.state` exists (the old set then sits at the new folder's name, and goes when it
+/// is dropped), else a rename that never replaces anything.
+fn switch_state(dir: &Path, new: &tempfile::TempDir) -> Result<(), OutputError> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    let target = dir.join(state::DIR);
+    let flags = if fs::symlink_metadata(&target).is_ok() { RenameFlags::EXCHANGE } else { RenameFlags::NOREPLACE };
+    renameat_with(CWD, new.path(), CWD, &target, flags).map_err(|e| io(&target)(e.into()))?;
+    sync_dir(dir)
+}
+
 /// Writes the bundle into the locked folder. Without `force`, fails before writing
 /// anything if a file was edited by hand. Returns what happened to each file.
 ///
-/// Every changed file is first written to a temp file; only when all of them (and
-/// the manifest) are ready are they renamed into place, the manifest last. On any
-/// error the temp files not yet renamed are deleted.
+/// Order: stage every changed file outside `.state` as a temp file; build the whole
+/// new state (with the manifest) in a fresh folder; switch it in with one rename
+/// (the commit point); rename the staged files into place. A crash before the switch
+/// leaves the old set, after it the new one (with the other files old or new, both
+/// known to the manifest); the next run removes the leftovers.
 pub fn write(lock: &DirLock, bundle: &Bundle, force: bool) -> Result<Vec<Change>, OutputError> {
     let dir = lock.dir();
     let changes = compare(dir, bundle)?;
@@ -323,26 +531,47 @@ pub fn write(lock: &DirLock, bundle: &Bundle, force: bool) -> Result<Vec<Change>
     }
     make_dirs(dir, bundle)?;
 
-    let mut manifest = read_manifest(dir)?;
-    manifest.version = 1;
+    let old = read_manifest(dir)?;
+    let mut manifest = Manifest { version: 1, ..Manifest::default() };
     let mut staged: Vec<(tempfile::NamedTempFile, PathBuf)> = Vec::new();
     for c in &changes {
         let file = &bundle.files[&c.path];
         manifest.files.insert(c.path.clone(), sha256_hex(file.contents.as_bytes()));
+        if paths::is_state(&c.path) {
+            continue;
+        }
+        if let Some(current) = &c.current
+            && c.status != Status::Unchanged
+        {
+            manifest.previous.insert(c.path.clone(), sha256_hex(current.as_bytes()));
+        } else if c.status != Status::Unchanged
+            && let Some(h) = old.files.get(&c.path)
+        {
+            manifest.previous.insert(c.path.clone(), h.clone());
+        }
         if c.status != Status::Unchanged {
             let path = dir.join(&c.path);
             // On error, `staged` is dropped and its temp files deleted.
             staged.push((write_temp(&path, file.contents.as_bytes(), file.mode)?, path));
         }
     }
-    let json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    let manifest_path = dir.join(state::MANIFEST);
-    staged.push((write_temp(&manifest_path, json.as_bytes(), 0o600)?, manifest_path));
+    // Files the last render wrote and this one no longer does stay known as generated.
+    for (rel, hash) in &old.files {
+        if !bundle.files.contains_key(rel) && !paths::is_state(rel) {
+            manifest.files.insert(rel.clone(), hash.clone());
+        }
+    }
+    let new_state = build_state(dir, bundle, &manifest)?;
+    switch_state(dir, &new_state)?;
+    lock.written.set(true);
+    // The old state now sits at the new folder's name.
+    drop(new_state);
     commit(staged)?;
+    fs::set_permissions(dir.join(state::DIR), fs::Permissions::from_mode(0o700)).map_err(io(&dir.join(state::DIR)))?;
     // Unchanged files keep their contents but get the mode the bundle asks for.
-    for c in changes.iter().filter(|c| c.status == Status::Unchanged) {
+    for c in changes.iter().filter(|c| c.status == Status::Unchanged && !paths::is_state(&c.path)) {
         let path = dir.join(&c.path);
-        let meta = fs::metadata(&path).map_err(io(&path))?;
+        let meta = fs::symlink_metadata(&path).map_err(io(&path))?;
         if meta.permissions().mode() & 0o7777 != c.mode {
             fs::set_permissions(&path, fs::Permissions::from_mode(c.mode)).map_err(io(&path))?;
         }
@@ -378,6 +607,13 @@ pub fn write_summary(dir: &Path, changes: &[Change], stale: &[String]) -> String
 /// Writes one file atomically (used for `init --output`); refuses to replace an
 /// existing file unless `overwrite`.
 pub fn write_single(path: &Path, contents: &str, mode: u32, overwrite: bool) -> Result<(), OutputError> {
+    if fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+        let m = fs::symlink_metadata(path).map_err(io(path))?;
+        if m.file_type().is_symlink() {
+            return Err(OutputError::Symlink(path.display().to_string()));
+        }
+        return Err(OutputError::NotRegular { path: path.display().to_string(), kind: kind_of(m.file_type()) });
+    }
     if path.exists() && !overwrite {
         return Err(OutputError::Exists(path.display().to_string()));
     }
@@ -440,7 +676,6 @@ mod tests {
         assert_eq!(mode("s/secret.env"), 0o600);
         assert_eq!(mode("s"), 0o700);
         assert_eq!(mode(".state"), 0o700);
-        assert_eq!(mode(".state/lock"), 0o600);
         assert_eq!(mode("a/plain.conf"), 0o644);
 
         let changes = write(&lock, &bundle("two"), false).unwrap();
@@ -453,13 +688,9 @@ mod tests {
         write(&lock, &bundle("three"), true).unwrap();
         assert_eq!(fs::read_to_string(dir.join("a/plain.conf")).unwrap(), "three\n");
         assert_eq!(temp_files(&dir), Vec::<String>::new());
-        // The lock file is the folder's, not the bundle's: not in the manifest, not stale.
-        assert!(!read_manifest(&dir).unwrap().files.contains_key(state::LOCK));
         assert_eq!(stale_files(&dir, &bundle("x")).unwrap(), Vec::<String>::new());
-        assert_eq!(
-            all_files(&dir),
-            [".state/lock", ".state/manifest.json", "a/plain.conf", "s/secret.env"].map(String::from)
-        );
+        // The lock is on the folder itself: no lock file.
+        assert_eq!(all_files(&dir), [".state/manifest.json", "a/plain.conf", "s/secret.env"].map(String::from));
     }
 
     #[test]
@@ -468,13 +699,13 @@ mod tests {
         let dir = tmp.path().join("out");
         let lock = DirLock::acquire(&dir).unwrap();
         let mut b = bundle("one");
-        // A valid name whose temp name (".NAME.XXXXXX.mercure-setup-tmp") is too long:
-        // staging fails after `a/plain.conf` was staged.
-        b.add(format!("b/{}", "x".repeat(240)), "too long to stage");
+        // A file where the bundle needs a folder: staging fails after `a/plain.conf` was staged.
+        fs::write(dir.join("c"), "in the way").unwrap();
+        b.add("c/inside.conf", "cannot be staged");
         let err = write(&lock, &b, false).unwrap_err();
         assert!(matches!(err, OutputError::Io { .. }), "{err}");
         assert_eq!(temp_files(&dir), Vec::<String>::new());
-        assert!(!dir.join("a/plain.conf").exists() && !dir.join(state::MANIFEST).exists());
+        assert!(!dir.join("a/plain.conf").exists() && !dir.join(state::DIR).exists());
     }
 
     #[test]

@@ -142,6 +142,41 @@ pub fn inspect_der(der: &[u8]) -> Result<CertInfo, String> {
     })
 }
 
+/// Why a stored certificate and key are not a pair, if they are not: the key must
+/// parse, and its public half must be the certificate's.
+pub fn pair_mismatch(cert_pem: &str, key_pem: &str) -> Option<String> {
+    use rcgen::PublicKeyData as _;
+    let key = match KeyPair::from_pem(key_pem) {
+        Ok(k) => k,
+        Err(e) => return Some(format!("the stored key cannot be read ({e})")),
+    };
+    let der = match cert_der(cert_pem) {
+        Ok(d) => d,
+        Err(e) => return Some(format!("the stored certificate cannot be read ({e})")),
+    };
+    match x509_parser::parse_x509_certificate(&der) {
+        Ok((_, cert)) if cert.public_key().subject_public_key.data.as_ref() == key.der_bytes() => None,
+        Ok(_) => Some("the stored key does not belong to the stored certificate".into()),
+        Err(e) => Some(format!("the stored certificate cannot be read ({e})")),
+    }
+}
+
+/// Why `cert_pem` is not signed by the CA in `ca_pem`, if it is not.
+pub fn not_issued_by(cert_pem: &str, ca_pem: &str) -> Option<String> {
+    let (Ok(der), Ok(ca_der)) = (cert_der(cert_pem), cert_der(ca_pem)) else {
+        return Some("a stored certificate cannot be read".into());
+    };
+    let (Ok((_, cert)), Ok((_, ca))) =
+        (x509_parser::parse_x509_certificate(&der), x509_parser::parse_x509_certificate(&ca_der))
+    else {
+        return Some("a stored certificate cannot be read".into());
+    };
+    match cert.verify_signature(Some(ca.public_key())) {
+        Ok(()) => None,
+        Err(_) => Some("the stored hub certificate was not issued by the stored CA".into()),
+    }
+}
+
 /// Why a stored hub certificate must be reissued, if it must.
 pub fn hub_cert_renewal_reason(hub_cert: &str, tls_name: &Domain, now: OffsetDateTime) -> Option<String> {
     let info = match inspect(hub_cert) {
@@ -188,5 +223,23 @@ mod tests {
         assert!(hub_cert_renewal_reason(&hub, &other, now).is_some());
         assert!(hub_cert_renewal_reason(&hub, &name, now + Duration::days(380)).is_some());
         assert_eq!(ca_renewal_reason(&ca, now), None);
+    }
+
+    #[test]
+    fn pairs_and_issuers_are_checked() {
+        let now = OffsetDateTime::now_utc();
+        let domain = Domain::parse("app.example.com").unwrap();
+        let name = Domain::parse("mercure.internal").unwrap();
+        let (ca, ca_key) = new_ca(&domain, now).unwrap();
+        let (other_ca, other_key) = new_ca(&domain, now).unwrap();
+        let (hub, hub_key) = new_hub_cert(&ca, &ca_key, &name, now).unwrap();
+        assert_eq!(pair_mismatch(&ca, &ca_key), None);
+        assert_eq!(pair_mismatch(&hub, &hub_key), None);
+        assert!(pair_mismatch(&ca, &other_key).unwrap().contains("does not belong"));
+        assert!(pair_mismatch(&hub, &ca_key).is_some());
+        assert!(pair_mismatch(&ca, "garbage").unwrap().contains("cannot be read"));
+        assert_eq!(not_issued_by(&hub, &ca), None);
+        // Same subject name, another key: only the signature tells them apart.
+        assert!(not_issued_by(&hub, &other_ca).is_some());
     }
 }

@@ -44,6 +44,8 @@ pub struct Plan {
     pub hub_tls_name: String,
     pub hub_admin: String,
     pub hub_admin_off: bool,
+    /// The admin API is a unix socket in the unit's `RuntimeDirectory`.
+    pub hub_admin_socket: bool,
     pub hub_heartbeat: String,
     pub hub_history_size: u32,
     pub hub_binary: String,
@@ -71,6 +73,8 @@ pub struct Plan {
     /// nginx names that must be unique per site (http-level `log_format` and `map`).
     pub nginx_name: String,
     pub nginx_site_file: String,
+    /// The domain, shortened when too long for a file name: names the site and log files.
+    pub site_name: String,
     pub paths: InstallPaths,
 }
 
@@ -121,7 +125,8 @@ impl Plan {
             hub_scheme,
             hub_upstream: format!("{hub_scheme}://127.0.0.1:{port}"),
             hub_tls_name: h.tls_name.to_string(),
-            hub_admin: h.admin.as_str().into(),
+            hub_admin: h.admin.caddy_value(),
+            hub_admin_socket: h.admin.is_unix(),
             hub_admin_off: h.admin.is_off(),
             hub_heartbeat: h.heartbeat.text.clone(),
             hub_history_size: h.history_size,
@@ -144,7 +149,8 @@ impl Plan {
             public_hub_url,
             symfony_mercure_url,
             proxy_read_timeout: PROXY_READ_TIMEOUT,
-            nginx_name: domain.replace(['.', '-'], "_"),
+            nginx_name: crate::bundle::paths::domain_hash(&domain),
+            site_name: crate::bundle::paths::site_name(&domain),
             nginx_site_file: crate::bundle::paths::nginx_site(&domain),
             domain,
             paths: InstallPaths {

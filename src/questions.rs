@@ -224,12 +224,13 @@ so an internal name such as mercure.internal is right. The certificate also carr
         key: "hub.admin",
         step: Step::Hub,
         prompt: "Caddy admin address",
-        help: "loopback host:port of the hub's admin API (used by `mercure reload`), or off",
-        teach: "The hub is a Caddy server and opens an admin API, by default on localhost:2019. A second Caddy on \
-the same machine holding 2019 makes the hub fail to start (502). Give each one its own port. `off` also disables \
-reloads without a restart.",
+        help: "the hub's admin API (used by `mercure reload`): unix (a 0600 socket in /run/mercure), off, or loopback host:port",
+        teach: "The hub is a Caddy server and opens an admin API. On TCP (Caddy's localhost:2019) any local user, \
+www-data after a PHP compromise for one, can load a config that prints the JWT keys, and a second Caddy holding \
+the same port makes the hub fail to start (502). `unix` puts it on a socket only the hub's user can open, in the \
+unit's RuntimeDirectory. `off` also disables reloads without a restart.",
         kind: Kind::Text,
-        default: |_| fixed("localhost:2019"),
+        default: |_| fixed("unix"),
         visible: always,
         required: false,
         preview: Preview { file: paths::CADDYFILE, anchor: "admin " },

@@ -21,10 +21,6 @@ pub fn modeline() -> String {
     format!("yaml-language-server: $schema={INSTALLED_PATH}")
 }
 
-/// Characters `check_safe` lets through: no whitespace, control characters, quotes,
-/// `;`, braces, `$`, `#` or `\`.
-const SAFE: &str = r#"[^\s\x00-\x1f\x7f"'`;{}$#\\]"#;
-
 /// 1024-65535, leading zeros allowed (as `render` reads digits).
 const PORT_1024: &str = "0*(10[2-9][0-9]|1[1-9][0-9]{2}|[2-9][0-9]{3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
 
@@ -58,15 +54,18 @@ enum Shape {
     Kind,
 }
 
+/// An absolute path of letters, digits and `/ . _ - + @` (at most 4095 characters), no
+/// `..` component, no component starting with `-` or longer than 255 characters.
 fn abs_path() -> String {
-    format!(r"/(?!(.*/)?\.\.(/|$)){SAFE}*")
+    r"(?=.{1,4095}$)/(?!(.*/)?\.\.(/|$))(?!(.*/)?-)(?!.*[^/]{256})[A-Za-z0-9/._+@-]*".to_string()
 }
 
 /// The shape of each key; a unit test keeps it in step with the question table.
 fn shape(key: &str) -> Option<Shape> {
     Some(match key {
         "topology" | "jwt.algorithm" | "hub.anonymous" | "hub.subscriptions" => Shape::Kind,
-        "domain" | "hub.tls_name" => Shape::Text("host"),
+        "domain" => Shape::Text("public_host"),
+        "hub.tls_name" => Shape::Text("host"),
         "public_tls.certificate"
         | "public_tls.certificate_key"
         | "public_tls.acme_webroot"
@@ -90,11 +89,15 @@ fn shape(key: &str) -> Option<Shape> {
 fn pattern(name: &str) -> String {
     let body = match name {
         "host" => HOST_NAME.to_string(),
+        // With a dot, and not a name for this machine (localhost, *.localhost).
+        "public_host" => format!(
+            r"(?=[^.]*\.)(?![Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]$)(?!.*\.[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]$){HOST_NAME}"
+        ),
         "path" => abs_path(),
-        "admin" => format!(r"off|(localhost|127\.0\.0\.1|\[::1\]):{PORT_1024}"),
+        "admin" => format!(r"unix|off|(localhost|127\.0\.0\.1|\[::1\]):{PORT_1024}"),
         "duration" => HEARTBEAT.to_string(),
         "user" => "(?!root$)[a-z_][a-z0-9_-]{0,31}".to_string(),
-        "fastcgi" => format!("unix:{}|{SAFE}+:{PORT_ANY}", abs_path()),
+        "fastcgi" => format!(r"unix:{}|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):{PORT_ANY}", abs_path()),
         "nginx" => NGINX_VERSION.to_string(),
         other => other.to_string(),
     };
@@ -102,7 +105,10 @@ fn pattern(name: &str) -> String {
 }
 
 fn origin_pattern(wildcard: bool) -> String {
-    let origin = format!(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:{PORT_ANY})?");
+    // Browsers leave out the scheme's default port, so spelling it out never matches.
+    let origin = format!(
+        r"[Hh][Tt][Tt][Pp][Ss]://[A-Za-z0-9.-]+(:(?!0*443$){PORT_ANY})?|[Hh][Tt][Tt][Pp]://[A-Za-z0-9.-]+(:(?!0*80$){PORT_ANY})?"
+    );
     if wildcard { format!(r"^(\*|{origin})$") } else { format!("^({origin})$") }
 }
 

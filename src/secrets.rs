@@ -28,6 +28,8 @@ pub enum SecretsError {
     Pki(#[from] pki::PkiError),
     #[error("signing the smoke-test tokens failed: {0}")]
     Sign(String),
+    #[error("{0}")]
+    Unsafe(#[from] crate::output::OutputError),
 }
 
 /// Everything secret the renderer puts into the bundle.
@@ -50,12 +52,21 @@ pub struct StoredState {
     pub hub: Option<(String, String)>,
 }
 
+/// Largest stored secret read back (a PEM key or certificate is under 2 KiB).
+const STATE_READ_CAP: u64 = 64 * 1024;
+
+/// Reads one state file: never through a symlink, only a regular file, capped.
 fn read_opt(dir: &Path, rel: &str) -> Result<Option<String>, SecretsError> {
+    crate::output::refuse_symlinks(dir, rel)?;
     let path = dir.join(rel);
-    match std::fs::read_to_string(&path) {
-        Ok(s) => Ok(Some(s.trim_end_matches('\n').to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(SecretsError::Read { path: path.display().to_string(), source }),
+    match crate::output::read_regular(&path, STATE_READ_CAP)? {
+        Some(bytes) => String::from_utf8(bytes).map(|s| Some(s.trim_end_matches('\n').to_string())).map_err(|_| {
+            SecretsError::Read {
+                path: path.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+            }
+        }),
+        None => Ok(None),
     }
 }
 
@@ -103,20 +114,35 @@ pub fn prepare(
 ) -> Result<(Secrets, Vec<String>), SecretsError> {
     let stored = if rotate { StoredState::default() } else { stored };
     let mut notes = Vec::new();
+    // A stored key that cannot be used is replaced, and the note says why.
+    let mut why_new = String::new();
     let reused_key = match answers.jwt_algorithm {
-        JwtAlgorithm::HS256 | JwtAlgorithm::HS512 => {
-            stored.hmac_secret.filter(|s| usable_hmac(s)).map(SigningKey::Hmac)
-        }
+        JwtAlgorithm::HS256 | JwtAlgorithm::HS512 => match stored.hmac_secret {
+            Some(s) if usable_hmac(&s) => Some(SigningKey::Hmac(s)),
+            Some(_) => {
+                why_new = ": the stored HMAC secret is too short or not base64url".into();
+                None
+            }
+            None => None,
+        },
         // The public half is derived again, so a stored pair can never disagree.
-        JwtAlgorithm::ES256 => stored.es256.and_then(|(private_pem, _)| {
-            let key = rcgen::KeyPair::from_pem(&private_pem).ok()?;
-            Some(SigningKey::Es256 { public_pem: key.public_key_pem().trim_end().to_string(), private_pem })
-        }),
+        JwtAlgorithm::ES256 => match stored.es256 {
+            Some((private_pem, _)) => match rcgen::KeyPair::from_pem(&private_pem) {
+                Ok(key) => {
+                    Some(SigningKey::Es256 { public_pem: key.public_key_pem().trim_end().to_string(), private_pem })
+                }
+                Err(e) => {
+                    why_new = format!(": the stored ES256 key cannot be read ({e})");
+                    None
+                }
+            },
+            None => None,
+        },
     };
     let (jwt, key_is_new) = match reused_key {
         Some(k) => (k, false),
         None => {
-            notes.push(format!("made a new {} JWT key", answers.jwt_algorithm.as_str()));
+            notes.push(format!("made a new {} JWT key{why_new}", answers.jwt_algorithm.as_str()));
             let key = match answers.jwt_algorithm {
                 JwtAlgorithm::ES256 => {
                     let (private_pem, public_pem) = new_es256_pair()?;
@@ -151,7 +177,7 @@ fn prepare_pki(
     notes: &mut Vec<String>,
 ) -> Result<Pki, SecretsError> {
     let (ca_cert, ca_key, ca_is_new) = match ca {
-        Some((cert, key)) => match pki::ca_renewal_reason(&cert, now) {
+        Some((cert, key)) => match pki::ca_renewal_reason(&cert, now).or_else(|| pki::pair_mismatch(&cert, &key)) {
             None => (cert, key, false),
             Some(reason) => {
                 notes.push(format!("made a new private CA: {reason}"));
@@ -167,7 +193,9 @@ fn prepare_pki(
     };
     let renewal = match &hub {
         _ if ca_is_new => Some("the CA is new".to_string()),
-        Some((cert, _)) => pki::hub_cert_renewal_reason(cert, &answers.hub.tls_name, now),
+        Some((cert, key)) => pki::hub_cert_renewal_reason(cert, &answers.hub.tls_name, now)
+            .or_else(|| pki::pair_mismatch(cert, key))
+            .or_else(|| pki::not_issued_by(cert, &ca_cert)),
         None => Some("none was stored".to_string()),
     };
     let (hub_cert, hub_key) = match (hub, renewal) {
@@ -236,6 +264,38 @@ mod tests {
             assert_ne!(rotated.jwt, first.jwt);
             assert_ne!(rotated.pki, first.pki);
         }
+    }
+
+    #[test]
+    fn mismatched_pairs_are_reissued_with_a_note() {
+        let now = OffsetDateTime::now_utc();
+        let a = answers("ES256", "end-to-end-tls");
+        let (first, _) = prepare(&a, StoredState::default(), false, now).unwrap();
+        let (second, _) = prepare(&a, StoredState::default(), true, now).unwrap();
+        let (p1, p2) = (first.pki.clone().unwrap(), second.pki.unwrap());
+        // New CA certificate with the old CA key (a crash between two renames could do this).
+        let mut mixed = stored(&first);
+        mixed.ca = Some((p2.ca_cert.clone(), p1.ca_key.clone()));
+        let (mended, notes) = prepare(&a, mixed, false, now).unwrap();
+        let m = mended.pki.unwrap();
+        assert!(notes.iter().any(|n| n.contains("does not belong")), "{notes:?}");
+        assert_eq!(pki::pair_mismatch(&m.ca_cert, &m.ca_key), None);
+        assert_eq!(pki::not_issued_by(&m.hub_cert, &m.ca_cert), None);
+        // A hub certificate from another CA, and a hub key that is not its own.
+        let mut mixed = stored(&first);
+        mixed.hub = Some((p2.hub_cert.clone(), p2.hub_key.clone()));
+        let (mended, notes) = prepare(&a, mixed, false, now).unwrap();
+        assert!(notes.iter().any(|n| n.contains("not issued by the stored CA")), "{notes:?}");
+        assert_eq!(mended.pki.as_ref().unwrap().ca_cert, p1.ca_cert);
+        let mut mixed = stored(&first);
+        mixed.hub = Some((p1.hub_cert.clone(), p2.hub_key.clone()));
+        let (_, notes) = prepare(&a, mixed, false, now).unwrap();
+        assert!(notes.iter().any(|n| n.contains("does not belong")), "{notes:?}");
+        // A broken stored JWT key is replaced, saying why.
+        let mut broken = stored(&first);
+        broken.es256 = Some(("garbage".into(), "garbage".into()));
+        let (_, notes) = prepare(&a, broken, false, now).unwrap();
+        assert!(notes.iter().any(|n| n.contains("cannot be read")), "{notes:?}");
     }
 
     #[test]

@@ -240,9 +240,11 @@ subscriptions, cors_origins, publish_origins, heartbeat.",
 query string.",
         fix: "A log format that redacts it. nginx's error log still records the whole request line when the \
 upstream fails (a 502 while the hub restarts) and cannot be redacted: prefer the mercureAuthorization cookie \
-(Symfony sets it) or an Authorization header to the query parameter.",
+(Symfony sets it) or an Authorization header to the query parameter, and keep the error log unreadable to \
+other users (ls -l /var/log/nginx/error.log: no read bit for others).",
         generated: "A `log_format` for the hub location that replaces the authorization value with REDACTED, \
-and a Caddy log filter that does the same.",
+a Caddy log filter that does the same, and UMask=0027 in nginx's systemd drop-in so that the log files nginx \
+creates are not readable by other users.",
     },
     Trouble {
         symptom: "Subscribers beyond a few hundred fail",

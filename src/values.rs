@@ -22,11 +22,21 @@ pub fn check_safe(value: &str) -> Result<(), String> {
     if let Some(c) = value.chars().find(|&c| forbidden_char(c)) {
         return Err(format!(
             "`{}` contains {}, which is not allowed (no whitespace, quotes, `;`, `{{`, `}}`, `$`, `#`, `\\` or control characters)",
-            value.escape_debug(),
+            shown(value),
             describe_char(c)
         ));
     }
     Ok(())
+}
+
+/// A value as quoted in a message: escaped, and cut after 80 characters so a huge
+/// value does not make a huge message.
+pub fn shown(value: &str) -> String {
+    let mut out: String = value.chars().take(80).collect::<String>().escape_debug().to_string();
+    if value.chars().nth(80).is_some() {
+        out.push_str("...");
+    }
+    out
 }
 
 fn describe_char(c: char) -> String {
@@ -93,11 +103,14 @@ pub struct Domain(String);
 
 impl Domain {
     pub fn parse(s: &str) -> Result<Self, String> {
+        if s.len() > 253 {
+            return Err(format!("is {} characters long; a host name has at most 253", s.len()));
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            return Err(format!("`{}`: write the host only, no scheme (drop `{scheme}://`)", shown(s)));
+        }
         check_safe(s)?;
         let lower = s.to_ascii_lowercase();
-        if lower.len() > 253 {
-            return Err("is longer than 253 characters".into());
-        }
         for label in lower.split('.') {
             if label.is_empty() {
                 return Err(format!("`{s}` has an empty label (two dots, or a leading or trailing dot)"));
@@ -130,6 +143,21 @@ impl fmt::Display for Domain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The public domain: a host name with at least one dot that is not `localhost`, since
+/// browsers, certificates and DNS all need a real name here.
+pub fn parse_public_domain(s: &str) -> Result<Domain, String> {
+    let d = Domain::parse(s)?;
+    if d.as_str() == "localhost" || d.as_str().ends_with(".localhost") {
+        return Err(format!(
+            "`{d}` only names this machine; give the public domain browsers use, e.g. app.example.com"
+        ));
+    }
+    if !d.as_str().contains('.') {
+        return Err(format!("`{d}` has no dot: give the full public domain, e.g. {d}.example.com"));
+    }
+    Ok(d)
 }
 
 /// A TCP port the hub may listen on: unprivileged, and not nginx's 80/443.
@@ -189,6 +217,8 @@ impl Origin {
         };
         if let Some(p) = port {
             match digits::<u16>(p) {
+                Some(443) if scheme == "https" => return Err(default_port(s, &scheme, host, 443)),
+                Some(80) if scheme == "http" => return Err(default_port(s, &scheme, host, 80)),
                 Some(n) if n > 0 => {}
                 _ => return Err(format!("`{s}`: `{p}` is not a port number")),
             }
@@ -204,6 +234,15 @@ impl Origin {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Browsers leave the scheme's default port out of `Origin`, so an origin that
+/// spells it out can never match.
+fn default_port(s: &str, scheme: &str, host: &str, port: u16) -> String {
+    format!(
+        "`{s}`: browsers omit the default port {port} from the Origin header, so this would never match; write {scheme}://{}",
+        host.to_ascii_lowercase()
+    )
 }
 
 /// A `cors_origins` entry: an exact origin, or `*` (allowed, with a warning).
@@ -236,19 +275,49 @@ pub fn parse_publish_origin(s: &str) -> Result<Origin, String> {
     Origin::parse(s)
 }
 
-/// An absolute file system path.
+/// Longest path the kernel takes (`PATH_MAX`, with its NUL) and longest path component (`NAME_MAX`).
+const PATH_MAX: usize = 4095;
+const NAME_MAX: usize = 255;
+
+/// Characters a path may hold: what real install paths use, and nothing a shell,
+/// systemd (`%` specifiers) or a config language would read as syntax.
+fn path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | '@')
+}
+
+/// An absolute file system path made of letters, digits and `/ . _ - + @` only,
+/// so it can be pasted into a root shell command, a systemd unit or a config file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct AbsPath(String);
 
 impl AbsPath {
     pub fn parse(s: &str) -> Result<Self, String> {
-        check_safe(s)?;
+        if s.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if s.len() > PATH_MAX {
+            return Err(format!("is {} characters long; a path has at most {PATH_MAX}", s.len()));
+        }
+        if let Some(c) = s.chars().find(|&c| !path_char(c)) {
+            let shown: String = s.chars().take(80).collect();
+            return Err(format!(
+                "`{}` contains {}: a path may only hold letters, digits and `/ . _ - + @` (it is pasted into root shell commands and the systemd unit)",
+                shown.escape_debug(),
+                describe_char(c)
+            ));
+        }
         if !s.starts_with('/') {
             return Err(format!("`{s}` is not an absolute path (it must start with `/`)"));
         }
         if s.split('/').any(|part| part == "..") {
             return Err(format!("`{s}` contains `..`"));
+        }
+        if let Some(part) = s.split('/').find(|part| part.len() > NAME_MAX) {
+            return Err(format!("a component of `{s}` is {} characters long; at most {NAME_MAX}", part.len()));
+        }
+        if s.split('/').any(|part| part.starts_with('-')) {
+            return Err(format!("`{s}` has a component starting with `-`, which commands would read as an option"));
         }
         let trimmed = if s.len() > 1 { s.trim_end_matches('/') } else { s };
         Ok(Self(trimmed.to_string()))
@@ -284,7 +353,13 @@ impl Duration {
     }
 }
 
-/// Caddy's admin endpoint: `off`, or `host:port` on loopback.
+/// Where the hub's admin socket lives: systemd's `RuntimeDirectory=mercure` makes
+/// /run/mercure, owned by the hub's user and removed when it stops.
+pub const ADMIN_SOCKET: &str = "/run/mercure/admin.sock";
+
+/// Caddy's admin endpoint: `unix` (a 0600 socket only the hub's user can open, the
+/// default), `off`, or `host:port` on loopback (any local user can then load a
+/// config, and read the JWT keys through placeholders).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct AdminAddress(String);
@@ -292,11 +367,11 @@ pub struct AdminAddress(String);
 impl AdminAddress {
     pub fn parse(s: &str) -> Result<Self, String> {
         check_safe(s)?;
-        if s == "off" {
+        if s == "off" || s == "unix" {
             return Ok(Self(s.into()));
         }
         let (host, port) =
-            s.rsplit_once(':').ok_or_else(|| format!("`{s}` is not host:port or off (e.g. localhost:2019)"))?;
+            s.rsplit_once(':').ok_or_else(|| format!("`{s}` is not unix, off or host:port (e.g. localhost:2019)"))?;
         if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
             return Err(format!("`{s}`: the admin API must stay on loopback (localhost, 127.0.0.1 or [::1])"));
         }
@@ -312,6 +387,15 @@ impl AdminAddress {
 
     pub fn is_off(&self) -> bool {
         self.0 == "off"
+    }
+
+    pub fn is_unix(&self) -> bool {
+        self.0 == "unix"
+    }
+
+    /// The value of Caddy's `admin` global option.
+    pub fn caddy_value(&self) -> String {
+        if self.is_unix() { format!("unix/{ADMIN_SOCKET}|0600") } else { self.0.clone() }
     }
 
     pub fn as_str(&self) -> &str {
@@ -396,10 +480,22 @@ impl FastcgiAddress {
             AbsPath::parse(path).map_err(|e| format!("socket path {e}"))?;
             return Ok(Self(s.into()));
         }
-        match s.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && digits::<u16>(port).is_some_and(|p| p > 0) => Ok(Self(s.into())),
-            _ => Err(format!("`{s}` is not unix:/path/to/php-fpm.sock or host:port")),
+        let bad = || format!("`{s}` is not unix:/path/to/php-fpm.sock or host:port (e.g. 127.0.0.1:9000)");
+        let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+        if digits::<u16>(port).is_none_or(|p| p == 0) {
+            return Err(bad());
         }
+        let host_ok = host.parse::<std::net::Ipv4Addr>().is_ok()
+            || host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
+            || host == "localhost"
+            || Domain::parse(host).is_ok();
+        if !host_ok {
+            return Err(format!("`{s}`: `{host}` is not an IP address or host name; write host:port or unix:/path"));
+        }
+        Ok(Self(s.into()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -532,6 +628,61 @@ mod tests {
         assert!(AdminAddress::parse("localhost:+2019").is_err());
         assert!(Port::parse("+3000").is_err());
         assert_eq!(FastcgiAddress::parse("127.0.0.1:9000").unwrap().loopback_port(), Some(9000));
+    }
+
+    #[test]
+    fn paths_are_strict() {
+        assert_eq!(AbsPath::parse("/srv/app-1/v2.0_x+y@z/").unwrap().as_str(), "/srv/app-1/v2.0_x+y@z");
+        for bad in [
+            "/srv/x&>/srv/victim&",
+            "/srv/x|y",
+            "/srv/x>y",
+            "/srv/x<y",
+            "/srv/(x)",
+            "/srv/*",
+            "/srv/~x",
+            "/usr/bin/%p",
+            "/srv/a b",
+            "/srv/a,b",
+            "/srv/-rf",
+            "srv/x",
+            "/srv/../etc",
+            "",
+        ] {
+            let err = AbsPath::parse(bad).unwrap_err();
+            assert!(!err.is_empty(), "{bad:?}");
+        }
+        let huge = format!("/{}", "a".repeat(100_000_000));
+        let err = AbsPath::parse(&huge).unwrap_err();
+        assert!(err.len() < 200, "{}", err.len());
+        assert!(AbsPath::parse(&format!("/{}", "a".repeat(256))).is_err());
+    }
+
+    #[test]
+    fn values_that_would_fail_later() {
+        assert!(FastcgiAddress::parse("a:b:9000").is_err());
+        assert!(FastcgiAddress::parse("[::1]:9000").is_ok());
+        assert!(FastcgiAddress::parse("php.internal:9000").is_ok());
+        let e = Origin::parse("https://x.example.com:443").unwrap_err();
+        assert!(e.contains("write https://x.example.com"), "{e}");
+        assert!(Origin::parse("http://x.example.com:80").is_err());
+        assert!(Origin::parse("https://x.example.com:80").is_ok());
+        assert!(parse_public_domain("foo").unwrap_err().contains("no dot"));
+        assert!(parse_public_domain("localhost").unwrap_err().contains("only names this machine"));
+        assert!(parse_public_domain("https://x.example.com").unwrap_err().contains("host only, no scheme"));
+        let long = format!("{0}.{0}.{0}.{1}", "a".repeat(63), "b".repeat(61));
+        assert_eq!(long.len(), 253);
+        assert!(parse_public_domain(&long).is_ok());
+        assert!(Domain::parse(&format!("{long}c")).unwrap_err().contains("254 characters"));
+        assert!(Domain::parse(&"a".repeat(100_000_000)).unwrap_err().len() < 100);
+    }
+
+    #[test]
+    fn admin_unix_socket() {
+        let a = AdminAddress::parse("unix").unwrap();
+        assert!(a.is_unix() && a.port().is_none());
+        assert_eq!(a.caddy_value(), "unix//run/mercure/admin.sock|0600");
+        assert_eq!(AdminAddress::parse("localhost:2019").unwrap().caddy_value(), "localhost:2019");
     }
 
     #[test]

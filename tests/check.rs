@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{FIXTURES, fixture, run, stderr, stdout};
+use crate::support::{FIXTURES, fixture, hub_binary, run, stderr, stdout};
 
 fn render(name: &str, dir: &Path, sets: &[&str]) {
     let answers = fixture(name);
@@ -39,12 +39,15 @@ fn failed(report: &serde_json::Value) -> Vec<(String, Vec<String>, String)> {
 fn passes_on_a_fresh_bundle_of_every_fixture() {
     for name in FIXTURES {
         let tmp = tempfile::tempdir().unwrap();
-        // Rendered for this machine's nginx, as `nginx.version: auto` does in production.
-        render(name, tmp.path(), &["nginx.version=auto"]);
+        // Rendered for this machine's nginx, as `nginx.version: auto` does in production,
+        // and for the real hub where `hub.binary` says it is installed.
+        let hub = format!("hub.binary={}", hub_binary().display());
+        render(name, tmp.path(), &["nginx.version=auto", &hub]);
         let o = run(&["check", tmp.path().to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(0), "{name}:\n{}{}", stdout(&o), stderr(&o));
         let text = stdout(&o);
         assert!(text.contains(" 0 failed, 0 not run"), "{name}:\n{text}");
+        assert!(text.contains("the Mercure hub 0.24.2"), "{name}: the real hub validated the Caddyfile:\n{text}");
         let (code, report) = check_json(tmp.path());
         assert_eq!(code, 0);
         assert!(report["passed"].as_u64().unwrap() >= 11, "{report}");

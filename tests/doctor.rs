@@ -1,12 +1,12 @@
-//! `doctor` on the real stack (nginx + Caddy + flask-mercure-sse): it passes every
-//! probe on a correct deployment of both topologies, and for each injected fault it
-//! fails the probe that sees it and prints the matching diagnosis (brief section 2).
+//! `doctor` on the real stack (nginx + the real Mercure hub): it passes every probe
+//! on a correct deployment of both topologies and every algorithm, and for each
+//! injected fault it fails the probe that sees it and prints the matching diagnosis.
 
 use std::path::PathBuf;
 
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 
-use crate::support::stack::{Rendered, Stack, adapted_caddyfile, host_named, self_signed, with_tls_line};
+use crate::support::stack::{Rendered, Stack, host_named, hub_caddyfile, self_signed, with_tls_line};
 use crate::support::{run, stderr, stdout};
 
 const TLS: &str = "end-to-end-tls-hs256-nginx122.yaml";
@@ -138,7 +138,6 @@ fn doctor_passes_a_correct_end_to_end_tls_deployment_and_speaks_json() {
 #[test]
 fn doctor_diagnoses_a_hub_that_is_down() {
     let mut stack = Stack::prepare(HTTP, &[]);
-    stack.start_hub();
     stack.start_nginx_with(&stack.site_text());
     let d = doctor(&stack, &[]);
     d.failed("hub.tcp", 1, "mercure/Caddyfile");
@@ -150,11 +149,10 @@ fn doctor_diagnoses_a_hub_that_is_down() {
 #[test]
 fn doctor_diagnoses_a_plain_http_hub_where_nginx_expects_tls() {
     let mut stack = Stack::prepare(TLS, &[]);
-    let hub = stack.start_hub();
     let port = stack.r.hub_port();
-    let caddy = with_tls_line(&adapted_caddyfile(&stack.r, hub, None), "");
+    let caddy = with_tls_line(&stack.hub_caddyfile(), "");
     let plain = caddy.replace(&format!("https://:{port} {{"), &format!("http://:{port} {{"));
-    stack.start_caddy_text(&plain);
+    stack.start_hub_text(&plain);
     stack.start_nginx_with(&stack.site_text());
     let d = doctor(&stack, &[]);
     d.failed("hub.scheme", 4, &format!("https://:{port}"));
@@ -164,13 +162,13 @@ fn doctor_diagnoses_a_plain_http_hub_where_nginx_expects_tls() {
 #[test]
 fn doctor_diagnoses_a_tls_hub_where_nginx_expects_plain_http() {
     let mut stack = Stack::prepare(HTTP, &[]);
-    let hub = stack.start_hub();
     let port = stack.r.hub_port();
     // The classic mistake: the site address lacks `http://`, so Caddy serves HTTPS.
-    let caddy = adapted_caddyfile(&stack.r, hub, None)
+    let caddy = stack
+        .hub_caddyfile()
         .replace(&format!("http://:{port} {{"), &format!("https://:{port} {{\n\ttls internal"))
         .replace("auto_https off", "auto_https disable_redirects");
-    stack.start_caddy_text(&caddy);
+    stack.start_hub_text(&caddy);
     stack.start_nginx_with(&stack.site_text());
     let d = doctor(&stack, &[]);
     d.failed("hub.scheme", 4, &format!("http://:{port}"));
@@ -180,11 +178,10 @@ fn doctor_diagnoses_a_tls_hub_where_nginx_expects_plain_http() {
 #[test]
 fn doctor_diagnoses_a_host_named_hub_and_nginx_without_sni() {
     let mut stack = Stack::prepare(TLS, &[]);
-    let hub = stack.start_hub();
     let port = stack.r.hub_port();
     // A host-named site with a certificate Caddy manages itself, and no default_sni.
-    let named = with_tls_line(&host_named(&adapted_caddyfile(&stack.r, hub, None), port), "\ttls internal");
-    stack.start_caddy_text(&named);
+    let named = with_tls_line(&host_named(&stack.hub_caddyfile(), port), "\ttls internal");
+    stack.start_hub_text(&named);
     // nginx's default: no SNI.
     let site = stack.site_text().replace("proxy_ssl_server_name on;", "proxy_ssl_server_name off;");
     stack.start_nginx_with(&site);
@@ -197,7 +194,6 @@ fn doctor_diagnoses_a_host_named_hub_and_nginx_without_sni() {
 fn doctor_diagnoses_a_wrong_proxy_ssl_name() {
     let mut stack = Stack::prepare(TLS, &[]);
     stack.start_hub();
-    stack.start_caddy();
     let site = stack.site_text().replace("proxy_ssl_name mercure.internal;", "proxy_ssl_name wrong.internal;");
     stack.start_nginx_with(&site);
     let d = doctor(&stack, &[]);
@@ -239,9 +235,8 @@ fn hub_cert(stack: &Stack, dir: &str, name: &str, not_after: time::OffsetDateTim
 #[test]
 fn doctor_diagnoses_an_expired_hub_certificate() {
     let mut stack = Stack::prepare(TLS, &[]);
-    let hub = stack.start_hub();
     let dir = expired_hub_cert(&stack);
-    stack.start_caddy_text(&adapted_caddyfile(&stack.r, hub, Some(&dir)));
+    stack.start_hub_text(&hub_caddyfile(&stack.r, Some(&dir), &stack.hub_state()));
     stack.start_nginx_with(&stack.site_text());
     let d = doctor(&stack, &[]);
     d.failed("hub.tls.sni", 3, "mercure-setup render");
@@ -252,13 +247,12 @@ fn doctor_diagnoses_an_expired_hub_certificate() {
 #[test]
 fn doctor_diagnoses_an_untrusted_hub_certificate() {
     let mut stack = Stack::prepare(TLS, &[]);
-    let hub = stack.start_hub();
     let dir = stack.work.join("untrusted-tls");
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key) = self_signed(&dir, "mercure.internal");
     std::fs::rename(cert, dir.join("hub.crt")).unwrap();
     std::fs::rename(key, dir.join("hub.key")).unwrap();
-    stack.start_caddy_text(&adapted_caddyfile(&stack.r, hub, Some(&dir)));
+    stack.start_hub_text(&hub_caddyfile(&stack.r, Some(&dir), &stack.hub_state()));
     stack.start_nginx_with(&stack.site_text());
     let d = doctor(&stack, &[]);
     d.failed("hub.tls.sni", 3, "mercure/tls/ca.crt");
@@ -270,8 +264,12 @@ fn doctor_diagnoses_an_untrusted_hub_certificate() {
 fn doctor_diagnoses_buffering_in_nginx() {
     let mut stack = Stack::prepare(HTTP, &[]);
     stack.start_hub();
-    stack.start_caddy();
-    let site = stack.site_text().replace("proxy_buffering off;", "").replace("proxy_http_version 1.1;", "");
+    // The hub's `X-Accel-Buffering: no` turns nginx's buffering off unless nginx is
+    // told to ignore it, as copied caching snippets do.
+    let site = stack
+        .site_text()
+        .replace("proxy_buffering off;", "proxy_ignore_headers X-Accel-Buffering;")
+        .replace("proxy_http_version 1.1;", "");
     stack.start_nginx_with(&site);
     let d = doctor(&stack, &[]);
     // Through an HTTP/1.0 upstream with buffering on, not even the headers come out
@@ -290,7 +288,6 @@ fn doctor_diagnoses_buffering_in_nginx() {
 fn doctor_idle_catches_a_short_proxy_read_timeout() {
     let mut stack = Stack::prepare(HTTP, &[]);
     stack.start_hub();
-    stack.start_caddy();
     let site = stack.site_text().replace("proxy_read_timeout 1h;", "proxy_read_timeout 5s;");
     stack.start_nginx_with(&site);
     let d = doctor(&stack, &["--idle", "8s"]);
@@ -320,11 +317,10 @@ fn doctor_diagnoses_a_symfony_secret_that_differs_from_the_hubs() {
 #[test]
 fn doctor_diagnoses_a_hub_certificate_for_another_name() {
     let mut stack = Stack::prepare(TLS, &[]);
-    let hub = stack.start_hub();
     // Signed by the bundle's CA, valid, but for another hub.tls_name.
     let later = time::OffsetDateTime::now_utc() + time::Duration::days(300);
     let dir = hub_cert(&stack, "other-name-tls", "other.internal", later);
-    stack.start_caddy_text(&adapted_caddyfile(&stack.r, hub, Some(&dir)));
+    stack.start_hub_text(&hub_caddyfile(&stack.r, Some(&dir), &stack.hub_state()));
     stack.start_nginx_with(&stack.site_text());
     let d = doctor(&stack, &[]);
     // The fix is the hub's certificate, not nginx's proxy_ssl_name (which is right).
@@ -364,7 +360,12 @@ fn doctor_offline(bundle: &std::path::Path) -> Doctor {
 
 #[test]
 fn doctor_checks_an_es256_bundle_and_signs_like_symfony() {
-    // The flask hub verifies HS256 only: the ES256 parts that need no hub run offline.
+    // Live: the hub verifies what doctor signs with Symfony's private key.
+    let stack = Stack::start(ES256, &[]);
+    all_pass(&doctor(&stack, &[]));
+    drop(stack);
+
+    // Offline, the parts that need no hub.
     let r = Rendered::new(ES256, &[]);
     let bundle = r.tmp.path().join("bundle");
     let d = doctor_offline(&bundle);
@@ -402,7 +403,6 @@ fn doctor_speaks_plain_http_to_an_http_public_url() {
 #[test]
 fn doctor_redacts_tokens_that_nginx_logged() {
     let mut stack = Stack::prepare(HTTP, &[]);
-    stack.start_hub();
     stack.start_nginx_with(&stack.site_text());
     // A JWT in the query (Mercure 0.x's `authorization` parameter) lands in nginx's error log.
     let secret = "eyJhbGciOiJIUzI1NiJ9.eyJzZWNyZXQiOnRydWV9.c2lnbmF0dXJlLXNob3VsZC1uZXZlci1wcmludA";

@@ -1,5 +1,5 @@
-//! End to end, per topology, on the real stack (nginx 1.22 + Caddy 2.6 + a
-//! flask-mercure-sse hub, see `support::stack`): subscribers over HTTP/2 and
+//! End to end, per topology and JWT algorithm, on the real stack (nginx 1.22 and the
+//! real Mercure hub, see `support::stack`): subscribers over HTTP/2 and
 //! HTTP/1.1 through nginx receive what Symfony's Mercure component publishes from
 //! the bundle's `.env.local`, within 1 s; private updates need the subscriber
 //! token; CORS preflights honour `cors_origins`; the hub location's access log
@@ -20,7 +20,7 @@ fn topology(fixture: &str) {
     let mut h2 = stack.subscribe(topic, HttpVersion::Http2, Some(&token));
     let mut h1 = stack.subscribe(topic, HttpVersion::Http1, Some(&token));
     for (sub, want) in [(&mut h2, "HTTP/2 200"), (&mut h1, "HTTP/1.1 200")] {
-        stack.until_subscribed(sub, topic);
+        sub.until_subscribed();
         assert!(sub.seen[0].text.starts_with(want), "status line: {}", sub.seen[0].text);
         assert_eq!(sub.header("content-type").as_deref(), Some("text/event-stream"), "{}", sub.drain(Duration::ZERO));
     }
@@ -40,7 +40,7 @@ fn topology(fixture: &str) {
     // A private update reaches a subscriber holding tokens/subscriber.jwt...
     let private_topic = "https://example.com/users/42";
     let mut authorized = stack.subscribe(private_topic, HttpVersion::Http2, Some(&token));
-    stack.until_subscribed(&mut authorized, private_topic);
+    authorized.until_subscribed();
     let published = stack.publish(private_topic, "secret {seq}", true, 1);
     assert!(published.status.success(), "private publish failed: {}", String::from_utf8_lossy(&published.stderr));
     assert!(
@@ -48,10 +48,23 @@ fn topology(fixture: &str) {
         "private update not delivered to the token holder: {}",
         authorized.drain(Duration::ZERO)
     );
-    // ...and without a token the hub (anonymous: false) refuses the subscription.
+    // ...and without a token: with `anonymous: false` the hub refuses the subscription;
+    // with `anonymous: true` it is open, but a private update never reaches it.
     let mut anonymous = stack.subscribe(private_topic, HttpVersion::Http2, None);
-    let refused = anonymous.status(Duration::from_secs(5)).unwrap_or_default();
-    assert!(refused.starts_with("HTTP/2 401"), "anonymous subscriber: {refused}");
+    if stack.r.bundle.answer("hub.anonymous").as_deref() == Some("true") {
+        anonymous.until_subscribed();
+        assert!(anonymous.seen[0].text.starts_with("HTTP/2 200"), "anonymous subscriber: {}", anonymous.seen[0].text);
+        let published = stack.publish(private_topic, "secret again", true, 1);
+        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+        assert!(authorized.wait_line(Duration::from_secs(1), |l| l == "data: secret again").is_some());
+        assert!(
+            anonymous.wait_line(Duration::from_millis(300), |l| l.starts_with("data: secret")).is_none(),
+            "a private update reached an anonymous subscriber"
+        );
+    } else {
+        let refused = anonymous.status(Duration::from_secs(5)).unwrap_or_default();
+        assert!(refused.starts_with("HTTP/2 401"), "anonymous subscriber: {refused}");
+    }
 
     // CORS preflight: the configured origin is allowed; another is not.
     let preflight = |origin: &str| {
@@ -65,7 +78,8 @@ fn topology(fixture: &str) {
         curl(&args).to_ascii_lowercase()
     };
     let allowed = preflight(ORIGIN);
-    assert!(allowed.starts_with("http/2 200"), "{allowed}");
+    // The hub answers a preflight with 204 No Content.
+    assert!(allowed.starts_with("http/2 204"), "{allowed}");
     let acao: Vec<&str> = allowed.lines().filter(|l| l.starts_with("access-control-allow-origin:")).collect();
     // Exactly one: nginx adds none of its own on top of the hub's (brief section 2.10).
     assert_eq!(acao, [format!("access-control-allow-origin: {ORIGIN}").as_str()], "{allowed}");
@@ -94,4 +108,16 @@ fn same_host_http_delivers_through_nginx() {
 #[test]
 fn end_to_end_tls_delivers_through_nginx() {
     topology("end-to-end-tls-hs256-nginx122.yaml");
+}
+
+#[test]
+fn same_host_http_with_hs512_delivers_through_nginx() {
+    topology("same-host-http-hs512-cors-nginx126.yaml");
+}
+
+/// The ES256 public key reaches the hub from `mercure.env` as a multi-line quoted
+/// value, as systemd's `EnvironmentFile=` passes it; Symfony signs with the private key.
+#[test]
+fn end_to_end_tls_with_es256_delivers_through_nginx() {
+    topology("end-to-end-tls-es256-cors-nginx126.yaml");
 }

@@ -12,8 +12,7 @@ use mercure_setup::bundle::paths;
 use mercure_setup::values::Domain;
 
 use crate::support::stack::{
-    HttpVersion, STARTUP, Stack, Subscriber, adapted_caddyfile, curl, host_named, self_signed, wait_for_port,
-    with_tls_line,
+    HttpVersion, STARTUP, Stack, Subscriber, curl, host_named, hub_caddyfile, self_signed, wait_for_port, with_tls_line,
 };
 use crate::support::{ChildGuard, require_tool};
 
@@ -67,7 +66,7 @@ fn request(stack: &Stack) -> String {
 fn probe_passes(stack: &Stack) {
     let token = stack.r.token("tokens/subscriber.jwt");
     let mut sub = stack.subscribe("probe", HttpVersion::Http2, Some(&token));
-    stack.until_subscribed(&mut sub, "probe");
+    sub.until_subscribed();
     assert!(sub.seen[0].text.starts_with("HTTP/2 200"), "{}", sub.seen[0].text);
 }
 
@@ -85,29 +84,28 @@ fn error_log_has(stack: &Stack, needle: &str) {
 fn seed_location_against_a_host_named_hub() {
     let mut stack = Stack::prepare(TLS, &[]);
     let port = stack.r.hub_port();
-    let hub = stack.start_hub();
     // A host-named site address (what people write) and no default_sni.
-    let host_named = host_named(&adapted_caddyfile(&stack.r, hub, None), port);
+    let host_named = host_named(&stack.hub_caddyfile(), port);
     let seed_site = with_location(&stack.site_text(), &seed_option2(port));
 
     // With the certificate Caddy manages itself (Mercure's default for a named
     // SERVER_NAME), nginx's SNI-less handshake finds no certificate: alert 80.
-    stack.start_caddy_text(&with_tls_line(&host_named, "\ttls internal"));
+    stack.start_hub_text(&with_tls_line(&host_named, "\ttls internal"));
     stack.start_nginx_with(&seed_site);
     assert_status(&request(&stack), "HTTP/2 502");
     error_log_has(&stack, "SSL alert number 80");
 
     // Reality differs from the brief when the certificate is loaded from files
-    // (`tls hub.crt hub.key`, as the bundle does): Caddy 2.6 serves it even without
+    // (`tls hub.crt hub.key`, as the bundle does): the hub's Caddy serves it even without
     // SNI, the handshake succeeds, and then no site matches the public Host header:
     // an empty 200 (brief section 2, symptom 6), not alert 80.
-    stack.start_caddy_text(&host_named);
+    stack.start_hub_text(&host_named);
     let response = request(&stack);
     assert_status(&response, "HTTP/2 200");
     assert!(response.contains("content-length: 0"), "{response}");
 
     // The generated location sends SNI (proxy_ssl_name), and the generated hub is catch-all.
-    stack.start_caddy();
+    stack.start_hub();
     stack.start_nginx_with(&stack.site_text());
     probe_passes(&stack);
 }
@@ -158,7 +156,6 @@ while True:
 fn seed_location_hands_the_token_to_an_impostor_the_generated_one_refuses() {
     let mut stack = Stack::prepare(TLS, &[]);
     let port = stack.r.hub_port();
-    stack.start_hub();
     // The hub is down (restarting); another local user's process took its port.
     let (_impostor, log) = impostor(&stack.work, port);
     let token = stack.r.token("tokens/subscriber.jwt");
@@ -184,7 +181,6 @@ fn https_to_a_plain_hub_and_http_to_a_tls_hub() {
     // proxy_pass https:// to a plain-HTTP hub: 502, wrong version number.
     let mut stack = Stack::prepare(HTTP, &[]);
     stack.start_hub();
-    stack.start_caddy();
     let port = stack.r.hub_port();
     let site = with_line(
         &stack.site_text(),
@@ -200,7 +196,6 @@ fn https_to_a_plain_hub_and_http_to_a_tls_hub() {
     // proxy_pass http:// to a TLS hub: Caddy answers 400 itself.
     let mut stack = Stack::prepare(TLS, &[]);
     stack.start_hub();
-    stack.start_caddy();
     let port = stack.r.hub_port();
     let site = with_line(
         &stack.site_text(),
@@ -218,54 +213,77 @@ fn https_to_a_plain_hub_and_http_to_a_tls_hub() {
 #[test]
 fn hub_down_is_a_502_with_connection_refused() {
     let mut stack = Stack::prepare(HTTP, &[]);
-    stack.start_hub();
     stack.start_nginx_with(&stack.site_text());
     assert_status(&request(&stack), "HTTP/2 502");
     error_log_has(&stack, "connect() failed (111");
-    stack.start_caddy();
+    stack.start_hub();
     probe_passes(&stack);
 }
 
+/// Reality differs from the brief: the hub sends `X-Accel-Buffering: no` with every
+/// subscription, so even a bare `proxy_pass` (buffering on, HTTP/1.0 upstream) streams
+/// updates at once. They are held back only when nginx ignores that header (as copied
+/// caching snippets do with `proxy_ignore_headers`); the bundle's `proxy_buffering off`
+/// keeps the stream unbuffered even then.
 #[test]
-fn a_bare_proxy_pass_holds_updates_back() {
+fn buffering_holds_updates_back_only_when_nginx_ignores_the_hubs_header() {
     let mut stack = Stack::prepare(HTTP, &[]);
     stack.start_hub();
-    stack.start_caddy();
     let port = stack.r.hub_port();
+    let token = stack.r.token("tokens/subscriber.jwt");
     let bare =
         format!("    location ^~ /.well-known/mercure {{\n        proxy_pass http://127.0.0.1:{port};\n    }}\n");
-    stack.start_nginx_with(&with_location(&stack.site_text(), &bare));
-    let token = stack.r.token("tokens/subscriber.jwt");
-    let topic = "buffered";
-    let mut through_nginx = stack.subscribe(topic, HttpVersion::Http2, Some(&token));
-    // A control subscriber straight to the hub's site proves each update was sent.
-    let mut direct = Subscriber::start(&[
-        "-H".into(),
-        format!("Authorization: Bearer {token}"),
-        format!("http://127.0.0.1:{port}/.well-known/mercure?topic={topic}"),
-    ]);
-    stack.until_subscribed(&mut direct, topic);
-    let published = stack.publish(topic, "late {seq}", false, 1);
-    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
-    assert!(direct.wait_line(Duration::from_secs(1), |l| l == "data: late 0").is_some(), "the hub did not send it");
-    assert!(
-        through_nginx.wait_line(Duration::from_secs(1), |l| l == "data: late 0").is_none(),
-        "delivered within 1 s through a bare proxy_pass: {}",
-        through_nginx.drain(Duration::ZERO)
+    let ignoring = format!(
+        "    location ^~ /.well-known/mercure {{\n        proxy_pass http://127.0.0.1:{port};\n        \
+         proxy_ignore_headers X-Accel-Buffering;\n    }}\n"
     );
-    // It was held in nginx's buffer: ending the upstream stream lets it out.
-    stack.stop_caddy();
-    assert!(
-        through_nginx.wait_line(Duration::from_secs(5), |l| l == "data: late 0").is_some(),
-        "the update never came out of nginx: {}",
-        through_nginx.drain(Duration::ZERO)
+    let generated_ignoring = with_line(
+        &stack.site_text(),
+        "proxy_buffering off;",
+        "proxy_buffering off;\n        proxy_ignore_headers X-Accel-Buffering;",
     );
+    for (n, (site, held_back)) in [
+        (with_location(&stack.site_text(), &bare), false),
+        (with_location(&stack.site_text(), &ignoring), true),
+        (generated_ignoring, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        stack.start_nginx_with(&site);
+        let topic = format!("buffered-{n}");
+        let mut through_nginx = stack.subscribe(&topic, HttpVersion::Http2, Some(&token));
+        // A control subscriber straight to the hub's site proves each update was sent.
+        let mut direct = Subscriber::start(&[
+            "-H".into(),
+            format!("Authorization: Bearer {token}"),
+            format!("http://127.0.0.1:{port}/.well-known/mercure?topic={topic}"),
+        ]);
+        direct.until_subscribed();
+        if !held_back {
+            through_nginx.until_subscribed();
+        }
+        let published = stack.publish(&topic, "late {seq}", false, 1);
+        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+        assert!(direct.wait_line(Duration::from_secs(1), |l| l == "data: late 0").is_some(), "the hub did not send it");
+        let delivered = through_nginx.wait_line(Duration::from_secs(1), |l| l == "data: late 0").is_some();
+        assert_eq!(delivered, !held_back, "case {n}: delivered within 1 s: {}", through_nginx.drain(Duration::ZERO));
+        if held_back {
+            // It was held in nginx's buffer: ending the upstream stream lets it out.
+            stack.stop_hub();
+            assert!(
+                through_nginx.wait_line(Duration::from_secs(5), |l| l == "data: late 0").is_some(),
+                "the update never came out of nginx: {}",
+                through_nginx.drain(Duration::ZERO)
+            );
+            stack.start_hub();
+        }
+    }
 }
 
 #[test]
 fn a_hub_certificate_for_another_name_is_refused() {
     let mut stack = Stack::prepare(TLS, &[]);
-    let hub = stack.start_hub();
     // Same private CA, but a certificate for another name than proxy_ssl_name.
     let b = &stack.r.bundle;
     let (cert, key) = mercure_setup::pki::new_hub_cert(
@@ -279,13 +297,13 @@ fn a_hub_certificate_for_another_name_is_refused() {
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("hub.crt"), cert).unwrap();
     std::fs::write(other.join("hub.key"), key).unwrap();
-    let caddy = adapted_caddyfile(&stack.r, hub, Some(&other));
-    stack.start_caddy_text(&caddy);
+    let caddy = hub_caddyfile(&stack.r, Some(&other), &stack.hub_state());
+    stack.start_hub_text(&caddy);
     stack.start_nginx_with(&stack.site_text());
     assert_status(&request(&stack), "HTTP/2 502");
     error_log_has(&stack, "upstream SSL certificate does not match \"mercure.internal\"");
     // The bundle's own certificate passes.
-    stack.start_caddy();
+    stack.start_hub();
     probe_passes(&stack);
     assert!(stack.r.bundle.path(paths::HUB_CERT).is_file());
 }

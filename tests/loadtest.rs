@@ -3,7 +3,7 @@
 //! client names itself as the bottleneck when its own fd limit is too low.
 //! The 5,000- and 10,000-subscriber runs are capacity measurements, `#[ignore]`d
 //! here: they need a raised fd limit and a release build, which
-//! scripts/loadtest-stack.sh sets up.
+//! scripts/loadtest-stack.sh sets up, and minutes of a machine to themselves.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,8 @@ use mercure_setup::jwt::{Role, SigningKey, sign};
 use mercure_setup::values::JwtAlgorithm;
 
 use crate::support::loadstack::{
-    Limits, keep_report, loadtest_args_with, run_loadtest, run_loadtest_args, start_nginx_limited,
+    Limits, PeakSampler, Usage, keep_report, loadtest_args, loadtest_args_with, run_loadtest, run_loadtest_args,
+    start_nginx_limited, usage_of_tree,
 };
 use crate::support::stack::Stack;
 use crate::support::{stderr, stdout};
@@ -53,11 +54,43 @@ fn loadtest_delivers_every_update_to_200_subscribers() {
     }
 }
 
+/// `--http2`: each subscriber its own HTTP/2 connection through nginx, as browsers do.
+#[test]
+fn loadtest_over_http2_delivers_every_update() {
+    for fixture in [HTTP, TLS] {
+        let stack = Stack::start(fixture, &[]);
+        let o =
+            run_loadtest(&stack, &["--http2", "--subscribers", "100", "--updates", "3", "--rate", "5", "--json"], None);
+        let r = json(&o);
+        assert!(o.status.success(), "{fixture}: {}\n{}", stdout(&o), stderr(&o));
+        assert_eq!(r["established"], 100, "{r:#}");
+        assert_eq!(r["delivered"], 300, "{r:#}");
+        // nginx served them over HTTP/2 (it logs a request when its stream ends).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = stack.nginx().access_log();
+            let h2 = log.lines().filter(|l| l.contains("topic=") && l.contains("HTTP/2.0")).count();
+            if h2 >= 100 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{fixture}: {h2} HTTP/2 subscriptions in nginx's log:\n{log}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // Plain http:// cannot negotiate HTTP/2: a usage error, before anything runs.
+    let stack = Stack::start(HTTP, &[]);
+    let mut args = loadtest_args(&stack);
+    args[2] = hub_url(&stack);
+    let o = run_loadtest_args(args, &["--http2"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--http2 needs an https://"), "{}", stderr(&o));
+}
+
 #[test]
 fn loadtest_counts_failures_when_nginx_runs_out_of_connections() {
     let mut stack = Stack::start(HTTP, &[]);
     // 128 connections hold about 60 proxied subscribers: the rest must be reported, by class.
-    start_nginx_limited(&mut stack, Limits { worker_connections: 128, rlimit_nofile: None });
+    start_nginx_limited(&mut stack, Limits { workers: 1, worker_connections: 128, rlimit_nofile: None });
     // Publish the way Symfony does in this topology (MERCURE_URL on loopback), so the
     // publisher is not among those nginx turns away.
     let hub = hub_url(&stack);
@@ -132,8 +165,8 @@ fn loadtest_fails_fast_when_the_hub_rejects_the_publisher_token() {
     assert_eq!(r["published"], 0, "{r:#}");
     assert!(r["warmup_failures"].as_u64().is_some_and(|n| n >= 3), "{r:#}");
     assert_eq!(r["warmup_published"], 0, "{r:#}");
-    // The hub answers 401 or 403 (flask-mercure-sse: 403) to a token it cannot verify.
-    let refused = |t: &str| t.contains("HTTP 401") || t.contains("HTTP 403");
+    // The hub answers 401 to a publisher token it cannot verify.
+    let refused = |t: &str| t.contains("HTTP 401");
     assert!(refused(r["warmup_failure_example"].as_str().unwrap()), "{r:#}");
     assert!(refused(r["aborted"].as_str().unwrap()), "{r:#}");
     assert_eq!(r["publish_diagnosis"]["item"], 11, "the brief's publish-401 row: {r:#}");
@@ -176,59 +209,112 @@ fn hub_url(stack: &Stack) -> String {
     format!("http://127.0.0.1:{}/.well-known/mercure", stack.r.hub_port())
 }
 
-/// Runs `subscribers` against the stack with nginx at `limits`; prints and keeps the table.
-/// Same-host-http, publishing to the hub on loopback as Symfony does there, so a
-/// saturated nginx turns away subscribers only.
-fn big_run(name: &str, limits: Limits, subscribers: &str, clean: bool) {
-    let mut stack = Stack::start(HTTP, &["nginx.expected_subscribers=5000"]);
+/// One capacity run: `subscribers` through the whole stack of `fixture` with nginx at
+/// `limits`, publishing where Symfony does (`MERCURE_URL`). Prints and keeps a report
+/// with the load test's table and the servers' memory and CPU; returns the JSON.
+fn capacity(name: &str, fixture: &str, limits: Limits, subscribers: u32, http2: bool) -> serde_json::Value {
+    let expected = format!("nginx.expected_subscribers={subscribers}");
+    let mut stack = Stack::start(fixture, &[&expected]);
     start_nginx_limited(&mut stack, limits);
-    let hub = hub_url(&stack);
-    let o = run_loadtest(
-        &stack,
-        &[
-            "--subscribers",
-            subscribers,
-            "--updates",
-            "10",
-            "--rate",
-            "2",
-            // A gentle ramp: faster, the Python test hub's accept queue overflows behind
-            // Caddy (which then answers 502), a limit of the stand-in hub, not of nginx.
-            "--concurrency",
-            "50",
-            "--duration",
-            "5m",
-            "--publish-url",
-            &hub,
-        ],
-        None,
+    let mut extra = vec![
+        "--subscribers".to_string(),
+        subscribers.to_string(),
+        "--updates".into(),
+        "10".into(),
+        "--rate".into(),
+        "2".into(),
+        "--concurrency".into(),
+        "200".into(),
+        "--duration".into(),
+        "10m".into(),
+        "--json".into(),
+    ];
+    if http2 {
+        extra.push("--http2".into());
+    }
+    if !stack.r.bundle.is_tls() {
+        // Symfony publishes to the hub on loopback in this topology.
+        extra.extend(["--publish-url".into(), hub_url(&stack)]);
+    }
+    let (hub_pid, nginx_pid) = (stack.hub().guard.pid(), stack.nginx().guard.pid());
+    let idle = (usage_of_tree(hub_pid), usage_of_tree(nginx_pid));
+    let sampler = PeakSampler::start(vec![hub_pid, nginx_pid]);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let o = run_loadtest(&stack, &extra, None);
+    let peaks = sampler.finish();
+    let busy = (usage_of_tree(hub_pid), usage_of_tree(nginx_pid));
+    let r = json(&o);
+    let per_sub = |peak: u64, idle: u64| (peak.saturating_sub(idle)) / u64::from(subscribers.max(1));
+    let line = |name: &str, peak: Usage, idle: Usage, busy: Usage| {
+        format!(
+            "{name}: peak RSS {} MiB ({} B per subscriber over idle), peak fds {} ({:.2} per subscriber), CPU {:.1} s\n",
+            peak.rss_bytes >> 20,
+            per_sub(peak.rss_bytes, idle.rss_bytes),
+            peak.fds,
+            f64::from(u32::try_from(peak.fds.saturating_sub(idle.fds)).unwrap_or(u32::MAX)) / f64::from(subscribers),
+            busy.cpu_secs - idle.cpu_secs,
+        )
+    };
+    let servers = format!(
+        "{}{}nginx {limits:?}\n",
+        line("hub  ", peaks[0], idle.0, busy.0),
+        line("nginx", peaks[1], idle.1, busy.1)
     );
-    let table = stdout(&o);
-    println!("nginx {limits:?}\n{table}");
-    keep_report(name, &format!("nginx {limits:?}\n{table}\n{}", stderr(&o)));
-    assert_eq!(o.status.success(), clean, "{table}\n{}", stderr(&o));
+    let protocol = if http2 { "HTTP/2" } else { "HTTP/1.1" };
+    let report = format!("{fixture}, {subscribers} {protocol} subscribers\n{servers}{r:#}\n{}", stderr(&o));
+    println!("{report}");
+    keep_report(name, &report);
+    r
+}
+
+/// 10,000 subscribers through nginx (the generated tuning, Debian's two workers) and
+/// the real hub: every update reaches every subscriber.
+fn capacity_10000(name: &str, fixture: &str, http2: bool) {
+    let r = capacity(name, fixture, Limits::generated(10_000), 10_000, http2);
+    assert_eq!(r["established"], 10_000, "{r:#}");
+    assert_eq!(r["published"], 10, "{r:#}");
+    assert_eq!(r["delivered"], 100_000, "{r:#}");
 }
 
 #[test]
 #[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
-fn loadtest_5000_with_generated_tuning() {
-    big_run("tuned-5000.txt", Limits::generated(5000), "5000", true);
+fn capacity_10000_same_host_http() {
+    capacity_10000("same-host-http-10000.txt", HTTP, false);
 }
 
 #[test]
 #[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
-fn loadtest_5000_with_stock_debian_nginx() {
-    big_run("stock-5000.txt", Limits::DEBIAN_STOCK, "5000", false);
+fn capacity_10000_same_host_http_over_http2() {
+    capacity_10000("same-host-http-10000-h2.txt", HTTP, true);
+}
+
+#[test]
+#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
+fn capacity_10000_end_to_end_tls() {
+    capacity_10000("end-to-end-tls-10000.txt", TLS, false);
+}
+
+#[test]
+#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
+fn capacity_10000_end_to_end_tls_over_http2() {
+    capacity_10000("end-to-end-tls-10000-h2.txt", TLS, true);
+}
+
+/// Debian's stock nginx.conf (`worker_connections 768` per worker) turns most of
+/// 5,000 subscribers away, and the report says so.
+#[test]
+#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
+fn capacity_5000_with_stock_debian_nginx() {
+    let r = capacity("stock-5000.txt", HTTP, Limits::debian_stock(), 5000, false);
+    assert!(r["failed"].as_u64().is_some_and(|n| n > 2000), "{r:#}");
 }
 
 #[test]
 #[ignore = "benchmark of the client, 10,000 streams: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
 fn loadtest_10000_client_benchmark() {
-    // Straight to the hub: through the stack, Caddy needs two descriptors per
-    // subscriber and this machine caps every process at 20,000, so the server side
-    // would be measured instead of the client.
+    // Straight to the hub, so that the client is what is measured.
     let stack = Stack::start(HTTP, &[]);
-    let hub = format!("http://127.0.0.1:{}/.well-known/mercure", stack.hub.as_ref().unwrap().port);
+    let hub = hub_url(&stack);
     let bundle = stack.r.tmp.path().join("bundle");
     let token = bundle.join("tokens/publisher.jwt");
     let o = std::process::Command::new(crate::support::bin())

@@ -167,7 +167,7 @@ fn report_of_a_200_subscriber_run_opens_offline_with_the_runs_numbers() {
 fn report_of_a_saturated_nginx_plots_failures_by_kind_and_the_diagnosis() {
     let mut stack = Stack::start("same-host-http-hs256-nginx122.yaml", &[]);
     // 128 worker connections hold about 60 proxied subscribers: the rest fail.
-    start_nginx_limited(&mut stack, Limits { worker_connections: 128, rlimit_nofile: None });
+    start_nginx_limited(&mut stack, Limits { workers: 1, worker_connections: 128, rlimit_nofile: None });
     let hub = format!("http://127.0.0.1:{}/.well-known/mercure", stack.r.hub_port());
     let tmp = tempfile::tempdir().unwrap();
     let page = tmp.path().join("report.html");

@@ -23,6 +23,8 @@ mod explain;
 #[cfg(feature = "real-stack")]
 mod faults;
 #[cfg(feature = "real-stack")]
+mod hub;
+#[cfg(feature = "real-stack")]
 mod loadtest;
 #[cfg(feature = "real-stack")]
 mod loadtest_report;

@@ -1,4 +1,4 @@
-//! Issue 2's "real tools accept every fixture's output": nginx, Caddy,
+//! Issue 2's "real tools accept every fixture's output": nginx, the Mercure hub,
 //! systemd-analyze, openssl, Symfony's Dotenv (php) and `PyJWT` (python) each load
 //! what `render` wrote for every fixture in `support::FIXTURES`. The runners are
 //! the library's own (`mercure_setup::check`), so `check` runs exactly this.
@@ -11,7 +11,7 @@ use mercure_setup::check::parse::{self, BundleDir};
 use mercure_setup::check::{Outcome, tools};
 
 use crate::support::stack::{installed_http2_form, require_tool_sbin};
-use crate::support::{FIXTURES, render_fixture, require_tool};
+use crate::support::{FIXTURES, hub_binary, render_fixture, require_tool};
 
 /// Renders every fixture once into its own temporary folder.
 fn rendered() -> Vec<(&'static str, tempfile::TempDir, BundleDir)> {
@@ -51,10 +51,40 @@ fn nginx_t_accepts_every_fixture() {
 }
 
 #[test]
-fn caddy_validate_accepts_every_fixture() {
+fn the_real_hub_validates_every_fixture() {
+    let hub = hub_binary();
+    for (name, _tmp, bundle) in rendered() {
+        let outcome = tools::real_hub_validate(&bundle, &hub);
+        assert_passed(name, "mercure validate", &outcome);
+        let Outcome::Passed { detail } = outcome else { unreachable!() };
+        assert!(detail.contains("Mercure hub 0.24.2"), "{detail}");
+    }
+    // The check can fail: the hub refuses a key it cannot use.
+    let (_, _tmp, bundle) = rendered().remove(0);
+    let env = bundle.path(paths::HUB_ENV);
+    let text = std::fs::read_to_string(&env).unwrap();
+    let broken: String = text
+        .lines()
+        .map(|l| if l.starts_with("MERCURE_PUBLISHER_JWT_KEY=") { "MERCURE_PUBLISHER_JWT_KEY=" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&env, broken).unwrap();
+    match tools::real_hub_validate(&bundle, &hub) {
+        Outcome::Failed { error, .. } => assert!(error.contains("JWT key"), "{error}"),
+        other => panic!("an empty publisher key passed: {other:?}"),
+    }
+}
+
+/// Without the hub installed, `check` still validates the rest of the Caddyfile with
+/// Debian's Caddy (the `mercure` block stood in for) and says that it did.
+#[test]
+fn without_the_hub_caddy_checks_the_rest_and_says_so() {
     require_tool("caddy", "apt-get install caddy");
     for (name, _tmp, bundle) in rendered() {
-        assert_passed(name, "caddy validate", &tools::caddy_validate(&bundle));
+        let outcome = tools::hub_validate(&bundle);
+        assert_passed(name, "hub validate (stand-in)", &outcome);
+        let Outcome::Passed { detail } = outcome else { unreachable!() };
+        assert!(detail.contains("the Mercure hub is not installed"), "{detail}");
     }
 }
 

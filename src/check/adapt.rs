@@ -1,6 +1,6 @@
 //! Pure rewrites that let this machine's programs load a bundle's files: the
-//! Caddyfile for plain Caddy 2.6 (no Mercure module) and the nginx site with
-//! test ports, certificates and paths. `check` and the test suite share them, so
+//! Caddyfile for the real Mercure hub (ports and paths only) or for plain Caddy 2.6
+//! (no Mercure module), and the nginx site with test ports, certificates and paths. `check` and the test suite share them, so
 //! what the tests prove is what `check` runs.
 //!
 //! Every rewrite keeps the line count where it can, so a tool's `file:line` in an
@@ -43,76 +43,66 @@ pub fn mercure_directives(caddyfile: &str) -> Result<Vec<(String, usize)>, Strin
     Ok(block.block.iter().flatten().filter_map(|e| e.tokens.first().map(|t| (t.clone(), e.line))).collect())
 }
 
-/// What stands in for the `mercure { }` block, which plain Caddy cannot load.
+/// What becomes of the `mercure { }` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MercureStandIn {
-    /// `handle /.well-known/mercure* { respond 200 }`: enough for `caddy validate`.
+pub enum MercureBlock {
+    /// Kept as rendered, for the real Mercure hub (a Caddy build with the module).
+    Keep,
+    /// `handle /.well-known/mercure* { respond 200 }`, for Debian's plain Caddy 2.6,
+    /// which has no Mercure module (nor `trusted_proxies`, which goes too).
     Respond200,
-    /// `handle /.well-known/mercure* { reverse_proxy ADDR }`: a real hub behind Caddy.
-    ReverseProxy(String),
 }
 
-/// How to adapt a Caddyfile for plain Caddy 2.6 on this machine.
+/// How to adapt a rendered Caddyfile to run on this machine, unprivileged: only the
+/// site port, the TLS file folder, the admin endpoint and the hub's storage folder
+/// can change; everything else is kept, so what runs is what the bundle says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaddyAdapt {
-    pub mercure: MercureStandIn,
+    pub mercure: MercureBlock,
     /// Replaces the folder of the `tls` certificate and key (the bundle's `mercure/tls`).
     pub tls_dir: Option<String>,
     /// Replaces the port of the site address.
     pub port: Option<u16>,
-    /// Replaces the `admin` global option (tests run several Caddys at once).
+    /// Replaces the `admin` global option (tests run several hubs at once).
     pub admin: Option<String>,
+    /// Replaces the hub's state folder (`/var/lib/mercure`) in storage paths.
+    pub data_dir: Option<String>,
 }
 
 impl CaddyAdapt {
-    /// The adaptation `caddy validate` needs and nothing more.
-    pub fn validate(tls_dir: Option<String>) -> CaddyAdapt {
-        CaddyAdapt { mercure: MercureStandIn::Respond200, tls_dir, port: None, admin: None }
+    /// What plain Caddy 2.6's `caddy validate` needs and nothing more.
+    pub fn caddy_stand_in(tls_dir: Option<String>) -> CaddyAdapt {
+        CaddyAdapt { mercure: MercureBlock::Respond200, tls_dir, port: None, admin: None, data_dir: None }
+    }
+
+    /// The real hub reading the bundle's files where they are, keeping its state in `data_dir`.
+    pub fn real_hub(tls_dir: Option<String>, data_dir: String) -> CaddyAdapt {
+        CaddyAdapt { mercure: MercureBlock::Keep, tls_dir, port: None, admin: None, data_dir: Some(data_dir) }
     }
 }
 
-/// Rewrites a rendered Caddyfile for Debian's Caddy 2.6: the `mercure { }` block
-/// becomes a `handle` block and the `trusted_proxies` line goes (2.6.2 predates it);
-/// everything else is kept, so site address, bind, TLS and auto-HTTPS are real.
+/// Rewrites a rendered Caddyfile as `how` says, keeping the line count (so a hub
+/// error's line number points at the bundle's own file) and every other line.
 pub fn adapt_caddyfile(text: &str, how: &CaddyAdapt) -> Result<String, String> {
     let mut out = String::new();
     let mut lines = text.lines();
-    let mut replaced = false;
+    let mut found = false;
     while let Some(line) = lines.next() {
         let trimmed = line.trim();
         let indent = &line[..line.len() - line.trim_start().len()];
         if trimmed == "mercure {" {
-            // Skip to the matching closing brace, counting the lines it held.
-            let mut depth = 1;
-            let mut skipped = 1;
-            for inner in lines.by_ref() {
-                skipped += 1;
-                let t = inner.trim();
-                if t.ends_with('{') {
-                    depth += 1;
-                } else if t == "}" {
-                    depth -= 1;
-                    if depth == 0 {
-                        break;
-                    }
+            found = true;
+            if how.mercure == MercureBlock::Respond200 {
+                let skipped = skip_block(&mut lines)?;
+                let _ = writeln!(out, "{indent}handle /.well-known/mercure* {{\n{indent}\trespond 200\n{indent}}}");
+                // Pad so later line numbers still match the bundle's file.
+                for _ in 3..skipped {
+                    out.push('\n');
                 }
+                continue;
             }
-            if depth != 0 {
-                return Err("the `mercure {` block is never closed".into());
-            }
-            let body = match &how.mercure {
-                MercureStandIn::Respond200 => "respond 200".to_string(),
-                MercureStandIn::ReverseProxy(addr) => format!("reverse_proxy {addr}"),
-            };
-            let _ = writeln!(out, "{indent}handle /.well-known/mercure* {{\n{indent}\t{body}\n{indent}}}");
-            // Pad so later line numbers still match the bundle's file.
-            for _ in 3..skipped {
-                out.push('\n');
-            }
-            replaced = true;
-            continue;
         }
-        if trimmed.starts_with("trusted_proxies ") {
+        if how.mercure == MercureBlock::Respond200 && trimmed.starts_with("trusted_proxies ") {
             let _ = writeln!(out, "{indent}# trusted_proxies: not in Caddy 2.6, removed for this check");
             continue;
         }
@@ -137,13 +127,39 @@ pub fn adapt_caddyfile(text: &str, how: &CaddyAdapt) -> Result<String, String> {
             let _ = writeln!(out, "{scheme}://:{port} {{");
             continue;
         }
+        if let Some(dir) = &how.data_dir
+            && line.contains(install::DATA_DIR)
+        {
+            let _ = writeln!(out, "{}", line.replace(install::DATA_DIR, dir));
+            continue;
+        }
         out.push_str(line);
         out.push('\n');
     }
-    if !replaced {
-        return Err("the Caddyfile has no `mercure {` block to replace".into());
+    if !found {
+        return Err("the Caddyfile has no `mercure {` block".into());
     }
     Ok(out)
+}
+
+/// Consumes the lines of a block whose opening line was just read, up to its
+/// closing brace; returns how many lines the block held, opening line included.
+fn skip_block<'a>(lines: &mut impl Iterator<Item = &'a str>) -> Result<usize, String> {
+    let mut depth = 1;
+    let mut count = 1;
+    for inner in lines {
+        count += 1;
+        let t = inner.trim();
+        if t.ends_with('{') {
+            depth += 1;
+        } else if t == "}" {
+            depth -= 1;
+            if depth == 0 {
+                return Ok(count);
+            }
+        }
+    }
+    Err("the `mercure {` block is never closed".into())
 }
 
 /// How the nginx site's HTTP/2 switch is written.
@@ -276,25 +292,50 @@ mod tests {
 
     const CADDY: &str = "{\n\tadmin localhost:2019\n\tservers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t}\n}\n\
                          https://:8443 {\n\tbind 127.0.0.1\n\ttls /etc/mercure/tls/hub.crt /etc/mercure/tls/hub.key\n\
-                         \tmercure {\n\t\tpublisher_jwt {env.K} HS256\n\t\ttransport bolt {\n\t\t\tpath /x\n\t\t}\n\
+                         \tmercure {\n\t\tpublisher_jwt {env.K} HS256\n\t\ttransport bolt {\n\t\t\tpath /var/lib/mercure/mercure.db\n\t\t}\n\
                          \t\theartbeat 40s\n\t}\n\trespond \"Not Found\" 404\n}\n";
 
     #[test]
-    fn caddy_adaptation_keeps_lines_and_everything_else() {
+    fn caddy_stand_in_keeps_lines_and_everything_else() {
         let how = CaddyAdapt {
-            mercure: MercureStandIn::ReverseProxy("127.0.0.1:5000".into()),
-            tls_dir: Some("/tmp/b/tls".into()),
             port: Some(9000),
             admin: Some("off".into()),
+            ..CaddyAdapt::caddy_stand_in(Some("/tmp/b/tls".into()))
         };
         let out = adapt_caddyfile(CADDY, &how).unwrap();
         assert_eq!(out.lines().count(), CADDY.lines().count());
-        assert!(out.contains("\thandle /.well-known/mercure* {\n\t\treverse_proxy 127.0.0.1:5000\n\t}\n"));
+        assert!(out.contains("\thandle /.well-known/mercure* {\n\t\trespond 200\n\t}\n"));
         assert!(!out.contains("publisher_jwt") && !out.contains("trusted_proxies static"));
         assert!(out.contains("https://:9000 {") && out.contains("admin off"));
         assert!(out.contains("tls /tmp/b/tls/hub.crt /tmp/b/tls/hub.key"));
         assert!(out.contains("respond \"Not Found\" 404"));
-        assert!(adapt_caddyfile("x {\n}\n", &CaddyAdapt::validate(None)).is_err());
+        assert!(adapt_caddyfile("x {\n}\n", &CaddyAdapt::caddy_stand_in(None)).is_err());
+    }
+
+    /// For the real hub only the port, TLS folder, admin endpoint and storage folder
+    /// change: every other line is byte for byte the bundle's.
+    #[test]
+    fn real_hub_adaptation_changes_only_ports_and_paths() {
+        let how = CaddyAdapt {
+            port: Some(9000),
+            admin: Some("off".into()),
+            ..CaddyAdapt::real_hub(Some("/tmp/b/tls".into()), "/tmp/state".into())
+        };
+        let out = adapt_caddyfile(CADDY, &how).unwrap();
+        let changed: Vec<(&str, &str)> = CADDY.lines().zip(out.lines()).filter(|(a, b)| a != b).collect();
+        assert_eq!(
+            changed,
+            [
+                ("\tadmin localhost:2019", "\tadmin off"),
+                ("https://:8443 {", "https://:9000 {"),
+                (
+                    "\ttls /etc/mercure/tls/hub.crt /etc/mercure/tls/hub.key",
+                    "\ttls /tmp/b/tls/hub.crt /tmp/b/tls/hub.key"
+                ),
+                ("\t\t\tpath /var/lib/mercure/mercure.db", "\t\t\tpath /tmp/state/mercure.db"),
+            ]
+        );
+        assert_eq!(out.lines().count(), CADDY.lines().count());
     }
 
     #[test]

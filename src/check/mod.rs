@@ -1,5 +1,5 @@
 //! `mercure-setup check DIR`: validates a rendered bundle with the real programs
-//! on this machine (nginx, Caddy, systemd-analyze, openssl) and checks that the
+//! on this machine (nginx, the Mercure hub, systemd-analyze, openssl) and checks that the
 //! files agree with each other. Each check is passed, failed (the tool's own error
 //! line and a likely fix) or not run (tool absent, and how to install it).
 //!
@@ -113,7 +113,12 @@ pub fn run(dir: &Path, options: CheckOptions) -> Result<Report, LoadError> {
         tool_check("nginx", "nginx -t", &[&site], tools::nginx_test(&bundle, adapt::Http2Form::AsRendered))
     };
     checks.push(nginx);
-    checks.push(tool_check("caddy", "caddy validate", &[paths::CADDYFILE], tools::caddy_validate(&bundle)));
+    checks.push(tool_check(
+        "hub-validate",
+        "hub validates the Caddyfile",
+        &[paths::CADDYFILE, paths::HUB_ENV],
+        tools::hub_validate(&bundle),
+    ));
     checks.push(tool_check(
         "mercure-directives",
         "mercure block directives",

@@ -25,6 +25,8 @@ pub struct Tool {
 
 pub const NGINX: Tool = Tool { program: "nginx", install: "apt-get install nginx" };
 pub const CADDY: Tool = Tool { program: "caddy", install: "apt-get install caddy" };
+pub const HUB: Tool =
+    Tool { program: "mercure", install: "the Mercure hub release binary, as the bundle's INSTALL.md says" };
 pub const SYSTEMD_ANALYZE: Tool = Tool { program: "systemd-analyze", install: "apt-get install systemd" };
 pub const OPENSSL: Tool = Tool { program: "openssl", install: "apt-get install openssl" };
 
@@ -127,10 +129,23 @@ pub fn nginx_check_adaptation(bundle: &BundleDir, prefix: &Path, cert: (&Path, &
     }
 }
 
+/// A staging folder that only its owner can enter, whatever the umask: `check`
+/// runs `nginx -t` as root on what it stages, so no other user may add an
+/// `include` or `load_module` line in the meantime.
+fn private_tempdir() -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::Builder::new()
+        .prefix(".mercure-setup-check.")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    Ok(dir)
+}
+
 /// `nginx -t` of the bundle's site inside a minimal wrapper nginx.conf.
 pub fn nginx_test(bundle: &BundleDir, http2: Http2Form) -> Outcome {
     let Some(_) = find_program(NGINX.program) else { return not_installed(NGINX) };
-    let tmp = match tempfile::tempdir() {
+    let tmp = match private_tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
@@ -174,7 +189,7 @@ pub fn nginx_test_system(bundle: &BundleDir) -> Outcome {
             fix: "run `check --system` as root on the server, or drop --system to test the site in a wrapper".into(),
         };
     };
-    let tmp = match tempfile::tempdir() {
+    let tmp = match private_tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
@@ -304,15 +319,77 @@ pub fn nginx_fix(error: &str) -> String {
     }
 }
 
-/// `caddy validate` of the Caddyfile adapted for plain Caddy 2.6 (see [`adapt::adapt_caddyfile`]).
-pub fn caddy_validate(bundle: &BundleDir) -> Outcome {
-    let Some(_) = find_program(CADDY.program) else { return not_installed(CADDY) };
-    let text = match bundle.read(paths::CADDYFILE) {
-        Ok(t) => t,
-        Err(e) => return io_failed("reading the Caddyfile", &e),
+/// The Mercure hub `check` validates with: the answers' `hub.binary` when it is
+/// installed there, else `mercure` on `PATH`.
+pub fn hub_program(bundle: &BundleDir) -> Option<PathBuf> {
+    bundle.answer("hub.binary").map(PathBuf::from).filter(|p| p.is_file()).or_else(|| find_program(HUB.program))
+}
+
+/// The version a Mercure hub binary reports (`mercure version`: "Mercure.rocks 0.24.2
+/// Caddy v2.11.3 ..."), or its first line when it says something else.
+pub fn hub_version(program: &Path) -> Result<String, String> {
+    let out = Command::new(program)
+        .arg("version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{} could not be started: {e}", program.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default().trim();
+    if !out.status.success() || first.is_empty() {
+        return Err(format!("`{} version` failed: {}", program.display(), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(first.strip_prefix("Mercure.rocks ").and_then(|v| v.split_whitespace().next()).unwrap_or(first).to_string())
+}
+
+/// The hub's Caddyfile validated by the real hub when it is installed (`mercure
+/// validate`, `mercure { }` block intact, keys from `mercure.env` as systemd passes
+/// them); otherwise by Debian's Caddy with the block stood in for, and said so.
+pub fn hub_validate(bundle: &BundleDir) -> Outcome {
+    match hub_program(bundle) {
+        Some(program) => real_hub_validate(bundle, &program),
+        None => match caddy_stand_in_validate(bundle) {
+            Outcome::Passed { detail } => Outcome::Passed {
+                detail: format!(
+                    "the Mercure hub is not installed (hub.binary, or `mercure` on PATH), so Debian's Caddy \
+                     checked the rest: {detail}"
+                ),
+            },
+            Outcome::NotRun { .. } => Outcome::NotRun {
+                reason: "neither the Mercure hub (hub.binary, or `mercure` on PATH) nor Caddy is installed".into(),
+                install: HUB.install.into(),
+            },
+            failed @ Outcome::Failed { .. } => failed,
+        },
+    }
+}
+
+/// `mercure validate` on the bundle's Caddyfile, only ports and paths adapted
+/// (see [`adapt::CaddyAdapt::real_hub`]).
+pub fn real_hub_validate(bundle: &BundleDir, program: &Path) -> Outcome {
+    let version = match hub_version(program) {
+        Ok(v) => v,
+        Err(error) => return Outcome::Failed { error, fix: "install a working Mercure hub binary".into() },
     };
+    let (text, env) = match (bundle.read(paths::CADDYFILE), bundle.read(paths::HUB_ENV)) {
+        (Ok(t), Ok(e)) => (t, e),
+        (Err(e), _) | (_, Err(e)) => return io_failed("reading the hub's files", &e),
+    };
+    let env = match super::parse::parse_env(&env) {
+        Ok(env) => env,
+        Err(e) => {
+            return Outcome::Failed {
+                error: format!("{}: {e}", paths::HUB_ENV),
+                fix: "render the bundle again: systemd could not read this file either".into(),
+            };
+        }
+    };
+    let tmp = match tempfile::tempdir() {
+        Ok(t) => t,
+        Err(e) => return io_failed("temporary folder", &e),
+    };
+    let state = tmp.path().to_string_lossy().into_owned();
     let tls_dir = bundle.is_tls().then(|| bundle.path(paths::TLS_DIR).to_string_lossy().into_owned());
-    let adapted = match adapt::adapt_caddyfile(&text, &CaddyAdapt::validate(tls_dir)) {
+    let adapted = match adapt::adapt_caddyfile(&text, &CaddyAdapt::real_hub(tls_dir, state)) {
         Ok(a) => a,
         Err(e) => {
             return Outcome::Failed {
@@ -321,7 +398,59 @@ pub fn caddy_validate(bundle: &BundleDir) -> Outcome {
             };
         }
     };
-    let tmp = match tempfile::tempdir() {
+    let file = tmp.path().join("Caddyfile");
+    if let Err(e) = std::fs::write(&file, adapted) {
+        return io_failed("writing the adapted Caddyfile", &e);
+    }
+    let mut cmd = Command::new(program);
+    cmd.args([OsStr::new("validate"), OsStr::new("--adapter"), OsStr::new("caddyfile"), OsStr::new("--config")])
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .env_clear()
+        .envs(&env)
+        // The hub's own storage stays in the throwaway folder, not in the user's home.
+        .env("XDG_DATA_HOME", tmp.path())
+        .env("XDG_CONFIG_HOME", tmp.path())
+        .env("HOME", tmp.path());
+    let out = match cmd.output() {
+        Ok(o) => o,
+        Err(e) => return io_failed("running the hub", &e),
+    };
+    let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        return Outcome::Passed {
+            detail: format!("the Mercure hub {version} ({}) accepts the Caddyfile and its keys", program.display()),
+        };
+    }
+    let error = error_line(&output.replace(&*file.to_string_lossy(), paths::CADDYFILE), &["Error:", "error"]);
+    let fix = if error.contains("loading certificate") || error.contains("tls") {
+        "the hub certificate or key cannot be loaded: render again to reissue them".into()
+    } else if error.contains("JWT") || error.contains("jwt") || error.contains("key") {
+        format!("the hub cannot load its JWT keys from {}: render the bundle again", paths::HUB_ENV)
+    } else {
+        format!("fix the Caddyfile line named above (or the answers it came from) and render again (hub {version})")
+    };
+    Outcome::Failed { error: format!("hub {version}: {error}"), fix }
+}
+
+/// `caddy validate` of the Caddyfile adapted for plain Caddy 2.6 (see [`adapt::CaddyAdapt::caddy_stand_in`]).
+fn caddy_stand_in_validate(bundle: &BundleDir) -> Outcome {
+    let Some(_) = find_program(CADDY.program) else { return not_installed(CADDY) };
+    let text = match bundle.read(paths::CADDYFILE) {
+        Ok(t) => t,
+        Err(e) => return io_failed("reading the Caddyfile", &e),
+    };
+    let tls_dir = bundle.is_tls().then(|| bundle.path(paths::TLS_DIR).to_string_lossy().into_owned());
+    let adapted = match adapt::adapt_caddyfile(&text, &CaddyAdapt::caddy_stand_in(tls_dir)) {
+        Ok(a) => a,
+        Err(e) => {
+            return Outcome::Failed {
+                error: format!("{}: {e}", paths::CADDYFILE),
+                fix: "render the bundle again: the hub needs its `mercure { }` block".into(),
+            };
+        }
+    };
+    let tmp = match private_tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
@@ -393,6 +522,14 @@ pub fn stage_unit(bundle: &BundleDir, dir: &Path) -> Result<(PathBuf, Option<Str
         .and_then(|l| l.split_whitespace().next())
         .ok_or("the unit has no ExecStart=")?
         .to_string();
+    // The real command lines, before any stand-in: systemd expands `%` specifiers, so a
+    // `%` or anything outside a plain path would run something else than rendered.
+    for line in text.lines().filter(|l| l.starts_with("ExecStart=") || l.starts_with("ExecReload=")) {
+        if line.contains('%') {
+            return Err(format!("`{line}`: systemd would expand the `%` specifier; hub.binary must be a plain path"));
+        }
+    }
+    crate::values::AbsPath::parse(&binary).map_err(|e| format!("ExecStart= binary: {e}"))?;
     let (text, note) = if Path::new(&binary).is_file() {
         (text, None)
     } else {
@@ -435,7 +572,7 @@ fn verify_unit(unit: &Path, label: &str, note: Option<String>) -> Outcome {
 /// `systemd-analyze verify` of `systemd/mercure.service`.
 pub fn systemd_verify_hub(bundle: &BundleDir) -> Outcome {
     let Some(_) = find_program(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
-    let tmp = match tempfile::tempdir() {
+    let tmp = match private_tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
@@ -450,7 +587,7 @@ pub fn systemd_verify_hub(bundle: &BundleDir) -> Outcome {
 pub fn systemd_verify_nginx_drop_in(bundle: &BundleDir) -> Outcome {
     let Some(_) = find_program(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
     let staged = || -> std::io::Result<(tempfile::TempDir, PathBuf)> {
-        let tmp = tempfile::tempdir()?;
+        let tmp = private_tempdir()?;
         let unit = tmp.path().join("nginx.service");
         let stand_in =
             ["/usr/bin/true", "/bin/true"].into_iter().find(|p| Path::new(p).is_file()).unwrap_or("/bin/true");
@@ -483,7 +620,7 @@ pub fn systemd_exposure(unit: &Path) -> Result<f64, Outcome> {
 /// The hub unit's exposure is at most [`MAX_EXPOSURE`].
 pub fn systemd_security(bundle: &BundleDir) -> Outcome {
     let Some(_) = find_program(SYSTEMD_ANALYZE.program) else { return not_installed(SYSTEMD_ANALYZE) };
-    let tmp = match tempfile::tempdir() {
+    let tmp = match private_tempdir() {
         Ok(t) => t,
         Err(e) => return io_failed("temporary folder", &e),
     };
@@ -630,6 +767,14 @@ mod tests {
         assert_eq!(error_line(out, &["[emerg]"]), "nginx: [emerg] unknown directive \"http2\" in /x/site.conf:35");
         assert!(nginx_fix(out).contains("nginx.version"));
         assert_eq!(error_line("", &["x"]), "(no output)");
+    }
+
+    #[test]
+    fn staging_folders_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = private_tempdir().unwrap();
+        // tempfile's own default (0777 minus the umask) would give 0755 here.
+        assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o7777, 0o700);
     }
 
     #[test]

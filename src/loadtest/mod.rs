@@ -11,7 +11,7 @@
 pub mod report;
 pub mod stats;
 
-use std::io::IsTerminal as _;
+use std::io::{self, IsTerminal as _};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,6 +74,10 @@ pub struct LoadtestArgs {
     pub publish_url: Option<String>,
     #[command(flatten)]
     pub reach: net::ReachArgs,
+    /// Subscribe over HTTP/2 (https only), one connection per subscriber as browser
+    /// tabs of different users have; without it, HTTP/1.1.
+    #[arg(long)]
+    pub http2: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -140,10 +144,12 @@ struct Plan {
     concurrency: u32,
     connect_timeout: Duration,
     json: bool,
+    http2: bool,
     topic: String,
 }
 
-fn tls_for(url: &Url, roots: Option<&rustls::RootCertStore>) -> Result<Option<TlsTarget>, Error> {
+/// TLS for `url` (None for http://), offering HTTP/2 alone in ALPN when `http2`.
+fn tls_for(url: &Url, roots: Option<&rustls::RootCertStore>, http2: bool) -> Result<Option<TlsTarget>, Error> {
     if !url.https {
         return Ok(None);
     }
@@ -151,7 +157,12 @@ fn tls_for(url: &Url, roots: Option<&rustls::RootCertStore>) -> Result<Option<Tl
         Some(r) => r.clone(),
         None => net::native_roots().map_err(Error::Usage)?,
     };
-    let (config, _) = net::tls_config(roots, true).map_err(Error::Failed)?;
+    let (mut config, _) = net::tls_config(roots, true).map_err(Error::Failed)?;
+    if http2 {
+        let mut h2 = (*config).clone();
+        h2.alpn_protocols = vec![b"h2".to_vec()];
+        config = Arc::new(h2);
+    }
     Ok(Some(TlsTarget::new(config, &url.host).map_err(Error::Usage)?))
 }
 
@@ -189,9 +200,12 @@ impl Plan {
         let publisher_token = net::read_token(&a.token_file)?;
         let subscriber_token =
             a.subscriber_token_file.as_deref().map_or_else(|| Ok(publisher_token.clone()), net::read_token)?;
+        if a.http2 && !url.https {
+            return Err(Error::Usage("--http2 needs an https:// --public-url (HTTP/2 is negotiated in TLS)".into()));
+        }
         Ok(Plan {
-            tls: tls_for(&url, roots.as_ref())?,
-            publish_tls: tls_for(&publish_url, roots.as_ref())?,
+            tls: tls_for(&url, roots.as_ref(), a.http2)?,
+            publish_tls: tls_for(&publish_url, roots.as_ref(), false)?,
             url,
             publish_url,
             resolver: a.reach.resolver()?,
@@ -204,6 +218,7 @@ impl Plan {
             concurrency: a.concurrency.max(1),
             connect_timeout: net::parse_duration(&a.connect_timeout, "--connect-timeout")?,
             json: a.json,
+            http2: a.http2,
             topic: format!("https://mercure-setup.invalid/loadtest/{}", net::nonce_hex(6)),
         })
     }
@@ -568,35 +583,119 @@ fn summarize(
 
 /// Connects one subscription: TCP (and TLS) under the gate's permit, then the request
 /// and the response head.
-async fn connect(
-    plan: &Plan,
-    permit: tokio::sync::SemaphorePermit<'_>,
-) -> Result<(BufReader<net::Stream>, net::Framing), Failure> {
+/// An open subscription's event stream, over HTTP/1.1 or HTTP/2.
+enum EventStream {
+    Http1(BufReader<net::Stream>, net::Framing),
+    /// The response body, and the request handle that keeps the connection's client side alive.
+    Http2 {
+        body: h2::RecvStream,
+        _client: h2::client::SendRequest<bytes::Bytes>,
+    },
+}
+
+impl EventStream {
+    /// Appends the next bytes of the stream to `out`; Ok(0) when it ended.
+    async fn read_some(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            EventStream::Http1(r, framing) => framing.read_some(r, out).await,
+            EventStream::Http2 { body, .. } => loop {
+                match body.data().await {
+                    None => return Ok(0),
+                    Some(Err(e)) => return Err(h2_io_error(e)),
+                    // An empty DATA frame is no end of stream.
+                    Some(Ok(data)) if data.is_empty() => {}
+                    Some(Ok(data)) => {
+                        let _ = body.flow_control().release_capacity(data.len());
+                        out.extend_from_slice(&data);
+                        return Ok(data.len());
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// An HTTP/2 error as the I/O error the failure classes understand.
+fn h2_io_error(e: h2::Error) -> io::Error {
+    if e.is_io() {
+        return e.into_io().unwrap_or_else(|| io::Error::other("HTTP/2 I/O error"));
+    }
+    let kind = if e.is_reset() || e.is_go_away() { io::ErrorKind::ConnectionReset } else { io::ErrorKind::Other };
+    io::Error::new(kind, e)
+}
+
+/// Opens one subscription: connect, send the GET, check the answer is an event stream.
+async fn connect(plan: &Plan, permit: tokio::sync::SemaphorePermit<'_>) -> Result<EventStream, Failure> {
     let stream = net::open(&plan.url, &plan.resolver, plan.tls.as_ref(), plan.connect_timeout).await?;
     drop(permit);
+    let url = plan.url.with_query("topic", &plan.topic);
+    let authorization = format!("Bearer {}", plan.subscriber_token);
+    let subscribe = async {
+        if plan.http2 {
+            subscribe_h2(stream, &url, &authorization).await
+        } else {
+            subscribe_h1(stream, &url, authorization).await
+        }
+    };
+    tokio::time::timeout(plan.connect_timeout, subscribe).await.unwrap_or(Err(Failure::Timeout))
+}
+
+async fn subscribe_h1(stream: net::Stream, url: &Url, authorization: String) -> Result<EventStream, Failure> {
     // A small buffer: thousands of these stay resident for the whole run.
     let mut r = BufReader::with_capacity(2048, stream);
     let req = Request {
         method: "GET",
-        url: &plan.url.with_query("topic", &plan.topic),
+        url,
         host: None,
-        headers: vec![
-            ("Accept", "text/event-stream".into()),
-            ("Authorization", format!("Bearer {}", plan.subscriber_token)),
-        ],
+        headers: vec![("Accept", "text/event-stream".into()), ("Authorization", authorization)],
         body: None,
         close: false,
     };
     r.get_mut().write_all(&req.encode()).await.map_err(|e| net::classify(&e))?;
-    let head =
-        tokio::time::timeout(plan.connect_timeout, net::read_head(&mut r)).await.unwrap_or(Err(Failure::Timeout))?;
+    let head = net::read_head(&mut r).await?;
     if head.status != 200 {
         return Err(Failure::Status(head.status));
     }
     if head.media_type() != "text/event-stream" {
         return Err(Failure::Other(format!("200 with Content-Type `{}`", head.media_type())));
     }
-    Ok((r, head.framing("GET")))
+    let framing = head.framing("GET");
+    Ok(EventStream::Http1(r, framing))
+}
+
+async fn subscribe_h2(stream: net::Stream, url: &Url, authorization: &str) -> Result<EventStream, Failure> {
+    if let net::Stream::Tls(tls) = &stream
+        && tls.get_ref().1.alpn_protocol() != Some(b"h2")
+    {
+        return Err(Failure::Other("the server did not negotiate HTTP/2 (ALPN h2)".into()));
+    }
+    let h2_failure = |e: h2::Error| net::classify(&h2_io_error(e));
+    let (client, connection) = h2::client::handshake(stream).await.map_err(h2_failure)?;
+    // The connection is driven by its own task for as long as the stream lives.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.map_err(h2_failure)?;
+    let request = http::Request::get(format!("https://{}{}", url.authority(), url.path))
+        .header("accept", "text/event-stream")
+        .header("authorization", authorization)
+        .body(())
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    let (response, _) = client.send_request(request, true).map_err(h2_failure)?;
+    let response = response.await.map_err(h2_failure)?;
+    if response.status() != http::StatusCode::OK {
+        return Err(Failure::Status(response.status().as_u16()));
+    }
+    let media_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if media_type != "text/event-stream" {
+        return Err(Failure::Other(format!("200 with Content-Type `{media_type}`")));
+    }
+    Ok(EventStream::Http2 { body: response.into_body(), _client: client })
 }
 
 /// One subscription: connect (bounded by the gate), subscribe, then count updates until stopped.
@@ -630,7 +729,7 @@ async fn subscriber(
     };
     shared.finished_attempts.fetch_add(1, Ordering::Relaxed);
     result.ended_at_us = since_start();
-    let (mut r, mut framing) = match connected {
+    let mut events = match connected {
         Ok(c) => {
             shared.established.fetch_add(1, Ordering::Relaxed);
             c
@@ -648,7 +747,7 @@ async fn subscriber(
     loop {
         buf.clear();
         let read = tokio::select! {
-            r = framing.read_some(&mut r, &mut buf) => r,
+            r = events.read_some(&mut buf) => r,
             _ = stop.wait_for(|&s| s) => break,
         };
         match read {
@@ -898,6 +997,7 @@ mod tests {
             connect_timeout: "1s".into(),
             publish_url: None,
             reach: net::ReachArgs::default(),
+            http2: false,
             json: false,
             report: None,
         }

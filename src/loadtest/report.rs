@@ -108,6 +108,7 @@ pub fn html(r: &Report, args: &LoadtestArgs) -> Result<String, Error> {
         ("subscribers", r.subscribers.to_string()),
         ("updates", r.updates.to_string()),
         ("rate", format!("{} updates/s", r.rate)),
+        ("subscriber protocol", if args.http2 { "HTTP/2, one connection each" } else { "HTTP/1.1" }.to_string()),
         ("duration limit", args.duration.clone()),
         ("concurrent connection attempts", args.concurrency.to_string()),
         ("connect timeout", args.connect_timeout.clone()),

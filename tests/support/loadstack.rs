@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -15,25 +16,33 @@ use super::{ChildGuard, bin, free_port};
 /// The main-context limits of nginx.conf under test.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Worker processes; 1 runs nginx as one process (no master).
+    pub workers: u32,
     pub worker_connections: u32,
     /// `worker_rlimit_nofile`; None leaves the process limit as inherited (Debian's default).
     pub rlimit_nofile: Option<u32>,
 }
 
-impl Limits {
-    /// Debian 12's /etc/nginx/nginx.conf: `worker_connections 768`, no rlimit.
-    pub const DEBIAN_STOCK: Limits = Limits { worker_connections: 768, rlimit_nofile: None };
+/// Debian's `worker_processes auto`: one worker per core.
+fn auto_workers() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1))
+}
 
-    /// What the bundle's INSTALL.md tells users to set for `subscribers`.
+impl Limits {
+    /// Debian 12's /etc/nginx/nginx.conf: `worker_processes auto`, `worker_connections 768`, no rlimit.
+    pub fn debian_stock() -> Limits {
+        Limits { workers: auto_workers(), worker_connections: 768, rlimit_nofile: None }
+    }
+
+    /// Debian's nginx.conf with what the bundle's INSTALL.md tells users to set for `subscribers`.
     pub fn generated(subscribers: u32) -> Limits {
         let wc = mercure_setup::plan::worker_connections_for(subscribers);
-        Limits { worker_connections: wc, rlimit_nofile: Some(wc * 2) }
+        Limits { workers: auto_workers(), worker_connections: wc, rlimit_nofile: Some(wc * 2) }
     }
 }
 
-/// (Re)starts the stack's nginx with its site and `limits`, in one process (so the
-/// guard's kill by PID stops all of it; Debian runs one worker per core, each with
-/// this many connections).
+/// (Re)starts the stack's nginx with its site and `limits`: one process, or a master
+/// and its workers in their own process group (which the guard kills as a whole).
 pub fn start_nginx_limited(stack: &mut Stack, limits: Limits) {
     stack.nginx = None;
     let nginx = require_tool_sbin("nginx", "apt-get install nginx");
@@ -45,14 +54,20 @@ pub fn start_nginx_limited(stack: &mut Stack, limits: Limits) {
     let text = std::fs::read_to_string(&conf).unwrap();
     let mut text =
         text.replace("worker_connections 1024;", &format!("worker_connections {};", limits.worker_connections));
+    if limits.workers > 1 {
+        text = text
+            .replace("master_process off;", "master_process on;")
+            .replace("worker_processes 1;", &format!("worker_processes {};", limits.workers));
+    }
     if let Some(n) = limits.rlimit_nofile {
-        text = text.replace("worker_processes 1;", &format!("worker_processes 1;\nworker_rlimit_nofile {n};"));
+        text = text.replace("master_process", &format!("worker_rlimit_nofile {n};\nmaster_process"));
     }
     // Access logging of thousands of long requests is not what is measured.
     text = text.replace(&format!("access_log {}/access.log;", prefix.display()), "access_log off;");
     std::fs::write(&conf, text).unwrap();
     let log = std::fs::File::create(prefix.join("nginx.out")).unwrap();
     let child = Command::new(nginx)
+        .process_group(0)
         .arg("-p")
         .arg(&prefix)
         .arg("-c")
@@ -65,7 +80,7 @@ pub fn start_nginx_limited(stack: &mut Stack, limits: Limits) {
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
-    let guard = ChildGuard::new("nginx (load)", child);
+    let guard = ChildGuard::group("nginx (load)", child);
     assert!(
         wait_for_port(tls_port, STARTUP),
         "nginx did not start: {}",
@@ -126,4 +141,82 @@ pub fn keep_report(name: &str, text: &str) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("loadtest-reports");
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join(name), text);
+}
+
+/// Resident memory and CPU time of a process and all its descendants, read from /proc.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub rss_bytes: u64,
+    pub cpu_secs: f64,
+    /// Open file descriptors, summed over the tree.
+    pub fds: u64,
+}
+
+/// `getconf NAME` as a number (page size, clock ticks).
+fn getconf(name: &str) -> u64 {
+    let o = Command::new("getconf").arg(name).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+}
+
+/// The usage of `root` and its descendants now.
+pub fn usage_of_tree(root: u32) -> Usage {
+    // (pid, ppid, cpu ticks, rss pages) of every process.
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // The command name is in parentheses and may hold spaces: fields start after it.
+        let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
+        let Ok(pid) = head.split_once(' ').map_or("", |(p, _)| p).parse::<u32>() else { continue };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        // After the name: state(0) ppid(1) ... utime(11) stime(12) ... rss(21).
+        procs.push((pid, u32::try_from(num(1)).unwrap_or(0), num(11) + num(12), num(21)));
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(procs.iter().filter(|p| p.1 == parent).map(|p| p.0));
+        i += 1;
+    }
+    let (page, ticks) = (getconf("PAGESIZE"), getconf("CLK_TCK"));
+    let mine = procs.iter().filter(|p| tree.contains(&p.0));
+    let (cpu, rss) = mine.fold((0, 0), |(c, r), p| (c + p.2, r + p.3));
+    let fds =
+        tree.iter().map(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count) as u64).sum();
+    #[allow(clippy::cast_precision_loss)]
+    Usage { rss_bytes: rss * page, cpu_secs: cpu as f64 / ticks as f64, fds }
+}
+
+/// Samples the peak resident memory and descriptor count of process trees while a
+/// load test runs.
+pub struct PeakSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Vec<Usage>>,
+}
+
+impl PeakSampler {
+    pub fn start(roots: Vec<u32>) -> PeakSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut peaks = vec![Usage::default(); roots.len()];
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for (peak, root) in peaks.iter_mut().zip(&roots) {
+                    let now = usage_of_tree(*root);
+                    peak.rss_bytes = peak.rss_bytes.max(now.rss_bytes);
+                    peak.fds = peak.fds.max(now.fds);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            peaks
+        });
+        PeakSampler { stop, handle }
+    }
+
+    /// The peak resident bytes and descriptors of each tree, in the order given to `start`.
+    pub fn finish(self) -> Vec<Usage> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().unwrap()
+    }
 }

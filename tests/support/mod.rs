@@ -105,14 +105,22 @@ pub fn free_port() -> u16 {
 }
 
 /// A child process killed by PID (and reaped) when dropped, also when a test panics.
+/// A group leader (see [`ChildGuard::group`]) takes its whole process group with it.
 pub struct ChildGuard {
     pub child: Child,
     pub name: String,
+    group: bool,
 }
 
 impl ChildGuard {
     pub fn new(name: &str, child: Child) -> Self {
-        ChildGuard { child, name: name.to_string() }
+        ChildGuard { child, name: name.to_string(), group: false }
+    }
+
+    /// For a child started with `process_group(0)` that forks workers (nginx with a
+    /// master process): dropping it kills the group whose id is the child's PID.
+    pub fn group(name: &str, child: Child) -> Self {
+        ChildGuard { child, name: name.to_string(), group: true }
     }
 
     pub fn pid(&self) -> u32 {
@@ -122,6 +130,9 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
+        if self.group {
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -149,4 +160,27 @@ pub fn fixed_secrets(algorithm: JwtAlgorithm, tls: bool) -> Secrets {
             hub_key: "FIXED HUB KEY".into(),
         }),
     }
+}
+
+/// The real Mercure hub binary for this run: the version `scripts/mercure-hub.sh`
+/// builds (0.24.2 unless `MERCURE_HUB_VERSION` says otherwise), cached after the first
+/// build; fails the test (never skips) with how to get it.
+pub fn hub_binary() -> PathBuf {
+    static HUB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HUB.get_or_init(|| {
+        let version = std::env::var("MERCURE_HUB_VERSION").unwrap_or_else(|_| "0.24.2".into());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mercure-hub.sh");
+        let out = Command::new("bash").arg(&script).arg(&version).stdin(std::process::Stdio::null()).output();
+        let out = out.unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let path = String::from_utf8_lossy(&out.stdout).lines().last().map(PathBuf::from);
+        match path {
+            Some(p) if out.status.success() && p.is_file() => p,
+            _ => panic!(
+                "the real Mercure hub {version} could not be built; these tests run it. Needs Go 1.26 and the Go \
+                 module proxy: run `bash scripts/mercure-hub.sh {version}`. Its output:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    })
+    .clone()
 }

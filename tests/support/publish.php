@@ -3,12 +3,14 @@
 // (Hub + Update), configured only from the bundle's symfony/.env.local loaded with
 // Symfony Dotenv. Used by the end-to-end tests and the latency benchmark.
 //
-// php publish.php ENV_LOCAL TOPIC DATA PRIVATE(0|1) COUNT HTTPS_PORT CAFILE
+// php publish.php ENV_LOCAL TOPIC DATA PRIVATE(0|1) COUNT HTTPS_PORT CAFILE PROJECT_DIR
 //
 // DATA may contain {seq} and {t} (microtime(true) at publish, for latency).
 // The test stack cannot listen on 443, so for an https MERCURE_URL the connection
 // (not the URL, Host or SNI) goes to 127.0.0.1:HTTPS_PORT, like a DNS entry would,
-// and CAFILE stands in for the public CA. Nothing else is configured here.
+// and CAFILE stands in for the public CA. Files the configuration names under
+// PROJECT_DIR (MERCURE_JWT_SECRET_FILE) are read from the bundle's symfony/ folder,
+// where INSTALL.md copies them from. Nothing else is configured here.
 
 require_once 'Symfony/Component/Dotenv/autoload.php';
 require_once 'Symfony/Component/Mercure/autoload.php';
@@ -23,22 +25,52 @@ use Symfony\Component\Mercure\Update;
 use Symfony\Contracts\HttpClient\HttpClientInterface;
 use Symfony\Contracts\HttpClient\ResponseInterface;
 
-[, $envFile, $topic, $data, $private, $count, $httpsPort, $cafile] = $argv;
+[, $envFile, $topic, $data, $private, $count, $httpsPort, $cafile, $projectDir] = $argv;
 
 (new Dotenv())->load($envFile);
 $url = $_ENV['MERCURE_URL'];
-$secret = $_ENV['MERCURE_JWT_SECRET'];
+$symfonyDir = dirname($envFile);
 
-// lcobucci/jwt is not packaged in Debian, so the publisher token is signed here:
-// HS256 over the same claims Symfony's LcobucciFactory puts in it.
+// The algorithm as config/packages/mercure.yaml sets it for the bundle (hmac.sha256,
+// hmac.sha512 or ecdsa.sha256), and the key from MERCURE_JWT_SECRET or the file
+// MERCURE_JWT_SECRET_FILE names.
+preg_match("/algorithm: '([a-z0-9.]+)'/", file_get_contents("$symfonyDir/config/packages/mercure.yaml"), $m);
+$algorithm = $m[1] ?? 'hmac.sha256';
+$secret = isset($_ENV['MERCURE_JWT_SECRET_FILE'])
+    ? file_get_contents($symfonyDir . substr($_ENV['MERCURE_JWT_SECRET_FILE'], strlen($projectDir)))
+    : $_ENV['MERCURE_JWT_SECRET'];
+
+// lcobucci/jwt is not packaged in Debian, so the publisher token is signed here
+// over the same claims Symfony's LcobucciFactory puts in it.
 function b64url(string $s): string
 {
     return rtrim(strtr(base64_encode($s), '+/', '-_'), '=');
 }
-$jwt = (function () use ($secret): string {
-    $head = b64url(json_encode(['typ' => 'JWT', 'alg' => 'HS256']));
+
+/** An ECDSA DER signature as JWS wants it: R and S, 32 bytes each. */
+function der_to_raw(string $der): string
+{
+    $offset = 3 + (ord($der[1]) & 0x80 ? 1 : 0);
+    $parts = '';
+    for ($i = 0; $i < 2; $i++) {
+        $len = ord($der[$offset]);
+        $int = ltrim(substr($der, $offset + 1, $len), "\0");
+        $parts .= str_pad($int, 32, "\0", STR_PAD_LEFT);
+        $offset += 2 + $len;
+    }
+    return $parts;
+}
+
+$jwt = (function () use ($secret, $algorithm): string {
+    $alg = ['hmac.sha256' => 'HS256', 'hmac.sha512' => 'HS512', 'ecdsa.sha256' => 'ES256'][$algorithm];
+    $head = b64url(json_encode(['typ' => 'JWT', 'alg' => $alg]));
     $body = b64url(json_encode(['mercure' => ['publish' => ['*']]]));
-    return "$head.$body." . b64url(hash_hmac('sha256', "$head.$body", $secret, true));
+    $input = "$head.$body";
+    if ($alg === 'ES256') {
+        openssl_sign($input, $der, openssl_pkey_get_private($secret), OPENSSL_ALGO_SHA256) or exit("cannot sign with the ES256 key\n");
+        return "$input." . b64url(der_to_raw($der));
+    }
+    return "$input." . b64url(hash_hmac($alg === 'HS512' ? 'sha512' : 'sha256', $input, $secret, true));
 })();
 
 /** Sends https://HOST/... to 127.0.0.1:PORT, keeping the URL's host for Host and SNI. */

@@ -1,8 +1,8 @@
 //! A real Mercure-behind-nginx stack on loopback, built from a rendered bundle:
 //! nginx with the bundle's site (public TLS from a throwaway CA made here, ports
-//! remapped), Debian's Caddy with the bundle's Caddyfile whose `mercure { }` block
-//! reverse-proxies to a flask-mercure-sse hub holding the bundle's keys, plus
-//! subscribers (curl, HTTP/2 or HTTP/1.1) and Symfony's publisher (php).
+//! remapped), the real Mercure hub running the bundle's Caddyfile (only ports and
+//! paths adapted) with the keys from `mercure.env`, plus subscribers (curl, HTTP/2
+//! or HTTP/1.1) and Symfony's publisher (php).
 //!
 //! Every server listens on 127.0.0.1 on a free port, is waited for by polling its
 //! port, and is killed by PID when its guard drops, also when a test panics.
@@ -19,12 +19,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mercure_setup::bundle::paths;
 use mercure_setup::check::BundleDir;
-use mercure_setup::check::adapt::{self, CaddyAdapt, Http2Form, MercureStandIn, NginxAdapt};
+use mercure_setup::check::adapt::{self, CaddyAdapt, Http2Form, NginxAdapt};
 use mercure_setup::check::parse;
 use mercure_setup::check::tools;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
-use super::{ChildGuard, fixture, free_port, require_tool, run, stderr};
+use super::{ChildGuard, fixture, free_port, hub_binary, require_tool, run, stderr};
 
 /// How long a server gets to open its port.
 pub const STARTUP: Duration = Duration::from_secs(15);
@@ -168,60 +168,37 @@ impl Rendered {
     }
 }
 
-/// The flask-mercure-sse hub, standing in for the Mercure module behind Caddy.
+/// The real Mercure hub running an (adapted) Caddyfile.
 pub struct Hub {
-    pub guard: ChildGuard,
-    pub port: u16,
-    pub log: PathBuf,
-}
-
-/// Starts the hub with the bundle's key; anonymous subscribers and CORS as the bundle says.
-pub fn start_hub(r: &Rendered, dir: &Path) -> Hub {
-    require_tool("python3", "apt-get install python3 python3-pip && pip install flask-mercure-sse==0.4.1");
-    let port = free_port();
-    let secret = r.hub_secret();
-    let mut cmd = Command::new("python3");
-    cmd.args(["-m", "flask_mercure_sse.server", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--publisher-secret", &secret, "--subscriber-secret", &secret])
-        .arg(if r.bundle.answer("hub.anonymous").as_deref() == Some("true") {
-            "--allow-anonymous"
-        } else {
-            "--no-allow-anonymous"
-        })
-        .arg("--no-subscriptions");
-    // flask-mercure-sse takes one origin; the tests set at most one.
-    if let Some(origin) = r.cors_origins().first() {
-        cmd.args(["--cors-origins", origin]);
-    }
-    // The server's own .env loading must not pick anything up from the test's cwd.
-    cmd.current_dir(dir);
-    let log = dir.join("hub.log");
-    let guard = start_server("flask-mercure-sse hub", cmd, &log, port);
-    Hub { guard, port, log }
-}
-
-/// Debian's Caddy running the bundle's Caddyfile, its `mercure` block proxied to the hub.
-pub struct Caddy {
     pub guard: ChildGuard,
     pub port: u16,
     pub log: PathBuf,
     pub caddyfile: PathBuf,
 }
 
-/// Starts Caddy on `port` with `caddyfile_text` (already adapted).
-pub fn start_caddy_text(caddyfile_text: &str, port: u16, dir: &Path) -> Caddy {
-    let caddy = require_tool("caddy", "apt-get install caddy");
-    std::fs::create_dir_all(dir).expect("caddy dir");
+impl Hub {
+    pub fn log(&self) -> String {
+        read_lossy(&self.log)
+    }
+}
+
+/// Starts the real hub on `port` with `caddyfile_text` (already adapted), its
+/// environment read from the bundle's `mercure.env` as systemd's `EnvironmentFile=`
+/// passes it, and its own storage in `dir`.
+pub fn start_hub_text(r: &Rendered, caddyfile_text: &str, port: u16, dir: &Path) -> Hub {
+    std::fs::create_dir_all(dir).expect("hub dir");
     let caddyfile = dir.join("Caddyfile");
     std::fs::write(&caddyfile, caddyfile_text).expect("write Caddyfile");
-    let mut cmd = Command::new(caddy);
-    cmd.args(["run", "--adapter", "caddyfile", "--config"]).arg(&caddyfile);
+    let env = parse::parse_env(&r.bundle.read(paths::HUB_ENV).expect("mercure.env")).expect("parse mercure.env");
+    let mut cmd = Command::new(hub_binary());
+    cmd.args(["run", "--adapter", "caddyfile", "--config"]).arg(&caddyfile).env_clear().envs(&env);
+    // The state folder (the unit's StateDirectory) becomes the test's folder.
     for var in ["XDG_DATA_HOME", "XDG_CONFIG_HOME", "HOME"] {
         cmd.env(var, dir);
     }
-    let log = dir.join("caddy.log");
-    let guard = start_server("caddy", cmd, &log, port);
-    Caddy { guard, port, log, caddyfile }
+    let log = dir.join("hub.log");
+    let guard = start_server("mercure hub", cmd, &log, port);
+    Hub { guard, port, log, caddyfile }
 }
 
 /// A Caddyfile with its `tls ...` line replaced (an empty `replacement` drops it).
@@ -238,17 +215,15 @@ pub fn host_named(caddyfile: &str, port: u16) -> String {
         .replace("\tdefault_sni mercure.internal\n", "\n")
 }
 
-/// The bundle's Caddyfile adapted to run here: mercure block -> reverse proxy to the hub,
-/// `trusted_proxies` dropped, TLS files from `tls_dir` (default: the bundle's), admin off
-/// (several Caddys run at once in the suite).
-pub fn adapted_caddyfile(r: &Rendered, hub_port: u16, tls_dir: Option<&Path>) -> String {
+/// The bundle's Caddyfile as the test runs it: only the TLS folder (`tls_dir`, default
+/// the bundle's), the admin endpoint (off: several hubs run at once in the suite) and
+/// the storage folder (`state_dir`) change.
+pub fn hub_caddyfile(r: &Rendered, tls_dir: Option<&Path>, state_dir: &Path) -> String {
     let text = r.bundle.read(paths::CADDYFILE).expect("Caddyfile");
     let tls_dir = tls_dir.map_or_else(|| r.bundle.path("mercure/tls"), Path::to_path_buf);
     let how = CaddyAdapt {
-        mercure: MercureStandIn::ReverseProxy(format!("127.0.0.1:{hub_port}")),
-        tls_dir: Some(tls_dir.to_string_lossy().into_owned()),
-        port: None,
         admin: Some("off".into()),
+        ..CaddyAdapt::real_hub(Some(tls_dir.to_string_lossy().into_owned()), state_dir.to_string_lossy().into_owned())
     };
     adapt::adapt_caddyfile(&text, &how).expect("adapt the Caddyfile")
 }
@@ -333,7 +308,6 @@ pub fn require_tool_sbin(name: &str, install: &str) -> PathBuf {
 pub struct Stack {
     // Fields drop in declaration order: the servers are killed before their folder goes.
     pub nginx: Option<Nginx>,
-    pub caddy: Option<Caddy>,
     pub hub: Option<Hub>,
     pub public: PublicTls,
     pub work: PathBuf,
@@ -341,11 +315,10 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Renders `fixture` with its hub on a free port (plus `sets`) and starts hub, Caddy and nginx.
+    /// Renders `fixture` with its hub on a free port (plus `sets`) and starts the hub and nginx.
     pub fn start(fixture_name: &str, sets: &[&str]) -> Stack {
         let mut stack = Stack::prepare(fixture_name, sets);
         stack.start_hub();
-        stack.start_caddy();
         let site = stack.r.bundle.read(&stack.r.bundle.nginx_site).expect("site");
         stack.start_nginx_with(&site);
         stack
@@ -360,36 +333,40 @@ impl Stack {
         let work = r.tmp.path().join("run");
         std::fs::create_dir_all(&work).expect("work dir");
         let public = public_tls(&work.join("public-tls"), &r.domain());
-        Stack { nginx: None, caddy: None, hub: None, public, work, r }
+        Stack { nginx: None, hub: None, public, work, r }
     }
 
-    pub fn start_hub(&mut self) -> u16 {
-        let hub = start_hub(&self.r, &self.work);
-        let port = hub.port;
-        self.hub = Some(hub);
-        port
+    /// The folder the hub keeps its state in (the bolt database, Caddy's data).
+    pub fn hub_state(&self) -> PathBuf {
+        self.work.join("hub")
     }
 
-    pub fn hub_port(&self) -> u16 {
-        self.hub.as_ref().expect("hub started").port
+    /// The bundle's Caddyfile as the stack runs it (see [`hub_caddyfile`]).
+    pub fn hub_caddyfile(&self) -> String {
+        hub_caddyfile(&self.r, None, &self.hub_state())
     }
 
-    /// Starts Caddy with the bundle's Caddyfile (adapted) on the bundle's hub port.
-    pub fn start_caddy(&mut self) {
-        let text = adapted_caddyfile(&self.r, self.hub_port(), None);
-        self.start_caddy_text(&text);
+    /// Starts the real hub with the bundle's Caddyfile on the bundle's hub port.
+    pub fn start_hub(&mut self) {
+        let text = self.hub_caddyfile();
+        self.start_hub_text(&text);
     }
 
-    pub fn start_caddy_text(&mut self, text: &str) {
-        self.caddy = None;
+    /// (Re)starts the hub with `text`, a Caddyfile from [`Stack::hub_caddyfile`] a fault case edited.
+    pub fn start_hub_text(&mut self, text: &str) {
+        self.stop_hub();
         let port = self.r.hub_port();
-        assert!(wait_for_port_closed(port, STARTUP), "hub port {port} still busy");
-        self.caddy = Some(start_caddy_text(text, port, &self.work.join("caddy")));
+        self.hub = Some(start_hub_text(&self.r, text, port, &self.hub_state()));
     }
 
-    pub fn stop_caddy(&mut self) {
-        self.caddy = None;
-        assert!(wait_for_port_closed(self.r.hub_port(), STARTUP), "caddy still listening after kill");
+    pub fn stop_hub(&mut self) {
+        if self.hub.take().is_some() {
+            assert!(wait_for_port_closed(self.r.hub_port(), STARTUP), "the hub still listens after kill");
+        }
+    }
+
+    pub fn hub(&self) -> &Hub {
+        self.hub.as_ref().expect("hub started")
     }
 
     /// (Re)starts nginx with `site_text` in a fresh prefix.
@@ -435,13 +412,6 @@ impl Stack {
         Subscriber::start(&args)
     }
 
-    /// Waits until `sub`'s request has reached the hub: the hub sends response headers
-    /// only with the first event, so warm-up updates are posted straight to the hub
-    /// until the subscriber prints one. Polls; never sleeps blindly.
-    pub fn until_subscribed(&self, sub: &mut Subscriber, topic: &str) {
-        post_to_hub(self.hub_port(), &self.r.token("tokens/publisher.jwt"), topic, "warmup", sub);
-    }
-
     /// Publishes `count` updates with Symfony's Mercure component configured from `.env.local`.
     pub fn publish(&self, topic: &str, data: &str, private: bool, count: usize) -> Output {
         publish_php(
@@ -454,32 +424,6 @@ impl Stack {
             &self.public.ca,
         )
     }
-}
-
-/// Posts warm-up updates to the hub on `hub_port` until `sub` receives one (10 s at most).
-pub fn post_to_hub(hub_port: u16, publisher_jwt: &str, topic: &str, data: &str, sub: &mut Subscriber) {
-    let deadline = Instant::now() + STARTUP;
-    let want = format!("data: {data}");
-    while Instant::now() < deadline {
-        let args: Vec<String> = [
-            "-X",
-            "POST",
-            "-H",
-            &format!("Authorization: Bearer {publisher_jwt}"),
-            "--data-urlencode",
-            &format!("topic={topic}"),
-            "--data-urlencode",
-            &format!("data={data}"),
-            &format!("http://127.0.0.1:{hub_port}/.well-known/mercure"),
-        ]
-        .map(String::from)
-        .to_vec();
-        let _ = curl(&args);
-        if sub.wait_line(Duration::from_millis(250), |l| l == want).is_some() {
-            return;
-        }
-    }
-    panic!("the subscriber never received a warm-up update: {}", sub.drain(Duration::ZERO));
 }
 
 /// Percent-encodes a topic for a query string.
@@ -510,6 +454,7 @@ pub fn publish_php(
         .arg(r.bundle.path(paths::ENV_LOCAL))
         .args([topic, data, if private { "1" } else { "0" }, &count.to_string(), &https_port.to_string()])
         .arg(ca)
+        .arg(r.bundle.answer("symfony.project_dir").expect("symfony.project_dir in answers.yaml"))
         .stdin(Stdio::null())
         .output()
         .expect("run php")
@@ -593,6 +538,13 @@ impl Subscriber {
     /// The status line (e.g. `HTTP/2 200`), waiting up to `timeout`.
     pub fn status(&mut self, timeout: Duration) -> Option<String> {
         self.wait_line(timeout, |l| l.starts_with("HTTP/")).map(|l| l.text)
+    }
+
+    /// Waits until the subscription is open, failing the test otherwise: the hub
+    /// registers a subscriber before it sends the response headers, so once they
+    /// arrived every later update reaches it.
+    pub fn until_subscribed(&mut self) {
+        assert!(self.wait_open(STARTUP), "the subscription never opened: {}", self.drain(Duration::ZERO));
     }
 
     /// Waits until the response headers are complete (the stream is open).
