@@ -91,6 +91,23 @@ pub enum Command {
         #[arg(value_name = "TOPIC", value_parser = crate::teaching::Topic::parse)]
         topic: Option<crate::teaching::Topic>,
     },
+    // --- Shipping: completions, man pages and the answers-file schema ---
+    /// Print shell completions for bash, zsh or fish.
+    #[command(after_help = "e.g. mercure-setup completions bash > /etc/bash_completion.d/mercure-setup")]
+    Completions {
+        /// bash, zsh or fish.
+        #[arg(value_name = "SHELL")]
+        shell: crate::ship::Shell,
+    },
+    /// Write the man pages (mercure-setup.1 and one per subcommand) into DIR, for packagers.
+    Man {
+        /// The folder to write into; created if missing.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Print the answers file's JSON Schema, for editors that check and complete YAML.
+    Schema,
+    // --- end shipping ---
 }
 
 /// Runs the command line and returns the process exit code.
@@ -123,6 +140,11 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Loadtest(args)) => crate::loadtest::run(&args),
         Some(Command::Wizard { answers, out }) => wizard(answers, out),
         Some(Command::Explain { topic }) => explain(topic),
+        // --- Shipping ---
+        Some(Command::Completions { shell }) => print_stdout(&crate::ship::completions(shell)),
+        Some(Command::Man { out }) => crate::ship::write_man_pages(&out).map(|_| ()),
+        Some(Command::Schema) => print_stdout(&crate::schema::schema_text()),
+        // --- end shipping ---
         // No command: the wizard on a terminal, else the same no-TTY error pointing to `render`.
         None => wizard(None, None),
     }
@@ -133,9 +155,13 @@ fn init(topology: Option<Topology>, output: Option<&Path>, force: bool) -> Resul
     if let Some(t) = topology {
         draft.set("topology", RawValue::Scalar(t.as_str().into()), None);
     }
+    // The modeline comes first: yaml-language-server reads it from the file's top.
     let header = format!(
-        "mercure-setup {} answers file. Fill in `domain`, uncomment what you want to change, then:\n  \
-         mercure-setup render --answers FILE --out DIR",
+        "{}\nmercure-setup {} answers file. Fill in `domain`, uncomment what you want to change, then:\n  \
+         mercure-setup render --answers FILE --out DIR\n\
+         (Editors check this file against the schema above, which the Debian package installs;\n\
+         elsewhere: mercure-setup schema > answers.schema.json, and point the first line at it.)",
+        crate::schema::modeline(),
         env!("CARGO_PKG_VERSION")
     );
     let text = answers_file::write_commented(&draft, &header);

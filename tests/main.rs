@@ -27,7 +27,15 @@ mod hub;
 #[cfg(feature = "real-stack")]
 mod loadtest;
 #[cfg(feature = "real-stack")]
+mod loadtest_report;
+#[cfg(feature = "real-stack")]
+mod package;
+#[cfg(feature = "real-stack")]
 mod real_tools;
+#[cfg(feature = "real-stack")]
+mod schema;
+#[cfg(feature = "real-stack")]
+mod shipping;
 mod snapshots;
 mod wizard;
 mod wizard_screens;

@@ -8,6 +8,7 @@
 //! subscriber, latencies in one shared fixed-size histogram), and a hard
 //! `--duration` after which everything is stopped and reported.
 
+pub mod report;
 pub mod stats;
 
 use std::io::{self, IsTerminal as _};
@@ -80,6 +81,9 @@ pub struct LoadtestArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as a self-contained HTML page with plots (no scripts, no network).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 /// Counters the subscriber tasks update and the progress line reads.
@@ -120,6 +124,9 @@ struct SubResult {
     delivered: u32,
     duplicates: u64,
     dropped: Option<Failure>,
+    /// When connecting ended, and when an established stream dropped (us since the start).
+    ended_at_us: u64,
+    dropped_at_us: u64,
 }
 
 struct Plan {
@@ -245,6 +252,9 @@ impl Plan {
 /// published and arrived everywhere.
 pub fn run(args: &LoadtestArgs) -> Result<(), Error> {
     let plan = Plan::from_args(args)?;
+    if let Some(path) = &args.report {
+        report::check_path(path)?;
+    }
     // Raise the soft fd limit to the hard one first: the default 1024 would make the
     // client, not the server, refuse connections.
     let (soft_before, hard) = rlimit::Resource::NOFILE.get().unwrap_or((0, 0));
@@ -278,6 +288,9 @@ pub fn run(args: &LoadtestArgs) -> Result<(), Error> {
     };
     crate::doctor::report::print_out(&text);
     runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Some(path) = &args.report {
+        report::write(path, &report, args)?;
+    }
     if report.clean() {
         Ok(())
     } else if let Some(why) = &report.aborted {
@@ -404,6 +417,7 @@ async fn drive(plan: Plan, mut client: ClientUse) -> Report {
     client.scheduling_lag_max_ms = lag.load(Ordering::Relaxed);
     let mut report = summarize(&plan, results, client, ramp, &publishing, ended == RampEnd::Deadline);
     report.latency = Latency::from_histogram(&shared.latency);
+    report.latency_buckets = shared.latency.buckets();
     report.warmup_published = shared.warmup_published.load(Ordering::Relaxed);
     report.warmup_failures = shared.warmup_failed.load(Ordering::Relaxed);
     report.warmup_failure_example = warmup_failure.map(|f| f.to_string());
@@ -486,9 +500,20 @@ fn summarize(
     let mut complete = 0u32;
     let mut per_sub = Vec::new();
     let mut lost_hist = std::collections::BTreeMap::<u32, u32>::new();
+    let mut events = Vec::with_capacity(results.len());
+    let mut per_update = vec![0u32; plan.updates as usize];
     for r in results {
         match r.outcome {
             Outcome::Established => {
+                events.push((r.ended_at_us / 1000, report::ESTABLISHED));
+                if r.dropped.is_some() {
+                    events.push((r.dropped_at_us / 1000, report::DROPPED));
+                }
+                for (seq, count) in per_update.iter_mut().enumerate() {
+                    if r.received.get(seq / 64).is_some_and(|w| w & (1 << (seq % 64)) != 0) {
+                        *count += 1;
+                    }
+                }
                 established += 1;
                 delivered += u64::from(r.delivered);
                 duplicates += r.duplicates;
@@ -509,6 +534,7 @@ fn summarize(
                     statuses.push(s);
                 }
                 let k = stats::kind_index(&f);
+                events.push((r.ended_at_us / 1000, KINDS[k]));
                 by_kind[k] += 1;
                 if !examples.iter().any(|(n, _)| n == KINDS[k]) {
                     examples.push((KINDS[k].to_string(), f.to_string()));
@@ -549,6 +575,8 @@ fn summarize(
         client,
         diagnosis,
         publish_diagnosis,
+        connection_events: events,
+        per_update_delivered: if published > 0 { per_update } else { Vec::new() },
         ..Report::default()
     }
 }
@@ -678,8 +706,16 @@ async fn subscriber(
     mut stop: watch::Receiver<bool>,
     clock: Instant,
 ) -> SubResult {
-    let mut result =
-        SubResult { outcome: Outcome::Established, received: Vec::new(), delivered: 0, duplicates: 0, dropped: None };
+    let mut result = SubResult {
+        outcome: Outcome::Established,
+        received: Vec::new(),
+        delivered: 0,
+        duplicates: 0,
+        dropped: None,
+        ended_at_us: 0,
+        dropped_at_us: 0,
+    };
+    let since_start = || u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
     let permit = tokio::select! {
         p = gate.acquire() => p.ok(),
         _ = stop.wait_for(|&s| s) => None,
@@ -692,6 +728,7 @@ async fn subscriber(
         },
     };
     shared.finished_attempts.fetch_add(1, Ordering::Relaxed);
+    result.ended_at_us = since_start();
     let mut events = match connected {
         Ok(c) => {
             shared.established.fetch_add(1, Ordering::Relaxed);
@@ -756,6 +793,9 @@ async fn subscriber(
             shared.deliveries.fetch_add(1, Ordering::Relaxed);
             shared.latency.record(now_us.saturating_sub(sent));
         }
+    }
+    if result.dropped.is_some() {
+        result.dropped_at_us = since_start();
     }
     result
 }
@@ -959,6 +999,7 @@ mod tests {
             reach: net::ReachArgs::default(),
             http2: false,
             json: false,
+            report: None,
         }
     }
 

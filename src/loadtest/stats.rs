@@ -99,6 +99,18 @@ impl Histogram {
         self.total.load(Ordering::Relaxed)
     }
 
+    /// The non-empty buckets as (largest value held, count), in order; the last
+    /// bucket's bound is the exact maximum. For plotting the distribution.
+    pub fn buckets(&self) -> Vec<(u64, u64)> {
+        let max = self.max.load(Ordering::Relaxed);
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (bucket_high(i).min(max), c.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
     pub fn max(&self) -> Option<u64> {
         (self.count() > 0).then(|| self.max.load(Ordering::Relaxed))
     }
@@ -186,6 +198,17 @@ pub struct Report {
     pub diagnosis: Option<crate::doctor::diagnosis::Diagnosis>,
     /// The likely cause when publishes failed.
     pub publish_diagnosis: Option<crate::doctor::diagnosis::Diagnosis>,
+    // For `--report`'s plots only (kept out of the JSON, which stays a summary):
+    /// The latency histogram's non-empty buckets: (largest microseconds held, count).
+    #[serde(skip)]
+    pub latency_buckets: Vec<(u64, u64)>,
+    /// When each connection attempt ended (ms since the start) and how: `established`,
+    /// a `KINDS` class, or `dropped` for an established one that ended early.
+    #[serde(skip)]
+    pub connection_events: Vec<(u64, &'static str)>,
+    /// For each measured update in publish order, the subscribers that received it.
+    #[serde(skip)]
+    pub per_update_delivered: Vec<u32>,
 }
 
 /// What the load generator itself used, and whether it was the bottleneck.
@@ -429,6 +452,16 @@ mod tests {
         // Beyond the last bucket: counted, max still exact.
         let h = hist([u64::MAX / 2]);
         assert_eq!((h.count(), h.max()), (1, Some(u64::MAX / 2)));
+    }
+
+    #[test]
+    fn buckets_list_what_was_recorded() {
+        let h = hist([5, 5, 200, 1_000_000]);
+        let b = h.buckets();
+        assert_eq!(b[0], (5, 2));
+        assert_eq!(b.iter().map(|(_, n)| n).sum::<u64>(), 4);
+        assert_eq!(b.last(), Some(&(1_000_000, 1)), "the last bound is the exact maximum");
+        assert!(b[1].0 >= 200 && b[1].0 <= 203);
     }
 
     #[test]
