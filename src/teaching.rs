@@ -121,7 +121,7 @@ publish_origins empty, `*` refused.",
     },
 ];
 
-/// One row of the brief's symptom -> cause -> fix table.
+/// One row of the symptom -> cause -> fix table.
 #[derive(Debug)]
 pub struct Trouble {
     pub symptom: &'static str,
@@ -129,6 +129,13 @@ pub struct Trouble {
     pub fix: &'static str,
     /// What the generated bundle does so the symptom does not occur.
     pub generated: &'static str,
+}
+
+/// How user-facing text points at troubleshooting row `item` (numbered from 1, as
+/// `mercure-setup explain troubleshooting` prints them): number and symptom.
+pub fn troubleshooting_ref(item: u8) -> String {
+    let symptom = usize::from(item).checked_sub(1).and_then(|i| TROUBLESHOOTING.get(i)).map_or("", |t| t.symptom);
+    format!("explain troubleshooting #{item}: {symptom}")
 }
 
 pub const TROUBLESHOOTING: &[Trouble] = &[
@@ -455,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn troubleshooting_covers_the_brief() {
+    fn troubleshooting_covers_every_symptom() {
         assert_eq!(TROUBLESHOOTING.len(), 15);
         assert_eq!(Topic::parse("troubleshooting"), Ok(Topic::Troubleshooting));
         assert!(Topic::parse("x").is_err());

@@ -36,12 +36,12 @@ impl Doctor {
         assert!(b.starts_with("[ok]"), "`{id}` should pass:\n{b}\n\nfull output:\n{}", self.out);
     }
 
-    /// Asserts probe `id` failed with a diagnosis of brief item `item` whose text contains `needle`.
+    /// Asserts probe `id` failed with a diagnosis of troubleshooting row `item` whose text contains `needle`.
     fn failed(&self, id: &str, item: u8, needle: &str) {
         let b = self.block(id);
         assert!(b.starts_with("[FAIL]"), "`{id}` should fail:\n{b}\n\nfull output:\n{}", self.out);
-        let marker = format!("cause (brief §2.{item})");
-        assert!(b.contains(&marker), "`{id}` lacks the §2.{item} diagnosis:\n{b}\n\nfull output:\n{}", self.out);
+        let marker = format!("cause ({})", mercure_setup::teaching::troubleshooting_ref(item));
+        assert!(b.contains(&marker), "`{id}` lacks the #{item} diagnosis:\n{b}\n\nfull output:\n{}", self.out);
         assert!(b.contains(needle), "`{id}` diagnosis lacks `{needle}`:\n{b}");
         assert!(!self.ok, "doctor exited 0 with a failed probe");
     }

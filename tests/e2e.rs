@@ -81,7 +81,7 @@ fn topology(fixture: &str) {
     // The hub answers a preflight with 204 No Content.
     assert!(allowed.starts_with("http/2 204"), "{allowed}");
     let acao: Vec<&str> = allowed.lines().filter(|l| l.starts_with("access-control-allow-origin:")).collect();
-    // Exactly one: nginx adds none of its own on top of the hub's (brief section 2.10).
+    // Exactly one: nginx adds none of its own on top of the hub's (troubleshooting #10).
     assert_eq!(acao, [format!("access-control-allow-origin: {ORIGIN}").as_str()], "{allowed}");
     let other = preflight("https://evil.example.net");
     assert!(

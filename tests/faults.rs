@@ -1,7 +1,7 @@
 //! The fault matrix of issue 4 on the real stack: each case shows what users see
 //! (status, body, the nginx error-log line) with the configs people copy (the
 //! seed's locations) or a broken hub, and that the generated bundle on the same
-//! stack passes the probe. Where reality differs from the brief, the test asserts
+//! stack passes the probe. Where reality differs from common advice, the test asserts
 //! reality and says so.
 
 use std::path::Path;
@@ -95,10 +95,10 @@ fn seed_location_against_a_host_named_hub() {
     assert_status(&request(&stack), "HTTP/2 502");
     error_log_has(&stack, "SSL alert number 80");
 
-    // Reality differs from the brief when the certificate is loaded from files
+    // Reality differs from common advice when the certificate is loaded from files
     // (`tls hub.crt hub.key`, as the bundle does): the hub's Caddy serves it even without
     // SNI, the handshake succeeds, and then no site matches the public Host header:
-    // an empty 200 (brief section 2, symptom 6), not alert 80.
+    // an empty 200 (troubleshooting #6), not alert 80.
     stack.start_hub_text(&host_named);
     let response = request(&stack);
     assert_status(&response, "HTTP/2 200");
@@ -220,7 +220,7 @@ fn hub_down_is_a_502_with_connection_refused() {
     probe_passes(&stack);
 }
 
-/// Reality differs from the brief: the hub sends `X-Accel-Buffering: no` with every
+/// Reality differs from common advice: the hub sends `X-Accel-Buffering: no` with every
 /// subscription, so even a bare `proxy_pass` (buffering on, HTTP/1.0 upstream) streams
 /// updates at once. They are held back only when nginx ignores that header (as copied
 /// caching snippets do with `proxy_ignore_headers`); the bundle's `proxy_buffering off`

@@ -120,7 +120,7 @@ fn loadtest_counts_failures_when_nginx_runs_out_of_connections() {
     let kinds: Vec<&str> = r["failed_by_kind"].as_array().unwrap().iter().map(|k| k[0].as_str().unwrap()).collect();
     assert!(!kinds.contains(&"client_limit"), "the client is not the bottleneck here: {r:#}");
     assert!(r["client"]["bottlenecks"].as_array().unwrap().is_empty(), "{r:#}");
-    assert_eq!(r["diagnosis"]["item"], 15, "the brief's too-many-subscribers row: {r:#}");
+    assert_eq!(r["diagnosis"]["item"], 15, "the too-many-subscribers row: {r:#}");
     assert!(stack.nginx().error_log().contains("worker_connections are not enough"), "{}", stack.nginx().error_log());
 }
 
@@ -140,7 +140,7 @@ fn loadtest_names_its_own_fd_limit_as_the_bottleneck() {
 }
 
 /// A token file signed with a key the hub does not hold (a secret that differs from
-/// mercure/mercure.env, the brief's §2.11), granting `role` on every topic.
+/// mercure/mercure.env, troubleshooting #11), granting `role` on every topic.
 fn foreign_token(stack: &Stack, role: Role) -> std::path::PathBuf {
     let key = SigningKey::Hmac("not-the-hub-key-not-the-hub-key-not-the-hub-key".into());
     let token = sign(&key, JwtAlgorithm::HS256, role, &["*"]).unwrap();
@@ -169,7 +169,7 @@ fn loadtest_fails_fast_when_the_hub_rejects_the_publisher_token() {
     let refused = |t: &str| t.contains("HTTP 401");
     assert!(refused(r["warmup_failure_example"].as_str().unwrap()), "{r:#}");
     assert!(refused(r["aborted"].as_str().unwrap()), "{r:#}");
-    assert_eq!(r["publish_diagnosis"]["item"], 11, "the brief's publish-401 row: {r:#}");
+    assert_eq!(r["publish_diagnosis"]["item"], 11, "the publish-401 row: {r:#}");
     assert!(stderr(&o).contains("warm-up publish failed: HTTP 40"), "{}", stderr(&o));
 
     let o = run_loadtest_args(args, &extra, None);
@@ -177,8 +177,12 @@ fn loadtest_fails_fast_when_the_hub_rejects_the_publisher_token() {
     let text = stdout(&o);
     println!("{text}");
     assert!(!text.contains("100.00 %"), "no delivery claim over nothing published:\n{text}");
-    for needle in ["STOPPED EARLY", "warm-up published           0 of", "published                   0 of 3", "§2.11"]
-    {
+    for needle in [
+        "STOPPED EARLY",
+        "warm-up published           0 of",
+        "published                   0 of 3",
+        "troubleshooting #11: Publishing answers 401",
+    ] {
         assert!(text.contains(needle), "`{needle}` not in:\n{text}");
     }
     assert!(stderr(&o).contains("stopped early") && refused(&stderr(&o)), "{}", stderr(&o));
@@ -200,7 +204,7 @@ fn loadtest_blames_a_rejected_subscriber_token_not_worker_connections() {
     assert_eq!(r["established"], 0, "{r:#}");
     assert_eq!(r["failed"], 5, "{r:#}");
     let item = r["diagnosis"]["item"].as_u64().unwrap();
-    assert!(item == 5 || item == 11, "a token problem, not §2.{item}: {r:#}");
+    assert!(item == 5 || item == 11, "a token problem, not #{item}: {r:#}");
     assert!(r["diagnosis"]["cause"].as_str().unwrap().contains("token"), "{r:#}");
 }
 

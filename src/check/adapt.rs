@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use crate::plan::install;
 
-/// The directives a Mercure 0.24 `mercure { }` block knows (brief section 4). Any
+/// The directives a Mercure 0.24 `mercure { }` block knows (its Caddyfile documentation). Any
 /// other name is silently ignored by the hub, so it would "do nothing" in production.
 pub const KNOWN_MERCURE_DIRECTIVES: &[&str] = &[
     "publisher_jwt",

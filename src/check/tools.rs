@@ -682,7 +682,7 @@ pub fn subject_alt_names(pem: &str) -> Result<Vec<String>, String> {
     Ok(dns.chain(info.ip_addresses.iter().map(|a| format!("IP:{a}"))).collect())
 }
 
-/// What is wrong with the CA and hub certificate against brief section 1 (empty when right).
+/// What is wrong with the CA and hub certificate against what pki.rs issues (empty when right).
 pub fn certificate_problems(ca_pem: &str, hub_pem: &str, tls_name: &str) -> Vec<String> {
     let mut problems = Vec::new();
     match cert_facts(ca_pem) {
@@ -722,7 +722,7 @@ pub fn certificate_problems(ca_pem: &str, hub_pem: &str, tls_name: &str) -> Vec<
     problems
 }
 
-/// The extension fields brief section 1 prescribes, as found in one certificate.
+/// The extension fields pki.rs issues, as found in one certificate.
 #[derive(Debug, Default)]
 #[allow(clippy::struct_excessive_bools)]
 struct CertFacts {

@@ -1,4 +1,4 @@
-//! The symptom -> cause -> fix table (the brief's section 2) as data: each
+//! The symptom -> cause -> fix table (`explain troubleshooting`) as data: each
 //! `Finding` a probe can make maps to the likely cause and the exact fix, in
 //! terms of the bundle's files, so every failure prints advice the user can act on.
 
@@ -106,7 +106,7 @@ pub enum Finding {
     TooFewWorkerConnections,
 }
 
-/// A likely cause and its fix, with the brief's section 2 item number.
+/// A likely cause and its fix, with its troubleshooting row number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnosis {
     pub item: u8,
@@ -359,7 +359,7 @@ impl Finding {
     }
 }
 
-/// The cause and fix for a known nginx error-log line (the brief's section 2 strings).
+/// The cause and fix for a known nginx error-log line (the strings the troubleshooting rows quote).
 fn explain_nginx_log(line: &str, n: &Names) -> (u8, String, String) {
     let site = &n.site_file;
     if line.contains("111: Connection refused") {
@@ -449,7 +449,7 @@ mod tests {
     }
 
     #[test]
-    fn each_finding_maps_to_its_brief_item_and_names_the_bundle_files() {
+    fn each_finding_maps_to_its_troubleshooting_row_and_names_the_bundle_files() {
         let n = names(true);
         let cases: Vec<(Finding, u8, &str)> = vec![
             (Finding::HubDown, 1, "mercure/Caddyfile"),

@@ -1,6 +1,6 @@
 //! `mercure-setup doctor`: probes a running deployment (hub port, scheme, TLS,
 //! public subscription, publishing, delivery, CORS, idle timeouts) and explains each
-//! failure with the cause and fix from the brief's symptom table.
+//! failure with the cause and fix from the troubleshooting table.
 //!
 //! The async runtime lives only here and in `loadtest`; the rest of the tool stays
 //! synchronous. `net` is the small HTTP client both commands share.

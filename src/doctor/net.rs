@@ -120,7 +120,7 @@ impl fmt::Display for Url {
 
 /// Replaces the value of every `authorization=` parameter (ASCII case-insensitive,
 /// up to `&`, `"` or a space) with `REDACTED`: Mercure 0.x takes the JWT in that query
-/// parameter, and nginx copies request lines into its logs (brief section 2.14).
+/// parameter, and nginx copies request lines into its logs (troubleshooting #14).
 pub fn redact_authorization(text: &str) -> String {
     const KEY: &str = "authorization=";
     // ASCII lowercasing keeps every byte offset.

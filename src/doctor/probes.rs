@@ -963,7 +963,7 @@ impl Ctx<'_> {
                 rep.add(ProbeResult::fail("public.subscribe", elapsed, format!("{url}: {f}{hint}"), vec![]));
                 false
             }
-            // Headers held back while updates were published: something buffers (§2.7).
+            // Headers held back while updates were published: something buffers (troubleshooting #7).
             None if published => {
                 let lacks =
                     self.buffering_directives().map(|l| format!("; the hub location lacks {l}")).unwrap_or_default();

@@ -67,14 +67,10 @@ pub fn format_result(r: &ProbeResult) -> String {
     let timing = if r.status == Status::Skip { String::new() } else { format!("{} ms", r.millis) };
     let mut s = format!("{mark} {:<18} {timing:>8}  {}\n", r.id, r.detail);
     for d in &r.diagnoses {
-        let _ = writeln!(s, "       cause ({}): {}", item_label(d.item), d.cause);
+        let _ = writeln!(s, "       cause ({}): {}", crate::teaching::troubleshooting_ref(d.item), d.cause);
         let _ = writeln!(s, "       fix: {}", d.fix);
     }
     s
-}
-
-fn item_label(item: u8) -> String {
-    format!("brief §2.{item}")
 }
 
 /// Collects results, printing each as it arrives unless the output is JSON.

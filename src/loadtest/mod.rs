@@ -223,7 +223,7 @@ impl Plan {
         })
     }
 
-    /// The names the brief's advice uses. The hub port is known only when publishing
+    /// The names the troubleshooting advice uses. The hub port is known only when publishing
     /// to it directly on loopback.
     fn names(&self) -> Names {
         Names {
@@ -442,7 +442,7 @@ fn progress_line(plan: &Plan, shared: &Shared, start: Instant) {
     }
 }
 
-/// The likely cause of failed subscriptions (brief section 2), from their classes.
+/// The likely cause of failed subscriptions (a troubleshooting row), from their classes.
 fn connection_diagnosis(
     plan: &Plan,
     by_kind: &[u32; KINDS.len()],
@@ -450,7 +450,7 @@ fn connection_diagnosis(
     statuses: &[u16],
     client_is_bottleneck: bool,
 ) -> Option<Diagnosis> {
-    // The hub (or nginx) refused the subscriber's token: the stream is a 401/403 (§2.5, key §2.11).
+    // The hub (or nginx) refused the subscriber's token: the stream is a 401/403 (troubleshooting #5, key #11).
     if let Some(&status) = statuses.iter().find(|s| matches!(s, 401 | 403)) {
         return Some(plan.diagnose(&Finding::NotTheStream { status, media_type: String::new() }));
     }

@@ -260,7 +260,7 @@ impl Report {
             let _ = writeln!(s, "    e.g. {k}: {e}");
         }
         if let Some(d) = &self.diagnosis {
-            let _ = writeln!(s, "    likely cause (brief §2.{}): {}", d.item, d.cause);
+            let _ = writeln!(s, "    likely cause ({}): {}", crate::teaching::troubleshooting_ref(d.item), d.cause);
             let _ = writeln!(s, "    fix: {}", d.fix);
         }
         let _ = writeln!(s, "  dropped mid-run      {:>8}", self.dropped);
@@ -296,7 +296,7 @@ impl Report {
             }
         );
         if let Some(d) = &self.publish_diagnosis {
-            let _ = writeln!(s, "    likely cause (brief §2.{}): {}", d.item, d.cause);
+            let _ = writeln!(s, "    likely cause ({}): {}", crate::teaching::troubleshooting_ref(d.item), d.cause);
             let _ = writeln!(s, "    fix: {}", d.fix);
         }
         // No percentage over nothing: 0 of 0 is not "100 %" delivered.
