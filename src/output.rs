@@ -768,6 +768,21 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_made_by_a_run_that_wrote_nothing_is_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("new");
+        drop(DirLock::acquire(&dir).unwrap());
+        assert!(!dir.exists());
+        let lock = DirLock::acquire(&dir).unwrap();
+        write(&lock, &bundle("one"), false).unwrap();
+        drop(lock);
+        assert!(dir.join("a/plain.conf").exists());
+        // An existing folder is never removed.
+        drop(DirLock::acquire(&dir).unwrap());
+        assert!(dir.exists());
+    }
+
+    #[test]
     fn reading_runs_lock_only_existing_state() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("out");

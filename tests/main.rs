@@ -16,12 +16,15 @@ mod check;
 mod cli_render;
 mod cli_render_concurrency;
 #[cfg(feature = "real-stack")]
+mod crash;
+#[cfg(feature = "real-stack")]
 mod doctor;
 #[cfg(feature = "real-stack")]
 mod e2e;
 mod explain;
 #[cfg(feature = "real-stack")]
 mod faults;
+mod hostile;
 #[cfg(feature = "real-stack")]
 mod loadtest;
 #[cfg(feature = "real-stack")]
