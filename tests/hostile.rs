@@ -105,7 +105,8 @@ fn a_253_character_domain_renders_with_short_file_names() {
     }
     let site = fs::read_dir(out.join("nginx")).unwrap().next().unwrap().unwrap().path();
     let text = fs::read_to_string(site).unwrap();
-    assert!(text.contains(&format!("server_name {domain};")));
+    // Too long for nginx's default server-name hash: an exact regex instead.
+    assert!(text.contains(&format!("server_name \"~^{}$\";", domain.replace('.', "\\."))), "{text}");
     // nginx names are a short hash: no variable near variables_hash_bucket_size.
     assert!(text.lines().any(|l| l.starts_with("map $args $mercure_") && l.len() < 60), "{text}");
 }

@@ -28,6 +28,8 @@ mod hostile;
 #[cfg(feature = "real-stack")]
 mod loadtest;
 #[cfg(feature = "real-stack")]
+mod properties;
+#[cfg(feature = "real-stack")]
 mod real_tools;
 mod snapshots;
 mod wizard;
