@@ -1,5 +1,5 @@
 //! The hub's admin API on its default unix socket, with the real hub: the socket is
-//! 0600, and `mercure reload` (the unit's ExecReload) reaches the hub through it.
+//! 0600, and `mercure reload` (the unit's `ExecReload`) reaches the hub through it.
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
