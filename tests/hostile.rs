@@ -272,3 +272,22 @@ fn leftovers_of_an_interrupted_run_are_removed_and_reported() {
     let o = render(&out, &[]);
     assert!(!stderr(&o).contains("interrupted"), "{}", stderr(&o));
 }
+
+#[test]
+fn check_does_not_hang_on_a_fifo_in_the_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    render_fixture(FIXTURE, &out);
+    let env = out.join("mercure/mercure.env");
+    fs::remove_file(&env).unwrap();
+    assert!(Command::new("mkfifo").arg(&env).status().unwrap().success());
+    let o = run_bounded(&["check", out.to_str().unwrap()], "");
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    let all = format!("{}{}", crate::support::stdout(&o), stderr(&o));
+    assert!(all.contains("is a FIFO, not a regular file"), "{all}");
+    // A user-named answers file may be a link (the user chose it); /dev/zero may not.
+    let link = tmp.path().join("answers-link.yaml");
+    symlink(fixture(FIXTURE), &link).unwrap();
+    let o = run(&["render", "--answers", link.to_str().unwrap(), "--out", tmp.path().join("o2").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

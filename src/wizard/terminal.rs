@@ -73,7 +73,7 @@ pub fn run(options: Options) -> Result<Option<String>, Error> {
 }
 
 fn load(path: &Path) -> Result<Draft, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::output::read_user_file(path, crate::answers_file::MAX_FILE_BYTES)
         .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?;
     answers_file::parse(&text, &path.display().to_string()).map_err(Error::InvalidAnswers)
 }
