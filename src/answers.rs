@@ -331,6 +331,12 @@ impl Answers {
                 message: "`*` lets any web page read updates its visitors may subscribe to, and browsers refuse it with cookies (withCredentials); list exact origins instead".into(),
             });
         }
+        if self.hub.history_size == 0 {
+            out.push(Warning {
+                key: "hub.history_size",
+                message: "0 keeps every update: the hub's bolt database (/var/lib/mercure/mercure.db) then grows without limit; set the number of updates to keep for reconnecting clients (e.g. 1000)".into(),
+            });
+        }
         let own = format!("https://{}", self.domain);
         if self.hub.cors_origins.iter().any(|o| o.as_str() == own) {
             out.push(Warning {
@@ -446,6 +452,13 @@ mod tests {
         let (_, w) = Answers::from_draft(&draft(&[("domain", "a.com"), ("hub.cors_origins", "*")])).unwrap();
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].key, "hub.cors_origins");
+    }
+
+    #[test]
+    fn unlimited_history_warns() {
+        let (_, w) = Answers::from_draft(&draft(&[("domain", "a.com"), ("hub.history_size", "0")])).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].message.contains("grows without limit"), "{}", w[0]);
     }
 
     #[test]

@@ -12,32 +12,96 @@ use crate::questions::{self, QUESTIONS, suggest_key};
 /// Largest answers file read (a complete one is about 3 KiB).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
+/// Deepest nesting read: the answers file is two levels deep plus a list, so
+/// anything deeper is a mistake, refused before the YAML library recurses into it.
+const MAX_DEPTH: usize = 8;
+
 /// Reads answers-file text into a draft, reporting every problem at once.
 pub fn parse(text: &str, path: &str) -> Result<Draft, Vec<FieldError>> {
+    let parsed = parse_all(text, path);
+    if parsed.errors.is_empty() { Ok(parsed.draft) } else { Err(parsed.errors) }
+}
+
+/// An answers file as far as it could be read.
+pub struct Parsed {
+    /// Every key that could be read.
+    pub draft: Draft,
+    /// The problems with the others (or with the whole file).
+    pub errors: Vec<FieldError>,
+    /// The file was read through; `false` when a problem stopped the reading, so
+    /// the draft is empty and checking it would only add false "is required" errors.
+    pub read_through: bool,
+}
+
+/// Reads answers-file text into a draft of every key that could be read, and the
+/// problems with the others, so that validation can report its own problems too.
+pub fn parse_all(text: &str, path: &str) -> Parsed {
+    let stopped = |draft, errors| Parsed { draft, errors, read_through: false };
     let at_file = |at| Some(Source::File { path: path.to_string(), at });
-    let root: Value = serde_yaml::from_str(text).map_err(|e| {
-        let at = e.location().map(|l| (l.line(), l.column()));
-        let (line, column) = at.unwrap_or((0, 0));
-        vec![FieldError {
-            key: "(file)".into(),
-            message: format!("not valid YAML at line {line}, column {column}: {e}"),
-            source: at_file(at),
-        }]
-    })?;
-    let positions = key_positions(text);
-    let source = |key: &str| at_file(positions.get(key).copied());
-    let mut errors = Vec::new();
+    let file_error =
+        |at: (usize, usize), message: String| FieldError { key: "(file)".into(), message, source: at_file(Some(at)) };
     let mut draft = Draft::default();
     draft.set_file(path);
+    // A UTF-8 byte order mark is not part of the YAML (editors on Windows add it).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some((at, c)) = control_char(text) {
+        let what = if c == '\0' { "a NUL byte".to_string() } else { format!("control character U+{:04X}", c as u32) };
+        return stopped(
+            draft,
+            vec![file_error(at, format!("contains {what}, which YAML does not allow; save the file as plain text"))],
+        );
+    }
+    // Flow brackets are counted on the raw text first: the YAML parsers take time
+    // quadratic in their depth.
+    let scan = match flow_too_deep(text) {
+        Some(at) => Scan { too_deep: Some(at), ..Scan::default() },
+        None => scan_events(text),
+    };
+    if let Some(at) = scan.too_deep {
+        return stopped(
+            draft,
+            vec![file_error(
+                at,
+                format!(
+                    "nested more than {MAX_DEPTH} levels deep; an answers file has sections with keys, and lists of origins"
+                ),
+            )],
+        );
+    }
+    let mut errors = scan_errors(&scan, path);
+    if !errors.is_empty() {
+        // serde_yaml would stop at the first duplicate, without the right line.
+        return stopped(draft, errors);
+    }
+    let root: Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let at = e.location().map(|l| (l.line(), l.column()));
+            let (line, column) = at.unwrap_or((1, 1));
+            let mut message = e.to_string();
+            // serde_yaml appends " at line L column C"; the prefix already says where.
+            if let Some(i) = message.find(" at line ") {
+                message.truncate(i);
+            }
+            return stopped(
+                draft,
+                vec![file_error(
+                    (line.max(1), column.max(1)),
+                    format!("not valid YAML at line {line}, column {column}: {message}"),
+                )],
+            );
+        }
+    };
+    let positions = scan.positions;
+    let source = |key: &str| at_file(positions.get(key).copied());
     let root = match root {
         Value::Mapping(m) => m,
         Value::Null => serde_yaml::Mapping::new(),
         _ => {
-            return Err(vec![FieldError {
-                key: "(file)".into(),
-                message: "expected a mapping of keys such as `domain: app.example.com`".into(),
-                source: at_file(Some((1, 1))),
-            }]);
+            return stopped(
+                draft,
+                vec![file_error((1, 1), "expected a mapping of keys such as `domain: app.example.com`".into())],
+            );
         }
     };
     let mut flat = Vec::new();
@@ -68,16 +132,87 @@ pub fn parse(text: &str, path: &str) -> Result<Draft, Vec<FieldError>> {
             Err(message) => errors.push(FieldError { key, message, source: Some(src) }),
         }
     }
-    if errors.is_empty() { Ok(draft) } else { Err(errors) }
+    Parsed { draft, errors, read_through: true }
+}
+
+/// Where flow collections (`[`, `{`) first nest deeper than [`MAX_DEPTH`], outside
+/// quotes and comments.
+fn flow_too_deep(text: &str) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        let (mut single, mut double, mut prev_space) = (false, false, true);
+        for (j, c) in line.chars().enumerate() {
+            match c {
+                '\'' if !double => single = !single,
+                '"' if !single => double = !double,
+                '#' if !single && !double && prev_space => break,
+                '[' | '{' if !single && !double => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some((i + 1, j + 1));
+                    }
+                }
+                ']' | '}' if !single && !double => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            prev_space = c == ' ' || c == '\t';
+        }
+    }
+    None
+}
+
+/// The problems the event scan found (duplicates, tags, complex keys), each with its line.
+fn scan_errors(scan: &Scan, path: &str) -> Vec<FieldError> {
+    let at_file = |at| Some(Source::File { path: path.to_string(), at: Some(at) });
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (key, at, first) in &scan.duplicates {
+        errors.push(FieldError {
+            key: key.clone(),
+            message: format!("is given twice (first at line {first}); keep one"),
+            source: at_file(*at),
+        });
+    }
+    for (key, at, tag) in &scan.tags {
+        errors.push(FieldError {
+            key: key.clone(),
+            message: format!("has the YAML tag `{tag}`; write plain values (no `!!binary`, `!!str` or other tags)"),
+            source: at_file(*at),
+        });
+    }
+    for (parent, at) in &scan.complex_keys {
+        errors.push(FieldError {
+            key: if parent.is_empty() { "(file)".into() } else { parent.clone() },
+            message: "a key must be a plain name such as `domain`, not a list or a mapping".into(),
+            source: at_file(*at),
+        });
+    }
+    errors
+}
+
+/// The first character YAML refuses (control characters other than tab and line
+/// breaks), with its 1-based line and column.
+fn control_char(text: &str) -> Option<((usize, usize), char)> {
+    let (mut line, mut column) = (1, 1);
+    for c in text.chars() {
+        if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+            return Some(((line, column), c));
+        }
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    None
 }
 
 /// Walks nested mappings into dotted keys; sections are the known key prefixes.
 fn flatten(map: &serde_yaml::Mapping, prefix: &str, out: &mut Vec<(String, Value)>, err: &mut dyn FnMut(&str, String)) {
     for (k, v) in map {
-        let Some(name) = k.as_str() else {
-            err(prefix, format!("key {k:?} is not a plain name"));
-            continue;
-        };
+        // Complex keys (lists, mappings) were reported from the scan, with their line.
+        let Some(name) = scalar_text(k) else { continue };
+        let name = name.as_str();
         let key = if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
         let is_section = QUESTIONS.iter().any(|q| q.key.starts_with(&format!("{key}.")));
         match v {
@@ -118,13 +253,27 @@ fn to_raw(key: &str, v: &Value) -> Result<Option<RawValue>, String> {
     scalar_text(v).map(|s| Some(RawValue::Scalar(s))).ok_or_else(|| "expected a single value".into())
 }
 
-/// Maps each dotted key to where it is written: (line, column), both 1-based.
-/// Works for block and flow style alike, since it follows the YAML parser's events.
-fn key_positions(text: &str) -> BTreeMap<String, (usize, usize)> {
+/// What one pass over the YAML parser's events finds: where each dotted key is
+/// written (line, column; 1-based), and the problems `serde_yaml` would report badly
+/// or not at all. Works for block and flow style alike, and needs no recursion, so
+/// deep nesting is found before `serde_yaml` recurses into it.
+#[derive(Default)]
+struct Scan {
+    positions: BTreeMap<String, (usize, usize)>,
+    /// Dotted key, where it is repeated, the line it was first given on.
+    duplicates: Vec<(String, (usize, usize), usize)>,
+    /// Dotted key (of the value), where, the tag as written.
+    tags: Vec<(String, (usize, usize), String)>,
+    /// Dotted key of the enclosing mapping, where the complex key starts.
+    complex_keys: Vec<(String, (usize, usize))>,
+    too_deep: Option<(usize, usize)>,
+}
+
+fn scan_events(text: &str) -> Scan {
     let mut recorder = KeyRecorder::default();
-    // A syntax error was already reported by serde_yaml; positions are best effort.
+    // A syntax error is reported by serde_yaml afterwards; this scan is best effort.
     let _ = yaml_rust2::parser::Parser::new_from_str(text).load(&mut recorder, false);
-    recorder.positions
+    recorder.scan
 }
 
 /// One open YAML collection while walking the parser's events.
@@ -132,6 +281,8 @@ enum Open {
     /// A mapping, with the key whose value comes next (if a key was just read).
     Mapping {
         pending_key: Option<String>,
+        /// A complex key (a collection) is being read: its events are not values.
+        complex: usize,
     },
     Sequence,
 }
@@ -141,15 +292,79 @@ struct KeyRecorder {
     open: Vec<Open>,
     /// Dotted path of the mappings entered so far.
     path: Vec<String>,
-    positions: BTreeMap<String, (usize, usize)>,
+    scan: Scan,
 }
 
 impl KeyRecorder {
     /// A value (scalar or collection) has started where the innermost mapping expected one.
     fn value_started(&mut self) -> Option<String> {
         match self.open.last_mut() {
-            Some(Open::Mapping { pending_key }) => pending_key.take(),
+            Some(Open::Mapping { pending_key, complex: 0 }) => pending_key.take(),
             _ => None,
+        }
+    }
+
+    fn dotted(&self, key: Option<&str>) -> String {
+        let mut parts = self.path.clone();
+        parts.extend(key.map(str::to_string));
+        parts.join(".")
+    }
+
+    /// In the key of a complex key: nested events belong to that key.
+    fn in_complex_key(&self) -> bool {
+        self.open.iter().any(|o| matches!(o, Open::Mapping { complex, .. } if *complex > 0))
+    }
+
+    fn start_collection(&mut self, mark: (usize, usize), is_mapping: bool) {
+        if self.open.len() >= MAX_DEPTH && self.scan.too_deep.is_none() {
+            self.scan.too_deep = Some(mark);
+        }
+        if self.in_complex_key() {
+            if let Some(Open::Mapping { complex, .. }) =
+                self.open.iter_mut().rev().find(|o| matches!(o, Open::Mapping { complex, .. } if *complex > 0))
+            {
+                *complex += 1;
+            }
+            return;
+        }
+        let expects_key = matches!(self.open.last(), Some(Open::Mapping { pending_key: None, complex: 0 }));
+        if expects_key {
+            // A list or mapping used as a key.
+            self.scan.complex_keys.push((self.dotted(None), mark));
+            if let Some(Open::Mapping { complex, .. }) = self.open.last_mut() {
+                *complex = 1;
+            }
+            return;
+        }
+        let key = self.value_started();
+        if is_mapping {
+            match key {
+                Some(key) => self.path.push(key),
+                // A mapping inside a list: its keys are not answers keys.
+                None if !self.open.is_empty() => self.path.push("[]".into()),
+                None => {}
+            }
+            self.open.push(Open::Mapping { pending_key: None, complex: 0 });
+        } else {
+            self.open.push(Open::Sequence);
+        }
+    }
+
+    fn end_collection(&mut self) {
+        if let Some(Open::Mapping { complex, pending_key }) =
+            self.open.iter_mut().rev().find(|o| matches!(o, Open::Mapping { complex, .. } if *complex > 0))
+        {
+            *complex -= 1;
+            if *complex == 0 {
+                // The complex key is complete; its value follows under a placeholder name.
+                *pending_key = Some("[]".into());
+            }
+            return;
+        }
+        if let Some(Open::Mapping { .. }) = self.open.pop()
+            && !self.open.is_empty()
+        {
+            self.path.pop();
         }
     }
 }
@@ -157,43 +372,43 @@ impl KeyRecorder {
 impl yaml_rust2::parser::MarkedEventReceiver for KeyRecorder {
     fn on_event(&mut self, ev: yaml_rust2::Event, mark: yaml_rust2::scanner::Marker) {
         use yaml_rust2::Event;
+        let at = (mark.line(), mark.col() + 1);
         match ev {
-            Event::Scalar(value, ..) => {
-                let expects_key = matches!(self.open.last(), Some(Open::Mapping { pending_key: None }));
+            Event::Scalar(value, _, _, tag) => {
+                if self.in_complex_key() {
+                    return;
+                }
+                let expects_key = matches!(self.open.last(), Some(Open::Mapping { pending_key: None, complex: 0 }));
                 if expects_key {
-                    let mut dotted = self.path.clone();
-                    dotted.push(value.clone());
-                    self.positions.entry(dotted.join(".")).or_insert((mark.line(), mark.col() + 1));
-                    if let Some(Open::Mapping { pending_key }) = self.open.last_mut() {
+                    let dotted = self.dotted(Some(&value));
+                    if let Some(first) = self.scan.positions.get(&dotted) {
+                        self.scan.duplicates.push((dotted.clone(), at, first.0));
+                    } else {
+                        self.scan.positions.insert(dotted, at);
+                    }
+                    if let Some(Open::Mapping { pending_key, .. }) = self.open.last_mut() {
                         *pending_key = Some(value);
                     }
                 } else {
-                    self.value_started();
+                    let key = self.value_started();
+                    if let Some(tag) = tag {
+                        let owner = match key {
+                            Some(k) => self.dotted(Some(&k)),
+                            None => self.dotted(None),
+                        };
+                        let written = if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
+                            format!("!!{}", tag.suffix)
+                        } else {
+                            format!("{}{}", tag.handle, tag.suffix)
+                        };
+                        self.scan.tags.push((owner, at, written));
+                    }
                 }
             }
-            Event::MappingStart(..) => {
-                if let Some(key) = self.value_started() {
-                    self.path.push(key);
-                } else if !self.open.is_empty() {
-                    // A mapping inside a list: its keys are not answers keys.
-                    self.path.push("[]".into());
-                }
-                self.open.push(Open::Mapping { pending_key: None });
-            }
-            Event::SequenceStart(..) => {
-                self.value_started();
-                self.open.push(Open::Sequence);
-            }
-            Event::MappingEnd => {
-                self.open.pop();
-                if !self.open.is_empty() {
-                    self.path.pop();
-                }
-            }
-            Event::SequenceEnd => {
-                self.open.pop();
-            }
-            Event::Alias(_) => {
+            Event::MappingStart(..) => self.start_collection(at, true),
+            Event::SequenceStart(..) => self.start_collection(at, false),
+            Event::MappingEnd | Event::SequenceEnd => self.end_collection(),
+            Event::Alias(_) if !self.in_complex_key() => {
                 self.value_started();
             }
             _ => {}
@@ -363,6 +578,50 @@ mod tests {
     fn syntax_errors_name_line_and_column() {
         let err = parse("domain: a.com\nhub: [\n", "a.yaml").unwrap_err();
         assert!(err[0].to_string().starts_with("a.yaml:3:1: (file): not valid YAML at line 3"), "{}", err[0]);
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(text, "a.yaml").unwrap_err().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn odd_yaml_gets_plain_messages_at_the_right_line() {
+        // A byte order mark is ignored.
+        assert!(parse("\u{feff}domain: a.example.com\n", "a.yaml").is_ok());
+        assert_eq!(
+            errors("domain: a.example.com\nhub:\n  port: 3000\n  port: 3001\n"),
+            ["a.yaml:4:3: hub.port: is given twice (first at line 3); keep one"]
+        );
+        assert_eq!(
+            errors("domain: a.example.com\nhub:\n  port: 30\u{0}00\n"),
+            ["a.yaml:3:11: (file): contains a NUL byte, which YAML does not allow; save the file as plain text"]
+        );
+        assert_eq!(
+            errors("domain: a.example.com\n? [a, b]\n: x\n"),
+            ["a.yaml:2:3: (file): a key must be a plain name such as `domain`, not a list or a mapping"]
+        );
+        assert_eq!(
+            errors("domain: !!binary YS5leGFtcGxlLmNvbQ==\n"),
+            [
+                "a.yaml:1:18: domain: has the YAML tag `!!binary`; write plain values (no `!!binary`, `!!str` or other tags)"
+            ]
+        );
+        let deep = format!("domain: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let start = std::time::Instant::now();
+        assert!(errors(&deep)[0].contains("nested more than 8 levels"));
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        // Brackets inside quotes and comments do not count.
+        assert!(parse("domain: '[[[[[[[[[[[[' # {{{{{{{{{{{\n", "a.yaml").is_ok());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_the_readable_values() {
+        let parsed = parse_all("domian: a.example.com\nhub:\n  port: 80\n  heartbeat: 0s\n", "a.yaml");
+        assert!(parsed.read_through);
+        assert_eq!(parsed.errors.len(), 1);
+        let more = Answers::from_draft(&parsed.draft).unwrap_err();
+        let keys: Vec<_> = more.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["domain", "hub.port", "hub.heartbeat"]);
     }
 
     #[test]

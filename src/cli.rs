@@ -174,24 +174,26 @@ fn init(topology: Option<Topology>, output: Option<&Path>, force: bool) -> Resul
 /// Reads and validates an answers file with `--set` overrides applied.
 pub fn load_answers(path: &Path, sets: &[String]) -> Result<(Answers, Vec<Warning>), Error> {
     // A regular file of at most 1 MiB: never a FIFO, a device or a runaway file.
-    let bytes = output::read_regular(path, answers_file::MAX_FILE_BYTES)
-        .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?
-        .ok_or_else(|| Error::Usage(format!("cannot read answers file {}: it does not exist", path.display())))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| Error::Usage(format!("answers file {}: not UTF-8 text ({e})", path.display())))?;
+    let text = output::read_user_file(path, answers_file::MAX_FILE_BYTES)
+        .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?;
     let shown = path.display().to_string();
-    let mut errors = Vec::new();
-    let mut draft = answers_file::parse(&text, &shown).unwrap_or_else(|e| {
-        errors.extend(e);
-        Draft::default()
-    });
+    let answers_file::Parsed { mut draft, mut errors, read_through } = answers_file::parse_all(&text, &shown);
     if let Err(e) = answers_file::apply_sets(&mut draft, sets) {
         errors.extend(e);
     }
-    if !errors.is_empty() {
-        return Err(Error::InvalidAnswers(errors));
+    // Every problem at once: the values that were read are validated too, except
+    // keys already reported (their default would only add a second message).
+    match Answers::from_draft(&draft) {
+        Ok(ok) if errors.is_empty() => Ok(ok),
+        Ok(_) => Err(Error::InvalidAnswers(errors)),
+        Err(more) => {
+            if read_through {
+                let reported: Vec<String> = errors.iter().map(|e| e.key.clone()).collect();
+                errors.extend(more.into_iter().filter(|e| !reported.contains(&e.key)));
+            }
+            Err(Error::InvalidAnswers(errors))
+        }
     }
-    Answers::from_draft(&draft).map_err(Error::InvalidAnswers)
 }
 
 fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: bool, rotate: bool) -> Result<(), Error> {

@@ -25,6 +25,9 @@ impl SigningKey {
 #[derive(Serialize)]
 struct MercureClaims<'a> {
     mercure: Grants<'a>,
+    /// Expiry (seconds since the epoch), when the token has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -42,9 +45,31 @@ pub enum Role {
     Subscriber,
 }
 
-/// Signs a token granting `publish` or `subscribe` on `topics` (no expiry: these are
-/// the bundle's smoke-test tokens, rotated with `--rotate-secrets`).
+/// Signs a token granting `publish` or `subscribe` on `topics`, without expiry
+/// (short-lived probe tokens that are never written anywhere).
 pub fn sign(key: &SigningKey, algorithm: JwtAlgorithm, role: Role, topics: &[&str]) -> Result<String, String> {
+    sign_claims(key, algorithm, role, topics, None)
+}
+
+/// Signs a token like [`sign`] that expires at `exp` (seconds since the epoch): the
+/// bundle's smoke-test tokens, which grant every topic and so must not live forever.
+pub fn sign_until(
+    key: &SigningKey,
+    algorithm: JwtAlgorithm,
+    role: Role,
+    topics: &[&str],
+    exp: i64,
+) -> Result<String, String> {
+    sign_claims(key, algorithm, role, topics, Some(exp))
+}
+
+fn sign_claims(
+    key: &SigningKey,
+    algorithm: JwtAlgorithm,
+    role: Role,
+    topics: &[&str],
+    exp: Option<i64>,
+) -> Result<String, String> {
     let (alg, encoding_key) = match (key, algorithm) {
         (SigningKey::Hmac(s), JwtAlgorithm::HS256) => (Algorithm::HS256, EncodingKey::from_secret(s.as_bytes())),
         (SigningKey::Hmac(s), JwtAlgorithm::HS512) => (Algorithm::HS512, EncodingKey::from_secret(s.as_bytes())),
@@ -57,12 +82,12 @@ pub fn sign(key: &SigningKey, algorithm: JwtAlgorithm, role: Role, topics: &[&st
         Role::Publisher => Grants { publish: Some(topics), subscribe: None },
         Role::Subscriber => Grants { publish: None, subscribe: Some(topics) },
     };
-    jsonwebtoken::encode(&Header::new(alg), &MercureClaims { mercure: grants }, &encoding_key)
+    jsonwebtoken::encode(&Header::new(alg), &MercureClaims { mercure: grants, exp }, &encoding_key)
         .map_err(|e| e.to_string())
 }
 
 /// Verifies `token` with the hub's key (`SigningKey::hub_key`) and returns its claims.
-/// Signature only: the bundle's smoke-test tokens carry no expiry.
+/// Signature only: the expiry is the caller's to judge (see `secrets`).
 pub fn verify(token: &str, algorithm: JwtAlgorithm, hub_key: &str) -> Result<serde_json::Value, String> {
     let (alg, key) = match algorithm {
         JwtAlgorithm::HS256 => (Algorithm::HS256, DecodingKey::from_secret(hub_key.as_bytes())),

@@ -129,6 +129,26 @@ pub fn read_regular(path: &Path, cap: u64) -> Result<Option<Vec<u8>>, OutputErro
     Ok(Some(bytes))
 }
 
+/// Reads a file the user named (`--answers`, `--token-file`, `--ca`...): links are
+/// followed, since the user chose the path, but only a regular file is read (never
+/// a FIFO or a device, which would hang or never end), at most `cap` bytes, as UTF-8.
+pub fn read_user_file(path: &Path, cap: u64) -> Result<String, OutputError> {
+    use rustix::fs::OFlags;
+    let flags = (OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC).bits();
+    let file = fs::OpenOptions::new().read(true).custom_flags(flags.cast_signed()).open(path).map_err(io(path))?;
+    let meta = file.metadata().map_err(io(path))?;
+    if !meta.is_file() {
+        return Err(OutputError::NotRegular { path: path.display().to_string(), kind: kind_of(meta.file_type()) });
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes).map_err(io(path))?;
+    if bytes.len() as u64 > cap {
+        return Err(OutputError::TooLarge { path: path.display().to_string(), cap });
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| io(path)(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))
+}
+
 /// Refuses a symlink at `dir/rel` or at any folder between `dir` and it (the folder
 /// itself may be a link: the user named it).
 pub fn refuse_symlinks(dir: &Path, rel: &str) -> Result<(), OutputError> {
@@ -765,6 +785,21 @@ mod tests {
         drop(held);
         waiter.join().unwrap().unwrap();
         DirLock::acquire_within(&dir, Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_folder_made_by_a_run_that_wrote_nothing_is_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("new");
+        drop(DirLock::acquire(&dir).unwrap());
+        assert!(!dir.exists());
+        let lock = DirLock::acquire(&dir).unwrap();
+        write(&lock, &bundle("one"), false).unwrap();
+        drop(lock);
+        assert!(dir.join("a/plain.conf").exists());
+        // An existing folder is never removed.
+        drop(DirLock::acquire(&dir).unwrap());
+        assert!(dir.exists());
     }
 
     #[test]

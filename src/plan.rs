@@ -70,6 +70,10 @@ pub struct Plan {
     /// (so PHP's HTTP client needs no private CA).
     pub symfony_mercure_url: String,
     pub proxy_read_timeout: &'static str,
+    /// `server_name`'s argument: the domain, or for a long one an exact regex, which
+    /// nginx matches without its server-name hash (whose default 64-byte buckets
+    /// hold names up to 46 characters; `nginx -t` fails on longer ones).
+    pub nginx_server_name: String,
     /// nginx names that must be unique per site (http-level `log_format` and `map`).
     pub nginx_name: String,
     pub nginx_site_file: String,
@@ -96,6 +100,20 @@ pub struct InstallPaths {
 pub fn worker_connections_for(subscribers: u32) -> u32 {
     let needed = subscribers.saturating_mul(2).saturating_add(512);
     needed.div_ceil(1024).saturating_mul(1024).max(1024)
+}
+
+/// Longest name nginx's default `server_names_hash_bucket_size` (64) holds: an
+/// entry takes the name plus 10 bytes rounded up to 8, and a bucket keeps 8 more.
+pub const SERVER_NAME_HASH_MAX: usize = 46;
+
+/// The domain for `server_name`: as is when it fits the default hash bucket, else
+/// `"~^app\.example\.com$"`, matched as a regex outside the hash.
+pub fn nginx_server_name(domain: &str) -> String {
+    if domain.len() <= SERVER_NAME_HASH_MAX {
+        domain.to_string()
+    } else {
+        format!("\"~^{}$\"", domain.replace('.', "\\."))
+    }
 }
 
 impl Plan {
@@ -149,6 +167,7 @@ impl Plan {
             public_hub_url,
             symfony_mercure_url,
             proxy_read_timeout: PROXY_READ_TIMEOUT,
+            nginx_server_name: nginx_server_name(&domain),
             nginx_name: crate::bundle::paths::domain_hash(&domain),
             site_name: crate::bundle::paths::site_name(&domain),
             nginx_site_file: crate::bundle::paths::nginx_site(&domain),

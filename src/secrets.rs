@@ -17,6 +17,11 @@ use crate::values::JwtAlgorithm;
 /// (lcobucci/jwt refuses shorter keys) and 86 base64url characters.
 const HMAC_SECRET_BYTES: usize = 64;
 const MIN_HMAC_SECRET_CHARS: usize = 64;
+/// The smoke-test tokens grant every topic: they expire a week after they are signed.
+pub const TOKEN_LIFETIME: time::Duration = time::Duration::days(7);
+/// A stored token is signed again when less than this is left, so every render
+/// (after the first day) gives a full week again.
+const TOKEN_RENEW_BELOW: time::Duration = time::Duration::days(6);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -153,10 +158,18 @@ pub fn prepare(
             (key, true)
         }
     };
-    // A stored token is reused only if this key verifies it with this algorithm.
+    // A stored token is reused only if this key verifies it with this algorithm and
+    // it still has most of its week.
+    let fresh = |t: &str| {
+        jwt::verify(t, answers.jwt_algorithm, jwt.hub_key())
+            .ok()
+            .and_then(|claims| claims.get("exp").and_then(serde_json::Value::as_i64))
+            .is_some_and(|exp| exp > (now + TOKEN_RENEW_BELOW).unix_timestamp())
+    };
+    let exp = (now + TOKEN_LIFETIME).unix_timestamp();
     let token = |stored: Option<String>, role| match stored {
-        Some(t) if !key_is_new && jwt::verify(&t, answers.jwt_algorithm, jwt.hub_key()).is_ok() => Ok(t),
-        _ => jwt::sign(&jwt, answers.jwt_algorithm, role, &["*"]).map_err(SecretsError::Sign),
+        Some(t) if !key_is_new && fresh(&t) => Ok(t),
+        _ => jwt::sign_until(&jwt, answers.jwt_algorithm, role, &["*"], exp).map_err(SecretsError::Sign),
     };
     let publisher_token = token(stored.publisher_token, Role::Publisher)?;
     let subscriber_token = token(stored.subscriber_token, Role::Subscriber)?;
@@ -296,6 +309,24 @@ mod tests {
         broken.es256 = Some(("garbage".into(), "garbage".into()));
         let (_, notes) = prepare(&a, broken, false, now).unwrap();
         assert!(notes.iter().any(|n| n.contains("cannot be read")), "{notes:?}");
+    }
+
+    #[test]
+    fn tokens_expire_in_a_week_and_are_renewed() {
+        let now = OffsetDateTime::now_utc();
+        let a = answers("HS256", "same-host-http");
+        let (first, _) = prepare(&a, StoredState::default(), false, now).unwrap();
+        let claims = jwt::verify(&first.publisher_token, a.jwt_algorithm, first.jwt.hub_key()).unwrap();
+        assert_eq!(claims["exp"].as_i64(), Some((now + TOKEN_LIFETIME).unix_timestamp()));
+        // Reused within the first day, signed again (a full week) after it.
+        let (same, _) = prepare(&a, stored(&first), false, now + time::Duration::hours(12)).unwrap();
+        assert_eq!(same.publisher_token, first.publisher_token);
+        let later = now + time::Duration::days(2);
+        let (renewed, _) = prepare(&a, stored(&first), false, later).unwrap();
+        assert_ne!(renewed.subscriber_token, first.subscriber_token);
+        let claims = jwt::verify(&renewed.subscriber_token, a.jwt_algorithm, renewed.jwt.hub_key()).unwrap();
+        assert_eq!(claims["exp"].as_i64(), Some((later + TOKEN_LIFETIME).unix_timestamp()));
+        assert_eq!(renewed.jwt, first.jwt, "renewing tokens keeps the key");
     }
 
     #[test]

@@ -12,9 +12,13 @@
 mod support;
 
 #[cfg(feature = "real-stack")]
+mod admin_socket;
+#[cfg(feature = "real-stack")]
 mod check;
 mod cli_render;
 mod cli_render_concurrency;
+#[cfg(feature = "real-stack")]
+mod crash;
 #[cfg(feature = "real-stack")]
 mod doctor;
 #[cfg(feature = "real-stack")]
@@ -22,6 +26,7 @@ mod e2e;
 mod explain;
 #[cfg(feature = "real-stack")]
 mod faults;
+mod hostile;
 #[cfg(feature = "real-stack")]
 mod hub;
 #[cfg(feature = "real-stack")]
@@ -30,6 +35,8 @@ mod loadtest;
 mod loadtest_report;
 #[cfg(feature = "real-stack")]
 mod package;
+#[cfg(feature = "real-stack")]
+mod properties;
 #[cfg(feature = "real-stack")]
 mod real_tools;
 #[cfg(feature = "real-stack")]

@@ -50,8 +50,12 @@ struct NginxFacts {
 fn nginx_facts(bundle: &BundleDir) -> Result<NginxFacts, String> {
     let text = bundle.read(&bundle.nginx_site)?;
     let tree = parse::parse_nginx(&text).map_err(|e| format!("{}: {e}", bundle.nginx_site))?;
-    let server_name =
-        parse::nginx_https_server(&tree).and_then(|s| parse::nginx_arg(s, "server_name")).map(String::from);
+    // A long domain is written as an exact regex (`"~^a\.b$"`), which nginx keeps out
+    // of its server-name hash; read it back as the name it matches.
+    let server_name = parse::nginx_https_server(&tree).and_then(|s| parse::nginx_arg(s, "server_name")).map(|n| {
+        let n = n.trim_matches('"');
+        n.strip_prefix("~^").and_then(|r| r.strip_suffix('$')).map_or_else(|| n.to_string(), |r| r.replace("\\.", "."))
+    });
     let location = parse::nginx_mercure_location(&tree).cloned();
     let proxy_pass = location.as_ref().and_then(|l| parse::nginx_arg(l, "proxy_pass")).map(String::from);
     Ok(NginxFacts { server_name, proxy_pass, location })

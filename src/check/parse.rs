@@ -59,7 +59,7 @@ impl BundleDir {
             return Err(LoadError::NginxSite { dir: dir.to_path_buf(), found: sites.len() });
         };
         let answers_path = dir.join(paths::ANSWERS);
-        let text = std::fs::read_to_string(&answers_path)
+        let text = crate::output::read_user_file(&answers_path, crate::output::READ_CAP)
             .map_err(|e| LoadError::Read { path: answers_path.clone(), detail: e.to_string() })?;
         let answers = answers_file::parse(&text, &answers_path.display().to_string())
             .and_then(|draft| Answers::from_draft(&draft))
@@ -78,7 +78,8 @@ impl BundleDir {
 
     /// Reads a bundle-relative file, with an error naming it.
     pub fn read(&self, rel: &str) -> Result<String, String> {
-        std::fs::read_to_string(self.path(rel)).map_err(|e| format!("{rel}: {e}"))
+        // Only regular files, capped: a FIFO or /dev/zero in a bundle must not hang `check`.
+        crate::output::read_user_file(&self.path(rel), crate::output::READ_CAP).map_err(|e| format!("{rel}: {e}"))
     }
 
     /// An answer by its dotted key (`hub.port`), as text; `None` for an unknown key.

@@ -177,7 +177,7 @@ pub fn parse_duration(s: &str, flag: &str) -> Result<Duration, crate::error::Err
 
 /// A JWT read from a file, surrounding whitespace removed.
 pub fn read_token(path: &std::path::Path) -> Result<String, crate::error::Error> {
-    std::fs::read_to_string(path)
+    crate::output::read_user_file(path, 64 * 1024)
         .map(|t| t.trim().to_string())
         .map_err(|e| crate::error::Error::Usage(format!("cannot read {}: {e}", path.display())))
 }
@@ -228,7 +228,7 @@ impl ReachArgs {
         self.public_ca
             .as_ref()
             .map(|p| {
-                std::fs::read_to_string(p)
+                crate::output::read_user_file(p, crate::output::READ_CAP)
                     .map_err(|e| crate::error::Error::Usage(format!("cannot read {}: {e}", p.display())))
             })
             .transpose()

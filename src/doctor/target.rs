@@ -99,11 +99,12 @@ pub struct Settings {
 }
 
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))
+    crate::output::read_user_file(path, crate::output::READ_CAP)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))
 }
 
 fn read_optional(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok()
+    crate::output::read_user_file(path, crate::output::READ_CAP).ok()
 }
 
 impl Settings {
