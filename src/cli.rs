@@ -84,6 +84,10 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    // --- apply (issue 12) ---
+    /// Put a rendered bundle live on this machine: plan, preflight, backups, verify or roll back.
+    Apply(crate::apply::ApplyArgs),
+    // --- end apply ---
     /// Explain the two topologies, or walk through the symptom -> cause -> fix table.
     Explain {
         /// same-host-http, end-to-end-tls or troubleshooting; an overview without one.
@@ -122,6 +126,9 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Loadtest(args)) => crate::loadtest::run(&args),
         Some(Command::Wizard { answers, out }) => wizard(answers, out),
         Some(Command::Explain { topic }) => explain(topic),
+        // --- apply (issue 12) ---
+        Some(Command::Apply(args)) => crate::apply::run(&args),
+        // --- end apply ---
         // No command: the wizard on a terminal, else the same no-TTY error pointing to `render`.
         None => wizard(None, None),
     }
