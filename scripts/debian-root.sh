@@ -15,10 +15,11 @@ set -euo pipefail
 command -v debootstrap >/dev/null || { echo "debian-root.sh: needs debootstrap (apt-get install debootstrap)" >&2; exit 1; }
 
 # What a fresh VPS has, plus what the tests need in it: a kernel and initrd to boot,
-# systemd, nginx and certbot, and a few tools to look around.
+# systemd, nginx and certbot, and a few tools to look around. debootstrap does not
+# resolve virtual packages, so certbot's python3-cffi-backend-api-* comes by its real name.
 packages=(
   linux-image-amd64 systemd systemd-sysv udev dbus ifupdown isc-dhcp-client
-  nginx certbot ca-certificates openssl curl procps iproute2 netbase
+  nginx certbot python3-cffi-backend ca-certificates openssl curl procps iproute2 netbase
   man-db bash-completion less
 )
 suite=bookworm

@@ -12,6 +12,8 @@
 mod support;
 
 #[cfg(feature = "real-stack")]
+mod apply;
+#[cfg(feature = "real-stack")]
 mod check;
 mod cli_render;
 mod cli_render_concurrency;

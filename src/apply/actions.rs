@@ -193,7 +193,6 @@ pub fn actions(plan: &Plan) -> Vec<Action> {
     let project = |rel: &str| format!("{}/{rel}", plan.project_dir);
     let web = WEB_USER;
     a.extend([
-        dir(&project("config/packages"), web, web, 0o755, Part::Symfony),
         file(paths::ENV_LOCAL, &project(".env.local"), web, web, 0o600, true, Part::Symfony),
         file(paths::SYMFONY_YAML, &project("config/packages/mercure.yaml"), web, web, 0o644, false, Part::Symfony),
     ]);
