@@ -115,7 +115,7 @@ fn preflight_problems(args: &ApplyArgs, plan: &Plan, root: &Path, real: bool, hu
             }
         }
         crate::host::NginxHere::Unreadable { path } => {
-            p.push(format!("{} does not report its version", path.display()))
+            p.push(format!("{} does not report its version", path.display()));
         }
         crate::host::NginxHere::Found { version, .. } => {
             if let Ok(rendered) = crate::values::NginxVersion::parse(&plan.nginx_version) {
