@@ -2,6 +2,7 @@
 //! that changes only what differs, rollback, and the nginx.conf edit on Debian's own
 //! nginx.conf, all into a staging root with the real hub binary and nginx.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -114,7 +115,6 @@ fn staging_plan_backup_idempotence_rerender_and_rollback() {
     assert_eq!(conf.lines().count(), before.lines().count() + 1);
     let site = std::fs::read_link(root.join(format!("etc/nginx/sites-enabled/{domain}.conf"))).unwrap();
     assert_eq!(site, Path::new(&format!("../sites-available/{domain}.conf")));
-    use std::os::unix::fs::PermissionsExt as _;
     let mode = |p: &str| std::fs::metadata(root.join(p)).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode("etc/mercure/mercure.env"), 0o600);
     assert_eq!(mode("etc/mercure/tls/hub.key"), 0o600);
