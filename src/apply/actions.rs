@@ -212,3 +212,34 @@ pub fn actions(plan: &Plan) -> Vec<Action> {
     }
     a
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_in_a_command_is_quoted() {
+        let a = Action::File {
+            src: "symfony/.env.local".into(),
+            dest: "/srv/x&>/srv/victim&/.env.local".into(),
+            owner: "www-data".into(),
+            group: "www-data".into(),
+            mode: 0o600,
+            secret: true,
+            part: Part::Symfony,
+        };
+        assert_eq!(
+            a.shell("./mercure"),
+            ["install -o www-data -g www-data -m 0600 symfony/.env.local '/srv/x&>/srv/victim&/.env.local'   # SECRET"]
+        );
+        let u = Action::CreateUser { user: "a;b".into(), home: "/var/lib/m m".into() };
+        assert_eq!(
+            u.shell(""),
+            [
+                "id -u 'a;b' >/dev/null 2>&1 || useradd --system --home-dir '/var/lib/m m' --shell /usr/sbin/nologin 'a;b'"
+            ]
+        );
+        let d = Action::InstallHub { dest: "/usr/bin/(x)".into() };
+        assert_eq!(d.shell("./mercure"), ["install -o root -g root -m 0755 ./mercure '/usr/bin/(x)'"]);
+    }
+}

@@ -10,6 +10,7 @@ pub mod actions;
 pub mod backup;
 pub mod changes;
 pub mod execute;
+pub mod install_doc;
 pub mod nginx_conf;
 pub mod preflight;
 pub mod shell;
