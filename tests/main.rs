@@ -29,6 +29,8 @@ mod loadtest;
 #[cfg(feature = "real-stack")]
 mod real_tools;
 mod snapshots;
+#[cfg(feature = "real-stack")]
+mod vps;
 mod wizard;
 mod wizard_screens;
 #[cfg(feature = "real-stack")]

@@ -31,6 +31,7 @@ fn systemctl_is(what: &str, unit: &str) -> bool {
     Command::new("systemctl")
         .args([what, "--quiet", unit])
         .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
 }

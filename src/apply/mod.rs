@@ -248,10 +248,13 @@ fn go(args: &ApplyArgs, plan: &Plan, root: &Path, bundle: &Path, changes: &[Chan
                 b.manifest.timestamp,
                 b.manifest.timestamp
             );
-            for c in changes {
-                if let Status::Skipped(why) = &c.status {
-                    println!("note: {why}");
-                }
+            let mut notes: Vec<&String> = changes
+                .iter()
+                .filter_map(|c| if let Status::Skipped(why) = &c.status { Some(why) } else { None })
+                .collect();
+            notes.dedup();
+            for why in notes {
+                println!("note: {why}");
             }
             Ok(())
         }

@@ -1,0 +1,373 @@
+//! The VPS acceptance test: a fresh Debian 12 VM (debootstrap image, booted under QEMU
+//! with TCG, isolated on a restricted user network) gets a bundle with `apply`, and the
+//! result is proven from the host: services active under systemd, doctor passes through
+//! the forwarded port, a reboot brings both back, a second apply does nothing, a
+//! re-render changes only what differs, and injected failures roll back to the previous
+//! working state. Timings are printed (image, boot, total).
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{ChildGuard, free_port, require_tool, stderr, stdout};
+
+const DOMAIN: &str = "vps.example.test";
+const FIXTURE: &str = "end-to-end-tls-hs256-nginx122.yaml";
+/// The guest port the relay to the hub listens on (tests/vps/relay.py).
+const RELAY_PORT: u16 = 18443;
+
+struct Vm {
+    _qemu: ChildGuard,
+    share: PathBuf,
+    image: PathBuf,
+    n: u32,
+    /// Host ports forwarded to the guest's 443 and to the hub relay.
+    https: u16,
+    hub: u16,
+}
+
+impl Vm {
+    fn boot(image: &Path, share: &Path) -> Vm {
+        let qemu = require_tool("qemu-system-x86_64", "apt-get install qemu-system-x86");
+        let (https, hub) = (free_port(), free_port());
+        std::fs::create_dir_all(share.join("cmd")).unwrap();
+        let net = format!(
+            "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{https}-:443,hostfwd=tcp:127.0.0.1:{hub}-:{RELAY_PORT}"
+        );
+        // TCG: a guest kernel hung under KVM on these machines.
+        let child = Command::new(qemu)
+            .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1536", "-smp", "2"])
+            .arg("-kernel")
+            .arg(image.join("vmlinuz"))
+            .arg("-initrd")
+            .arg(image.join("initrd.img"))
+            .args(["-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0"])
+            .arg("-drive")
+            .arg(format!("file={},format=raw,if=virtio", image.join("image.raw").display()))
+            .args(["-netdev", &net, "-device", "virtio-net-pci,netdev=n0"])
+            .arg("-virtfs")
+            .arg(format!("local,path={},mount_tag=host,security_model=none,id=host", share.display()))
+            .args(["-display", "none", "-monitor", "none", "-serial"])
+            .arg(format!("file:{}", image.join("console.log").display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let vm = Vm {
+            _qemu: ChildGuard::new("qemu", child),
+            share: share.to_path_buf(),
+            image: image.into(),
+            n: 0,
+            https,
+            hub,
+        };
+        vm.wait_boots(1);
+        vm
+    }
+
+    fn boots(&self) -> usize {
+        std::fs::read_dir(self.share.join("out")).map_or(0, |d| {
+            d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("boot.")).count()
+        })
+    }
+
+    fn wait_boots(&self, n: usize) {
+        let t = Instant::now();
+        while self.boots() < n {
+            assert!(t.elapsed() < Duration::from_secs(300), "the VM did not boot in 300 s; see {}", self.console());
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn console(&self) -> String {
+        let text = std::fs::read_to_string(self.image.join("console.log")).unwrap_or_default();
+        text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Runs a bash script as root in the guest: (exit code, output).
+    fn sh(&mut self, script: &str) -> (i32, String) {
+        self.n += 1;
+        let name = format!("{:03}", self.n);
+        let cmd = self.share.join("cmd");
+        std::fs::write(cmd.join(format!("{name}.tmp")), script).unwrap();
+        std::fs::rename(cmd.join(format!("{name}.tmp")), cmd.join(format!("{name}.sh"))).unwrap();
+        let rc = self.share.join(format!("out/{name}.rc"));
+        let t = Instant::now();
+        while !rc.exists() {
+            assert!(t.elapsed() < Duration::from_secs(600), "guest script {name} did not finish:\n{script}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let log = std::fs::read_to_string(self.share.join(format!("out/{name}.log"))).unwrap_or_default();
+        (std::fs::read_to_string(rc).unwrap().trim().parse().unwrap(), log)
+    }
+
+    fn ok(&mut self, script: &str) -> String {
+        let (rc, log) = self.sh(script);
+        assert_eq!(rc, 0, "guest script failed:\n{script}\n---\n{log}");
+        log
+    }
+
+    fn reboot(&mut self) {
+        let before = self.boots();
+        self.ok("systemd-run --on-active=1 systemctl reboot");
+        self.wait_boots(before + 1);
+    }
+
+    /// Starts (or moves) the relay from the guest's `RELAY_PORT` to the hub's loopback port.
+    fn relay(&mut self, hub_port: u16) {
+        self.ok(&format!(
+            "systemctl stop vps-relay 2>/dev/null; systemctl reset-failed vps-relay 2>/dev/null; \
+             systemd-run --unit vps-relay python3 /mnt/host/relay.py {hub_port}"
+        ));
+    }
+}
+
+/// Names, modes, owners, link targets and hashes under `dirs` (one line each).
+fn fingerprint(dirs: &str) -> String {
+    format!(
+        "find {dirs} -xdev -printf '%p %m %u %g %l\\n' | sort; \
+         find {dirs} -xdev -type f -print0 | sort -z | xargs -0 sha256sum"
+    )
+}
+
+/// Files that change on their own while the machine runs.
+const VOLATILE: &str = "grep -v -e /var/lib/systemd/";
+
+fn render(share: &Path, sets: &[&str]) {
+    let answers = crate::support::fixture(FIXTURE);
+    let out = share.join("bundle");
+    let mut args = vec!["render", "--answers", answers.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend(["--set", "domain=vps.example.test"]);
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let o = crate::support::run(&args);
+    assert!(o.status.success(), "render: {}", stderr(&o));
+}
+
+/// doctor on the host, through the forwarded ports: the public side at DOMAIN:https and the
+/// hub through the relay. `MERCURE_URL` names the public URL, which the host reaches on
+/// the forwarded port, so the host's copy of the bundle says so.
+fn host_doctor(vm: &Vm, share: &Path, tmp: &Path) -> String {
+    let copy = tmp.join("host-bundle");
+    let _ = std::fs::remove_dir_all(&copy);
+    let o = Command::new("cp").arg("-a").arg(share.join("bundle")).arg(&copy).output().unwrap();
+    assert!(o.status.success());
+    let public = format!("https://{DOMAIN}:{}/.well-known/mercure", vm.https);
+    let env = copy.join("symfony/.env.local");
+    let text = std::fs::read_to_string(&env).unwrap();
+    let text = text.replace(&format!("https://{DOMAIN}/.well-known/mercure"), &public);
+    std::fs::write(&env, text).unwrap();
+    let o = crate::support::run(&[
+        "doctor",
+        "--bundle",
+        copy.to_str().unwrap(),
+        "--public-url",
+        &public,
+        "--hub-url",
+        &format!("https://127.0.0.1:{}/.well-known/mercure", vm.hub),
+        "--resolve",
+        &format!("{DOMAIN}:{}:127.0.0.1", vm.https),
+        "--public-ca",
+        share.join("pub/ca.pem").to_str().unwrap(),
+        "--timeout",
+        "15s",
+    ]);
+    assert!(o.status.success(), "doctor from the host failed:\n{}{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+fn apply_cmd(extra: &str) -> String {
+    format!(
+        "cd /root && rm -rf bundle && cp -r /mnt/host/bundle bundle && mercure-setup apply bundle --public-ca /mnt/host/pub/ca.pem {extra}"
+    )
+}
+
+/// What the site answers through nginx in the guest (the status line of a subscribe without a token).
+const SITE_ANSWERS: &str = "curl -s -o /dev/null -w '%{http_code}\\n' --cacert /mnt/host/pub/ca.pem \
+    --resolve vps.example.test:443:127.0.0.1 'https://vps.example.test/.well-known/mercure?topic=x'";
+
+#[test]
+#[allow(clippy::too_many_lines)]
+fn a_fresh_debian_vps_goes_live_with_apply() {
+    let total = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let share = tmp.path().join("share");
+    let image = tmp.path().join("image");
+    std::fs::create_dir_all(&share).unwrap();
+
+    let t = Instant::now();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/vps-image.sh");
+    let o = Command::new(&script).arg(&image).output().unwrap();
+    assert!(o.status.success(), "scripts/vps-image.sh failed (needs root, debootstrap, e2fsprogs):\n{}", stderr(&o));
+    let image_secs = t.elapsed().as_secs();
+
+    // What the guest gets: this mercure-setup, the real hub, a bundle, a certificate from a test CA.
+    std::fs::copy(crate::support::bin(), share.join("mercure-setup")).unwrap();
+    std::fs::copy(crate::apply::hub_binary(), share.join("mercure")).unwrap();
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vps/relay.py"), share.join("relay.py")).unwrap();
+    let tls = crate::support::stack::public_tls(&share.join("pub"), DOMAIN);
+    assert!(tls.ca.ends_with("ca.pem"));
+    render(&share, &["hub.port=8443"]);
+    // A hub that answers `version` and `validate` but exits at once when started.
+    std::fs::write(
+        share.join("dying-hub"),
+        "#!/bin/sh\ncase \"$1\" in version) exec /root/mercure version ;; validate) exit 0 ;; *) exit 1 ;; esac\n",
+    )
+    .unwrap();
+
+    let t = Instant::now();
+    let mut vm = Vm::boot(&image, &share);
+    let boot_secs = t.elapsed().as_secs();
+
+    vm.ok(&format!(
+        "set -e; install -d /etc/letsencrypt/live/{DOMAIN}; \
+         install -m 0644 /mnt/host/pub/fullchain.pem /etc/letsencrypt/live/{DOMAIN}/fullchain.pem; \
+         install -m 0600 /mnt/host/pub/privkey.pem /etc/letsencrypt/live/{DOMAIN}/privkey.pem; \
+         install -m 0755 /mnt/host/mercure-setup /usr/local/sbin/mercure-setup; \
+         install -m 0755 /mnt/host/mercure /root/mercure; install -m 0755 /mnt/host/dying-hub /root/dying-hub"
+    ));
+
+    // --dry-run changes nothing in /etc and /var/lib.
+    let before = vm.ok(&format!("{} | {VOLATILE}", fingerprint("/etc /var/lib")));
+    let dry = vm.ok(&apply_cmd("--hub-binary /root/mercure --dry-run"));
+    assert!(dry.contains("dry run: nothing was changed") && dry.contains("+\tworker_connections 3072;"), "{dry}");
+    let after = vm.ok(&format!("{} | {VOLATILE}", fingerprint("/etc /var/lib")));
+    assert_eq!(before, after, "--dry-run changed /etc or /var/lib");
+
+    // Without --yes and without a terminal: exit 2.
+    let (rc, log) = vm.sh(&apply_cmd("--hub-binary /root/mercure"));
+    assert_eq!(rc, 2, "{log}");
+
+    // apply --yes: both services active, the hub as Type=notify under the unit's hardening.
+    let t = Instant::now();
+    let log = vm.ok(&apply_cmd("--hub-binary /root/mercure --yes"));
+    let apply_secs = t.elapsed().as_secs();
+    assert!(log.contains("11 passed, 0 failed, 0 skipped") || log.contains("passed, 0 failed, 0 skipped"), "{log}");
+    let state = vm.ok(
+        "systemctl is-active mercure nginx; for p in Type User ProtectSystem; do systemctl show mercure -p $p --value; done",
+    );
+    assert_eq!(state, "active\nactive\nnotify\nmercure\nstrict\n", "{state}");
+    // The hub writes only its state folder: everything it owns is there, or installed for it.
+    let owned = vm.ok("find / -xdev -user mercure -not -path '/var/lib/mercure*' | sort");
+    assert_eq!(owned, "/etc/mercure/tls/hub.crt\n/etc/mercure/tls/hub.key\n", "{owned}");
+    let security = vm.ok("systemd-analyze security mercure.service | tail -n 1");
+
+    vm.relay(8443);
+    host_doctor(&vm, &share, tmp.path());
+
+    // A subscriber on the host receives an update published inside the VM with the
+    // bundle's MERCURE_URL and publisher token.
+    let curl = require_tool("curl", "apt-get install curl");
+    let sub_token = std::fs::read_to_string(share.join("bundle/tokens/subscriber.jwt")).unwrap();
+    let mut sub = Command::new(curl)
+        .args(["-sN", "--max-time", "60", "--cacert"])
+        .arg(&tls.ca)
+        .args(["--resolve", &format!("{DOMAIN}:{}:127.0.0.1", vm.https), "-H"])
+        .arg(format!("Authorization: Bearer {}", sub_token.trim()))
+        .arg(format!("https://{DOMAIN}:{}/.well-known/mercure?topic=https://{DOMAIN}/vps", vm.https))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    vm.ok(&format!(
+        "cd /root/bundle && url=$(sed -n 's/^MERCURE_URL=//p' symfony/.env.local) && \
+         curl -sf --cacert /mnt/host/pub/ca.pem --resolve {DOMAIN}:443:127.0.0.1 \
+         -H \"Authorization: Bearer $(cat tokens/publisher.jwt)\" \
+         -d topic=https://{DOMAIN}/vps -d data=hello-from-the-vm \"$url\""
+    ));
+    let mut got = String::new();
+    let mut out = sub.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut text = String::new();
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if text.contains("hello-from-the-vm") {
+                break;
+            }
+        }
+        text
+    });
+    let t = Instant::now();
+    while !reader.is_finished() && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = sub.kill();
+    let _ = sub.wait();
+    if let Ok(text) = reader.join() {
+        got = text;
+    }
+    assert!(got.contains("data: hello-from-the-vm"), "the host subscriber got: {got}");
+
+    // Reboot: both services come back, doctor passes again.
+    let t = Instant::now();
+    vm.reboot();
+    let reboot_secs = t.elapsed().as_secs();
+    assert_eq!(vm.ok("systemctl is-active mercure nginx"), "active\nactive\n");
+    vm.relay(8443);
+    host_doctor(&vm, &share, tmp.path());
+
+    // The same bundle again: nothing to do.
+    let again = vm.ok(&apply_cmd("--yes"));
+    assert!(again.contains("nothing to do"), "{again}");
+
+    // Re-rendered with another hub port: only the Caddyfile and the site change; doctor passes.
+    render(&share, &["hub.port=9443"]);
+    let log = vm.ok(&apply_cmd("--yes"));
+    let todo: Vec<&str> = log.lines().filter(|l| l.starts_with("+ ")).collect();
+    assert_eq!(todo.len(), 2, "{log}");
+    assert!(todo[0].contains("/etc/mercure/Caddyfile") && todo[1].contains("sites-available"), "{log}");
+    assert!(log.contains("then: mercure validate; nginx -t; systemctl enable mercure; systemctl restart mercure; systemctl reload nginx"), "{log}");
+    vm.relay(9443);
+    host_doctor(&vm, &share, tmp.path());
+
+    // Injected failures: each leaves /etc as it was, nginx -t passing and the site answering.
+    let etc = |vm: &mut Vm| vm.ok(&fingerprint("/etc"));
+    let site_before = vm.ok(SITE_ANSWERS);
+    let check_restored = |vm: &mut Vm, etc_before: &str, what: &str| {
+        assert_eq!(etc(vm), etc_before, "{what}: /etc differs from before");
+        vm.ok("nginx -t -q");
+        assert_eq!(vm.ok("systemctl is-active mercure nginx"), "active\nactive\n", "{what}");
+        assert_eq!(vm.ok(SITE_ANSWERS), site_before, "{what}: the site answers differently");
+    };
+
+    // 1. Another program holds the new hub port: refused before any change (exit 2).
+    let etc_before = etc(&mut vm);
+    render(&share, &["hub.port=9555"]);
+    vm.ok("systemd-run --unit vps-holder python3 -m http.server 9555 --bind 127.0.0.1 && sleep 2");
+    let (rc, log) = vm.sh(&apply_cmd("--yes"));
+    assert_eq!(rc, 2, "{log}");
+    assert!(log.contains("the hub port 127.0.0.1:9555 is taken"), "{log}");
+    vm.ok("systemctl stop vps-holder");
+    check_restored(&mut vm, &etc_before, "port held");
+
+    // 2. A hub binary that exits at once: the restart fails, everything is rolled back.
+    render(&share, &["hub.port=9443"]);
+    let (rc, log) = vm.sh(&apply_cmd("--yes --hub-binary /root/dying-hub"));
+    assert_eq!(rc, 1, "{log}");
+    assert!(log.contains("step `systemctl restart mercure` failed") && log.contains("rolled back"), "{log}");
+    check_restored(&mut vm, &etc_before, "dying hub");
+
+    // 3. A site that fails nginx -t: rolled back.
+    let site = share.join(format!("bundle/nginx/{DOMAIN}.conf"));
+    let text = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(&site, text.replacen("server {", "server {\n\tno_such_directive on;", 1)).unwrap();
+    let (rc, log) = vm.sh(&apply_cmd("--yes"));
+    assert_eq!(rc, 1, "{log}");
+    assert!(log.contains("step `nginx -t` failed") && log.contains("rolled back"), "{log}");
+    check_restored(&mut vm, &etc_before, "broken site");
+    host_doctor(&vm, &share, tmp.path());
+
+    eprintln!(
+        "vps timings: image {image_secs} s, boot {boot_secs} s, first apply {apply_secs} s, reboot {reboot_secs} s, \
+         total {} s; hub unit: {}",
+        total.elapsed().as_secs(),
+        security.trim()
+    );
+}
