@@ -5,6 +5,7 @@
 //! re-render changes only what differs, and injected failures roll back to the previous
 //! working state. Timings are printed (image, boot, total).
 
+use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -119,7 +120,8 @@ impl Vm {
     fn relay(&mut self, hub_port: u16) {
         self.ok(&format!(
             "systemctl stop vps-relay 2>/dev/null; systemctl reset-failed vps-relay 2>/dev/null; \
-             systemd-run --unit vps-relay python3 /mnt/host/relay.py {hub_port}"
+             systemd-run --unit vps-relay python3 /mnt/host/relay.py {hub_port}; \
+             for i in $(seq 150); do ss -ltn | grep -q ':{RELAY_PORT} ' && exit 0; sleep 0.2; done; exit 1"
         ));
     }
 }
@@ -160,7 +162,8 @@ fn host_doctor(vm: &Vm, share: &Path, tmp: &Path) -> String {
     let text = std::fs::read_to_string(&env).unwrap();
     let text = text.replace(&format!("https://{DOMAIN}/.well-known/mercure"), &public);
     std::fs::write(&env, text).unwrap();
-    let o = crate::support::run(&[
+    let ca = share.join("pub/ca.pem");
+    let args = [
         "doctor",
         "--bundle",
         copy.to_str().unwrap(),
@@ -171,12 +174,24 @@ fn host_doctor(vm: &Vm, share: &Path, tmp: &Path) -> String {
         "--resolve",
         &format!("{DOMAIN}:{}:127.0.0.1", vm.https),
         "--public-ca",
-        share.join("pub/ca.pem").to_str().unwrap(),
+        ca.to_str().unwrap(),
         "--timeout",
         "15s",
-    ]);
-    assert!(o.status.success(), "doctor from the host failed:\n{}{}", stdout(&o), stderr(&o));
-    stdout(&o)
+    ];
+    // Under TCG on a busy machine one delivery can take longer than doctor's 1 s limit;
+    // a correct deployment passes within three runs, a broken one never does.
+    let mut failures = String::new();
+    for attempt in 1..=3 {
+        let o = crate::support::run(&args);
+        if o.status.success() {
+            if attempt > 1 {
+                eprintln!("vps: doctor passed on attempt {attempt}; earlier runs:\n{failures}");
+            }
+            return stdout(&o);
+        }
+        let _ = write!(failures, "--- attempt {attempt}\n{}{}", stdout(&o), stderr(&o));
+    }
+    panic!("doctor from the host failed three times:\n{failures}");
 }
 
 fn apply_cmd(extra: &str) -> String {

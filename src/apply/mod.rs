@@ -136,20 +136,18 @@ fn preflight_problems(args: &ApplyArgs, plan: &Plan, root: &Path, real: bool, hu
             plan.hub_binary
         ));
     }
-    // The running hub may hold its own ports; anything else holding them is a conflict.
-    let ours = real && execute::services_now().hub_active && installed_port(root) == Some(plan.hub_port);
-    if !ours {
-        if !preflight::port_free(plan.hub_port) {
-            p.push(format!(
-                "the hub port 127.0.0.1:{} is taken by another program (ss -ltnp shows which)",
-                plan.hub_port
-            ));
-        }
-        if let Some(port) = plan.answers.hub.admin.port()
-            && !preflight::port_free(port)
-        {
-            p.push(format!("the hub admin address {} is taken by another program", plan.hub_admin));
-        }
+    // The running hub holds its own port and admin address; anything else holding them is a conflict.
+    let hub_active = real && execute::services_now().hub_active;
+    let installed = installed_caddyfile(root);
+    let hub_has = |needle: &str| hub_active && installed.as_deref().is_some_and(|c| c.contains(needle));
+    if !hub_has(&format!(":{} {{", plan.hub_port)) && !preflight::port_free(plan.hub_port) {
+        p.push(format!("the hub port 127.0.0.1:{} is taken by another program (ss -ltnp shows which)", plan.hub_port));
+    }
+    if let Some(port) = plan.answers.hub.admin.port()
+        && !hub_has(&format!("admin {}", plan.hub_admin))
+        && !preflight::port_free(port)
+    {
+        p.push(format!("the hub admin address {} is taken by another program", plan.hub_admin));
     }
     if args.certbot.is_none() {
         let cert = backup::under(root, &plan.public_certificate);
@@ -161,12 +159,9 @@ fn preflight_problems(args: &ApplyArgs, plan: &Plan, root: &Path, real: bool, hu
     p
 }
 
-/// The hub port in the installed Caddyfile, if there is one.
-fn installed_port(root: &Path) -> Option<u16> {
-    let text = std::fs::read_to_string(backup::under(root, crate::plan::install::CADDYFILE)).ok()?;
-    let tree = crate::check::parse::parse_caddyfile(&text).ok()?;
-    let site = crate::check::parse::caddy_site(&tree)?;
-    site.tokens.first()?.rsplit(':').next()?.parse().ok()
+/// The installed Caddyfile, if there is one.
+fn installed_caddyfile(root: &Path) -> Option<String> {
+    std::fs::read_to_string(backup::under(root, crate::plan::install::CADDYFILE)).ok()
 }
 
 /// The printed plan: every action with its status.
