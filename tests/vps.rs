@@ -17,6 +17,10 @@ const DOMAIN: &str = "vps.example.test";
 const FIXTURE: &str = "end-to-end-tls-hs256-nginx122.yaml";
 /// The guest port the relay to the hub listens on (tests/vps/relay.py).
 const RELAY_PORT: u16 = 18443;
+/// Where the guest reaches the ACME server (a QEMU guestfwd to Pebble on the host).
+const ACME_ADDR: &str = "10.0.2.100:14000";
+const ACME_NAME: &str = "acme.test";
+const ACME_DOMAIN: &str = "acme.example.test";
 
 struct Vm {
     _qemu: ChildGuard,
@@ -29,12 +33,15 @@ struct Vm {
 }
 
 impl Vm {
-    fn boot(image: &Path, share: &Path) -> Vm {
+    /// `http` is the host port forwarded to the guest's :80 (where the ACME server validates);
+    /// `acme` the host port of the ACME server, which the guest reaches as `ACME_ADDR`.
+    fn boot(image: &Path, share: &Path, http: u16, acme: u16) -> Vm {
         let qemu = require_tool("qemu-system-x86_64", "apt-get install qemu-system-x86");
         let (https, hub) = (free_port(), free_port());
         std::fs::create_dir_all(share.join("cmd")).unwrap();
         let net = format!(
-            "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{https}-:443,hostfwd=tcp:127.0.0.1:{hub}-:{RELAY_PORT}"
+            "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{https}-:443,hostfwd=tcp:127.0.0.1:{hub}-:{RELAY_PORT},\
+             hostfwd=tcp:127.0.0.1:{http}-:80,guestfwd=tcp:{ACME_ADDR}-tcp:127.0.0.1:{acme}"
         );
         // TCG: a guest kernel hung under KVM on these machines.
         let child = Command::new(qemu)
@@ -77,7 +84,7 @@ impl Vm {
     fn wait_boots(&self, n: usize) {
         let t = Instant::now();
         while self.boots() < n {
-            assert!(t.elapsed() < Duration::from_secs(300), "the VM did not boot in 300 s; see {}", self.console());
+            assert!(t.elapsed() < Duration::from_secs(600), "the VM did not boot in 600 s; see {}", self.console());
             std::thread::sleep(Duration::from_millis(500));
         }
     }
@@ -138,10 +145,15 @@ fn fingerprint(dirs: &str) -> String {
 const VOLATILE: &str = "grep -v -e /var/lib/systemd/";
 
 fn render(share: &Path, sets: &[&str]) {
+    render_to(share, "bundle", DOMAIN, sets);
+}
+
+fn render_to(share: &Path, dir: &str, domain: &str, sets: &[&str]) {
     let answers = crate::support::fixture(FIXTURE);
-    let out = share.join("bundle");
+    let out = share.join(dir);
+    let domain = format!("domain={domain}");
     let mut args = vec!["render", "--answers", answers.to_str().unwrap(), "--out", out.to_str().unwrap()];
-    args.extend(["--set", "domain=vps.example.test"]);
+    args.extend(["--set", &domain]);
     for s in sets {
         args.extend(["--set", s]);
     }
@@ -233,8 +245,9 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
     )
     .unwrap();
 
+    let pebble = Pebble::start(tmp.path());
     let t = Instant::now();
-    let mut vm = Vm::boot(&image, &share);
+    let mut vm = Vm::boot(&image, &share, pebble.http, pebble.acme);
     let boot_secs = t.elapsed().as_secs();
 
     vm.ok(&format!(
@@ -379,10 +392,138 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
     check_restored(&mut vm, &etc_before, "broken site");
     host_doctor(&vm, &share, tmp.path());
 
+    let t = Instant::now();
+    certbot_scenario(&mut vm, &share, &pebble);
+    let certbot_secs = t.elapsed().as_secs();
+
     eprintln!(
         "vps timings: image {image_secs} s, boot {boot_secs} s, first apply {apply_secs} s, reboot {reboot_secs} s, \
-         total {} s; hub unit: {}",
+         certbot scenario {certbot_secs} s, total {} s; hub unit: {}",
         total.elapsed().as_secs(),
         security.trim()
     );
+}
+
+/// Pebble (the ACME test server) and its DNS companion on the host, both stopped by PID.
+struct Pebble {
+    _servers: Vec<ChildGuard>,
+    /// Pebble's ACME port, and the host port Pebble validates HTTP-01 on (forwarded to the guest's :80).
+    acme: u16,
+    http: u16,
+    management: u16,
+    /// The CA that signs Pebble's own HTTPS listener (certbot must trust it).
+    listener_ca: PathBuf,
+}
+
+impl Pebble {
+    fn start(tmp: &Path) -> Pebble {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pebble.sh");
+        let o = Command::new(&script).output().unwrap();
+        assert!(o.status.success(), "scripts/pebble.sh failed (needs Go): {}", stderr(&o));
+        let bin = PathBuf::from(stdout(&o).lines().last().unwrap().trim());
+        let dir = tmp.join("pebble");
+        let tls = crate::support::stack::public_tls(&dir, ACME_NAME);
+        let (acme, http, management, dns) = (free_port(), free_port(), free_port(), free_port());
+        let config = serde_json::json!({"pebble": {
+            "listenAddress": format!("127.0.0.1:{acme}"),
+            "managementListenAddress": format!("127.0.0.1:{management}"),
+            "certificate": tls.cert, "privateKey": tls.key,
+            "httpPort": http, "tlsPort": free_port(),
+            "ocspResponderURL": "", "externalAccountBindingRequired": false
+        }});
+        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        // Every name resolves to 127.0.0.1, where the guest's :80 is forwarded.
+        let dns_server = Command::new(bin.join("pebble-challtestsrv"))
+            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dnsserver", &format!("127.0.0.1:{dns}")])
+            .args(["-doh", "", "-http01", "", "-https01", "", "-tlsalpn01", ""])
+            .args(["-management", &format!("127.0.0.1:{}", free_port())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pebble = Command::new(bin.join("pebble"))
+            .arg("-config")
+            .arg(dir.join("config.json"))
+            .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let servers = vec![ChildGuard::new("pebble-challtestsrv", dns_server), ChildGuard::new("pebble", pebble)];
+        assert!(crate::support::stack::wait_for_port(acme, Duration::from_secs(30)), "pebble did not listen");
+        Pebble { _servers: servers, acme, http, management, listener_ca: tls.ca }
+    }
+
+    /// The root that signs the certificates Pebble issues (new on every Pebble start).
+    fn issuing_root(&self) -> String {
+        let curl = require_tool("curl", "apt-get install curl");
+        let o = Command::new(curl)
+            .args(["-sf", "--cacert"])
+            .arg(&self.listener_ca)
+            .args(["--resolve", &format!("{ACME_NAME}:{}:127.0.0.1", self.management)])
+            .arg(format!("https://{ACME_NAME}:{}/roots/0", self.management))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "pebble's root: {}", stderr(&o));
+        stdout(&o)
+    }
+}
+
+/// The serial of the certificate nginx serves for `name`, seen from the host.
+fn served_serial(port: u16, name: &str) -> String {
+    let openssl = require_tool("openssl", "apt-get install openssl");
+    let sh = format!(
+        "{} s_client -connect 127.0.0.1:{port} -servername {name} </dev/null 2>/dev/null | {} x509 -noout -serial",
+        openssl.display(),
+        openssl.display()
+    );
+    let o = Command::new("sh").arg("-c").arg(sh).output().unwrap();
+    stdout(&o).trim().to_string()
+}
+
+/// `apply --certbot` on a bundle without a certificate: certbot (webroot) obtains one from
+/// Pebble with a deploy hook; nginx serves it; a forced renewal is served with no other step.
+fn certbot_scenario(vm: &mut Vm, share: &Path, pebble: &Pebble) {
+    render_to(share, "bundle-acme", ACME_DOMAIN, &["hub.port=9443"]);
+    std::fs::copy(&pebble.listener_ca, share.join("acme-listener-ca.pem")).unwrap();
+    std::fs::write(share.join("pebble-root.pem"), pebble.issuing_root()).unwrap();
+    let acme_ip = ACME_ADDR.split(':').next().unwrap();
+    vm.ok(&format!(
+        "echo '{acme_ip} {ACME_NAME}' >> /etc/hosts; \
+         printf 'server = https://{ACME_NAME}:{}/dir\\n' > /etc/letsencrypt/cli.ini",
+        ACME_ADDR.split(':').nth(1).unwrap()
+    ));
+    let env = "REQUESTS_CA_BUNDLE=/mnt/host/acme-listener-ca.pem";
+    let log = vm.ok(&format!(
+        "cd /root && rm -rf bundle-acme && cp -r /mnt/host/bundle-acme bundle-acme && \
+         {env} mercure-setup apply bundle-acme --yes --certbot ops@example.test --public-ca /mnt/host/pebble-root.pem"
+    ));
+    assert!(log.contains("passed, 0 failed, 0 skipped"), "{log}");
+    let hook = vm.ok(&format!("grep -h hook /etc/letsencrypt/renewal/{ACME_DOMAIN}.conf"));
+    assert!(hook.contains("systemctl reload nginx"), "no deploy hook saved: {hook}");
+    assert!(
+        !vm.ok("ls /etc/nginx/conf.d/").contains("mercure-setup-acme"),
+        "the temporary ACME server was left behind"
+    );
+    let first = served_serial(vm.https, ACME_DOMAIN);
+    let file = vm.ok(&format!("openssl x509 -noout -serial -in /etc/letsencrypt/live/{ACME_DOMAIN}/fullchain.pem"));
+    assert_eq!(first, file.trim(), "nginx does not serve the certificate certbot obtained");
+    vm.ok(&format!("{env} certbot renew --force-renewal --no-random-sleep-on-renew -q"));
+    let renewed = vm.ok(&format!("openssl x509 -noout -serial -in /etc/letsencrypt/live/{ACME_DOMAIN}/fullchain.pem"));
+    assert_ne!(renewed.trim(), first, "certbot did not renew");
+    let t = Instant::now();
+    loop {
+        let served = served_serial(vm.https, ACME_DOMAIN);
+        if served == renewed.trim() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "nginx still serves {served} after the renewal ({})",
+            renewed.trim()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
