@@ -190,6 +190,20 @@ fn preflight_refuses_with_exit_2_and_changes_nothing() {
     let e = refused(&b126, &hub, "nginx 1.26 bundle");
     assert!(e.contains("rendered for nginx 1.26"), "{e}");
 
+    // `nginx.version: auto`: the version the site was rendered for is in its first line.
+    let auto = tmp.path().join("auto");
+    render(
+        "same-host-http-hs256-nginx122.yaml",
+        &auto,
+        &["nginx.version=auto".into(), format!("hub.port={}", free_port())],
+    );
+    let site = auto.join("nginx/app.example.com.conf");
+    let text = std::fs::read_to_string(&site).unwrap();
+    assert!(text.lines().next().unwrap().contains(", nginx 1.22.1)"), "{text}");
+    std::fs::write(&site, text.replacen(", nginx 1.22.1)", ", nginx 1.26.2)", 1)).unwrap();
+    let e = refused(&auto, &hub, "auto bundle from an nginx 1.26 machine");
+    assert!(e.contains("rendered for nginx 1.26.2"), "{e}");
+
     // The hub port held by another program.
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port();

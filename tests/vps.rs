@@ -43,9 +43,10 @@ impl Vm {
             "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{https}-:443,hostfwd=tcp:127.0.0.1:{hub}-:{RELAY_PORT},\
              hostfwd=tcp:127.0.0.1:{http}-:80,guestfwd=tcp:{ACME_ADDR}-tcp:127.0.0.1:{acme}"
         );
-        // TCG: a guest kernel hung under KVM on these machines.
+        // TCG: a guest kernel hung under KVM on these machines. One vCPU: on a loaded host two
+        // vCPU threads starve each other (RCU stalls, soft lockups) and the boot takes minutes.
         let child = Command::new(qemu)
-            .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1536", "-smp", "2"])
+            .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1536", "-smp", "1"])
             .arg("-kernel")
             .arg(image.join("vmlinuz"))
             .arg("-initrd")

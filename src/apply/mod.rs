@@ -78,7 +78,7 @@ pub fn run(args: &ApplyArgs) -> Result<(), Error> {
     let ctx = changes::Context { root: &root, bundle: &bundle.root, hub_source: hub_source.as_deref(), owners: real };
     let changes = changes::compare(&actions, &ctx).map_err(Error::Usage)?;
 
-    let problems = preflight_problems(args, &plan, &root, real, hub_source.as_deref());
+    let problems = preflight_problems(args, &bundle, &plan, &root, real, hub_source.as_deref());
     let mut text = plan_text(&changes, &bundle.root, real);
     print!("{text}");
     text.clear();
@@ -102,7 +102,14 @@ pub fn run(args: &ApplyArgs) -> Result<(), Error> {
 }
 
 /// Every preflight problem at once.
-fn preflight_problems(args: &ApplyArgs, plan: &Plan, root: &Path, real: bool, hub: Option<&Path>) -> Vec<String> {
+fn preflight_problems(
+    args: &ApplyArgs,
+    bundle: &BundleDir,
+    plan: &Plan,
+    root: &Path,
+    real: bool,
+    hub: Option<&Path>,
+) -> Vec<String> {
     let mut p = Vec::new();
     if real && !preflight::has_systemd() {
         p.push(
@@ -119,7 +126,7 @@ fn preflight_problems(args: &ApplyArgs, plan: &Plan, root: &Path, real: bool, hu
             p.push(format!("{} does not report its version", path.display()));
         }
         crate::host::NginxHere::Found { version, .. } => {
-            if let Ok(rendered) = crate::values::NginxVersion::parse(&plan.nginx_version) {
+            if let Some(rendered) = rendered_nginx(bundle, plan) {
                 p.extend(preflight::nginx_version_problem(version, rendered));
             }
         }
@@ -157,6 +164,18 @@ fn preflight_problems(args: &ApplyArgs, plan: &Plan, root: &Path, real: bool, hu
         p.push("--certbot needs certbot: apt-get install certbot".into());
     }
     p
+}
+
+/// The nginx version the bundle was rendered for: its answers, or for `nginx.version: auto`
+/// the version the site file's first line names (what `auto` found when it was rendered).
+fn rendered_nginx(bundle: &BundleDir, plan: &Plan) -> Option<crate::values::NginxVersion> {
+    if let crate::values::NginxVersionChoice::Known(v) = plan.answers.nginx.version {
+        return Some(v);
+    }
+    let site = bundle.read(&bundle.nginx_site).ok()?;
+    let first = site.lines().next()?;
+    let v = first.split(", nginx ").nth(1)?.split(')').next()?;
+    crate::values::NginxVersion::parse(v).ok()
 }
 
 /// The installed Caddyfile, if there is one.
