@@ -41,7 +41,8 @@ impl Vm {
         std::fs::create_dir_all(share.join("cmd")).unwrap();
         let net = format!(
             "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{https}-:443,hostfwd=tcp:127.0.0.1:{hub}-:{RELAY_PORT},\
-             hostfwd=tcp:127.0.0.1:{http}-:80,guestfwd=tcp:{ACME_ADDR}-tcp:127.0.0.1:{acme}"
+             hostfwd=tcp:127.0.0.1:{http}-:80,guestfwd=tcp:{ACME_ADDR}-cmd:bash {} {acme}",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vps/acme-forward.sh").display()
         );
         // TCG: a guest kernel hung under KVM on these machines. One vCPU: on a loaded host two
         // vCPU threads starve each other (RCU stalls, soft lockups) and the boot takes minutes.
