@@ -85,13 +85,16 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Put a rendered bundle live on this machine: plan, preflight, backups, verify or roll back.
+    Apply(crate::apply::ApplyArgs),
+
     /// Explain the two topologies, or walk through the symptom -> cause -> fix table.
     Explain {
         /// same-host-http, end-to-end-tls or troubleshooting; an overview without one.
         #[arg(value_name = "TOPIC", value_parser = crate::teaching::Topic::parse)]
         topic: Option<crate::teaching::Topic>,
     },
-    // --- Shipping: completions, man pages and the answers-file schema ---
+
     /// Print shell completions for bash, zsh or fish.
     #[command(after_help = "e.g. mercure-setup completions bash > /etc/bash_completion.d/mercure-setup")]
     Completions {
@@ -107,7 +110,6 @@ pub enum Command {
     },
     /// Print the answers file's JSON Schema, for editors that check and complete YAML.
     Schema,
-    // --- end shipping ---
 }
 
 /// Runs the command line and returns the process exit code.
@@ -140,11 +142,10 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Loadtest(args)) => crate::loadtest::run(&args),
         Some(Command::Wizard { answers, out }) => wizard(answers, out),
         Some(Command::Explain { topic }) => explain(topic),
-        // --- Shipping ---
         Some(Command::Completions { shell }) => print_stdout(&crate::ship::completions(shell)),
         Some(Command::Man { out }) => crate::ship::write_man_pages(&out).map(|_| ()),
         Some(Command::Schema) => print_stdout(&crate::schema::schema_text()),
-        // --- end shipping ---
+        Some(Command::Apply(args)) => crate::apply::run(&args),
         // No command: the wizard on a terminal, else the same no-TTY error pointing to `render`.
         None => wizard(None, None),
     }

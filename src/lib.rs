@@ -7,6 +7,7 @@
 
 pub mod answers;
 pub mod answers_file;
+pub mod apply;
 pub mod bundle;
 pub mod check;
 pub mod cli;

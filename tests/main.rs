@@ -14,6 +14,8 @@ mod support;
 #[cfg(feature = "real-stack")]
 mod admin_socket;
 #[cfg(feature = "real-stack")]
+mod apply;
+#[cfg(feature = "real-stack")]
 mod check;
 mod cli_render;
 mod cli_render_concurrency;
@@ -44,6 +46,8 @@ mod schema;
 #[cfg(feature = "real-stack")]
 mod shipping;
 mod snapshots;
+#[cfg(feature = "vps")]
+mod vps;
 mod wizard;
 mod wizard_screens;
 #[cfg(feature = "real-stack")]

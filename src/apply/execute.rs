@@ -1,0 +1,277 @@
+//! Carrying out the changes (each path backed up first), going live (daemon-reload,
+//! hub validate, `nginx -t`, start or reload what changed, doctor's probes) and, when
+//! a step fails, putting every backed-up path and the services back as they were.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use super::actions::{Action, Part};
+use super::backup::{self, Backup, Manifest, Services, set_meta, sha256_hex, under};
+use super::changes::{Change, INSTALLED, Ids};
+use crate::plan::install;
+
+/// The hub's systemd unit name.
+pub const HUB_SERVICE: &str = "mercure";
+pub const NGINX_SERVICE: &str = "nginx";
+
+/// Runs a program; Err carries its own error output.
+pub fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() { Ok(text) } else { Err(format!("`{program} {}` failed: {}", args.join(" "), text.trim())) }
+}
+
+fn systemctl_is(what: &str, unit: &str) -> bool {
+    Command::new("systemctl")
+        .args([what, "--quiet", unit])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Which services are active (and the hub enabled) now.
+pub fn services_now() -> Services {
+    Services {
+        hub_active: systemctl_is("is-active", HUB_SERVICE),
+        hub_enabled: systemctl_is("is-enabled", HUB_SERVICE),
+        nginx_active: systemctl_is("is-active", NGINX_SERVICE),
+    }
+}
+
+/// Writes every change that is to do, recording each path in the backup first.
+pub fn write_changes(root: &Path, changes: &[Change], backup: &mut Backup, owners: bool) -> Result<(), String> {
+    for c in changes.iter().filter(|c| c.todo()) {
+        let fail = |e: std::io::Error| format!("{}: {e}", c.action.describe());
+        if let Some(dest) = c.action.dest() {
+            backup.record(root, dest).map_err(fail)?;
+        }
+        match &c.action {
+            Action::CreateUser { user, home } => {
+                run("useradd", &["--system", "--home-dir", home, "--shell", "/usr/sbin/nologin", user])?;
+                backup.manifest.created_user = Some(user.clone());
+                backup.save().map_err(fail)?;
+            }
+            Action::Dir { path, owner, group, mode, .. } => {
+                let real = under(root, path);
+                fs::create_dir_all(&real).map_err(fail)?;
+                let (uid, gid) = owner_ids(root, owner, group, owners)?;
+                set_meta(&real, *mode, uid, gid, owners).map_err(fail)?;
+            }
+            Action::InstallHub { dest } => write_file(root, dest, c, 0o755, ("root", "root"), owners)?,
+            Action::File { dest, owner, group, mode, .. } => write_file(root, dest, c, *mode, (owner, group), owners)?,
+            Action::NginxLimits { path, .. } => {
+                let mode = fs::metadata(under(root, path)).map_or(0o644, |m| {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    m.permissions().mode() & 0o7777
+                });
+                write_file(root, path, c, mode, ("root", "root"), owners)?;
+            }
+            Action::EnableSite { link, target } => {
+                let real = under(root, link);
+                if fs::symlink_metadata(&real).is_ok() {
+                    fs::remove_file(&real).map_err(fail)?;
+                }
+                std::os::unix::fs::symlink(target, &real).map_err(fail)?;
+            }
+        }
+    }
+    remember_installed(root, changes, backup)
+}
+
+fn owner_ids(root: &Path, owner: &str, group: &str, owners: bool) -> Result<(u32, u32), String> {
+    if !owners {
+        return Ok((0, 0));
+    }
+    let ids = Ids::read(root);
+    let uid = *ids.users.get(owner).ok_or_else(|| format!("no user {owner} on this machine"))?;
+    let gid = *ids.groups.get(group).ok_or_else(|| format!("no group {group} on this machine"))?;
+    Ok((uid, gid))
+}
+
+/// Temp file beside the target, owner and mode set, then one rename.
+fn write_file(
+    root: &Path,
+    dest: &str,
+    c: &Change,
+    mode: u32,
+    (owner, group): (&str, &str),
+    owners: bool,
+) -> Result<(), String> {
+    let real = under(root, dest);
+    let fail = |e: std::io::Error| format!("writing {dest}: {e}");
+    let bytes = c.contents.as_deref().ok_or_else(|| format!("nothing to write for {dest}"))?;
+    let parent = real.parent().ok_or_else(|| format!("{dest} has no folder"))?;
+    fs::create_dir_all(parent).map_err(fail)?;
+    let tmp = tempfile::Builder::new().prefix(".mercure-setup-").tempfile_in(parent).map_err(fail)?;
+    fs::write(tmp.path(), bytes).map_err(fail)?;
+    let (uid, gid) = owner_ids(root, owner, group, owners)?;
+    set_meta(tmp.path(), mode, uid, gid, owners).map_err(fail)?;
+    if fs::symlink_metadata(&real).is_ok_and(|m| m.is_dir()) {
+        fs::remove_dir_all(&real).map_err(fail)?;
+    }
+    tmp.persist(&real).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// Records the hash of every file now installed, so a later apply knows its own files.
+fn remember_installed(root: &Path, changes: &[Change], backup: &mut Backup) -> Result<(), String> {
+    let path = under(root, INSTALLED);
+    let mut map: BTreeMap<String, String> =
+        fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let before = map.clone();
+    for c in changes {
+        if let (Action::File { dest, .. }, Some(b)) = (&c.action, &c.contents)
+            && matches!(c.status, super::changes::Status::Todo { .. } | super::changes::Status::InPlace)
+        {
+            map.insert(dest.clone(), sha256_hex(b));
+        }
+    }
+    if map == before {
+        return Ok(());
+    }
+    backup.record(root, INSTALLED).map_err(|e| format!("{INSTALLED}: {e}"))?;
+    let text = serde_json::to_string_pretty(&map).map_err(|e| e.to_string())?;
+    fs::create_dir_all(path.parent().unwrap_or(root)).map_err(|e| format!("{INSTALLED}: {e}"))?;
+    fs::write(&path, text + "\n").map_err(|e| format!("{INSTALLED}: {e}"))
+}
+
+/// What changed, by the service it concerns.
+// One flag per service part, read as a set of facts.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Touched {
+    pub hub: bool,
+    pub hub_unit: bool,
+    pub nginx: bool,
+    pub nginx_unit: bool,
+}
+
+pub fn touched(changes: &[Change]) -> Touched {
+    let mut t = Touched::default();
+    for c in changes.iter().filter(|c| c.todo()) {
+        match c.action.part() {
+            Part::Hub => t.hub = true,
+            Part::HubUnit => t.hub_unit = true,
+            Part::Nginx => t.nginx = true,
+            Part::NginxUnit => t.nginx_unit = true,
+            Part::Symfony => {}
+        }
+    }
+    t
+}
+
+/// The go-live steps for what changed, in order, each with its name.
+pub fn live_steps(t: Touched, before: &Services) -> Vec<&'static str> {
+    let mut s = Vec::new();
+    if t.hub_unit || t.nginx_unit {
+        s.push("systemctl daemon-reload");
+    }
+    let hub = t.hub || t.hub_unit || !before.hub_active;
+    if hub {
+        s.push("mercure validate");
+    }
+    s.push("nginx -t");
+    if hub {
+        s.push("systemctl enable mercure");
+        s.push("systemctl restart mercure");
+    }
+    if t.nginx_unit || !before.nginx_active {
+        s.push("systemctl restart nginx");
+    } else if t.nginx {
+        s.push("systemctl reload nginx");
+    }
+    s
+}
+
+/// Runs one go-live step.
+pub fn live_step(step: &str, hub_binary: &str) -> Result<(), String> {
+    match step {
+        "mercure validate" => validate_hub(hub_binary),
+        "nginx -t" => run("nginx", &["-t", "-q"]).map(drop),
+        "systemctl restart mercure" => {
+            run("systemctl", &["restart", HUB_SERVICE])?;
+            // Type=notify: restart returns once the hub is ready, or has failed.
+            if systemctl_is("is-active", HUB_SERVICE) {
+                Ok(())
+            } else {
+                Err(format!("the hub is not active after its restart:\n{}", journal(HUB_SERVICE)))
+            }
+        }
+        other => {
+            let words: Vec<&str> = other.split_whitespace().collect();
+            run(words[0], &words[1..]).map(drop)
+        }
+    }
+}
+
+fn journal(unit: &str) -> String {
+    run("journalctl", &["-u", unit, "-n", "8", "--no-pager", "-o", "cat"]).unwrap_or_default()
+}
+
+/// `mercure validate` on the installed Caddyfile with the installed environment, except
+/// that the history database is a throwaway one: validate opens it, and the running hub
+/// holds (and owns) the real one.
+fn validate_hub(hub_binary: &str) -> Result<(), String> {
+    let caddyfile = fs::read_to_string(install::CADDYFILE).map_err(|e| format!("{}: {e}", install::CADDYFILE))?;
+    let env_text = fs::read_to_string(install::ENV_FILE).map_err(|e| format!("{}: {e}", install::ENV_FILE))?;
+    let env = crate::check::parse::parse_env(&env_text).map_err(|e| format!("{}: {e}", install::ENV_FILE))?;
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let db = format!("{}/mercure.db", install::DATA_DIR);
+    let copy = caddyfile.replace(&db, &tmp.path().join("validate.db").to_string_lossy());
+    let file = tmp.path().join("Caddyfile");
+    fs::write(&file, copy).map_err(|e| e.to_string())?;
+    let out = Command::new(hub_binary)
+        .args(["validate", "--config"])
+        .arg(&file)
+        .args(["--adapter", "caddyfile"])
+        .envs(&env)
+        .env("XDG_DATA_HOME", tmp.path())
+        .env("XDG_CONFIG_HOME", tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{hub_binary}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    let line = text.lines().rev().find(|l| l.contains("Error") || l.contains("error")).unwrap_or("").to_string();
+    Err(format!("mercure validate rejects {}: {line}", install::CADDYFILE))
+}
+
+/// Puts the services back as the manifest found them.
+pub fn restore_services(m: &Manifest) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut note = |r: Result<String, String>, what: &str| match r {
+        Ok(_) => notes.push(what.to_string()),
+        Err(e) => notes.push(format!("{what} FAILED: {e}")),
+    };
+    note(run("systemctl", &["daemon-reload"]), "systemctl daemon-reload");
+    if m.services.hub_active {
+        note(run("systemctl", &["restart", HUB_SERVICE]), "hub restarted (it was running)");
+    } else {
+        note(run("systemctl", &["stop", HUB_SERVICE]), "hub stopped (it was not running)");
+    }
+    if !m.services.hub_enabled {
+        let _ = run("systemctl", &["disable", "--quiet", HUB_SERVICE]);
+    }
+    if m.services.nginx_active {
+        note(run("systemctl", &["restart", NGINX_SERVICE]), "nginx restarted with the previous configuration");
+    }
+    notes
+}
+
+/// Restores files and (on a real machine) services from a backup; returns what was done.
+pub fn rollback(root: &Path, dir: &Path, m: &Manifest, real: bool) -> Result<Vec<String>, String> {
+    let mut done = backup::restore(root, dir, m, real)?;
+    if real {
+        done.extend(restore_services(m));
+    }
+    Ok(done)
+}

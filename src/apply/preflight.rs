@@ -1,0 +1,160 @@
+//! Preflight: everything `apply` checks before it changes anything. Each problem is
+//! one message; any problem means exit 2 with the machine untouched.
+
+use std::net::TcpListener;
+use std::path::Path;
+
+use x509_parser::extensions::GeneralName;
+
+use crate::values::NginxVersion;
+
+/// The oldest hub release whose Caddyfile syntax the bundle uses.
+pub const MIN_HUB: (u32, u32, u32) = (0, 24, 0);
+
+/// Whether this process runs as root (uid 0), read from /proc.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").ok().is_some_and(|s| {
+        s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2)).is_some_and(|u| u == "0")
+    })
+}
+
+/// Whether systemd is the running init (the test systemd itself uses).
+pub fn has_systemd() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+}
+
+/// The nginx version check: the same major.minor as the bundle was rendered for.
+pub fn nginx_version_problem(installed: NginxVersion, rendered: NginxVersion) -> Option<String> {
+    (installed.0 != rendered.0 || installed.1 != rendered.1).then(|| {
+        format!(
+            "this bundle was rendered for nginx {rendered}, but nginx {installed} is installed: render it again here \
+             with `nginx.version: auto` (or {}.{})",
+            installed.0, installed.1
+        )
+    })
+}
+
+/// The hub version from `mercure version` output ("Mercure.rocks 0.24.2 Caddy v2...").
+pub fn parse_hub_version(text: &str) -> Option<(u32, u32, u32)> {
+    let core = |w: &str| w.trim_start_matches('v').split('-').next().unwrap_or_default().to_string();
+    let word = text.split_whitespace().map(core).find(|w| w.split('.').count() == 3)?;
+    let mut nums = word.split('.').map(str::parse::<u32>);
+    Some((nums.next()?.ok()?, nums.next()?.ok()?, nums.next()?.ok()?))
+}
+
+/// Runs `BINARY version` and checks the release is one the bundle supports.
+pub fn hub_version_problem(binary: &Path) -> Option<String> {
+    let out = match std::process::Command::new(binary).arg("version").stdin(std::process::Stdio::null()).output() {
+        Ok(o) => o,
+        Err(e) => return Some(format!("the hub binary {} cannot be run: {e}", binary.display())),
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    match parse_hub_version(&text) {
+        _ if !out.status.success() => {
+            Some(format!("`{} version` failed ({}): is it the Mercure hub?", binary.display(), out.status))
+        }
+        Some(v) if v >= MIN_HUB => None,
+        Some((a, b, c)) => Some(format!(
+            "the hub binary {} is version {a}.{b}.{c}; this bundle needs {}.{}.{} or newer",
+            binary.display(),
+            MIN_HUB.0,
+            MIN_HUB.1,
+            MIN_HUB.2
+        )),
+        None => Some(format!("`{} version` printed no version; is it the Mercure hub?", binary.display())),
+    }
+}
+
+/// Whether a TCP address on loopback can be bound now (nothing else listens there).
+pub fn port_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// Checks the public certificate: readable PEM, valid now, and naming `domain`.
+pub fn certificate_problem(cert: &Path, key: &Path, domain: &str) -> Option<String> {
+    let pem = match std::fs::read(cert) {
+        Ok(p) => p,
+        Err(e) => {
+            return Some(format!(
+                "the public certificate {} cannot be read ({e}); obtain it first, or pass --certbot EMAIL",
+                cert.display()
+            ));
+        }
+    };
+    if let Err(e) = std::fs::metadata(key) {
+        return Some(format!("the public certificate's key {} cannot be read ({e})", key.display()));
+    }
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(&pem) else {
+        return Some(format!("{} is not a PEM certificate", cert.display()));
+    };
+    let Ok(x509) = pem.parse_x509() else { return Some(format!("{} holds no valid certificate", cert.display())) };
+    if !x509.validity().is_valid() {
+        return Some(format!(
+            "the public certificate {} is not valid now (valid {} to {})",
+            cert.display(),
+            x509.validity().not_before,
+            x509.validity().not_after
+        ));
+    }
+    let mut names: Vec<String> = Vec::new();
+    if let Ok(Some(san)) = x509.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let GeneralName::DNSName(d) = n {
+                names.push(d.to_ascii_lowercase());
+            }
+        }
+    }
+    let domain = domain.to_ascii_lowercase();
+    let matches = |n: &String| {
+        *n == domain || n.strip_prefix("*.").is_some_and(|base| domain.split_once('.').is_some_and(|(_, d)| d == base))
+    };
+    if names.iter().any(matches) {
+        None
+    } else {
+        Some(format!(
+            "the public certificate {} is for {} and not for {domain}",
+            cert.display(),
+            if names.is_empty() { "no DNS name".to_string() } else { names.join(", ") }
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_versions() {
+        assert_eq!(parse_hub_version("Mercure.rocks 0.24.2 Caddy v2.11.3 h1:abc"), Some((0, 24, 2)));
+        assert_eq!(parse_hub_version("Mercure.rocks v0.19.0-rc.1 Caddy"), Some((0, 19, 0)));
+        assert_eq!(parse_hub_version("nothing here"), None);
+        assert!((0, 23, 9) < MIN_HUB && (0, 24, 2) >= MIN_HUB);
+    }
+
+    #[test]
+    fn nginx_versions() {
+        assert_eq!(nginx_version_problem(NginxVersion(1, 22, 1), NginxVersion(1, 22, 0)), None);
+        let p = nginx_version_problem(NginxVersion(1, 22, 1), NginxVersion(1, 26, 2)).unwrap();
+        assert!(p.contains("rendered for nginx 1.26.2, but nginx 1.22.1 is installed"), "{p}");
+    }
+
+    #[test]
+    fn certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert =
+            rcgen::CertificateParams::new(vec!["app.example.com".to_string()]).unwrap().self_signed(&key).unwrap();
+        let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        assert_eq!(certificate_problem(&c, &k, "app.example.com"), None);
+        assert!(certificate_problem(&c, &k, "other.example.com").unwrap().contains("is for app.example.com"));
+        assert!(certificate_problem(&dir.path().join("none"), &k, "a.b").unwrap().contains("--certbot"));
+    }
+
+    #[test]
+    fn ports() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(!port_free(l.local_addr().unwrap().port()));
+    }
+}
