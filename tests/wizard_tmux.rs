@@ -264,3 +264,29 @@ fn quitting_says_nothing_was_written_and_sigterm_restores_the_terminal() {
     assert!(!t.alternate_on(), "the terminal is back from the alternate screen:\n{s}");
     assert!(!tmp.path().join("one").exists() && !tmp.path().join("two").exists());
 }
+
+/// Closing the terminal (an SSH session dropped) ends the wizard: it must not outlive
+/// the terminal reading its end of file forever.
+#[test]
+fn a_hung_up_terminal_ends_the_wizard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pid_file = tmp.path().join("pid");
+    let script = format!(
+        "sh -c 'echo $$ > {pid}; exec \"$0\" wizard --out one' '{bin}'; sleep 600",
+        bin = bin().display(),
+        pid = pid_file.display()
+    );
+    let t = Tmux::start(&script, tmp.path());
+    t.wait_for("the topology step", |s| s.contains("How does nginx reach the hub?"));
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    drop(t);
+    let gone = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gone(&pid) {
+        assert!(Instant::now() < deadline, "the wizard (pid {pid}) outlived its terminal");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

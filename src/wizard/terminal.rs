@@ -2,7 +2,7 @@
 //! start without a TTY, sets up the edge (pre-filled answers, preview secrets), then
 //! reads keys, runs `update`, performs effects and draws until the wizard ends,
 //! restoring the terminal on every way out: ratatui's panic hook covers panics, and
-//! SIGTERM, SIGHUP and SIGINT only set a flag the loop checks between keys.
+//! SIGTERM and SIGINT only set a flag the loop checks between keys; SIGHUP ends it.
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -52,7 +52,9 @@ pub fn run(options: Options) -> Result<Option<String>, Error> {
     let init = start(options.answers.as_deref(), &out_dir, Path::new(DEFAULT_ANSWERS), color)?;
     let mut wizard = Wizard::new(init);
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGINT] {
+    // SIGHUP keeps its default (exit): the terminal is gone, nothing to restore, and a
+    // wizard that outlived it would spin on the hung-up terminal's endless end of file.
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|e| Error::Failed(format!("cannot watch for signals: {e}")))?;
     }
