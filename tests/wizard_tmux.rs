@@ -64,28 +64,11 @@ fn read(dir: &Path, rel: &str) -> String {
 
 #[test]
 fn new_user_enters_through_defaults_in_tmux() {
-    let tmux = require_tool("tmux", "apt-get install tmux");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("bundle");
-    let t = Tmux { tmux, socket: format!("mercure-wizard-test-{}", std::process::id()) };
     let script =
         format!("'{}' wizard --out '{}'; echo \"wizard exited with $?\"; sleep 600", bin().display(), dir.display());
-    let o = t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "wizard",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-c",
-        tmp.path().to_str().unwrap(),
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(o.status.success(), "tmux: {}", stderr(&o));
+    let t = Tmux::start(&script, tmp.path());
 
     let s = t.wait_for("the topology step", |s| s.contains("How does nginx reach the hub?"));
     for text in [
