@@ -274,16 +274,7 @@ fn nginx_batch(dirs: &[(usize, PathBuf)], work: &Path) -> Vec<(usize, String)> {
 fn nginx_t(nginx: &Path, prefix: &Path, sites: &[(usize, String)]) -> Result<(), String> {
     let text: String = sites.iter().map(|(_, t)| t.as_str()).collect();
     let conf = tools::write_nginx_wrapper(prefix, &text).unwrap();
-    let o = Command::new(nginx)
-        .arg("-t")
-        .arg("-p")
-        .arg(prefix)
-        .arg("-c")
-        .arg(&conf)
-        .arg("-e")
-        .arg(prefix.join("error.log"))
-        .output()
-        .unwrap();
+    let o = crate::support::stack::nginx_t(nginx, prefix, &conf);
     if o.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&o.stderr).trim().to_string()) }
 }
 

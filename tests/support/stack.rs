@@ -275,6 +275,20 @@ pub fn installed_http2_form() -> Http2Form {
     }
 }
 
+/// `nginx -t` of the configuration `conf` in `prefix` (its error log there too).
+pub fn nginx_t(nginx: &Path, prefix: &Path, conf: &Path) -> Output {
+    Command::new(nginx)
+        .arg("-t")
+        .arg("-p")
+        .arg(prefix)
+        .arg("-c")
+        .arg(conf)
+        .arg("-e")
+        .arg(prefix.join("error.log"))
+        .output()
+        .expect("run nginx -t")
+}
+
 /// Starts nginx with `site_text` (the bundle's site, possibly edited by a fault case).
 pub fn start_nginx(site_text: &str, r: &Rendered, public: &PublicTls, prefix: &Path) -> Nginx {
     let nginx = require_tool_sbin("nginx", "apt-get install nginx");
@@ -282,15 +296,7 @@ pub fn start_nginx(site_text: &str, r: &Rendered, public: &PublicTls, prefix: &P
     let (https_port, plain_port) = (free_port(), free_port());
     let site = adapted_site(site_text, r, public, prefix, https_port, plain_port);
     let conf = tools::write_nginx_wrapper(prefix, &site).expect("write nginx wrapper");
-    let test = Command::new(&nginx)
-        .args(["-t", "-p"])
-        .arg(prefix)
-        .arg("-c")
-        .arg(&conf)
-        .arg("-e")
-        .arg(prefix.join("error.log"))
-        .output()
-        .expect("run nginx -t");
+    let test = nginx_t(&nginx, prefix, &conf);
     assert!(test.status.success(), "nginx -t refused the test config:\n{}", String::from_utf8_lossy(&test.stderr));
     let mut cmd = Command::new(nginx);
     cmd.arg("-p").arg(prefix).arg("-c").arg(&conf).arg("-e").arg(prefix.join("error.log")).args(["-g", "daemon off;"]);
