@@ -411,8 +411,9 @@ impl AbsPath {
         if s.split('/').any(|part| part.starts_with('-')) {
             return Err(format!("`{s}` has a component starting with `-`, which commands would read as an option"));
         }
-        let trimmed = if s.len() > 1 { s.trim_end_matches('/') } else { s };
-        Ok(Self(trimmed.to_string()))
+        // `/srv/app/` is `/srv/app`; `//` is `/` (never the empty string, which is no path).
+        let trimmed = s.trim_end_matches('/');
+        Ok(Self(if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() }))
     }
 
     pub fn as_str(&self) -> &str {
@@ -725,6 +726,8 @@ mod tests {
     #[test]
     fn paths_are_strict() {
         assert_eq!(AbsPath::parse("/srv/app-1/v2.0_x+y@z/").unwrap().as_str(), "/srv/app-1/v2.0_x+y@z");
+        assert_eq!(AbsPath::parse("//").unwrap().as_str(), "/");
+        assert_eq!(AbsPath::parse("/").unwrap().as_str(), "/");
         for bad in [
             "/srv/x&>/srv/victim&",
             "/srv/x|y",
