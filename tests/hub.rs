@@ -103,6 +103,22 @@ fn the_hub_logs_the_browsers_address_and_x_forwarded_for_cannot_forge_it() {
     }
 }
 
+/// The liveness route answers on the hub's loopback port and stays out of its access
+/// log, while ordinary requests are logged.
+#[test]
+fn health_checks_are_answered_but_not_logged() {
+    let stack = Stack::start(HTTP, &[]);
+    let health = curl(&[format!("http://127.0.0.1:{}/healthz", stack.r.hub_port())]);
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let mut args = stack.curl_public_args();
+    args.extend(["--max-time", "1"].map(String::from));
+    args.push(stack.public_url("?topic=after-health"));
+    let _ = curl(&args);
+    hub_log_entry(&stack, "topic=after-health");
+    let log = stack.hub().log();
+    assert!(!log.contains("/healthz"), "the health check was logged:\n{log}");
+}
+
 /// With `heartbeat` shorter than nginx's `proxy_read_timeout`, an idle stream stays
 /// open past that timeout and still delivers.
 #[test]

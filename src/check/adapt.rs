@@ -81,6 +81,13 @@ pub fn adapt_caddyfile(text: &str, how: &CaddyAdapt) -> Result<String, String> {
             let _ = writeln!(out, "{indent}# trusted_proxies: not in Caddy 2.6, removed for this check");
             continue;
         }
+        if how.mercure == MercureBlock::Respond200
+            && let Some(matcher) = trimmed.strip_prefix("log_skip ")
+        {
+            // Caddy 2.6 spells it `skip_log` (renamed in 2.8).
+            let _ = writeln!(out, "{indent}skip_log {matcher}");
+            continue;
+        }
         if let (Some(admin), true) = (&how.admin, trimmed.starts_with("admin ")) {
             let _ = writeln!(out, "{indent}admin {admin}");
             continue;
