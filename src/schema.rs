@@ -6,11 +6,12 @@
 //! rejects the same key names, types and choices; rules a pattern cannot state
 //! (e.g. the heartbeat's upper bound, port clashes) are left to `render`.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value, json};
 
 use crate::answers::SCHEMA_VERSION;
-use crate::questions::{self, Kind, QUESTIONS, Question};
-use crate::questions::{Basis, RawValue};
+use crate::questions::{self, Basis, Kind, QUESTIONS, Question, RawValue};
 use crate::values::Topology;
 
 /// Where the Debian package installs the schema (the `init` modeline points here).
@@ -126,15 +127,14 @@ fn json_default(q: &Question, raw: &RawValue) -> Value {
 /// The default for the empty answers file, and a note when it follows other answers.
 fn default_of(q: &Question) -> (Value, Option<String>) {
     let plain = (q.default)(&Basis::default());
-    let for_tls = (q.default)(&Basis { topology: Topology::EndToEndTls, domain: None });
-    let note = if crate::answers_file::raw_to_text(&plain).contains("DOMAIN") {
+    let text = crate::answers_file::raw_to_text;
+    let per_topology: Vec<(Topology, RawValue)> =
+        Topology::ALL.iter().map(|&topology| (topology, (q.default)(&Basis { topology, domain: None }))).collect();
+    let note = if text(&plain).contains("DOMAIN") {
         Some("DOMAIN stands for the `domain` answer".to_string())
-    } else if for_tls != plain {
-        Some(format!(
-            "the default is {} with same-host-http and {} with end-to-end-tls",
-            crate::answers_file::raw_to_text(&plain),
-            crate::answers_file::raw_to_text(&for_tls)
-        ))
+    } else if per_topology.iter().any(|(_, d)| *d != plain) {
+        let each: Vec<String> = per_topology.iter().map(|(t, d)| format!("{} with {t}", text(d))).collect();
+        Some(format!("the default is {}", each.join(" and ")))
     } else {
         None
     };
@@ -176,8 +176,9 @@ fn property(q: &Question) -> Value {
         obj.insert("minLength".into(), json!(1));
     }
     let mut description = q.help.to_string();
-    if !(q.visible)(Topology::SameHostHttp) {
-        description.push_str(" (end-to-end-tls only)");
+    let shown_for: Vec<&str> = Topology::ALL.iter().filter(|&&t| (q.visible)(t)).map(|t| t.as_str()).collect();
+    if shown_for.len() < Topology::ALL.len() {
+        let _ = write!(description, " ({} only)", shown_for.join(", "));
     }
     if !q.required {
         let (default, note) = default_of(q);

@@ -72,6 +72,8 @@ pub enum Topology {
 }
 
 impl Topology {
+    pub const ALL: [Topology; 2] = [Self::SameHostHttp, Self::EndToEndTls];
+
     pub fn parse(s: &str) -> Result<Self, String> {
         match s {
             "same-host-http" => Ok(Self::SameHostHttp),
