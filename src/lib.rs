@@ -21,6 +21,7 @@ pub mod output;
 pub mod pki;
 pub mod plan;
 pub mod questions;
+pub mod random;
 pub mod render;
 pub mod schema;
 pub mod secrets;

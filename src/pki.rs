@@ -37,7 +37,7 @@ pub struct Pki {
 
 fn random_serial() -> Result<SerialNumber, PkiError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| PkiError::Stored { what: "OS random source", detail: e.to_string() })?;
+    crate::random::fill(&mut bytes).map_err(|detail| PkiError::Stored { what: "OS random source", detail })?;
     bytes[0] &= 0x7f;
     Ok(SerialNumber::from_slice(&bytes))
 }

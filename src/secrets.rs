@@ -96,7 +96,7 @@ impl StoredState {
 /// New base64url HMAC secret from the OS RNG.
 fn new_hmac_secret() -> Result<String, SecretsError> {
     let mut bytes = [0u8; HMAC_SECRET_BYTES];
-    getrandom::fill(&mut bytes).map_err(|e| SecretsError::Random(e.to_string()))?;
+    crate::random::fill(&mut bytes).map_err(SecretsError::Random)?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 

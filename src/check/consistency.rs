@@ -468,9 +468,9 @@ pub fn jwt_algorithm(bundle: &BundleDir) -> CheckResult {
             }
             for file in [paths::PUBLISHER_TOKEN, paths::SUBSCRIBER_TOKEN] {
                 if let Ok(token) = bundle.read(file) {
-                    match jsonwebtoken::decode_header(token.trim()) {
-                        Ok(h) if format!("{:?}", h.alg) == expected => {}
-                        Ok(h) => problems.push(format!("{file} is signed {:?}, the hub expects {expected}", h.alg)),
+                    match jwt::header_alg(&token) {
+                        Ok(alg) if alg == expected => {}
+                        Ok(alg) => problems.push(format!("{file} is signed {alg}, the hub expects {expected}")),
                         Err(e) => problems.push(format!("{file}: {e}")),
                     }
                 }

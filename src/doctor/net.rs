@@ -162,7 +162,7 @@ pub fn publish_form(topic: &str, data: &str) -> Vec<u8> {
 /// `bytes` random bytes as lowercase hex (topic and update nonces).
 pub fn nonce_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
-    let _ = getrandom::fill(&mut b);
+    let _ = crate::random::fill(&mut b);
     b.iter().fold(String::with_capacity(bytes * 2), |mut s, x| {
         let _ = write!(s, "{x:02x}");
         s
