@@ -17,6 +17,7 @@ pub mod generate;
 pub mod host;
 pub mod jwt;
 pub mod loadtest;
+pub mod net;
 pub mod output;
 pub mod pki;
 pub mod plan;

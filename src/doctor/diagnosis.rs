@@ -339,7 +339,7 @@ impl Finding {
             ),
             Finding::NginxLog { line } => {
                 let (item, cause, fix) = explain_nginx_log(line, n);
-                d(item, format!("{cause}; nginx logged: {}", crate::doctor::net::redact_authorization(line)), fix)
+                d(item, format!("{cause}; nginx logged: {}", crate::net::redact_authorization(line)), fix)
             }
             Finding::BadGateway => d(
                 1,

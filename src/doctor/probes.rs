@@ -17,12 +17,12 @@ use crate::check::Outcome;
 use crate::check::consistency;
 use crate::check::parse::{self, NginxDirective};
 use crate::doctor::diagnosis::{Finding, is_hub_error_line};
-use crate::doctor::net::{
-    self, Failure, Head, Request, SseEvent, SseParser, TlsFailure, TlsTarget, Url, classify, exchange, preview,
-};
 use crate::doctor::report::{ProbeResult, Reporter, Status};
 use crate::doctor::target::Settings;
 use crate::jwt::{self, Role, SigningKey};
+use crate::net::{
+    self, Failure, Head, Request, SseEvent, SseParser, TlsFailure, TlsTarget, Url, classify, exchange, preview,
+};
 use crate::pki;
 
 /// An update must reach the public subscription this fast, else something buffers.
@@ -91,7 +91,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
         }
     };
     let ctx = Ctx { s, tls: &tls, log_offset };
-    let nonce = net::nonce_hex(6);
+    let nonce = net::publish::nonce_hex(6);
 
     secrets_probe(s, rep);
     let scheme = hub_probes(&ctx, rep).await;
@@ -700,7 +700,7 @@ async fn publish(
     topic: &str,
     data: &str,
 ) -> Result<(Head, Vec<u8>), Failure> {
-    let body = net::publish_form(topic, data);
+    let body = net::publish::publish_form(topic, data);
     let req = Request {
         method: "POST",
         url,
@@ -1131,7 +1131,7 @@ impl Ctx<'_> {
 /// Holds a subscription idle for `idle`; fails if the path closes it sooner.
 async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarget>, idle: Duration) -> ProbeResult {
     let t = Instant::now();
-    let topic = format!("https://mercure-setup.invalid/doctor/idle-{}", net::nonce_hex(6));
+    let topic = format!("https://mercure-setup.invalid/doctor/idle-{}", net::publish::nonce_hex(6));
     let mut rx = subscribe_task(&s, public.clone(), &topic, idle);
     // One update so hubs that send headers with the first event answer at once.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -20,9 +20,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::sync::{Semaphore, watch};
 
+use crate::cli::{ReachArgs, read_token, std_duration};
 use crate::doctor::diagnosis::{Diagnosis, Finding, Names};
-use crate::doctor::net::{self, Failure, Request, Resolver, SseParser, TlsTarget, Url};
 use crate::error::Error;
+use crate::net::{self, Failure, Request, Resolver, SseParser, TlsTarget, Url};
+use crate::values::Duration as DurationArg;
 use stats::{ClientUse, Histogram, KINDS, Latency, NOT_ATTEMPTED, Report};
 
 pub const MAX_SUBSCRIBERS: u32 = 200_000;
@@ -43,8 +45,8 @@ const WARMUP_TRIES: u32 = 3;
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadtestArgs {
     /// The public hub URL, e.g. `https://app.example.com/.well-known/mercure`.
-    #[arg(long, value_name = "URL")]
-    pub public_url: String,
+    #[arg(long, value_name = "URL", value_parser = Url::parse)]
+    pub public_url: Url,
     /// A publisher JWT (the bundle's tokens/publisher.jwt).
     #[arg(long, value_name = "FILE")]
     pub token_file: PathBuf,
@@ -61,19 +63,19 @@ pub struct LoadtestArgs {
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
     /// Hard limit for the whole run (ramp-up, publishing, draining).
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    pub duration: String,
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = DurationArg::parse)]
+    pub duration: DurationArg,
     /// Connection attempts in flight at once during ramp-up.
     #[arg(long, default_value_t = 200)]
     pub concurrency: u32,
     /// How long one connection may take to connect and answer.
-    #[arg(long, value_name = "DURATION", default_value = "15s")]
-    pub connect_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = DurationArg::parse)]
+    pub connect_timeout: DurationArg,
     /// Publish here instead of the public URL (e.g. the hub directly).
-    #[arg(long, value_name = "URL")]
-    pub publish_url: Option<String>,
+    #[arg(long, value_name = "URL", value_parser = Url::parse)]
+    pub publish_url: Option<Url>,
     #[command(flatten)]
-    pub reach: net::ReachArgs,
+    pub reach: ReachArgs,
     /// Subscribe over HTTP/2 (https only), one connection per subscriber as browser
     /// tabs of different users have; without it, HTTP/1.1.
     #[arg(long)]
@@ -168,8 +170,8 @@ fn tls_for(url: &Url, roots: Option<&rustls::RootCertStore>, http2: bool) -> Res
 
 impl Plan {
     fn from_args(a: &LoadtestArgs) -> Result<Plan, Error> {
-        let url = Url::parse(&a.public_url).map_err(Error::Usage)?;
-        let publish_url = a.publish_url.as_deref().map_or(Ok(url.clone()), Url::parse).map_err(Error::Usage)?;
+        let url = a.public_url.clone();
+        let publish_url = a.publish_url.clone().unwrap_or_else(|| url.clone());
         if a.subscribers == 0 || a.subscribers > MAX_SUBSCRIBERS {
             return Err(Error::Usage(format!("--subscribers must be 1..={MAX_SUBSCRIBERS}")));
         }
@@ -187,7 +189,7 @@ impl Plan {
         if !(a.rate > 0.0 && a.rate <= 10_000.0) {
             return Err(Error::Usage("--rate must be above 0 and at most 10000 updates/s".into()));
         }
-        let d = net::parse_duration(&a.duration, "--duration")?;
+        let d = std_duration(&a.duration);
         if d.is_zero() || d > MAX_DURATION {
             return Err(Error::Usage("--duration must be above 0 and at most 1h".into()));
         }
@@ -197,9 +199,9 @@ impl Plan {
             .map(|pem| net::roots_from_pem(&pem, "--public-ca"))
             .transpose()
             .map_err(Error::Usage)?;
-        let publisher_token = net::read_token(&a.token_file)?;
+        let publisher_token = read_token(&a.token_file)?;
         let subscriber_token =
-            a.subscriber_token_file.as_deref().map_or_else(|| Ok(publisher_token.clone()), net::read_token)?;
+            a.subscriber_token_file.as_deref().map_or_else(|| Ok(publisher_token.clone()), read_token)?;
         if a.http2 && !url.https {
             return Err(Error::Usage("--http2 needs an https:// --public-url (HTTP/2 is negotiated in TLS)".into()));
         }
@@ -208,7 +210,7 @@ impl Plan {
             publish_tls: tls_for(&publish_url, roots.as_ref(), false)?,
             url,
             publish_url,
-            resolver: a.reach.resolver()?,
+            resolver: a.reach.resolver(),
             publisher_token,
             subscriber_token,
             subscribers: a.subscribers,
@@ -216,10 +218,10 @@ impl Plan {
             rate: a.rate,
             duration: d,
             concurrency: a.concurrency.max(1),
-            connect_timeout: net::parse_duration(&a.connect_timeout, "--connect-timeout")?,
+            connect_timeout: std_duration(&a.connect_timeout),
             json: a.json,
             http2: a.http2,
-            topic: format!("https://mercure-setup.invalid/loadtest/{}", net::nonce_hex(6)),
+            topic: format!("https://mercure-setup.invalid/loadtest/{}", net::publish::nonce_hex(6)),
         })
     }
 
@@ -910,7 +912,7 @@ impl Publisher {
             url: &p.publish_url,
             host: None,
             headers: vec![("Authorization", format!("Bearer {}", p.publisher_token))],
-            body: Some(("application/x-www-form-urlencoded", net::publish_form(&p.topic, data))),
+            body: Some(("application/x-www-form-urlencoded", net::publish::publish_form(&p.topic, data))),
             close: false,
         };
         let work = async {
@@ -986,17 +988,17 @@ mod tests {
 
     fn args() -> LoadtestArgs {
         LoadtestArgs {
-            public_url: "http://127.0.0.1:1/.well-known/mercure".into(),
+            public_url: Url::parse("http://127.0.0.1:1/.well-known/mercure").unwrap(),
             token_file: PathBuf::from("/nonexistent"),
             subscriber_token_file: None,
             subscribers: 10,
             updates: 1,
             rate: 1.0,
-            duration: "10s".into(),
+            duration: DurationArg::parse("10s").unwrap(),
             concurrency: 10,
-            connect_timeout: "1s".into(),
+            connect_timeout: DurationArg::parse("1s").unwrap(),
             publish_url: None,
-            reach: net::ReachArgs::default(),
+            reach: ReachArgs::default(),
             http2: false,
             json: false,
             report: None,
@@ -1019,7 +1021,7 @@ mod tests {
         });
         assert!(both.contains("--subscribers x --updates must be at most 100000000"), "{both}");
         assert!(bad(&|a| a.rate = 0.0).contains("--rate"));
-        assert!(bad(&|a| a.duration = "2h".into()).contains("--duration"));
+        assert!(bad(&|a| a.duration = DurationArg::parse("2h").unwrap()).contains("--duration"));
         assert!(bad(&|_| {}).contains("/nonexistent"));
     }
 
@@ -1068,7 +1070,7 @@ mod tests {
         let token = dir.path().join("t");
         std::fs::write(&token, "x\n").unwrap();
         Plan::from_args(&LoadtestArgs {
-            public_url: "https://app.example.com/.well-known/mercure".into(),
+            public_url: Url::parse("https://app.example.com/.well-known/mercure").unwrap(),
             token_file: token,
             ..args()
         })

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::doctor::net::Failure;
+use crate::net::Failure;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
