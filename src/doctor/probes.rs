@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::io::{Read as _, Seek as _};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -21,7 +21,8 @@ use crate::doctor::report::{ProbeResult, Reporter, Status};
 use crate::doctor::target::Settings;
 use crate::jwt::{self, Role, SigningKey};
 use crate::net::{
-    self, Failure, Head, Request, SseEvent, SseParser, TlsFailure, TlsTarget, Url, classify, exchange, preview,
+    self, Endpoint, Failure, Head, Request, SseEvent, Subscription, TlsFailure, TlsTarget, Url, classify, exchange,
+    preview,
 };
 use crate::pki;
 
@@ -619,69 +620,41 @@ fn subscribe_task(s: &Settings, tls: Option<TlsTarget>, topic: &str, head_wait: 
                 return;
             }
         };
-        let mut r = BufReader::with_capacity(4096, stream);
-        let mut headers = vec![("Accept", "text/event-stream".to_string()), ("Cache-Control", "no-cache".to_string())];
-        if let Some(t) = &token {
-            headers.push(("Authorization", format!("Bearer {t}")));
-        }
-        let req = Request { method: "GET", url: &url, host: None, headers, body: None, close: false };
-        if let Err(e) = r.get_mut().write_all(&req.encode()).await {
-            let _ = tx.send(SubMsg::Failed(classify(&e))).await;
-            return;
-        }
         // A long wait: some hubs send the head only with the first event, published later.
-        let head = match tokio::time::timeout(head_wait, net::read_head(&mut r)).await.unwrap_or(Err(Failure::Timeout))
-        {
-            Ok(h) => h,
+        let request = Subscription::request(stream, &url, token.as_deref(), false);
+        let mut sub = match tokio::time::timeout(head_wait, request).await.unwrap_or(Err(Failure::Timeout)) {
+            Ok(sub) => sub,
             Err(f) => {
                 let _ = tx.send(SubMsg::Failed(f)).await;
                 return;
             }
         };
-        let mut framing = head.framing("GET");
-        if head.status != 200 || head.media_type() != "text/event-stream" {
-            let mut first = Vec::new();
-            let _ = tokio::time::timeout(Duration::from_millis(500), async {
-                while first.len() < 200 {
-                    match framing.read_some(&mut r, &mut first).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                }
-            })
-            .await;
-            let _ = tx.send(SubMsg::Head(head, first)).await;
+        if !sub.is_event_stream() {
+            let first = sub.first_bytes(200, Duration::from_millis(500)).await;
+            let _ = tx.send(SubMsg::Head(sub.head().clone(), first)).await;
             return;
         }
-        if tx.send(SubMsg::Head(head, Vec::new())).await.is_err() {
+        if tx.send(SubMsg::Head(sub.head().clone(), Vec::new())).await.is_err() {
             return;
         }
-        let mut parser = SseParser::default();
         let mut buf = Vec::with_capacity(4096);
         loop {
-            buf.clear();
-            match framing.read_some(&mut r, &mut buf).await {
-                Ok(0) => {
-                    let _ = tx.send(SubMsg::Ended(Instant::now(), None)).await;
-                    return;
-                }
-                Ok(_) => {
-                    let now = Instant::now();
-                    let events = match parser.try_push(&buf) {
-                        Ok(events) => events,
-                        Err(f) => {
-                            let _ = tx.send(SubMsg::Ended(now, Some(f))).await;
-                            return;
-                        }
-                    };
+            let read = sub.next_events(&mut buf).await;
+            let now = Instant::now();
+            match read {
+                Ok(Some(events)) => {
                     for ev in events {
                         if tx.send(SubMsg::Event(ev, now)).await.is_err() {
                             return;
                         }
                     }
                 }
-                Err(e) => {
-                    let _ = tx.send(SubMsg::Ended(Instant::now(), Some(classify(&e)))).await;
+                Ok(None) => {
+                    let _ = tx.send(SubMsg::Ended(now, None)).await;
+                    return;
+                }
+                Err(f) => {
+                    let _ = tx.send(SubMsg::Ended(now, Some(f))).await;
                     return;
                 }
             }
@@ -690,7 +663,7 @@ fn subscribe_task(s: &Settings, tls: Option<TlsTarget>, topic: &str, head_wait: 
     rx
 }
 
-/// Publishes one update; returns when the hub accepted it, or the failure.
+/// Publishes one update with `token`; the hub's answer (head and first bytes), or the failure.
 async fn publish(
     url: &Url,
     host: Option<&str>,
@@ -700,16 +673,9 @@ async fn publish(
     topic: &str,
     data: &str,
 ) -> Result<(Head, Vec<u8>), Failure> {
-    let body = net::publish::publish_form(topic, data);
-    let req = Request {
-        method: "POST",
-        url,
-        host,
-        headers: vec![("Authorization", format!("Bearer {token}"))],
-        body: Some(("application/x-www-form-urlencoded", body)),
-        close: true,
-    };
-    let x = exchange(&req, &s.resolver, tls, s.timeout, 200, Duration::from_millis(500)).await?;
+    let to =
+        Endpoint { url: url.clone(), host: host.map(String::from), tls: tls.cloned(), resolver: s.resolver.clone() };
+    let x = net::publish_once(&to, token, topic, data, s.timeout).await?;
     Ok((x.head, x.body))
 }
 

@@ -11,19 +11,18 @@
 pub mod report;
 pub mod stats;
 
-use std::io::{self, IsTerminal as _};
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::sync::{Semaphore, watch};
 
 use crate::cli::{ReachArgs, read_token, std_duration};
 use crate::doctor::diagnosis::{Diagnosis, Finding, Names};
 use crate::error::Error;
-use crate::net::{self, Failure, Request, Resolver, SseParser, TlsTarget, Url};
+use crate::net::{self, Endpoint, Failure, Resolver, Subscription, TlsTarget, Url};
 use crate::values::Duration as DurationArg;
 use stats::{ClientUse, Histogram, KINDS, Latency, NOT_ATTEMPTED, Report};
 
@@ -393,7 +392,7 @@ async fn drive(plan: Plan, mut client: ClientUse) -> Report {
     } else {
         // Publishing at the requested rate, then draining: until every subscriber has
         // every published update, or the grace time ends.
-        let mut sender = Publisher::new(plan.clone());
+        let mut sender = publisher(&plan);
         publishing = publish_all(&mut sender, plan.updates, plan.rate, hard_deadline, clock, plan.json).await;
         let drain_end = (Instant::now() + DRAIN).min(hard_deadline);
         let expected = u64::from(publishing.published) * u64::from(shared.established.load(Ordering::Relaxed));
@@ -583,121 +582,17 @@ fn summarize(
     }
 }
 
-/// Connects one subscription: TCP (and TLS) under the gate's permit, then the request
-/// and the response head.
-/// An open subscription's event stream, over HTTP/1.1 or HTTP/2.
-enum EventStream {
-    Http1(BufReader<net::Stream>, net::Framing),
-    /// The response body, and the request handle that keeps the connection's client side alive.
-    Http2 {
-        body: h2::RecvStream,
-        _client: h2::client::SendRequest<bytes::Bytes>,
-    },
-}
-
-impl EventStream {
-    /// Appends the next bytes of the stream to `out`; Ok(0) when it ended.
-    async fn read_some(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
-        match self {
-            EventStream::Http1(r, framing) => framing.read_some(r, out).await,
-            EventStream::Http2 { body, .. } => loop {
-                match body.data().await {
-                    None => return Ok(0),
-                    Some(Err(e)) => return Err(h2_io_error(e)),
-                    // An empty DATA frame is no end of stream.
-                    Some(Ok(data)) if data.is_empty() => {}
-                    Some(Ok(data)) => {
-                        let _ = body.flow_control().release_capacity(data.len());
-                        out.extend_from_slice(&data);
-                        return Ok(data.len());
-                    }
-                }
-            },
-        }
-    }
-}
-
-/// An HTTP/2 error as the I/O error the failure classes understand.
-fn h2_io_error(e: h2::Error) -> io::Error {
-    if e.is_io() {
-        return e.into_io().unwrap_or_else(|| io::Error::other("HTTP/2 I/O error"));
-    }
-    let kind = if e.is_reset() || e.is_go_away() { io::ErrorKind::ConnectionReset } else { io::ErrorKind::Other };
-    io::Error::new(kind, e)
-}
-
-/// Opens one subscription: connect, send the GET, check the answer is an event stream.
-async fn connect(plan: &Plan, permit: tokio::sync::SemaphorePermit<'_>) -> Result<EventStream, Failure> {
+/// Opens one subscription: TCP (and TLS) under the gate's permit, then the GET and a
+/// response head that is the event stream.
+async fn connect(plan: &Plan, permit: tokio::sync::SemaphorePermit<'_>) -> Result<Subscription, Failure> {
     let stream = net::open(&plan.url, &plan.resolver, plan.tls.as_ref(), plan.connect_timeout).await?;
     drop(permit);
     let url = plan.url.with_query("topic", &plan.topic);
-    let authorization = format!("Bearer {}", plan.subscriber_token);
     let subscribe = async {
-        if plan.http2 {
-            subscribe_h2(stream, &url, &authorization).await
-        } else {
-            subscribe_h1(stream, &url, authorization).await
-        }
+        let sub = Subscription::request(stream, &url, Some(&plan.subscriber_token), plan.http2).await?;
+        sub.refusal().map_or(Ok(sub), Err)
     };
     tokio::time::timeout(plan.connect_timeout, subscribe).await.unwrap_or(Err(Failure::Timeout))
-}
-
-async fn subscribe_h1(stream: net::Stream, url: &Url, authorization: String) -> Result<EventStream, Failure> {
-    // A small buffer: thousands of these stay resident for the whole run.
-    let mut r = BufReader::with_capacity(2048, stream);
-    let req = Request {
-        method: "GET",
-        url,
-        host: None,
-        headers: vec![("Accept", "text/event-stream".into()), ("Authorization", authorization)],
-        body: None,
-        close: false,
-    };
-    r.get_mut().write_all(&req.encode()).await.map_err(|e| net::classify(&e))?;
-    let head = net::read_head(&mut r).await?;
-    if head.status != 200 {
-        return Err(Failure::Status(head.status));
-    }
-    if head.media_type() != "text/event-stream" {
-        return Err(Failure::Other(format!("200 with Content-Type `{}`", head.media_type())));
-    }
-    let framing = head.framing("GET");
-    Ok(EventStream::Http1(r, framing))
-}
-
-async fn subscribe_h2(stream: net::Stream, url: &Url, authorization: &str) -> Result<EventStream, Failure> {
-    if let net::Stream::Tls(tls) = &stream
-        && tls.get_ref().1.alpn_protocol() != Some(b"h2")
-    {
-        return Err(Failure::Other("the server did not negotiate HTTP/2 (ALPN h2)".into()));
-    }
-    let h2_failure = |e: h2::Error| net::classify(&h2_io_error(e));
-    let (client, connection) = h2::client::handshake(stream).await.map_err(h2_failure)?;
-    // The connection is driven by its own task for as long as the stream lives.
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut client = client.ready().await.map_err(h2_failure)?;
-    let request = http::Request::get(format!("https://{}{}", url.authority(), url.path))
-        .header("accept", "text/event-stream")
-        .header("authorization", authorization)
-        .body(())
-        .map_err(|e| Failure::Other(e.to_string()))?;
-    let (response, _) = client.send_request(request, true).map_err(h2_failure)?;
-    let response = response.await.map_err(h2_failure)?;
-    if response.status() != http::StatusCode::OK {
-        return Err(Failure::Status(response.status().as_u16()));
-    }
-    let media_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if media_type != "text/event-stream" {
-        return Err(Failure::Other(format!("200 with Content-Type `{media_type}`")));
-    }
-    Ok(EventStream::Http2 { body: response.into_body(), _client: client })
 }
 
 /// One subscription: connect (bounded by the gate), subscribe, then count updates until stopped.
@@ -743,35 +638,26 @@ async fn subscriber(
         }
     };
     result.received = vec![0; (plan.updates as usize).div_ceil(64)];
-    let mut parser = SseParser::default();
     let mut buf = Vec::with_capacity(512);
     let mut warmed = false;
     loop {
-        buf.clear();
         let read = tokio::select! {
-            r = events.read_some(&mut buf) => r,
+            r = events.next_events(&mut buf) => r,
             _ = stop.wait_for(|&s| s) => break,
         };
-        match read {
-            Ok(0) => {
+        // An over-long line or event ends this subscription rather than growing without bound.
+        let events = match read {
+            Ok(Some(events)) => events,
+            Ok(None) => {
                 result.dropped = Some(Failure::Closed);
                 break;
             }
-            Err(e) => {
-                result.dropped = Some(net::classify(&e));
-                break;
-            }
-            Ok(_) => {}
-        }
-        let now_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
-        // An over-long line or event ends this subscription rather than growing without bound.
-        let events = match parser.try_push(&buf) {
-            Ok(events) => events,
             Err(failure) => {
                 result.dropped = Some(failure);
                 break;
             }
         };
+        let now_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
         for ev in events {
             if !warmed {
                 warmed = true;
@@ -807,7 +693,7 @@ async fn subscriber(
 /// once every subscriber is known to the hub. Counts its failures, and gives up
 /// (`warmup_gave_up`) when the first `WARMUP_TRIES` all failed.
 async fn warmup(plan: Arc<Plan>, shared: Arc<Shared>) {
-    let mut publisher = Publisher::new(plan);
+    let mut publisher = publisher(&plan);
     while !shared.stop_warmup.load(Ordering::Relaxed) {
         match publisher.publish("warmup").await {
             Ok(()) => {
@@ -888,66 +774,21 @@ async fn publish_all(
     out
 }
 
-/// Publishes over one kept-alive connection, reconnecting when it drops.
-struct Publisher {
-    plan: Arc<Plan>,
-    conn: Option<BufReader<net::Stream>>,
-}
-
-impl Publisher {
-    fn new(plan: Arc<Plan>) -> Self {
-        Publisher { plan, conn: None }
-    }
-
-    async fn try_publish(&mut self, data: &str) -> Result<(), Failure> {
-        let p = self.plan.clone();
-        let mut conn = match self.conn.take() {
-            Some(c) => c,
-            None => {
-                BufReader::new(net::open(&p.publish_url, &p.resolver, p.publish_tls.as_ref(), p.connect_timeout).await?)
-            }
-        };
-        let req = Request {
-            method: "POST",
-            url: &p.publish_url,
-            host: None,
-            headers: vec![("Authorization", format!("Bearer {}", p.publisher_token))],
-            body: Some(("application/x-www-form-urlencoded", net::publish::publish_form(&p.topic, data))),
-            close: false,
-        };
-        let work = async {
-            conn.get_mut().write_all(&req.encode()).await.map_err(|e| net::classify(&e))?;
-            let head = net::read_head(&mut conn).await?;
-            let mut framing = head.framing("POST");
-            let mut sink = Vec::new();
-            while framing.read_some(&mut conn, &mut sink).await.map_err(|e| net::classify(&e))? > 0 {}
-            let reusable = framing != net::Framing::Close
-                && !head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-            Ok::<_, Failure>((head.status, reusable))
-        };
-        let (status, reusable) =
-            tokio::time::timeout(p.connect_timeout, work).await.unwrap_or(Err(Failure::Timeout))?;
-        if reusable {
-            self.conn = Some(conn);
-        }
-        if status == 200 { Ok(()) } else { Err(Failure::Status(status)) }
-    }
-}
-
-impl Publish for Publisher {
+impl Publish for net::Publisher {
     async fn publish(&mut self, data: &str) -> Result<(), Failure> {
-        for attempt in 0..2 {
-            match self.try_publish(data).await {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt == 0 && matches!(e, Failure::Closed | Failure::Reset) => self.conn = None,
-                Err(e) => {
-                    self.conn = None;
-                    return Err(e);
-                }
-            }
-        }
-        Err(Failure::Closed)
+        net::Publisher::publish(self, data).await
     }
+}
+
+/// A publisher to the run's topic at `--publish-url` (else the public URL).
+fn publisher(plan: &Plan) -> net::Publisher {
+    let to = Endpoint {
+        url: plan.publish_url.clone(),
+        host: None,
+        tls: plan.publish_tls.clone(),
+        resolver: plan.resolver.clone(),
+    };
+    net::Publisher::new(to, plan.publisher_token.clone(), plan.topic.clone(), plan.connect_timeout)
 }
 
 /// Measures how late a 10 ms timer fires: a busy client delays every event it reads.

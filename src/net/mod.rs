@@ -13,13 +13,16 @@ pub mod http1;
 pub mod publish;
 pub mod resolve;
 pub mod sse;
+pub mod subscription;
 pub mod tls;
 pub mod url;
 
 pub use conn::{Stream, open};
 pub use failure::{Failure, TlsFailure, classify};
 pub use http1::{ChunkState, Exchange, Framing, Head, Request, exchange, parse_head, preview, read_head};
+pub use publish::{Endpoint, Publisher, publish_once};
 pub use resolve::{ResolveEntry, Resolver};
 pub use sse::{SseEvent, SseParser};
+pub use subscription::Subscription;
 pub use tls::{RecordingVerifier, TlsTarget, native_roots, roots_from_pem, tls_config};
 pub use url::{Url, form_encode, redact_authorization};
