@@ -5,7 +5,6 @@
 //! The async runtime lives only here and in `loadtest`; the rest of the tool stays
 //! synchronous. The HTTP client both commands share is `crate::net`.
 
-pub mod diagnosis;
 pub mod probes;
 pub mod report;
 pub mod target;

@@ -16,8 +16,8 @@ use crate::bundle::paths;
 use crate::check::Outcome;
 use crate::check::consistency;
 use crate::check::parse::{self, NginxDirective};
-use crate::doctor::diagnosis::{Finding, is_hub_error_line};
-use crate::doctor::report::{ProbeResult, Reporter, Status};
+use crate::diagnosis::{Finding, is_hub_error_line};
+use crate::doctor::report::{Probe, ProbeResult, Reporter, Status};
 use crate::doctor::target::Settings;
 use crate::jwt::{self, Role, SigningKey};
 use crate::net::{
@@ -30,6 +30,9 @@ use crate::pki;
 const DELIVERY_LIMIT: Duration = Duration::from_secs(1);
 /// How long to keep waiting for a late update, to tell "late" from "lost".
 const DELIVERY_WAIT: Duration = Duration::from_secs(5);
+
+/// The TLS probes of the hub, which need a hub that speaks TLS and a CA to verify it.
+const TLS_PROBES: [Probe; 3] = [Probe::HubTlsSni, Probe::HubTlsNoSni, Probe::HubCertExpiry];
 
 /// What the hub port speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +90,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
     let tls = match build_tls(s) {
         Ok(t) => t,
         Err(e) => {
-            rep.add(ProbeResult::fail("tls.setup", 0, e, vec![]));
+            rep.add(ProbeResult::fail(Probe::TlsSetup, 0, e, vec![]));
             return;
         }
     };
@@ -125,7 +128,9 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
             wait_head(rx, s.timeout, &mut head, &mut early_events).await;
             sub_ok = ctx.report_subscription(head.as_ref(), ms(sub_started), !published.is_empty(), rep);
         }
-        (None, Err(e)) => rep.add(ProbeResult::fail("public.subscribe", 0, format!("public TLS setup: {e}"), vec![])),
+        (None, Err(e)) => {
+            rep.add(ProbeResult::fail(Probe::PublicSubscribe, 0, format!("public TLS setup: {e}"), vec![]));
+        }
         (None, Ok(_)) => {}
     }
 
@@ -133,7 +138,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
     let idle = match s.idle {
         Some(d) if sub_ok => Some(tokio::spawn(idle_probe(s.clone(), tls_public(&tls), tls_hub(&tls, hub_tls_ok), d))),
         Some(_) => {
-            rep.add(ProbeResult::skip("public.idle", "needs a working public subscription"));
+            rep.add(ProbeResult::skip(Probe::PublicIdle, "needs a working public subscription"));
             None
         }
         None => None,
@@ -149,7 +154,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
         Some(rx) if (sub_ok || head.is_none()) && !published.is_empty() => {
             ctx.delivery(rx, &published, early_events, rep).await;
         }
-        _ => rep.add(ProbeResult::skip("public.delivery", "needs a working subscription and an accepted publish")),
+        _ => rep.add(ProbeResult::skip(Probe::PublicDelivery, "needs a working subscription and an accepted publish")),
     }
 
     for origin in &s.origins {
@@ -159,7 +164,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
     if let Some(task) = idle {
         match task.await {
             Ok(r) => rep.add(r),
-            Err(e) => rep.add(ProbeResult::fail("public.idle", 0, format!("probe crashed: {e}"), vec![])),
+            Err(e) => rep.add(ProbeResult::fail(Probe::PublicIdle, 0, format!("probe crashed: {e}"), vec![])),
         }
     }
 }
@@ -176,12 +181,12 @@ fn tls_hub(tls: &Tls, usable: bool) -> Option<TlsTarget> {
 
 /// Why the hub cannot be used at all, from the hub probes already reported.
 fn hub_unusable(s: &Settings, rep: &Reporter) -> Option<&'static str> {
-    let failed = |id: &str| rep.get(id).is_some_and(|r| r.status != Status::Pass);
-    if failed("hub.tcp") {
+    let failed = |id: Probe| rep.get(&id).is_some_and(|r| r.status != Status::Pass);
+    if failed(Probe::HubTcp) {
         Some("the hub port does not accept connections (hub.tcp)")
-    } else if failed("hub.scheme") {
+    } else if failed(Probe::HubScheme) {
         Some("the hub does not speak the scheme the bundle expects (hub.scheme)")
-    } else if s.hub_tls && failed("hub.tls.sni") {
+    } else if s.hub_tls && failed(Probe::HubTlsSni) {
         Some("the hub's TLS certificate does not verify (hub.tls.sni), so no token is sent to it")
     } else if s.hub_tls && s.ca_pem.is_none() {
         Some("no CA to verify the hub against (pass --bundle or --ca FILE), so no token is sent to it")
@@ -192,7 +197,7 @@ fn hub_unusable(s: &Settings, rep: &Reporter) -> Option<&'static str> {
 
 /// Whether requests to the hub can go over verified TLS (or need none).
 fn hub_tls_usable(s: &Settings, rep: &Reporter, scheme: Option<Scheme>) -> bool {
-    !s.hub_tls || (scheme == Some(Scheme::Tls) && rep.get("hub.tls.sni").is_some_and(|r| r.status == Status::Pass))
+    !s.hub_tls || (scheme == Some(Scheme::Tls) && rep.get(&Probe::HubTlsSni).is_some_and(|r| r.status == Status::Pass))
 }
 
 async fn wait_head(
@@ -240,15 +245,15 @@ fn secrets_probe(s: &Settings, rep: &mut Reporter) {
             } else {
                 detail
             };
-            rep.add(ProbeResult::pass("bundle.secrets", ms(t), detail));
+            rep.add(ProbeResult::pass(Probe::BundleSecrets, ms(t), detail));
         }
         Outcome::Failed { error, .. } => rep.add(ProbeResult::fail(
-            "bundle.secrets",
+            Probe::BundleSecrets,
             ms(t),
             error.clone(),
             vec![Finding::BundleKeys { problems: error }],
         )),
-        Outcome::NotRun { reason, .. } => rep.add(ProbeResult::skip("bundle.secrets", reason)),
+        Outcome::NotRun { reason, .. } => rep.add(ProbeResult::skip(Probe::BundleSecrets, reason)),
     }
 }
 
@@ -267,24 +272,24 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
     let addr = match s.resolver.lookup(&hub.host, hub.port).await {
         Ok(a) => a,
         Err(e) => {
-            rep.add(ProbeResult::fail("hub.tcp", ms(t), format!("{} does not resolve: {e}", hub.host), vec![]));
+            rep.add(ProbeResult::fail(Probe::HubTcp, ms(t), format!("{} does not resolve: {e}", hub.host), vec![]));
             skip_hub_dependents(s, rep, "the hub's host does not resolve");
             return None;
         }
     };
     let loopback = if addr.ip().is_loopback() { "" } else { " (not loopback: the hub should bind 127.0.0.1 only)" };
     match tokio::time::timeout(s.timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(_)) => rep.add(ProbeResult::pass("hub.tcp", ms(t), format!("{addr} accepts connections{loopback}"))),
+        Ok(Ok(_)) => rep.add(ProbeResult::pass(Probe::HubTcp, ms(t), format!("{addr} accepts connections{loopback}"))),
         Ok(Err(e)) => {
             let f = classify(&e);
             let findings = if f == Failure::Refused { vec![Finding::HubDown] } else { vec![] };
-            rep.add(ProbeResult::fail("hub.tcp", ms(t), format!("{addr}: {f}"), findings));
+            rep.add(ProbeResult::fail(Probe::HubTcp, ms(t), format!("{addr}: {f}"), findings));
             skip_hub_dependents(s, rep, "the hub port does not accept connections");
             return None;
         }
         Err(_) => {
             rep.add(ProbeResult::fail(
-                "hub.tcp",
+                Probe::HubTcp,
                 ms(t),
                 format!("{addr}: no answer in {:?}", s.timeout),
                 vec![Finding::HubDown],
@@ -300,7 +305,7 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
     match scheme {
         Ok(found) if found == expected => {
             rep.add(ProbeResult::pass(
-                "hub.scheme",
+                Probe::HubScheme,
                 ms(t),
                 format!("speaks {}, as the {} topology expects", scheme_name(found), s.topology),
             ));
@@ -308,7 +313,7 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
         Ok(found) => {
             let finding = if found == Scheme::Tls { Finding::HubSpeaksTls } else { Finding::HubSpeaksHttp };
             rep.add(ProbeResult::fail(
-                "hub.scheme",
+                Probe::HubScheme,
                 ms(t),
                 format!(
                     "speaks {}, but the {} topology (nginx's proxy_pass) expects {}",
@@ -320,7 +325,7 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
             ));
         }
         Err(ref e) => {
-            rep.add(ProbeResult::fail("hub.scheme", ms(t), format!("neither HTTP nor TLS answered: {e}"), vec![]));
+            rep.add(ProbeResult::fail(Probe::HubScheme, ms(t), format!("neither HTTP nor TLS answered: {e}"), vec![]));
         }
     }
     let scheme = scheme.ok();
@@ -334,8 +339,8 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
 
 /// Lists the hub probes that cannot run once the port is unreachable, with the reason.
 fn skip_hub_dependents(s: &Settings, rep: &mut Reporter, why: &str) {
-    let tls: &[&str] = if s.hub_tls { &["hub.tls.sni", "hub.tls.no-sni", "hub.cert.expiry"] } else { &[] };
-    for id in std::iter::once("hub.scheme").chain(tls.iter().copied()).chain(std::iter::once("hub.mercure")) {
+    let tls: &[Probe] = if s.hub_tls { &TLS_PROBES } else { &[] };
+    for id in std::iter::once(Probe::HubScheme).chain(tls.iter().cloned()).chain(std::iter::once(Probe::HubMercure)) {
         rep.add(ProbeResult::skip(id, why));
     }
 }
@@ -401,13 +406,13 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     if scheme != Some(Scheme::Tls) {
         let why =
             if scheme.is_none() { "the hub's scheme could not be determined" } else { "the hub does not speak TLS" };
-        for id in ["hub.tls.sni", "hub.tls.no-sni", "hub.cert.expiry"] {
+        for id in TLS_PROBES {
             rep.add(ProbeResult::skip(id, why));
         }
         return;
     }
     let (Some((sni, sni_rec)), Some((no_sni, no_sni_rec))) = (&ctx.tls.hub_sni, &ctx.tls.hub_no_sni) else {
-        for id in ["hub.tls.sni", "hub.tls.no-sni", "hub.cert.expiry"] {
+        for id in TLS_PROBES {
             rep.add(ProbeResult::skip(id, "no CA to verify the hub against: pass --bundle or --ca FILE"));
         }
         return;
@@ -423,14 +428,14 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
                 net::Stream::Plain(_) => String::new(),
             };
             rep.add(ProbeResult::pass(
-                "hub.tls.sni",
+                Probe::HubTlsSni,
                 ms(t),
                 format!("SNI {}: certificate verified against the bundle CA ({version})", s.tls_name),
             ));
         }
         Err(f) => {
             let findings = tls_findings(&f, &s.tls_name, sni_info.as_ref(), true);
-            rep.add(ProbeResult::fail("hub.tls.sni", ms(t), format!("SNI {}: {f}", s.tls_name), findings));
+            rep.add(ProbeResult::fail(Probe::HubTlsSni, ms(t), format!("SNI {}: {f}", s.tls_name), findings));
         }
     }
 
@@ -447,19 +452,19 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     };
     match no_sni_result {
         Ok(_) => rep.add(ProbeResult::pass(
-            "hub.tls.no-sni",
+            Probe::HubTlsNoSni,
             ms(t),
             "handshake without SNI (nginx's default) gets the hub certificate",
         )),
         Err(f) => {
             let findings = tls_findings(&f, &s.tls_name, info.as_ref(), false);
-            rep.add(ProbeResult::fail("hub.tls.no-sni", ms(t), format!("without SNI: {f}"), findings));
+            rep.add(ProbeResult::fail(Probe::HubTlsNoSni, ms(t), format!("without SNI: {f}"), findings));
         }
     }
 
     let t = Instant::now();
     match info {
-        None => rep.add(ProbeResult::skip("hub.cert.expiry", "the hub presented no certificate")),
+        None => rep.add(ProbeResult::skip(Probe::HubCertExpiry, "the hub presented no certificate")),
         Some(info) => {
             let now = time::OffsetDateTime::now_utc();
             let left = info.not_after - now;
@@ -469,7 +474,7 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
             };
             if left.is_negative() {
                 rep.add(ProbeResult::fail(
-                    "hub.cert.expiry",
+                    Probe::HubCertExpiry,
                     ms(t),
                     format!("expired on {}{differs}", info.not_after.date()),
                     vec![Finding::CertExpired { not_after: info.not_after.date().to_string() }],
@@ -478,7 +483,7 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
                 let soon =
                     if left < crate::pki::RENEW_BEFORE { "; renew: render again and install mercure/tls/" } else { "" };
                 rep.add(ProbeResult::pass(
-                    "hub.cert.expiry",
+                    Probe::HubCertExpiry,
                     ms(t),
                     format!("valid until {} ({} days){differs}{soon}", info.not_after.date(), left.whole_days()),
                 ));
@@ -513,7 +518,7 @@ fn tls_findings(f: &Failure, name: &str, info: Option<&pki::CertInfo>, sni: bool
 async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     let s = ctx.s;
     let Some(scheme) = scheme else {
-        rep.add(ProbeResult::skip("hub.mercure", "the hub's scheme is unknown"));
+        rep.add(ProbeResult::skip(Probe::HubMercure, "the hub's scheme is unknown"));
         return;
     };
     let mut url = s.hub_url.clone();
@@ -522,12 +527,12 @@ async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
             url.https = false;
             None
         }
-        Scheme::Tls if rep.get("hub.tls.sni").is_some_and(|r| r.status == Status::Pass) => {
+        Scheme::Tls if rep.get(&Probe::HubTlsSni).is_some_and(|r| r.status == Status::Pass) => {
             url.https = true;
             ctx.tls.hub_sni.as_ref().map(|(t, _)| t.clone())
         }
         Scheme::Tls => {
-            rep.add(ProbeResult::skip("hub.mercure", "the hub's TLS cannot be verified"));
+            rep.add(ProbeResult::skip(Probe::HubMercure, "the hub's TLS cannot be verified"));
             return;
         }
     };
@@ -554,28 +559,28 @@ async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     let path = &url.path;
     match r {
         Err(Failure::Timeout) => rep.add(ProbeResult::fail(
-            "hub.mercure",
+            Probe::HubMercure,
             ms(t),
             format!("GET {path}: no response headers within 2 s (after {} ms){health}", ms(t)),
             vec![],
         )),
         Ok(x) if matches!(x.head.status, 400 | 401 | 403) => {
             rep.add(ProbeResult::pass(
-                "hub.mercure",
+                Probe::HubMercure,
                 ms(t),
                 format!("GET {path} without topic or token: {} (a Mercure hub refuses it){health}", x.head.status),
             ));
         }
         Ok(x) if x.head.status == 200 && x.head.media_type() == "text/event-stream" => {
             rep.add(ProbeResult::pass(
-                "hub.mercure",
+                Probe::HubMercure,
                 ms(t),
                 format!("GET {path}: 200 text/event-stream (anonymous subscribers allowed){health}"),
             ));
         }
         Ok(x) if x.head.status == 200 && x.body.is_empty() && x.head.media_type().is_empty() => {
             rep.add(ProbeResult::fail(
-                "hub.mercure",
+                Probe::HubMercure,
                 ms(t),
                 format!("GET {path} with Host {domain}: 200 with an empty body{health}"),
                 vec![Finding::NoSiteMatched],
@@ -584,7 +589,7 @@ async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
         Ok(x) => {
             let finding = Finding::NotTheStream { status: x.head.status, media_type: x.head.media_type() };
             rep.add(ProbeResult::fail(
-                "hub.mercure",
+                Probe::HubMercure,
                 ms(t),
                 format!(
                     "GET {path}: {} `{}`: \"{}\"{health}",
@@ -596,7 +601,7 @@ async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
             ));
         }
         Err(e) => rep.add(ProbeResult::fail(
-            "hub.mercure",
+            Probe::HubMercure,
             ms(t),
             format!("GET {path}: {e}"),
             tls_findings(&e, &s.tls_name, None, true),
@@ -688,12 +693,12 @@ impl Ctx<'_> {
     async fn publish_direct(&self, topic: &str, data: &str, hub_tls_ok: bool, rep: &mut Reporter) -> Option<Instant> {
         let s = self.s;
         let Some(token) = &s.publisher_token else {
-            rep.add(ProbeResult::skip("publish.direct", "no publisher token: pass --bundle or --token-file FILE"));
+            rep.add(ProbeResult::skip(Probe::PublishDirect, "no publisher token: pass --bundle or --token-file FILE"));
             return None;
         };
         if !hub_tls_ok {
             let why = hub_unusable(s, rep).unwrap_or("the hub's TLS cannot be verified, so no token is sent to it");
-            rep.add(ProbeResult::skip("publish.direct", why));
+            rep.add(ProbeResult::skip(Probe::PublishDirect, why));
             return None;
         }
         let t = Instant::now();
@@ -702,7 +707,7 @@ impl Ctx<'_> {
         match publish(&s.hub_url, Some(&domain), tls.as_ref(), s, token, topic, data).await {
             Ok((h, body)) if h.status == 200 => {
                 rep.add(ProbeResult::pass(
-                    "publish.direct",
+                    Probe::PublishDirect,
                     ms(t),
                     format!("hub {} accepted the update ({})", s.hub_url, preview(&body, 60)),
                 ));
@@ -715,7 +720,7 @@ impl Ctx<'_> {
                     _ => vec![],
                 };
                 rep.add(ProbeResult::fail(
-                    "publish.direct",
+                    Probe::PublishDirect,
                     ms(t),
                     format!("hub {}: {} \"{}\"", s.hub_url, h.status, preview(&body, 80)),
                     findings,
@@ -724,7 +729,7 @@ impl Ctx<'_> {
             }
             Err(f) => {
                 let findings = Self::hub_findings(rep);
-                rep.add(ProbeResult::fail("publish.direct", ms(t), format!("hub {}: {f}", s.hub_url), findings));
+                rep.add(ProbeResult::fail(Probe::PublishDirect, ms(t), format!("hub {}: {f}", s.hub_url), findings));
                 None
             }
         }
@@ -735,7 +740,7 @@ impl Ctx<'_> {
         let s = self.s;
         let Some(url) = s.symfony_url() else {
             if s.bundle.is_some() {
-                rep.add(ProbeResult::skip("publish.symfony", "symfony/.env.local has no MERCURE_URL"));
+                rep.add(ProbeResult::skip(Probe::PublishSymfony, "symfony/.env.local has no MERCURE_URL"));
             }
             return None;
         };
@@ -743,7 +748,7 @@ impl Ctx<'_> {
             Ok(u) => u,
             Err(e) => {
                 rep.add(ProbeResult::fail(
-                    "publish.symfony",
+                    Probe::PublishSymfony,
                     0,
                     format!("MERCURE_URL in symfony/.env.local: {e}"),
                     vec![],
@@ -754,11 +759,11 @@ impl Ctx<'_> {
         let (token, how, es256) = match symfony_token(s) {
             Ok(Some(t)) => t,
             Ok(None) => {
-                rep.add(ProbeResult::skip("publish.symfony", "no key or token to sign with"));
+                rep.add(ProbeResult::skip(Probe::PublishSymfony, "no key or token to sign with"));
                 return None;
             }
             Err(e) => {
-                rep.add(ProbeResult::fail("publish.symfony", 0, e, vec![]));
+                rep.add(ProbeResult::fail(Probe::PublishSymfony, 0, e, vec![]));
                 return None;
             }
         };
@@ -775,7 +780,7 @@ impl Ctx<'_> {
         match publish(&url, None, tls.as_ref(), s, &token, topic, data).await {
             Ok((h, body)) if h.status == 200 => {
                 rep.add(ProbeResult::pass(
-                    "publish.symfony",
+                    Probe::PublishSymfony,
                     ms(t),
                     format!("{url} accepted an update {how} ({})", preview(&body, 60)),
                 ));
@@ -790,7 +795,7 @@ impl Ctx<'_> {
                     _ => vec![],
                 };
                 rep.add(ProbeResult::fail(
-                    "publish.symfony",
+                    Probe::PublishSymfony,
                     ms(t),
                     format!("{url} {how}: {} \"{}\"", h.status, preview(&body, 80)),
                     findings,
@@ -801,7 +806,7 @@ impl Ctx<'_> {
                 // MERCURE_URL on the hub's own port fails for the hub's reasons.
                 let findings =
                     if url.port == s.hub_url.port && url.is_loopback_host() { Self::hub_findings(rep) } else { vec![] };
-                rep.add(ProbeResult::fail("publish.symfony", ms(t), format!("{url} {how}: {f}"), findings));
+                rep.add(ProbeResult::fail(Probe::PublishSymfony, ms(t), format!("{url} {how}: {f}"), findings));
                 None
             }
         }
@@ -900,7 +905,11 @@ impl Ctx<'_> {
         match head {
             Some(Ok((h, _))) if h.status == 200 && h.media_type() == "text/event-stream" => {
                 let via = h.header("server").map(|v| format!(" (server: {v})")).unwrap_or_default();
-                rep.add(ProbeResult::pass("public.subscribe", elapsed, format!("{url}: 200 text/event-stream{via}")));
+                rep.add(ProbeResult::pass(
+                    Probe::PublicSubscribe,
+                    elapsed,
+                    format!("{url}: 200 text/event-stream{via}"),
+                ));
                 true
             }
             Some(Ok((h, first))) => {
@@ -913,7 +922,7 @@ impl Ctx<'_> {
                 };
                 let ctype = if h.media_type().is_empty() { "no Content-Type".to_string() } else { h.media_type() };
                 rep.add(ProbeResult::fail(
-                    "public.subscribe",
+                    Probe::PublicSubscribe,
                     elapsed,
                     format!("{url}: {} {}, {ctype}, body \"{}\"", h.status, h.reason, preview(first, 120)),
                     findings,
@@ -926,7 +935,7 @@ impl Ctx<'_> {
                     Failure::Refused => " (is nginx running, and does --resolve point at it?)",
                     _ => "",
                 };
-                rep.add(ProbeResult::fail("public.subscribe", elapsed, format!("{url}: {f}{hint}"), vec![]));
+                rep.add(ProbeResult::fail(Probe::PublicSubscribe, elapsed, format!("{url}: {f}{hint}"), vec![]));
                 false
             }
             // Headers held back while updates were published: something buffers (troubleshooting #7).
@@ -934,7 +943,7 @@ impl Ctx<'_> {
                 let lacks =
                     self.buffering_directives().map(|l| format!("; the hub location lacks {l}")).unwrap_or_default();
                 rep.add(ProbeResult::fail(
-                    "public.subscribe",
+                    Probe::PublicSubscribe,
                     elapsed,
                     format!(
                         "{url}: no response headers within {:?} although updates were published{lacks}",
@@ -946,7 +955,7 @@ impl Ctx<'_> {
             }
             None => {
                 rep.add(ProbeResult::fail(
-                    "public.subscribe",
+                    Probe::PublicSubscribe,
                     elapsed,
                     format!(
                         "{url}: no response headers within {:?}, and nothing was published to trigger them \
@@ -1009,7 +1018,7 @@ impl Ctx<'_> {
         }
         if ok {
             rep.add(ProbeResult::pass(
-                "public.delivery",
+                Probe::PublicDelivery,
                 ms(t),
                 format!("updates reached the public subscription: {detail}"),
             ));
@@ -1020,7 +1029,7 @@ impl Ctx<'_> {
             }
             findings.dedup();
             rep.add(ProbeResult::fail(
-                "public.delivery",
+                Probe::PublicDelivery,
                 ms(t),
                 format!("limit {} ms: {detail}", DELIVERY_LIMIT.as_millis()),
                 findings,
@@ -1051,7 +1060,7 @@ impl Ctx<'_> {
     /// A CORS preflight from `origin` through the public URL.
     async fn cors(&self, origin: &str, rep: &mut Reporter) {
         let s = self.s;
-        let id = format!("cors {origin}");
+        let id = Probe::Cors(origin.to_string());
         let t = Instant::now();
         let tls = tls_public(self.tls);
         let req = Request {
@@ -1085,11 +1094,11 @@ impl Ctx<'_> {
                     None
                 };
                 match finding {
-                    None => rep.add(ProbeResult::pass(&id, ms(t), format!("{detail}, credentials {creds}"))),
-                    Some(f) => rep.add(ProbeResult::fail(&id, ms(t), detail, vec![f])),
+                    None => rep.add(ProbeResult::pass(id, ms(t), format!("{detail}, credentials {creds}"))),
+                    Some(f) => rep.add(ProbeResult::fail(id, ms(t), detail, vec![f])),
                 }
             }
-            Err(f) => rep.add(ProbeResult::fail(&id, ms(t), f.to_string(), vec![])),
+            Err(f) => rep.add(ProbeResult::fail(id, ms(t), f.to_string(), vec![])),
         }
     }
 }
@@ -1116,13 +1125,18 @@ async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarge
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Err(_) if streaming => {
                 return ProbeResult::pass(
-                    "public.idle",
+                    Probe::PublicIdle,
                     ms(t),
                     format!("an idle subscription stayed open for {} s ({comments_or_events} events)", idle.as_secs()),
                 );
             }
             Err(_) => {
-                return ProbeResult::fail("public.idle", ms(t), "no response headers while idle".to_string(), vec![]);
+                return ProbeResult::fail(
+                    Probe::PublicIdle,
+                    ms(t),
+                    "no response headers while idle".to_string(),
+                    vec![],
+                );
             }
             Ok(Some(SubMsg::Head(h, _))) if h.status == 200 && h.media_type() == "text/event-stream" => {
                 streaming = true;
@@ -1135,7 +1149,7 @@ async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarge
                     vec![Finding::NotTheStream { status: h.status, media_type: h.media_type() }]
                 };
                 return ProbeResult::fail(
-                    "public.idle",
+                    Probe::PublicIdle,
                     after,
                     format!("{} after {after} ms: \"{}\"", h.status, preview(&first, 80)),
                     findings,
@@ -1146,15 +1160,20 @@ async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarge
                 let after = at.duration_since(t).as_millis();
                 let how = f.map_or_else(|| "closed".to_string(), |f| f.to_string());
                 return ProbeResult::fail(
-                    "public.idle",
+                    Probe::PublicIdle,
                     after,
                     format!("the idle subscription ended after {after} ms ({how}), before {} s", idle.as_secs()),
                     vec![Finding::IdleTimeout { after_ms: after }],
                 );
             }
-            Ok(Some(SubMsg::Failed(f))) => return ProbeResult::fail("public.idle", ms(t), f.to_string(), vec![]),
+            Ok(Some(SubMsg::Failed(f))) => return ProbeResult::fail(Probe::PublicIdle, ms(t), f.to_string(), vec![]),
             Ok(None) => {
-                return ProbeResult::fail("public.idle", ms(t), "the subscription task stopped".to_string(), vec![]);
+                return ProbeResult::fail(
+                    Probe::PublicIdle,
+                    ms(t),
+                    "the subscription task stopped".to_string(),
+                    vec![],
+                );
             }
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::bundle::paths;
 use crate::check::parse::{self, BundleDir, LoadError};
 use crate::cli::{ReachArgs, read_token, std_duration};
-use crate::doctor::diagnosis::Names;
+use crate::diagnosis::Names;
 use crate::error::Error;
 use crate::net::{Resolver, Url};
 use crate::plan::Plan;

@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 
 use crate::cli::{ReachArgs, read_token, std_duration};
-use crate::doctor::diagnosis::{Diagnosis, Finding, Names};
+use crate::diagnosis::{Diagnosis, Finding, Names};
 use crate::error::Error;
 use crate::net::{self, Endpoint, Failure, Resolver, Subscription, TlsTarget, Url};
 use crate::values::Duration as DurationArg;
-use stats::{ClientUse, Histogram, KINDS, Latency, NOT_ATTEMPTED, Report};
+use stats::{ClientUse, FailureKind, Histogram, KindCounts, Latency, Report};
 
 pub const MAX_SUBSCRIBERS: u32 = 200_000;
 pub const MAX_UPDATES: u32 = 100_000;
@@ -446,7 +446,7 @@ fn progress_line(plan: &Plan, shared: &Shared, start: Instant) {
 /// The likely cause of failed subscriptions (a troubleshooting row), from their classes.
 fn connection_diagnosis(
     plan: &Plan,
-    by_kind: &[u32; KINDS.len()],
+    by_kind: &KindCounts,
     established: u32,
     statuses: &[u16],
     client_is_bottleneck: bool,
@@ -456,12 +456,12 @@ fn connection_diagnosis(
         return Some(plan.diagnose(&Finding::NotTheStream { status, media_type: String::new() }));
     }
     // Nothing got through nginx at all: it has no hub to talk to.
-    if established == 0 && by_kind[1] > 0 {
+    if established == 0 && by_kind[FailureKind::BadGateway] > 0 {
         return Some(plan.diagnose(&Finding::HubDown));
     }
     // Some subscriptions held and the rest were closed, reset or answered 502 while the
     // client had room: nginx ran out of worker connections.
-    let server_side = by_kind[1] + by_kind[3] + by_kind[6];
+    let server_side = by_kind[FailureKind::BadGateway] + by_kind[FailureKind::Reset] + by_kind[FailureKind::Closed];
     if established > 0 && server_side > 0 && !client_is_bottleneck {
         return Some(plan.diagnose(&Finding::TooFewWorkerConnections));
     }
@@ -491,7 +491,7 @@ fn summarize(
     ran_out_of_time: bool,
 ) -> Report {
     let published = publishing.published;
-    let mut by_kind = [0u32; KINDS.len()];
+    let mut by_kind = KindCounts::default();
     let mut examples: Vec<(String, String)> = Vec::new();
     let mut statuses = Vec::new();
     let mut established = 0u32;
@@ -534,22 +534,23 @@ fn summarize(
                 {
                     statuses.push(s);
                 }
-                let k = stats::kind_index(&f);
-                events.push((r.ended_at_us / 1000, KINDS[k]));
+                let k = FailureKind::of(&f);
+                events.push((r.ended_at_us / 1000, k.name()));
                 by_kind[k] += 1;
-                if !examples.iter().any(|(n, _)| n == KINDS[k]) {
-                    examples.push((KINDS[k].to_string(), f.to_string()));
+                if !examples.iter().any(|(n, _)| n == k.name()) {
+                    examples.push((k.name().to_string(), f.to_string()));
                 }
             }
-            Outcome::NotAttempted => by_kind[NOT_ATTEMPTED] += 1,
+            Outcome::NotAttempted => by_kind[FailureKind::NotAttempted] += 1,
         }
     }
-    let failed: u32 = by_kind.iter().sum();
+    let failed = by_kind.total();
     let rss_delta = client.rss_peak_kib.saturating_sub(client.rss_before_kib) * 1024;
     client.rss_per_subscription_bytes = if established > 0 { rss_delta / u64::from(established) } else { 0 };
     // Subscribers never tried count against the client only when the duration ran out.
-    let not_attempted = if ran_out_of_time { by_kind[NOT_ATTEMPTED] } else { 0 };
-    client.bottlenecks = stats::bottlenecks(&client, plan.subscribers, by_kind[7], not_attempted);
+    let not_attempted = if ran_out_of_time { by_kind[FailureKind::NotAttempted] } else { 0 };
+    client.bottlenecks =
+        stats::bottlenecks(&client, plan.subscribers, by_kind[FailureKind::ClientLimit], not_attempted);
     let ramp_seconds = ramp.as_secs_f64();
     let diagnosis = connection_diagnosis(plan, &by_kind, established, &statuses, !client.bottlenecks.is_empty());
     let publish_diagnosis = publishing.first_failure.as_ref().and_then(|f| publish_diagnosis(plan, f, established));
@@ -560,7 +561,7 @@ fn summarize(
         rate: plan.rate,
         established,
         failed,
-        failed_by_kind: KINDS.iter().zip(by_kind).filter(|(_, n)| *n > 0).map(|(k, n)| ((*k).to_string(), n)).collect(),
+        failed_by_kind: by_kind.named(),
         failure_examples: examples,
         dropped,
         ramp_seconds,
@@ -826,6 +827,7 @@ fn cpu_seconds() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::troubleshooting::Row;
 
     fn args() -> LoadtestArgs {
         LoadtestArgs {
@@ -921,28 +923,55 @@ mod tests {
     #[test]
     fn connection_failures_get_the_matching_advice() {
         let p = plan();
-        let kinds = |pairs: &[(usize, u32)]| {
-            let mut k = [0u32; KINDS.len()];
-            for &(i, n) in pairs {
-                k[i] = n;
+        let kinds = |pairs: &[(FailureKind, u32)]| {
+            let mut k = KindCounts::default();
+            for &(kind, n) in pairs {
+                k[kind] = n;
             }
             k
         };
         let item = |d: Option<Diagnosis>| d.map(|d| d.item);
         // Rejected subscriber token: the stream is a 401, not a capacity problem.
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(2, 10)]), 0, &[401], false)), Some(5));
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(2, 4), (1, 2)]), 4, &[403, 502], false)), Some(5));
+        assert_eq!(
+            item(connection_diagnosis(&p, &kinds(&[(FailureKind::OtherHttp, 10)]), 0, &[401], false)),
+            Some(Row::NotTheStream)
+        );
+        assert_eq!(
+            item(connection_diagnosis(
+                &p,
+                &kinds(&[(FailureKind::OtherHttp, 4), (FailureKind::BadGateway, 2)]),
+                4,
+                &[403, 502],
+                false
+            )),
+            Some(Row::NotTheStream)
+        );
         // Only 502s and nothing established: no hub behind nginx.
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(1, 10)]), 0, &[502], false)), Some(1));
+        assert_eq!(
+            item(connection_diagnosis(&p, &kinds(&[(FailureKind::BadGateway, 10)]), 0, &[502], false)),
+            Some(Row::HubNotRunning)
+        );
         // Some held, the rest 502/reset/closed: worker connections.
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(1, 5), (3, 2), (6, 1)]), 60, &[502], false)), Some(15));
+        assert_eq!(
+            item(connection_diagnosis(
+                &p,
+                &kinds(&[(FailureKind::BadGateway, 5), (FailureKind::Reset, 2), (FailureKind::Closed, 1)]),
+                60,
+                &[502],
+                false
+            )),
+            Some(Row::WorkerConnections)
+        );
         // ... but not when the client itself was the limit.
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(3, 5)]), 60, &[], true)), None);
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(0, 10)]), 0, &[], false)), None);
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(2, 10)]), 0, &[404], false)), Some(5));
+        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(FailureKind::Reset, 5)]), 60, &[], true)), None);
+        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(FailureKind::Refused, 10)]), 0, &[], false)), None);
+        assert_eq!(
+            item(connection_diagnosis(&p, &kinds(&[(FailureKind::OtherHttp, 10)]), 0, &[404], false)),
+            Some(Row::NotTheStream)
+        );
         // Publish failures.
-        assert_eq!(item(publish_diagnosis(&p, &Failure::Status(401), 10)), Some(11));
-        assert_eq!(item(publish_diagnosis(&p, &Failure::Status(502), 0)), Some(1));
+        assert_eq!(item(publish_diagnosis(&p, &Failure::Status(401), 10)), Some(Row::PublishRejected));
+        assert_eq!(item(publish_diagnosis(&p, &Failure::Status(502), 0)), Some(Row::HubNotRunning));
         let d = publish_diagnosis(&p, &Failure::Status(502), 0).unwrap();
         assert!(!d.cause.contains("127.0.0.1:0"), "{}", d.cause);
     }

@@ -181,7 +181,7 @@ fn diagnosis_html(r: &Report) -> String {
             let _ = writeln!(
                 s,
                 "<div class=\"finding\"><p><b>{what}: likely cause</b> (<code>mercure-setup explain troubleshooting</code>, entry {}): {}</p><p><b>Fix:</b> {}</p></div>",
-                d.item,
+                d.item.number(),
                 esc(&d.cause),
                 esc(&d.fix)
             );
