@@ -6,9 +6,10 @@
 use std::process::Command;
 
 use mercure_setup::bundle::paths;
+use mercure_setup::bundle_dir::BundleDir;
 use mercure_setup::check::adapt::{self, KNOWN_MERCURE_DIRECTIVES};
-use mercure_setup::check::parse::{self, BundleDir};
 use mercure_setup::check::{Outcome, tools};
+use mercure_setup::formats as parse;
 
 use crate::support::stack::{installed_http2_form, require_tool_sbin};
 use crate::support::{FIXTURES, hub_binary, render_fixture, require_tool};

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::check::parse::{BundleDir, LoadError};
+use crate::bundle_dir::{BundleDir, LoadError};
 use crate::error::Error;
 use crate::plan::Plan;
 use changes::{Change, Status};

@@ -8,7 +8,6 @@
 
 pub mod adapt;
 pub mod consistency;
-pub mod parse;
 pub mod tools;
 
 use std::fmt::Write as _;
@@ -16,9 +15,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use parse::{BundleDir, LoadError};
-
 use crate::bundle::paths;
+use crate::bundle_dir::{BundleDir, LoadError};
 
 /// How one check ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]

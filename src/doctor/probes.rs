@@ -13,12 +13,13 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::bundle::paths;
+use crate::bundle_dir::Facts;
 use crate::check::Outcome;
 use crate::check::consistency;
-use crate::check::parse::{self, NginxDirective};
 use crate::diagnosis::{Finding, is_hub_error_line};
 use crate::doctor::report::{Probe, ProbeResult, Reporter, Status};
 use crate::doctor::target::Settings;
+use crate::formats::{self, NginxDirective};
 use crate::jwt::{self, Role, SigningKey};
 use crate::net::{
     self, Endpoint, Failure, Head, Request, SseEvent, Subscription, TlsFailure, TlsTarget, Url, classify, exchange,
@@ -234,7 +235,7 @@ async fn wait_head(
 fn secrets_probe(s: &Settings, rep: &mut Reporter) {
     let Some(bundle) = &s.bundle else { return };
     let t = Instant::now();
-    let r = consistency::jwt_keys(bundle);
+    let r = consistency::jwt_keys(&Facts::read(bundle));
     match r.outcome {
         Outcome::Passed { detail } => {
             let detail = if s.algorithm.is_some_and(|a| !a.is_hmac()) {
@@ -875,7 +876,7 @@ impl Ctx<'_> {
     fn conf_findings(&self) -> Vec<Finding> {
         let Some(loc) = self.hub_location() else { return vec![] };
         let mut out = Vec::new();
-        if let Some(pass) = parse::nginx_arg(&loc, "proxy_pass") {
+        if let Some(pass) = formats::nginx_arg(&loc, "proxy_pass") {
             let https = pass.starts_with("https://");
             if https != self.s.hub_tls {
                 out.push(Finding::ProxyPassScheme { proxy_pass: pass.to_string() });
@@ -883,7 +884,7 @@ impl Ctx<'_> {
         }
         if self.s.hub_tls {
             let names = self.s.bundle_hub_cert.as_deref().and_then(|pem| pki::inspect(pem).ok()).map(|c| c.dns_names);
-            let checked = parse::nginx_arg(&loc, "proxy_ssl_name").unwrap_or("127.0.0.1").to_string();
+            let checked = formats::nginx_arg(&loc, "proxy_ssl_name").unwrap_or("127.0.0.1").to_string();
             if let Some(names) = names
                 && !names.contains(&checked)
             {
@@ -1040,18 +1041,18 @@ impl Ctx<'_> {
     /// The installed site's `/.well-known/mercure` location (`--nginx-conf`), parsed as `check` parses it.
     fn hub_location(&self) -> Option<NginxDirective> {
         let text = std::fs::read_to_string(self.s.nginx_conf.as_ref()?).ok()?;
-        let tree = parse::parse_nginx(&text).ok()?;
-        parse::nginx_mercure_location(&tree).cloned()
+        let tree = formats::parse_nginx(&text).ok()?;
+        formats::nginx_mercure_location(&tree).cloned()
     }
 
     /// Which anti-buffering directives the installed hub location lacks, if known.
     fn buffering_directives(&self) -> Option<String> {
         let loc = self.hub_location()?;
         let mut lacks = Vec::new();
-        if parse::nginx_arg(&loc, "proxy_buffering") != Some("off") {
+        if formats::nginx_arg(&loc, "proxy_buffering") != Some("off") {
             lacks.push("`proxy_buffering off`");
         }
-        if parse::nginx_arg(&loc, "proxy_http_version") != Some("1.1") {
+        if formats::nginx_arg(&loc, "proxy_http_version") != Some("1.1") {
             lacks.push("`proxy_http_version 1.1`");
         }
         (!lacks.is_empty()).then(|| lacks.join(" and "))

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::bundle::paths;
-use crate::check::parse::{self, BundleDir, LoadError};
+use crate::bundle_dir::{BundleDir, LoadError};
 use crate::cli::{ReachArgs, read_token, std_duration};
 use crate::diagnosis::Names;
 use crate::error::Error;
+use crate::formats;
 use crate::net::{Resolver, Url};
 use crate::plan::Plan;
 use crate::values::JwtAlgorithm;
@@ -193,7 +194,7 @@ impl Settings {
         let symfony = match bundle.as_ref().map(|b| b.read(paths::ENV_LOCAL)) {
             Some(Ok(text)) => {
                 // A file that does not parse is reported by `bundle.secrets`.
-                let mut env = parse::parse_env(&text).unwrap_or_default();
+                let mut env = formats::parse_env(&text).unwrap_or_default();
                 env.remove("MERCURE_URL").map(|mercure_url| SymfonyEnv {
                     mercure_url,
                     secret: env.remove("MERCURE_JWT_SECRET"),
