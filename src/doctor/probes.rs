@@ -1109,8 +1109,9 @@ async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarge
     let t = Instant::now();
     let topic = format!("https://mercure-setup.invalid/doctor/idle-{}", net::publish::nonce_hex(6));
     let mut rx = subscribe_task(&s, public.clone(), &topic, idle);
-    // One update so hubs that send headers with the first event answer at once.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // One update so hubs that send headers with the first event answer at once: sent as
+    // soon as the hub has answered (it then knows the subscriber), or after 300 ms without an answer.
+    let mut first = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await.ok().flatten();
     if let Some(token) = &s.publisher_token {
         let (url, tls, host) = if hub.is_some() || !s.hub_tls {
             (s.hub_url.clone(), hub.clone(), Some(s.names.domain.clone()))
@@ -1123,7 +1124,11 @@ async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarge
     let mut comments_or_events = 0u32;
     let mut streaming = false;
     loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
+        let msg = match first.take() {
+            Some(msg) => Ok(Some(msg)),
+            None => tokio::time::timeout_at(deadline, rx.recv()).await,
+        };
+        match msg {
             Err(_) if streaming => {
                 return ProbeResult::pass(
                     Probe::PublicIdle,
