@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::questions::{self, Kind, QUESTIONS};
+use crate::questions::{self, Basis, Kind, QUESTIONS, RawValue};
 use crate::values::{
     AbsPath, AdminAddress, CorsOrigin, Domain, Duration, FastcgiAddress, JwtAlgorithm, NginxVersionChoice, Origin,
     Port, Topology, UnixUser, parse_bool, parse_count, parse_public_domain, parse_publish_origin,
@@ -18,13 +18,6 @@ use crate::values::{
 
 /// Schema version of the answers file this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// A value as given, before validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RawValue {
-    Scalar(String),
-    List(Vec<String>),
-}
 
 /// Where a value came from, so an error can point at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +90,15 @@ impl Draft {
         if let Some(v) = self.given(key) {
             return v.clone();
         }
-        questions::question(key).map_or(RawValue::Scalar(String::new()), |q| (q.default)(self))
+        questions::question(key).map_or(RawValue::Scalar(String::new()), |q| (q.default)(&self.basis()))
+    }
+
+    /// What defaults follow, from the given topology and domain (never from defaults).
+    pub fn basis(&self) -> Basis {
+        Basis {
+            topology: self.topology().unwrap_or_default(),
+            domain: self.scalar("domain").and_then(|s| Domain::parse(s).ok()),
+        }
     }
 
     /// A scalar that was given (not a default), if any.
@@ -108,11 +109,13 @@ impl Draft {
         }
     }
 
-    /// The topology, when given and valid; defaults follow it.
+    /// The topology: the given one if valid, the default if none is given, `None` for
+    /// an invalid one. Defaults follow it.
     pub fn topology(&self) -> Option<Topology> {
-        match self.value("topology") {
-            RawValue::Scalar(s) => Topology::parse(&s).ok(),
-            RawValue::List(_) => None,
+        match self.given("topology") {
+            None => Some(Topology::default()),
+            Some(RawValue::Scalar(s)) => Topology::parse(s).ok(),
+            Some(RawValue::List(_)) => None,
         }
     }
 

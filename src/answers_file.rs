@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use serde_yaml::Value;
 
-use crate::answers::{Draft, FieldError, RawValue, SCHEMA_VERSION, Source, is_list_key};
-use crate::questions::{self, QUESTIONS, suggest_key};
+use crate::answers::{Draft, FieldError, SCHEMA_VERSION, Source, is_list_key};
+use crate::questions::{self, QUESTIONS, RawValue, suggest_key};
 
 /// Largest answers file read (a complete one is about 3 KiB).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -465,7 +465,7 @@ pub fn raw_to_text(value: &RawValue) -> String {
 /// Keys the draft gives are written as values; the others as commented-out
 /// defaults, so that leaving them alone keeps following the defaults.
 pub fn write_commented(draft: &Draft, header: &str) -> String {
-    let topology = draft.topology().unwrap_or(crate::values::Topology::SameHostHttp);
+    let topology = draft.topology().unwrap_or_default();
     let mut out = String::new();
     for line in header.lines() {
         let _ = writeln!(out, "{}", format!("# {line}").trim_end());

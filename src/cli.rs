@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-use crate::answers::{Answers, Draft, RawValue, Warning};
+use crate::answers::{Answers, Draft, Warning};
 use crate::answers_file;
 use crate::error::{EXIT_OK, Error};
 use crate::generate;
 use crate::output;
+use crate::questions::RawValue;
 use crate::values::Topology;
 
 #[derive(Debug, Parser)]

@@ -1,7 +1,14 @@
-//! Mercure JWTs: the claims the hub checks and signing with the bundle's key.
+//! Mercure JWTs: the claims the hub checks, signed (JWS compact form) with the
+//! bundle's key by ring, which the TLS stack already brings.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ring::hmac;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, UnparsedPublicKey};
 use serde::Serialize;
+use x509_parser::pem::parse_x509_pem;
+use x509_parser::prelude::{FromDer as _, SubjectPublicKeyInfo};
 
 use crate::values::JwtAlgorithm;
 
@@ -20,6 +27,13 @@ impl SigningKey {
             SigningKey::Es256 { public_pem, .. } => public_pem,
         }
     }
+}
+
+/// The JOSE header, fields in the order the tokens have always had.
+#[derive(Serialize)]
+struct Header {
+    typ: &'static str,
+    alg: &'static str,
 }
 
 #[derive(Serialize)]
@@ -70,37 +84,84 @@ fn sign_claims(
     topics: &[&str],
     exp: Option<i64>,
 ) -> Result<String, String> {
-    let (alg, encoding_key) = match (key, algorithm) {
-        (SigningKey::Hmac(s), JwtAlgorithm::HS256) => (Algorithm::HS256, EncodingKey::from_secret(s.as_bytes())),
-        (SigningKey::Hmac(s), JwtAlgorithm::HS512) => (Algorithm::HS512, EncodingKey::from_secret(s.as_bytes())),
-        (SigningKey::Es256 { private_pem, .. }, JwtAlgorithm::ES256) => {
-            (Algorithm::ES256, EncodingKey::from_ec_pem(private_pem.as_bytes()).map_err(|e| e.to_string())?)
-        }
-        _ => return Err(format!("the key does not fit algorithm {}", algorithm.as_str())),
-    };
     let grants = match role {
         Role::Publisher => Grants { publish: Some(topics), subscribe: None },
         Role::Subscriber => Grants { publish: None, subscribe: Some(topics) },
     };
-    jsonwebtoken::encode(&Header::new(alg), &MercureClaims { mercure: grants, exp }, &encoding_key)
-        .map_err(|e| e.to_string())
+    let header = Header { typ: "JWT", alg: algorithm.as_str() };
+    let header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    let claims = serde_json::to_vec(&MercureClaims { mercure: grants, exp }).map_err(|e| e.to_string())?;
+    let signing_input = format!("{}.{}", B64.encode(header), B64.encode(claims));
+    let signature = match (key, algorithm) {
+        (SigningKey::Hmac(s), JwtAlgorithm::HS256 | JwtAlgorithm::HS512) => {
+            hmac::sign(&hmac::Key::new(hmac_algorithm(algorithm), s.as_bytes()), signing_input.as_bytes())
+                .as_ref()
+                .to_vec()
+        }
+        (SigningKey::Es256 { private_pem, .. }, JwtAlgorithm::ES256) => {
+            let der = pem_contents(private_pem, "PRIVATE KEY")?;
+            let rng = SystemRandom::new();
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+                .map_err(|e| format!("not a P-256 private key (PKCS#8): {e}"))?;
+            pair.sign(&rng, signing_input.as_bytes()).map_err(|e| e.to_string())?.as_ref().to_vec()
+        }
+        _ => return Err(format!("the key does not fit algorithm {}", algorithm.as_str())),
+    };
+    Ok(format!("{signing_input}.{}", B64.encode(signature)))
 }
 
 /// Verifies `token` with the hub's key (`SigningKey::hub_key`) and returns its claims.
-/// Signature only: the expiry is the caller's to judge (see `secrets`).
+/// Signature only: the expiry is the caller's to judge (see `secrets`). The header must
+/// name `algorithm`, as the hub requires.
 pub fn verify(token: &str, algorithm: JwtAlgorithm, hub_key: &str) -> Result<serde_json::Value, String> {
-    let (alg, key) = match algorithm {
-        JwtAlgorithm::HS256 => (Algorithm::HS256, DecodingKey::from_secret(hub_key.as_bytes())),
-        JwtAlgorithm::HS512 => (Algorithm::HS512, DecodingKey::from_secret(hub_key.as_bytes())),
-        JwtAlgorithm::ES256 => (
-            Algorithm::ES256,
-            DecodingKey::from_ec_pem(hub_key.as_bytes()).map_err(|e| format!("not an EC public key: {e}"))?,
-        ),
+    let token = token.trim();
+    let (signing_input, signature) = token.rsplit_once('.').ok_or("not a JWT (header.claims.signature)")?;
+    let (_, claims) = signing_input.split_once('.').ok_or("not a JWT (header.claims.signature)")?;
+    let alg = header_alg(token)?;
+    if alg != algorithm.as_str() {
+        return Err(format!("signed {alg}, expected {}", algorithm.as_str()));
+    }
+    let signature = B64.decode(signature).map_err(|e| format!("the signature is not base64url: {e}"))?;
+    let valid = match algorithm {
+        JwtAlgorithm::HS256 | JwtAlgorithm::HS512 => {
+            let key = hmac::Key::new(hmac_algorithm(algorithm), hub_key.as_bytes());
+            hmac::verify(&key, signing_input.as_bytes(), &signature).is_ok()
+        }
+        JwtAlgorithm::ES256 => {
+            let der = pem_contents(hub_key, "PUBLIC KEY").map_err(|e| format!("not an EC public key: {e}"))?;
+            let (_, spki) = SubjectPublicKeyInfo::from_der(&der).map_err(|e| format!("not an EC public key: {e}"))?;
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &spki.subject_public_key.data)
+                .verify(signing_input.as_bytes(), &signature)
+                .is_ok()
+        }
     };
-    let mut v = Validation::new(alg);
-    v.required_spec_claims.clear();
-    v.validate_exp = false;
-    jsonwebtoken::decode::<serde_json::Value>(token.trim(), &key, &v).map(|d| d.claims).map_err(|e| e.to_string())
+    if !valid {
+        return Err("InvalidSignature: the signature does not match the key".into());
+    }
+    let claims = B64.decode(claims).map_err(|e| format!("the claims are not base64url: {e}"))?;
+    serde_json::from_slice(&claims).map_err(|e| format!("the claims are not JSON: {e}"))
+}
+
+/// The `alg` a token's header names (unverified), e.g. "HS256".
+pub fn header_alg(token: &str) -> Result<String, String> {
+    let (header, _) = token.trim().split_once('.').ok_or("not a JWT (header.claims.signature)")?;
+    let header = B64.decode(header).map_err(|e| format!("the header is not base64url: {e}"))?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| format!("the header is not JSON: {e}"))?;
+    header["alg"].as_str().map(str::to_string).ok_or_else(|| "the header names no `alg`".to_string())
+}
+
+fn hmac_algorithm(algorithm: JwtAlgorithm) -> hmac::Algorithm {
+    if algorithm == JwtAlgorithm::HS512 { hmac::HMAC_SHA512 } else { hmac::HMAC_SHA256 }
+}
+
+/// The DER bytes of the first PEM block labelled `label`.
+fn pem_contents(pem: &str, label: &str) -> Result<Vec<u8>, String> {
+    let (_, block) = parse_x509_pem(pem.as_bytes()).map_err(|e| format!("not PEM: {e}"))?;
+    if block.label != label {
+        return Err(format!("a PEM `{}` block where `{label}` was expected", block.label));
+    }
+    Ok(block.contents)
 }
 
 #[cfg(test)]
@@ -116,5 +177,29 @@ mod tests {
         assert_eq!(claims["mercure"]["publish"][0], "*");
         assert!(verify(&a, JwtAlgorithm::HS256, &"x".repeat(64)).is_err());
         assert!(sign(&key, JwtAlgorithm::ES256, Role::Publisher, &["*"]).is_err());
+        // The header and claims as the hub and Symfony have always read them.
+        let (header, rest) = a.split_once('.').unwrap();
+        assert_eq!(B64.decode(header).unwrap(), br#"{"typ":"JWT","alg":"HS256"}"#);
+        let claims = B64.decode(rest.split_once('.').unwrap().0).unwrap();
+        assert_eq!(claims, br#"{"mercure":{"publish":["*"]}}"#);
+        // A token signed with another algorithm is refused, even with the right secret.
+        let hs512 = sign(&key, JwtAlgorithm::HS512, Role::Publisher, &["*"]).unwrap();
+        assert!(verify(&hs512, JwtAlgorithm::HS256, key.hub_key()).is_err());
+        assert_eq!(header_alg(&hs512).unwrap(), "HS512");
+    }
+
+    #[test]
+    fn es256_tokens_verify_with_the_public_key_only() {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let key = SigningKey::Es256 { private_pem: pair.serialize_pem(), public_pem: pair.public_key_pem() };
+        let t = sign_until(&key, JwtAlgorithm::ES256, Role::Subscriber, &["https://a/b"], 2_000_000_000).unwrap();
+        let claims = verify(&t, JwtAlgorithm::ES256, key.hub_key()).unwrap();
+        assert_eq!(claims["mercure"]["subscribe"][0], "https://a/b");
+        assert_eq!(claims["exp"], 2_000_000_000);
+        let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        assert!(verify(&t, JwtAlgorithm::ES256, &other.public_key_pem()).is_err());
+        let mut forged = t.clone();
+        forged.replace_range(t.len() - 4.., "AAAA");
+        assert!(verify(&forged, JwtAlgorithm::ES256, key.hub_key()).is_err());
     }
 }

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::answers::Answers;
-use crate::values::{CorsOrigin, NginxVersion, NginxVersionChoice, Origin};
+use crate::values::{CorsOrigin, HubFacts, HubLine, NginxVersion, NginxVersionChoice, Origin, TopologyFacts};
 
 /// Where the files are installed on the server; INSTALL.md and the configs agree on these.
 pub mod install {
@@ -31,8 +31,14 @@ pub struct Plan {
     #[serde(skip)]
     pub answers: Answers,
     pub tool_version: &'static str,
+    /// The topology's name, for the files' header comments only; everything else reads `wiring`.
     pub topology: &'static str,
-    pub tls: bool,
+    /// How nginx, the hub and Symfony are wired (templates read `hub_tls`, `private_ca`, ...).
+    #[serde(flatten)]
+    pub wiring: TopologyFacts,
+    /// The hub release line the files are written for.
+    #[serde(skip)]
+    pub hub: HubFacts,
     pub domain: String,
     pub public_certificate: String,
     pub public_certificate_key: String,
@@ -123,19 +129,23 @@ impl Plan {
             NginxVersionChoice::Known(v) => v,
             NginxVersionChoice::Auto => detected.unwrap_or(NginxVersion::FALLBACK),
         };
-        let tls = answers.topology.is_tls();
-        let hub_scheme = if tls { "https" } else { "http" };
+        let wiring = answers.topology.facts();
+        let hub_scheme = wiring.hub_scheme();
         let port = answers.hub.port.get();
         let domain = answers.domain.to_string();
         let public_hub_url = format!("https://{domain}/.well-known/mercure");
-        let symfony_mercure_url =
-            if tls { public_hub_url.clone() } else { format!("http://127.0.0.1:{port}/.well-known/mercure") };
+        let symfony_mercure_url = if wiring.symfony_via_public_url {
+            public_hub_url.clone()
+        } else {
+            format!("{hub_scheme}://127.0.0.1:{port}/.well-known/mercure")
+        };
         let worker_connections = worker_connections_for(answers.nginx.expected_subscribers);
         let h = &answers.hub;
         Plan {
             tool_version: env!("CARGO_PKG_VERSION"),
             topology: answers.topology.as_str(),
-            tls,
+            wiring,
+            hub: HubLine::default().facts(),
             public_certificate: answers.public_tls.certificate.as_str().into(),
             public_certificate_key: answers.public_tls.certificate_key.as_str().into(),
             acme_webroot: answers.public_tls.acme_webroot.as_str().into(),

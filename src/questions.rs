@@ -4,9 +4,23 @@
 //! It drives the wizard's screens, `init`'s commented answers file, the resolved
 //! `answers.yaml` in the bundle and the key names accepted by `--set`.
 
-use crate::answers::{Draft, RawValue};
 use crate::bundle::paths;
-use crate::values::Topology;
+use crate::values::{Domain, Topology};
+
+/// A value as given, before validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawValue {
+    Scalar(String),
+    List(Vec<String>),
+}
+
+/// What defaults may follow: the topology and the domain as far as they are known
+/// (the default topology while none valid is given; no domain until a valid one is).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Basis {
+    pub topology: Topology,
+    pub domain: Option<Domain>,
+}
 
 /// The wizard step a question belongs to, in the order the wizard shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,7 +79,7 @@ pub struct Question {
     pub teach: &'static str,
     pub kind: Kind,
     /// The value used when the answers leave the key out.
-    pub default: fn(&Draft) -> RawValue,
+    pub default: fn(&Basis) -> RawValue,
     /// Whether the key applies to the chosen topology.
     pub visible: fn(Topology) -> bool,
     /// Whether the answers must give the key (no usable default).
@@ -90,24 +104,23 @@ fn always(_: Topology) -> bool {
     true
 }
 
-fn tls_only(t: Topology) -> bool {
-    t.is_tls()
+/// Shown when nginx verifies the hub's certificate by name.
+fn hub_tls_only(t: Topology) -> bool {
+    t.facts().hub_tls
 }
 
 fn fixed(s: &str) -> RawValue {
     RawValue::Scalar(s.to_string())
 }
 
-fn empty_list(_: &Draft) -> RawValue {
+fn empty_list(_: &Basis) -> RawValue {
     RawValue::List(Vec::new())
 }
 
 /// The domain for defaults derived from it; an invalid one is reported once, under
 /// `domain`, rather than again in every path built from it.
-fn domain_or_placeholder(d: &Draft) -> String {
-    d.scalar("domain")
-        .and_then(|s| crate::values::Domain::parse(s).ok())
-        .map_or_else(|| "DOMAIN".to_string(), |d| d.to_string())
+fn domain_or_placeholder(b: &Basis) -> String {
+    b.domain.as_ref().map_or_else(|| "DOMAIN".to_string(), ToString::to_string)
 }
 
 pub const TOPOLOGY_CHOICES: &[&str] = &["same-host-http", "end-to-end-tls"];
@@ -131,7 +144,7 @@ restarts. It costs a certificate to renew (a re-render does it) and three nginx 
 wrong: proxy_ssl_server_name on (nginx sends no SNI by default), proxy_ssl_name (nginx never matches IP SANs) and \
 proxy_ssl_verify on (nginx's default is off: encryption without authentication).",
         kind: Kind::Choice(TOPOLOGY_CHOICES),
-        default: |_| fixed("same-host-http"),
+        default: |_| fixed(Topology::default().as_str()),
         visible: always,
         required: false,
         preview: Preview { file: NGINX_SITE, anchor: "location ^~ /.well-known/mercure" },
@@ -198,10 +211,7 @@ serves that one path from this folder and redirects everything else to https.",
 address naming the public domain, or Caddy's default, makes the hub try to take 80/443 from nginx and exit: \
 nginx then answers 502 \"connect() failed (111: Connection refused)\".",
         kind: Kind::Text,
-        default: |d| match d.topology() {
-            Some(Topology::EndToEndTls) => fixed("8443"),
-            _ => fixed("3000"),
-        },
+        default: |b| RawValue::Scalar(b.topology.facts().default_hub_port.to_string()),
         visible: always,
         required: false,
         preview: Preview { file: paths::CADDYFILE, anchor: "# Catch-all address" },
@@ -216,7 +226,7 @@ needs a DNS name to verify: proxy_ssl_name NAME. The name is only compared with 
 so an internal name such as mercure.internal is right. The certificate also carries localhost, 127.0.0.1 and ::1.",
         kind: Kind::Text,
         default: |_| fixed("mercure.internal"),
-        visible: tls_only,
+        visible: hub_tls_only,
         required: false,
         preview: Preview { file: NGINX_SITE, anchor: "proxy_ssl_name" },
     },

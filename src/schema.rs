@@ -8,8 +8,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::answers::{Draft, RawValue, SCHEMA_VERSION};
+use crate::answers::SCHEMA_VERSION;
 use crate::questions::{self, Kind, QUESTIONS, Question};
+use crate::questions::{Basis, RawValue};
 use crate::values::Topology;
 
 /// Where the Debian package installs the schema (the `init` modeline points here).
@@ -124,10 +125,8 @@ fn json_default(q: &Question, raw: &RawValue) -> Value {
 
 /// The default for the empty answers file, and a note when it follows other answers.
 fn default_of(q: &Question) -> (Value, Option<String>) {
-    let plain = (q.default)(&Draft::default());
-    let mut tls = Draft::default();
-    tls.set("topology", RawValue::Scalar(Topology::EndToEndTls.as_str().into()), None);
-    let for_tls = (q.default)(&tls);
+    let plain = (q.default)(&Basis::default());
+    let for_tls = (q.default)(&Basis { topology: Topology::EndToEndTls, domain: None });
     let note = if crate::answers_file::raw_to_text(&plain).contains("DOMAIN") {
         Some("DOMAIN stands for the `domain` answer".to_string())
     } else if for_tls != plain {
@@ -307,7 +306,7 @@ mod tests {
                 Value::Array(items) => items.iter().map(|i| i.as_str().unwrap()).collect::<Vec<_>>().join(", "),
                 other => panic!("{}: unexpected default {other}", q.key),
             };
-            let want = crate::answers_file::raw_to_text(&(q.default)(&Draft::default()));
+            let want = crate::answers_file::raw_to_text(&(q.default)(&Basis::default()));
             assert_eq!(text, want, "{}", q.key);
         }
         assert!(property_of("hub.port").unwrap()["description"].as_str().unwrap().contains("8443 with end-to-end-tls"));

@@ -174,7 +174,7 @@ pub fn prepare(
     let publisher_token = token(stored.publisher_token, Role::Publisher)?;
     let subscriber_token = token(stored.subscriber_token, Role::Subscriber)?;
 
-    let pki = if answers.topology.is_tls() {
+    let pki = if answers.topology.facts().private_ca {
         Some(prepare_pki(answers, stored.ca, stored.hub, now, &mut notes)?)
     } else {
         None
@@ -233,7 +233,8 @@ fn prepare_pki(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answers::{Draft, RawValue};
+    use crate::answers::Draft;
+    use crate::questions::RawValue;
 
     fn answers(alg: &str, topology: &str) -> Answers {
         let mut d = Draft::default();

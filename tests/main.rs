@@ -31,6 +31,7 @@ mod faults;
 mod hostile;
 #[cfg(feature = "real-stack")]
 mod hub;
+mod keys;
 #[cfg(feature = "real-stack")]
 mod loadtest;
 #[cfg(feature = "real-stack")]

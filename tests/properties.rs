@@ -18,7 +18,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 
-use mercure_setup::answers::{Answers, Draft, RawValue, is_list_key};
+use mercure_setup::answers::{Answers, Draft, is_list_key};
 use mercure_setup::answers_file;
 use mercure_setup::bundle::paths;
 use mercure_setup::bundle_dir::BundleDir;
@@ -26,6 +26,7 @@ use mercure_setup::check::adapt::{self, Http2Form, NginxAdapt};
 use mercure_setup::check::tools;
 use mercure_setup::formats::parse_env;
 use mercure_setup::plan::{Plan, install};
+use mercure_setup::questions::RawValue;
 use mercure_setup::secrets::{self, StoredState};
 
 use crate::support::require_tool;

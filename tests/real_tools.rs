@@ -7,9 +7,10 @@ use std::process::Command;
 
 use mercure_setup::bundle::paths;
 use mercure_setup::bundle_dir::BundleDir;
-use mercure_setup::check::adapt::{self, KNOWN_MERCURE_DIRECTIVES};
+use mercure_setup::check::adapt;
 use mercure_setup::check::{Outcome, tools};
 use mercure_setup::formats as parse;
+use mercure_setup::values::HubLine;
 
 use crate::support::stack::{installed_http2_form, require_tool_sbin};
 use crate::support::{FIXTURES, hub_binary, render_fixture, require_tool};
@@ -97,7 +98,7 @@ fn mercure_block_holds_only_known_directives() {
         assert!(names.len() >= 4, "{name}: suspiciously few directives: {names:?}");
         for (directive, line) in names {
             assert!(
-                KNOWN_MERCURE_DIRECTIVES.contains(&directive.as_str()),
+                HubLine::default().facts().known_directives.contains(&directive.as_str()),
                 "{name}: `{directive}` (line {line}) is not a Mercure 0.24 directive"
             );
         }

@@ -22,7 +22,7 @@ fn answers(name: &str) -> Answers {
 fn every_rendered_file_matches_its_snapshot() {
     for name in FIXTURES {
         let answers = answers(name);
-        let secrets = fixed_secrets(answers.jwt_algorithm, answers.topology.is_tls());
+        let secrets = fixed_secrets(answers.jwt_algorithm, answers.topology.facts().private_ca);
         let plan = Plan::new(answers, None);
         let bundle = render(&plan, &secrets).unwrap();
         let stem = name.trim_end_matches(".yaml");
@@ -49,7 +49,7 @@ fn every_rendered_file_matches_its_snapshot() {
 fn rendering_is_deterministic() {
     for name in FIXTURES {
         let a = answers(name);
-        let secrets = fixed_secrets(a.jwt_algorithm, a.topology.is_tls());
+        let secrets = fixed_secrets(a.jwt_algorithm, a.topology.facts().private_ca);
         let plan = Plan::new(a, None);
         assert_eq!(render(&plan, &secrets).unwrap(), render(&plan, &secrets).unwrap(), "{name}");
     }

@@ -441,7 +441,7 @@ fn shift_tab_on_a_first_field_goes_back_a_field_and_typing_types() {
 fn typing_on_the_topology_step_replaces_the_domain() {
     let tmp = tempfile::tempdir().unwrap();
     let mut d = Draft::default();
-    d.set("domain", mercure_setup::answers::RawValue::Scalar("app.example.com".into()), None);
+    d.set("domain", mercure_setup::questions::RawValue::Scalar("app.example.com".into()), None);
     let mut w = wizard_for(d, &tmp.path().join("b"), tmp.path().join("a.yaml"));
     typed(&mut w, "prod.example.com");
     assert_eq!((w.step, w.input.text.as_str()), (Step::Domain, "prod.example.com"));

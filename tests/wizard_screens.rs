@@ -53,7 +53,7 @@ fn review(w: &mut Wizard, effect: Option<Effect>) {
 fn review_with(w: &mut Wizard, effect: Option<Effect>, notes: Vec<String>, existing: bool) {
     let Some(Effect::Review { answers, warnings, out_dir }) = effect else { panic!("no review effect") };
     let answers: Answers = *answers;
-    let secrets = fixed_secrets(answers.jwt_algorithm, answers.topology.is_tls());
+    let secrets = fixed_secrets(answers.jwt_algorithm, answers.topology.facts().private_ca);
     let bundle = render(&Plan::new(answers, None), &secrets).unwrap();
     let changes = output::compare(&out_dir, &bundle).unwrap();
     let data = ReviewData { bundle, changes, warnings, notes, stale: vec![], existing, state_seen: vec![] };

@@ -1,12 +1,15 @@
 //! Fuzz target: any bytes as an answers file, then as `--set` overrides. The
 //! parser and validator must never panic, hang or blow up memory, and whatever
-//! they accept must render, with every value inside its safe character set.
+//! they accept must round-trip, keep every path inside its safe character set, and
+//! render.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mercure_setup::answers::Answers;
 use mercure_setup::answers_file;
+use mercure_setup::plan::Plan;
+use mercure_setup::{render, secrets};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -31,4 +34,8 @@ fuzz_target!(|data: &[u8]| {
     ] {
         assert!(p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+@".contains(&b)), "{p:?}");
     }
+    // Accepted answers render (fresh secrets; nginx's version as the answers say, or the fallback).
+    let now = time::OffsetDateTime::now_utc();
+    let (secrets, _) = secrets::prepare(&answers, secrets::StoredState::default(), false, now).expect("secrets");
+    render::render(&Plan::new(answers, None), &secrets).expect("valid answers render");
 });

@@ -162,7 +162,7 @@ pub fn actions(plan: &Plan) -> Vec<Action> {
         file(paths::CADDYFILE, install::CADDYFILE, root, user, 0o640, false, Part::Hub),
         file(paths::HUB_ENV, install::ENV_FILE, root, root, 0o600, true, Part::Hub),
     ];
-    if plan.tls {
+    if plan.wiring.private_ca {
         let tls = |name: &str| format!("{}/{name}", install::TLS_DIR);
         a.extend([
             dir(install::TLS_DIR, root, user, 0o750, Part::Hub),

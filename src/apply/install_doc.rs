@@ -9,9 +9,6 @@ use super::execute::{Touched, live_steps};
 use super::shell::{command, quote};
 use crate::plan::{Plan, install};
 
-/// The Mercure release INSTALL.md downloads (the version the tests run).
-pub const HUB_RELEASE: &str = "0.24.2";
-
 /// The command sections of INSTALL.md, in the order `apply` runs them.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstallDoc {
@@ -85,12 +82,13 @@ pub fn install_doc(plan: &Plan) -> InstallDoc {
     let domain = quote(&plan.domain);
     let acme_conf = "/etc/nginx/conf.d/mercure-setup-acme.conf";
     let nginx_conf = acts.iter().find(|a| matches!(a, Action::NginxLimits { .. })).map(|a| a.shell(DOWNLOADED));
+    let releases = format!("https://github.com/dunglas/mercure/releases/download/v{}", plan.hub.release);
     InstallDoc {
-        hub_release: HUB_RELEASE,
+        hub_release: plan.hub.release,
         download: vec![
             "case \"$(dpkg --print-architecture)\" in amd64) cpu=x86_64 ;; arm64) cpu=arm64 ;; *) echo 'see the releases page' ;; esac".into(),
-            format!("curl -fLO \"https://github.com/dunglas/mercure/releases/download/v{HUB_RELEASE}/mercure_Linux_${{cpu}}.tar.gz\""),
-            format!("curl -fLO https://github.com/dunglas/mercure/releases/download/v{HUB_RELEASE}/checksums.txt"),
+            format!("curl -fLO \"{releases}/mercure_Linux_${{cpu}}.tar.gz\""),
+            format!("curl -fLO {releases}/checksums.txt"),
             "sha256sum --ignore-missing -c checksums.txt   # must print: mercure_Linux_...tar.gz: OK".into(),
             "tar -xzf \"mercure_Linux_${cpu}.tar.gz\" mercure".into(),
         ],

@@ -136,7 +136,7 @@ fn preflight_problems(
     }
     let hub_bin = hub.map_or_else(|| backup::under(root, &plan.hub_binary), Path::to_path_buf);
     if hub_bin.is_file() {
-        p.extend(preflight::hub_version_problem(&hub_bin));
+        p.extend(preflight::hub_version_problem(&hub_bin, plan.hub));
     } else {
         p.push(format!(
             "no hub binary at {}: download the Mercure release and pass --hub-binary FILE",

@@ -6,10 +6,7 @@ use std::path::Path;
 
 use x509_parser::extensions::GeneralName;
 
-use crate::values::NginxVersion;
-
-/// The oldest hub release whose Caddyfile syntax the bundle uses.
-pub const MIN_HUB: (u32, u32, u32) = (0, 24, 0);
+use crate::values::{HubFacts, NginxVersion};
 
 /// Whether this process runs as root (uid 0), read from /proc.
 pub fn is_root() -> bool {
@@ -43,26 +40,25 @@ pub fn parse_hub_version(text: &str) -> Option<(u32, u32, u32)> {
 }
 
 /// Runs `BINARY version` and checks the release is one the bundle supports.
-pub fn hub_version_problem(binary: &Path) -> Option<String> {
+pub fn hub_version_problem(binary: &Path, hub: HubFacts) -> Option<String> {
     let out = match std::process::Command::new(binary).arg("version").stdin(std::process::Stdio::null()).output() {
         Ok(o) => o,
         Err(e) => return Some(format!("the hub binary {} cannot be run: {e}", binary.display())),
     };
+    if !out.status.success() {
+        return Some(format!("`{} version` failed ({}): is it the Mercure hub?", binary.display(), out.status));
+    }
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     match parse_hub_version(&text) {
-        _ if !out.status.success() => {
-            Some(format!("`{} version` failed ({}): is it the Mercure hub?", binary.display(), out.status))
-        }
-        Some(v) if v >= MIN_HUB => None,
-        Some((a, b, c)) => Some(format!(
-            "the hub binary {} is version {a}.{b}.{c}; this bundle needs {}.{}.{} or newer",
-            binary.display(),
-            MIN_HUB.0,
-            MIN_HUB.1,
-            MIN_HUB.2
-        )),
+        Some(v) => release_problem(v, hub).map(|p| format!("the hub binary {} {p}", binary.display())),
         None => Some(format!("`{} version` printed no version; is it the Mercure hub?", binary.display())),
     }
+}
+
+/// Why a hub of `version` cannot load a bundle written for `hub`'s release line, if it cannot.
+fn release_problem(version: (u32, u32, u32), hub: HubFacts) -> Option<String> {
+    let (min, (a, b, c)) = (hub.min_version, version);
+    (version < min).then(|| format!("is version {a}.{b}.{c}; this bundle needs {}.{}.{} or newer", min.0, min.1, min.2))
 }
 
 /// Whether a TCP address on loopback can be bound now (nothing else listens there).
@@ -128,7 +124,17 @@ mod tests {
         assert_eq!(parse_hub_version("Mercure.rocks 0.24.2 Caddy v2.11.3 h1:abc"), Some((0, 24, 2)));
         assert_eq!(parse_hub_version("Mercure.rocks v0.19.0-rc.1 Caddy"), Some((0, 19, 0)));
         assert_eq!(parse_hub_version("nothing here"), None);
-        assert!((0, 23, 9) < MIN_HUB && (0, 24, 2) >= MIN_HUB);
+    }
+
+    #[test]
+    fn hub_releases() {
+        let hub = crate::values::HubLine::V0_24.facts();
+        assert_eq!(release_problem((0, 24, 0), hub), None);
+        assert_eq!(release_problem((0, 24, 2), hub), None);
+        assert_eq!(
+            release_problem((0, 23, 9), hub).as_deref(),
+            Some("is version 0.23.9; this bundle needs 0.24.0 or newer")
+        );
     }
 
     #[test]

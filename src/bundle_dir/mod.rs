@@ -94,6 +94,6 @@ impl BundleDir {
 
     /// Whether the bundle is for the end-to-end TLS topology.
     pub fn is_tls(&self) -> bool {
-        self.answers.topology.is_tls()
+        self.answers.topology.facts().hub_tls
     }
 }

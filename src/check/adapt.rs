@@ -10,31 +10,6 @@ use std::fmt::Write as _;
 
 use crate::plan::install;
 
-/// The directives a Mercure 0.24 `mercure { }` block knows (its Caddyfile documentation). Any
-/// other name is silently ignored by the hub, so it would "do nothing" in production.
-pub const KNOWN_MERCURE_DIRECTIVES: &[&str] = &[
-    "publisher_jwt",
-    "subscriber_jwt",
-    "publisher_jwks_url",
-    "subscriber_jwks_url",
-    "anonymous",
-    "publish_origins",
-    "cors_origins",
-    "cookie_name",
-    "subscriptions",
-    "heartbeat",
-    "write_timeout",
-    "dispatch_timeout",
-    "transport",
-    "transport_url",
-    "topic_selector_cache",
-    "subscriber_list_cache_size",
-    "protocol_version_compatibility",
-    "demo",
-    "ui",
-    "name",
-];
-
 /// The directive names inside the Caddyfile's `mercure { }` block, with their lines
 /// (only the block's own level: `transport bolt { path ... }` yields `transport`).
 pub fn mercure_directives(caddyfile: &str) -> Result<Vec<(String, usize)>, String> {

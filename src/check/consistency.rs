@@ -434,7 +434,8 @@ pub fn jwt_algorithm(f: &Facts) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answers::{Answers, Draft, RawValue};
+    use crate::answers::{Answers, Draft};
+    use crate::questions::RawValue;
 
     /// The facts of a freshly rendered bundle (in memory; nothing is written and no
     /// program runs: the nginx version is named, so none is probed).
@@ -449,7 +450,7 @@ mod tests {
             d.set(key, RawValue::Scalar(value.into()), None);
         }
         let answers = Answers::from_draft(&d).unwrap().0;
-        let tls = answers.topology.is_tls();
+        let tls = answers.topology.facts().hub_tls;
         let empty = tempfile::tempdir().unwrap();
         let generated = crate::generate::generate(answers, empty.path(), false).unwrap();
         let bundle = generated.bundle;

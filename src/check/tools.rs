@@ -15,6 +15,7 @@ use super::adapt::{self, CaddyAdapt, Http2Form, NginxAdapt};
 use crate::bundle::paths;
 use crate::bundle_dir::BundleDir;
 use crate::host::find_program;
+use crate::values::HubLine;
 
 /// A program `check` runs, and how to get it.
 #[derive(Debug, Clone, Copy)]
@@ -486,8 +487,9 @@ fn caddy_stand_in_validate(bundle: &BundleDir) -> Outcome {
     }
 }
 
-/// Every directive in the `mercure { }` block is one Mercure 0.24 knows.
+/// Every directive in the `mercure { }` block is one the hub's release line knows.
 pub fn mercure_directives(bundle: &BundleDir) -> Outcome {
+    let hub = HubLine::default().facts();
     let text = match bundle.read(paths::CADDYFILE) {
         Ok(t) => t,
         Err(e) => return io_failed("reading the Caddyfile", &e),
@@ -497,14 +499,18 @@ pub fn mercure_directives(bundle: &BundleDir) -> Outcome {
         Ok(names) => {
             let unknown: Vec<String> = names
                 .iter()
-                .filter(|(n, _)| !adapt::KNOWN_MERCURE_DIRECTIVES.contains(&n.as_str()))
+                .filter(|(n, _)| !hub.known_directives.contains(&n.as_str()))
                 .map(|(n, line)| format!("`{n}` (line {line})"))
                 .collect();
             if unknown.is_empty() {
-                Outcome::Passed { detail: format!("{} directives, all known to Mercure 0.24", names.len()) }
+                Outcome::Passed { detail: format!("{} directives, all known to Mercure {}", names.len(), hub.line) }
             } else {
                 Outcome::Failed {
-                    error: format!("unknown in Mercure 0.24, silently ignored by the hub: {}", unknown.join(", ")),
+                    error: format!(
+                        "unknown in Mercure {}, silently ignored by the hub: {}",
+                        hub.line,
+                        unknown.join(", ")
+                    ),
                     fix: "remove them; see the Mercure docs for the supported directives".into(),
                 }
             }

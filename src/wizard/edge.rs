@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use crate::answers::{Answers, Draft, RawValue, Warning};
+use crate::answers::{Answers, Draft, Warning};
 use crate::answers_file;
 use crate::bundle::paths;
 use crate::error::Error;
 use crate::generate;
 use crate::host;
 use crate::output;
+use crate::questions::RawValue;
 use crate::secrets::{self, Secrets, StoredState};
 use crate::values::{Domain, JwtAlgorithm};
 

@@ -8,10 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::answers::{Answers, Draft, RawValue};
+use crate::answers::{Answers, Draft};
 use crate::bundle::paths;
 use crate::jwt::SigningKey;
 use crate::plan::Plan;
+use crate::questions::RawValue;
 use crate::render;
 use crate::secrets::Secrets;
 use crate::values::{JwtAlgorithm, NginxVersion};
@@ -244,7 +245,7 @@ fn render_masked(draft: &Draft, env: &PreviewEnv) -> Result<BTreeMap<String, Pre
     let (answers, _) = Answers::from_draft(draft).map_err(|errors| {
         errors.first().map_or_else(|| "the answers are not valid".to_string(), |e| format!("{}: {}", e.key, e.message))
     })?;
-    let secrets = env.secrets(answers.jwt_algorithm, answers.topology.is_tls());
+    let secrets = env.secrets(answers.jwt_algorithm, answers.topology.facts().private_ca);
     let plan = Plan::new(answers, env.nginx);
     let bundle = render::render(&plan, &secrets).map_err(|e| e.to_string())?;
     let values = secret_values(&secrets);

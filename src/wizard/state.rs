@@ -302,7 +302,7 @@ impl Wizard {
 
     /// The chosen topology (the default until one is chosen).
     pub fn topology(&self) -> Topology {
-        self.draft.topology().unwrap_or(Topology::SameHostHttp)
+        self.draft.topology().unwrap_or_default()
     }
 
     /// The visible questions of the current step.
@@ -351,7 +351,7 @@ impl Wizard {
     fn store_input(&mut self) {
         let Some(q) = self.focused() else { return };
         self.draft.remove(q.key);
-        let default = raw_to_text(&(q.default)(&self.draft));
+        let default = raw_to_text(&(q.default)(&self.draft.basis()));
         if self.input.text != default {
             self.draft.set(q.key, raw_from_text(q.key, &self.input.text), None);
         }
@@ -463,9 +463,9 @@ pub fn deployment_alerts(old: Option<&Answers>, new: &Answers, notes: &[String],
             ));
         }
         let inner = |a: &Answers| {
-            let scheme = if a.topology.is_tls() { "https" } else { "http" };
-            let host = if a.topology.is_tls() { a.hub.tls_name.to_string() } else { "127.0.0.1".into() };
-            format!("{scheme}://{host}:{}", a.hub.port)
+            let wiring = a.topology.facts();
+            let host = if wiring.hub_tls { a.hub.tls_name.to_string() } else { "127.0.0.1".into() };
+            format!("{}://{host}:{}", wiring.hub_scheme(), a.hub.port)
         };
         if inner(old) != inner(new) {
             out.push(alert(
@@ -925,7 +925,7 @@ fn saved(w: &mut Wizard, result: Result<PathBuf, String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answers::RawValue;
+    use crate::questions::RawValue;
 
     fn wizard(draft: Draft) -> Wizard {
         Wizard::new(Init::new(draft, "out".into(), "answers.yaml".into(), false, super::super::preview::tests::env()))
