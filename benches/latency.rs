@@ -49,7 +49,7 @@ fn topology(fixture: &str) {
     let mut via_nginx = stack.subscribe(topic, HttpVersion::Http2, Some(&token));
     let hub_port = stack.r.hub_port();
     let mut direct_args = vec!["-H".to_string(), format!("Authorization: Bearer {token}")];
-    if stack.r.bundle.is_tls() {
+    if stack.r.bundle.wiring().hub_tls {
         let name = stack.r.bundle.answer("hub.tls_name").unwrap();
         direct_args.extend([
             "--resolve".into(),

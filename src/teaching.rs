@@ -1,6 +1,7 @@
 //! The teaching text shared by the wizard and `mercure-setup explain`: the two
 //! topologies side by side, the mistakes of the widely copied blog post the tool
-//! teaches against, and the symptom -> cause -> fix table of 502s and friends.
+//! teaches against, and the layout of the symptom -> cause -> fix table of 502s and
+//! friends (its rows live in `troubleshooting`).
 //!
 //! Kept as data so the wizard can lay it out in columns and `explain` as plain text;
 //! the per-question texts stay in `questions` (the one table of questions).
@@ -8,6 +9,7 @@
 use std::fmt::Write as _;
 
 use crate::questions;
+use crate::troubleshooting::Row;
 use crate::values::Topology;
 
 /// One of the two ways nginx reaches the hub, as the topology step compares them.
@@ -118,149 +120,6 @@ with cookies (withCredentials), and publish_origins * lets any web page publish 
         instead: "no cors_origins unless you list other origins exactly (scheme://host[:port]); \
 publish_origins empty, `*` refused.",
         topology: None,
-    },
-];
-
-/// One row of the symptom -> cause -> fix table.
-#[derive(Debug)]
-pub struct Trouble {
-    pub symptom: &'static str,
-    pub cause: &'static str,
-    pub fix: &'static str,
-    /// What the generated bundle does so the symptom does not occur.
-    pub generated: &'static str,
-}
-
-/// How user-facing text points at troubleshooting row `item` (numbered from 1, as
-/// `mercure-setup explain troubleshooting` prints them): number and symptom.
-pub fn troubleshooting_ref(item: u8) -> String {
-    let symptom = usize::from(item).checked_sub(1).and_then(|i| TROUBLESHOOTING.get(i)).map_or("", |t| t.symptom);
-    format!("explain troubleshooting #{item}: {symptom}")
-}
-
-pub const TROUBLESHOOTING: &[Trouble] = &[
-    Trouble {
-        symptom: "502, nginx logs `connect() failed (111: Connection refused)`",
-        cause: "The hub is not running. Its site address was the public domain or the default localhost, so \
-Caddy tried to bind 80/443 (held by nginx) and exited; or https://name:PORT still opened a redirect \
-listener on :80; or admin port 2019 was taken by another Caddy; or the bolt database path was not writable.",
-        fix: "A catch-all http://:PORT or https://:PORT site, bind 127.0.0.1, auto_https off or \
-disable_redirects, a unique admin address, an explicit bolt path.",
-        generated: "Caddyfile with a catch-all site bound to 127.0.0.1, `auto_https off` (same-host-http) or \
-`auto_https disable_redirects` (end-to-end-tls), `admin` from hub.admin (refused when it equals hub.port), \
-and `transport bolt { path /var/lib/mercure/mercure.db }` inside the unit's StateDirectory.",
-    },
-    Trouble {
-        symptom: "502, `SSL_do_handshake() failed ... SSL alert number 80`",
-        cause: "nginx sent no SNI (its default) to a Caddy site named after a host.",
-        fix: "A catch-all site, proxy_ssl_server_name on with proxy_ssl_name NAME, Caddy default_sni.",
-        generated: "`https://:PORT` (catch-all), `proxy_ssl_server_name on; proxy_ssl_name NAME;` in the nginx \
-location and `default_sni NAME` in the Caddyfile.",
-    },
-    Trouble {
-        symptom: "502, `upstream SSL certificate does not match \"127.0.0.1\"` or `... verify error`",
-        cause: "The name nginx checks or the CA it trusts does not fit the hub's certificate.",
-        fix: "proxy_ssl_name set to a DNS name in the certificate, the CA file trusted, the right depth.",
-        generated: "A private CA and a hub certificate for DNS:NAME, localhost, 127.0.0.1 and ::1; nginx gets \
-`proxy_ssl_name NAME`, `proxy_ssl_trusted_certificate /etc/mercure/tls/ca.crt` and \
-`proxy_ssl_verify_depth 1`.",
-    },
-    Trouble {
-        symptom: "400 `Client sent an HTTP request to an HTTPS server`, or 502 `... wrong version number`",
-        cause: "proxy_pass http:// to a hub whose site address lacks http:// (Caddy made it HTTPS), or \
-proxy_pass https:// to a plain-HTTP hub.",
-        fix: "The same scheme on both sides.",
-        generated: "Both the proxy_pass scheme and the hub's site address come from the one topology answer, \
-so they always agree.",
-    },
-    Trouble {
-        symptom: "EventSource: MIME type `text/plain` or `text/html`, not `text/event-stream`",
-        cause: "The response is not the stream: 401 (auth), 400 (no topic), 404 because nginx rewrote the \
-path, an nginx error page, or Symfony answered because the location did not match.",
-        fix: "location ^~ /.well-known/mercure and proxy_pass without a URI part.",
-        generated: "`location ^~ /.well-known/mercure` with `proxy_pass` and no URI part, ahead of the PHP \
-locations; INSTALL.md's curl smoke test shows the status code before a browser hides it.",
-    },
-    Trouble {
-        symptom: "200 with an empty body; publishes \"succeed\" but nothing arrives",
-        cause: "The request reached Caddy but no site matched its Host (a host-named site address).",
-        fix: "A catch-all site address.",
-        generated: "A catch-all `http://:PORT` or `https://:PORT` site; nginx passes `Host $host` unchanged.",
-    },
-    Trouble {
-        symptom: "Events arrive late or in bursts",
-        cause: "Buffering somewhere: a CDN, gzip on text/event-stream, or nginx told to ignore the hub's \
-`X-Accel-Buffering: no` (`proxy_ignore_headers`), which otherwise turns nginx's own buffering off.",
-        fix: "proxy_http_version 1.1, an empty Connection header, proxy_buffering off, proxy_cache off; never \
-gzip text/event-stream.",
-        generated: "`proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; \
-proxy_cache off;` in the hub location, no `encode` in the hub's site, and INSTALL.md says to keep \
-text/event-stream out of gzip_types.",
-    },
-    Trouble {
-        symptom: "Connections drop every 60 seconds",
-        cause: "proxy_read_timeout (60s by default) shorter than the hub's heartbeat, or the heartbeat off.",
-        fix: "Keep proxy_read_timeout at least twice the heartbeat.",
-        generated: "`proxy_read_timeout 1h` and `heartbeat 40s`; hub.heartbeat is refused when 0 or above 30m.",
-    },
-    Trouble {
-        symptom: "Every stream reconnects every 10 minutes",
-        cause: "The hub's write_timeout (600s) ends streams by design; harmless unless the JWT expired \
-meanwhile.",
-        fix: "Nothing to fix; give subscriber cookies a lifetime longer than a reconnect.",
-        generated: "The default write_timeout is kept; EventSource reconnects with Last-Event-ID and the bolt \
-history (hub.history_size updates) replays what it missed.",
-    },
-    Trouble {
-        symptom: "CORS errors in the browser console",
-        cause: "The hub on another origin without exact cors_origins, `*` with credentials, or nginx adding \
-its own Access-Control-* headers on top of the hub's.",
-        fix: "Same origin, exact origins (scheme://host[:port], no slash or path), no CORS headers in nginx.",
-        generated: "The hub on the app's own origin; cors_origins only as you list them, each validated as an \
-exact origin, `*` warned about; no Access-Control-* header in the nginx site.",
-    },
-    Trouble {
-        symptom: "Publishing answers 401",
-        cause: "The hub's key is not MERCURE_JWT_SECRET, a JWT was pasted where the secret belongs, the \
-algorithms differ, or the token's mercure.publish does not cover the topic. Caddy logs the reason only \
-at debug level.",
-        fix: "One key and one algorithm on both sides, publish: '*'.",
-        generated: "One secret from the OS random source written to both mercure.env (hub) and .env.local \
-(Symfony), the same algorithm on both sides, `publish: '*'` in mercure.yaml, and tokens/publisher.jwt for \
-INSTALL.md's curl test.",
-    },
-    Trouble {
-        symptom: "Symfony: `Key provided is shorter than 256 bits`",
-        cause: "lcobucci/jwt needs at least 32 bytes for HS256 and 64 for HS512.",
-        fix: "A longer random secret.",
-        generated: "An 86-character base64url secret (512 bits), enough for HS512, reused on every re-render.",
-    },
-    Trouble {
-        symptom: "A directive in the mercure block \"does nothing\"",
-        cause: "Mercure 0.x silently ignores unknown directives (use_forwarded_headers, jwt_secret, ...).",
-        fix: "Only directives the hub knows.",
-        generated: "Only Mercure 0.24 directives: publisher_jwt, subscriber_jwt, transport, anonymous, \
-subscriptions, cors_origins, publish_origins, heartbeat.",
-    },
-    Trouble {
-        symptom: "JWTs show up in access logs",
-        cause: "Mercure 0.x accepts the token in the `authorization` query parameter, and nginx logs the \
-query string.",
-        fix: "A log format that redacts it. nginx's error log still records the whole request line when the \
-upstream fails (a 502 while the hub restarts) and cannot be redacted: prefer the mercureAuthorization cookie \
-(Symfony sets it) or an Authorization header to the query parameter, and keep the error log unreadable to \
-other users (ls -l /var/log/nginx/error.log: no read bit for others).",
-        generated: "A `log_format` for the hub location that replaces the authorization value with REDACTED, \
-a Caddy log filter that does the same, and UMask=0027 in nginx's systemd drop-in so that the log files nginx \
-creates are not readable by other users.",
-    },
-    Trouble {
-        symptom: "Subscribers beyond a few hundred fail",
-        cause: "Each proxied subscriber costs nginx two connections; Debian's worker_connections 768 caps one \
-worker at about 380.",
-        fix: "Raise worker_connections, worker_rlimit_nofile (at least twice) and LimitNOFILE.",
-        generated: "worker_connections and worker_rlimit_nofile sized from nginx.expected_subscribers (INSTALL.md \
-shows where they go), a systemd drop-in raising nginx's LimitNOFILE, and LimitNOFILE=1048576 for the hub.",
     },
 ];
 
@@ -431,8 +290,9 @@ fn troubleshooting(out: &mut Out) {
 `mercure-setup check DIR` tests a rendered bundle with the real programs.",
         "",
     );
-    for (i, t) in TROUBLESHOOTING.iter().enumerate() {
-        out.subheading(&format!("{}. {}", i + 1, t.symptom));
+    for row in Row::ALL {
+        let t = row.trouble();
+        out.subheading(&format!("{}. {}", row.number(), t.symptom));
         out.para(&format!("Cause: {}", t.cause), "   ");
         out.para(&format!("Fix: {}", t.fix), "   ");
         out.para(&format!("mercure-setup generates: {}", t.generated), "   ");
@@ -463,7 +323,7 @@ mod tests {
 
     #[test]
     fn troubleshooting_covers_every_symptom() {
-        assert_eq!(TROUBLESHOOTING.len(), 15);
+        assert_eq!(Row::ALL.len(), 15);
         assert_eq!(Topic::parse("troubleshooting"), Ok(Topic::Troubleshooting));
         assert!(Topic::parse("x").is_err());
     }

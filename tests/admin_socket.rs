@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mercure_setup::bundle::paths;
-use mercure_setup::check::parse::parse_env;
+use mercure_setup::formats::parse_env;
 use mercure_setup::plan::install;
 use mercure_setup::values::ADMIN_SOCKET;
 

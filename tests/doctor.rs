@@ -40,7 +40,8 @@ impl Doctor {
     fn failed(&self, id: &str, item: u8, needle: &str) {
         let b = self.block(id);
         assert!(b.starts_with("[FAIL]"), "`{id}` should fail:\n{b}\n\nfull output:\n{}", self.out);
-        let marker = format!("cause ({})", mercure_setup::teaching::troubleshooting_ref(item));
+        let row = mercure_setup::troubleshooting::Row::from_number(item).expect("a troubleshooting row");
+        let marker = format!("cause ({})", row.reference());
         assert!(b.contains(&marker), "`{id}` lacks the #{item} diagnosis:\n{b}\n\nfull output:\n{}", self.out);
         assert!(b.contains(needle), "`{id}` diagnosis lacks `{needle}`:\n{b}");
         assert!(!self.ok, "doctor exited 0 with a failed probe");

@@ -94,8 +94,13 @@ fn topology(fixture: &str) {
     args.push(stack.public_url(&format!("?topic=x&authorization={token}")));
     args.extend(["--max-time", "1"].map(String::from));
     let _ = curl(&args);
-    std::thread::sleep(Duration::from_millis(200));
-    let log = stack.nginx().access_log();
+    // nginx writes the line when the request ends: poll for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut log = stack.nginx().access_log();
+    while !log.contains("authorization=REDACTED") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        log = stack.nginx().access_log();
+    }
     assert!(log.contains("authorization=REDACTED"), "access log: {log}");
     assert!(!log.contains(&token), "the subscriber JWT reached the access log");
 }

@@ -4,6 +4,7 @@
 //! table names but the answers never read (or never write back) fails here.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use mercure_setup::answers_file;
@@ -59,12 +60,12 @@ fn answers_file_with(key: &str, value: &RawValue) -> String {
     };
     let mut text = String::from("version: 1\n");
     if key != "domain" {
-        text.push_str(&format!("domain: {DOMAIN}\n"));
+        let _ = writeln!(text, "domain: {DOMAIN}");
     }
-    match key.split_once('.') {
-        Some((section, leaf)) => text.push_str(&format!("{section}:\n  {leaf}: {yaml_value}\n")),
-        None => text.push_str(&format!("{key}: {yaml_value}\n")),
-    }
+    let _ = match key.split_once('.') {
+        Some((section, leaf)) => writeln!(text, "{section}:\n  {leaf}: {yaml_value}"),
+        None => writeln!(text, "{key}: {yaml_value}"),
+    };
     text
 }
 

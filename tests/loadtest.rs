@@ -236,7 +236,7 @@ fn capacity(name: &str, fixture: &str, limits: Limits, subscribers: u32, http2: 
     if http2 {
         extra.push("--http2".into());
     }
-    if !stack.r.bundle.is_tls() {
+    if !stack.r.bundle.wiring().hub_tls {
         // Symfony publishes to the hub on loopback in this topology.
         extra.extend(["--publish-url".into(), hub_url(&stack)]);
     }

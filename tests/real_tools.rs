@@ -6,9 +6,10 @@
 use std::process::Command;
 
 use mercure_setup::bundle::paths;
+use mercure_setup::bundle_dir::BundleDir;
 use mercure_setup::check::adapt;
-use mercure_setup::check::parse::{self, BundleDir};
 use mercure_setup::check::{Outcome, tools};
+use mercure_setup::formats as parse;
 use mercure_setup::values::HubLine;
 
 use crate::support::stack::{installed_http2_form, require_tool_sbin};
@@ -153,7 +154,7 @@ fn extension(text: &str, heading: &str) -> String {
 fn openssl_verifies_the_hub_certificate_with_the_specified_fields() {
     require_tool("openssl", "apt-get install openssl");
     let mut tls_fixtures = 0;
-    for (name, _tmp, bundle) in rendered().into_iter().filter(|(_, _, b)| b.is_tls()) {
+    for (name, _tmp, bundle) in rendered().into_iter().filter(|(_, _, b)| b.wiring().private_ca) {
         tls_fixtures += 1;
         let (ca, hub) = (bundle.path(paths::CA_CERT), bundle.path(paths::HUB_CERT));
         let o = Command::new("openssl").arg("verify").arg("-CAfile").arg(&ca).arg(&hub).output().unwrap();

@@ -221,7 +221,7 @@ fn journal(unit: &str) -> String {
 fn validate_hub(hub_binary: &str) -> Result<(), String> {
     let caddyfile = fs::read_to_string(install::CADDYFILE).map_err(|e| format!("{}: {e}", install::CADDYFILE))?;
     let env_text = fs::read_to_string(install::ENV_FILE).map_err(|e| format!("{}: {e}", install::ENV_FILE))?;
-    let env = crate::check::parse::parse_env(&env_text).map_err(|e| format!("{}: {e}", install::ENV_FILE))?;
+    let env = crate::formats::parse_env(&env_text).map_err(|e| format!("{}: {e}", install::ENV_FILE))?;
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let db = format!("{}/mercure.db", install::DATA_DIR);
     let copy = caddyfile.replace(&db, &tmp.path().join("validate.db").to_string_lossy());

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::check::parse::{BundleDir, LoadError};
+use crate::bundle_dir::{BundleDir, LoadError};
 use crate::error::Error;
 use crate::plan::Plan;
 use changes::{Change, Status};
@@ -49,7 +49,7 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "TIMESTAMP", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["dry_run", "hub_binary", "certbot"])]
     pub rollback: Option<String>,
     #[command(flatten)]
-    pub reach: crate::doctor::net::ReachArgs,
+    pub reach: crate::cli::ReachArgs,
 }
 
 /// Runs `apply`.
@@ -290,13 +290,14 @@ fn plural(n: usize) -> &'static str {
 /// doctor's probes from this machine: the public name resolved to this machine.
 fn doctor(args: &ApplyArgs, bundle: &Path, plan: &Plan) -> Result<(), String> {
     let mut reach = args.reach.clone();
-    if !reach.resolve.iter().any(|r| r.starts_with(&format!("{}:443:", plan.domain))) {
-        reach.resolve.push(format!("{}:443:127.0.0.1", plan.domain));
+    if !reach.resolve.iter().any(|r| r.host == plan.domain && r.port == 443) {
+        let addr = std::net::IpAddr::from([127, 0, 0, 1]);
+        reach.resolve.push(crate::net::ResolveEntry { host: plan.domain.clone(), port: 443, addr });
     }
     let d = crate::doctor::DoctorArgs {
         bundle: Some(bundle.to_path_buf()),
         reach,
-        timeout: "10s".into(),
+        timeout: crate::values::Duration { text: "10s".into(), millis: 10_000 },
         ..crate::doctor::DoctorArgs::default()
     };
     // Right after a (re)start is the slowest moment (old nginx workers draining, caches cold):

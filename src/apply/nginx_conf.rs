@@ -3,7 +3,7 @@
 //! `events` block and add (or raise) `worker_rlimit_nofile` in the main context.
 //! Every other line is kept byte for byte; a limit already high enough is left alone.
 
-use crate::check::parse::{NginxDirective, parse_nginx};
+use crate::formats::{NginxDirective, parse_nginx};
 
 /// The limits the bundle needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

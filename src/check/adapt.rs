@@ -13,8 +13,8 @@ use crate::plan::install;
 /// The directive names inside the Caddyfile's `mercure { }` block, with their lines
 /// (only the block's own level: `transport bolt { path ... }` yields `transport`).
 pub fn mercure_directives(caddyfile: &str) -> Result<Vec<(String, usize)>, String> {
-    let tree = super::parse::parse_caddyfile(caddyfile)?;
-    let block = super::parse::caddy_mercure(&tree).ok_or("the Caddyfile has no `mercure { }` block in its site")?;
+    let tree = crate::formats::parse_caddyfile(caddyfile)?;
+    let block = crate::formats::caddy_mercure(&tree).ok_or("the Caddyfile has no `mercure { }` block in its site")?;
     Ok(block.block.iter().flatten().filter_map(|e| e.tokens.first().map(|t| (t.clone(), e.line))).collect())
 }
 

@@ -8,19 +8,21 @@ use std::collections::BTreeMap;
 use crate::jwt::{self, Role, SigningKey};
 use crate::values::JwtAlgorithm;
 
-use super::parse::{self, BundleDir};
 use super::{CheckResult, Outcome};
 use crate::bundle::paths;
+use crate::bundle_dir::{BundleDir, Facts};
+use crate::formats;
 use crate::values::{CorsOrigin, Origin};
 
-/// Runs every consistency check.
+/// Runs every consistency check on the bundle's files, read and parsed once.
 pub fn all(bundle: &BundleDir) -> Vec<CheckResult> {
-    let mut out = vec![hub_address(bundle), jwt_keys(bundle), public_url(bundle)];
-    if bundle.is_tls() {
-        out.push(hub_tls_name(bundle));
+    let facts = Facts::read(bundle);
+    let mut out = vec![hub_address(&facts), jwt_keys(&facts), public_url(&facts)];
+    if facts.wiring.hub_tls {
+        out.push(hub_tls_name(&facts));
     }
-    out.push(origins(bundle));
-    out.push(jwt_algorithm(bundle));
+    out.push(origins(&facts));
+    out.push(jwt_algorithm(&facts));
     out
 }
 
@@ -40,80 +42,27 @@ fn result(
     CheckResult { id, title: title.into(), files: files.iter().map(|f| (*f).to_string()).collect(), outcome }
 }
 
-/// What the nginx site says about the hub.
-struct NginxFacts {
-    server_name: Option<String>,
-    proxy_pass: Option<String>,
-    location: Option<parse::NginxDirective>,
-}
-
-fn nginx_facts(bundle: &BundleDir) -> Result<NginxFacts, String> {
-    let text = bundle.read(&bundle.nginx_site)?;
-    let tree = parse::parse_nginx(&text).map_err(|e| format!("{}: {e}", bundle.nginx_site))?;
-    // A long domain is written as an exact regex (`"~^a\.b$"`), which nginx keeps out
-    // of its server-name hash; read it back as the name it matches.
-    let server_name = parse::nginx_https_server(&tree).and_then(|s| parse::nginx_arg(s, "server_name")).map(|n| {
-        let n = n.trim_matches('"');
-        n.strip_prefix("~^").and_then(|r| r.strip_suffix('$')).map_or_else(|| n.to_string(), |r| r.replace("\\.", "."))
-    });
-    let location = parse::nginx_mercure_location(&tree).cloned();
-    let proxy_pass = location.as_ref().and_then(|l| parse::nginx_arg(l, "proxy_pass")).map(String::from);
-    Ok(NginxFacts { server_name, proxy_pass, location })
-}
-
-/// What the Caddyfile says about the hub's site.
-struct CaddyFacts {
-    address: Option<String>,
-    bind: Vec<String>,
-    has_tls: bool,
-    default_sni: Option<String>,
-    mercure: BTreeMap<String, Vec<String>>,
-}
-
-fn caddy_facts(bundle: &BundleDir) -> Result<CaddyFacts, String> {
-    let text = bundle.read(paths::CADDYFILE)?;
-    let tree = parse::parse_caddyfile(&text).map_err(|e| format!("{}: {e}", paths::CADDYFILE))?;
-    let site = parse::caddy_site(&tree);
-    let mercure = parse::caddy_mercure(&tree)
-        .and_then(|m| m.block.as_ref())
-        .map(|b| b.iter().filter_map(|e| Some((e.tokens.first()?.clone(), e.tokens[1..].to_vec()))).collect())
-        .unwrap_or_default();
-    Ok(CaddyFacts {
-        address: site.and_then(|s| s.tokens.first().cloned()),
-        bind: site.and_then(|s| parse::caddy_args(s, "bind")).map(<[String]>::to_vec).unwrap_or_default(),
-        has_tls: site.and_then(|s| parse::caddy_args(s, "tls")).is_some(),
-        default_sni: parse::caddy_globals(&tree)
-            .and_then(|g| parse::caddy_args(g, "default_sni"))
-            .and_then(|a| a.first().cloned()),
-        mercure,
-    })
-}
-
-fn env(bundle: &BundleDir, rel: &str) -> Result<BTreeMap<String, String>, String> {
-    parse::parse_env(&bundle.read(rel)?).map_err(|e| format!("{rel}: {e}"))
-}
-
 /// nginx's `proxy_pass` scheme and port == the Caddyfile site address; loopback on both sides.
-pub fn hub_address(bundle: &BundleDir) -> CheckResult {
-    let files = [bundle.nginx_site.as_str(), paths::CADDYFILE];
+pub fn hub_address(f: &Facts) -> CheckResult {
+    let files = [f.nginx_site.as_str(), paths::CADDYFILE];
     let mut problems = Vec::new();
     let mut passed = String::new();
-    match (nginx_facts(bundle), caddy_facts(bundle)) {
-        (Err(e), _) | (_, Err(e)) => problems.push(e),
+    match (&f.nginx, &f.caddy) {
+        (Err(e), _) | (_, Err(e)) => problems.push(e.clone()),
         (Ok(n), Ok(c)) => {
-            let upstream = n.proxy_pass.as_deref().and_then(parse::split_url);
-            let site = c.address.as_deref().and_then(parse::split_url);
+            let upstream = n.proxy_pass.as_deref().and_then(formats::split_url);
+            let site = c.address.as_deref().and_then(formats::split_url);
             match (upstream, site) {
                 (None, _) => problems.push(format!(
                     "{}: no `proxy_pass scheme://host:port` in `location ^~ /.well-known/mercure`",
-                    bundle.nginx_site
+                    f.nginx_site
                 )),
                 (_, None) => problems.push(format!("{}: the site address is not scheme://:port", paths::CADDYFILE)),
                 (Some((ns, nh, np, npath)), Some((cs, ch, cp, _))) => {
                     if ns != cs || np != cp {
                         problems.push(format!(
                             "{} proxies to {ns}://…:{} but {} serves {cs}://:{}",
-                            bundle.nginx_site,
+                            f.nginx_site,
                             np.map_or("?".into(), |p| p.to_string()),
                             paths::CADDYFILE,
                             cp.map_or("?".into(), |p| p.to_string())
@@ -122,7 +71,7 @@ pub fn hub_address(bundle: &BundleDir) -> CheckResult {
                     if !npath.is_empty() {
                         problems.push(format!(
                             "{}: proxy_pass has a URI part `{npath}`, so nginx rewrites the hub's path",
-                            bundle.nginx_site
+                            f.nginx_site
                         ));
                     }
                     if !ch.is_empty() {
@@ -134,7 +83,7 @@ pub fn hub_address(bundle: &BundleDir) -> CheckResult {
                     if !c.bind.contains(&nh) {
                         problems.push(format!(
                             "{} connects to {nh} but {} binds [{}]",
-                            bundle.nginx_site,
+                            f.nginx_site,
                             paths::CADDYFILE,
                             c.bind.join(" ")
                         ));
@@ -162,11 +111,11 @@ pub fn hub_address(bundle: &BundleDir) -> CheckResult {
 }
 
 /// `MERCURE_JWT_SECRET` (or the ES256 private key) == the hub's publisher and subscriber keys, and the tokens verify.
-pub fn jwt_keys(bundle: &BundleDir) -> CheckResult {
+pub fn jwt_keys(f: &Facts) -> CheckResult {
     let files = [paths::ENV_LOCAL, paths::HUB_ENV];
     let mut problems = Vec::new();
-    match (env(bundle, paths::ENV_LOCAL), env(bundle, paths::HUB_ENV), caddy_facts(bundle)) {
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => problems.push(e),
+    match (&f.symfony_env, &f.hub_env, &f.caddy) {
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => problems.push(e.clone()),
         (Ok(symfony), Ok(hub), Ok(caddy)) => {
             // The Caddyfile reads the keys from the environment: the names must exist.
             for directive in ["publisher_jwt", "subscriber_jwt"] {
@@ -187,8 +136,8 @@ pub fn jwt_keys(bundle: &BundleDir) -> CheckResult {
             let alg_name = hub.get("MERCURE_PUBLISHER_JWT_ALG").map_or("", String::as_str);
             match (publisher, subscriber, JwtAlgorithm::parse(alg_name).ok()) {
                 (Some(p), Some(s), Some(alg)) => {
-                    check_symfony_key(bundle, &symfony, p, s, alg, &mut problems);
-                    check_tokens(bundle, &hub, p, s, alg, &mut problems);
+                    check_symfony_key(f, symfony, p, s, alg, &mut problems);
+                    check_tokens(f, hub, p, s, alg, &mut problems);
                 }
                 _ => problems.push(format!(
                     "{} lacks MERCURE_PUBLISHER_JWT_KEY / MERCURE_SUBSCRIBER_JWT_KEY / a known MERCURE_PUBLISHER_JWT_ALG",
@@ -208,7 +157,7 @@ pub fn jwt_keys(bundle: &BundleDir) -> CheckResult {
 }
 
 fn check_symfony_key(
-    bundle: &BundleDir,
+    f: &Facts,
     symfony: &BTreeMap<String, String>,
     publisher: &str,
     subscriber: &str,
@@ -221,7 +170,7 @@ fn check_symfony_key(
             return;
         }
         // Symfony signs with the private key; the hub must verify that signature.
-        let probe = bundle.read(paths::SYMFONY_PRIVATE_KEY).and_then(|private_pem| {
+        let probe = f.symfony_private_key.clone().and_then(|private_pem| {
             let pair =
                 rcgen::KeyPair::from_pem(&private_pem).map_err(|e| format!("{}: {e}", paths::SYMFONY_PRIVATE_KEY))?;
             let key = SigningKey::Es256 { public_pem: pair.public_key_pem(), private_pem };
@@ -265,7 +214,7 @@ fn check_symfony_key(
 }
 
 fn check_tokens(
-    bundle: &BundleDir,
+    f: &Facts,
     hub: &BTreeMap<String, String>,
     publisher: &str,
     subscriber: &str,
@@ -273,11 +222,11 @@ fn check_tokens(
     problems: &mut Vec<String>,
 ) {
     let sub_alg = hub.get("MERCURE_SUBSCRIBER_JWT_ALG").and_then(|a| JwtAlgorithm::parse(a).ok()).unwrap_or(alg);
-    for (file, key, alg, grant) in [
-        (paths::PUBLISHER_TOKEN, publisher, alg, "publish"),
-        (paths::SUBSCRIBER_TOKEN, subscriber, sub_alg, "subscribe"),
+    for (file, token, key, alg, grant) in [
+        (paths::PUBLISHER_TOKEN, &f.publisher_token, publisher, alg, "publish"),
+        (paths::SUBSCRIBER_TOKEN, &f.subscriber_token, subscriber, sub_alg, "subscribe"),
     ] {
-        match bundle.read(file).map_err(|e| e.clone()).and_then(|t| jwt::verify(&t, alg, key)) {
+        match token.clone().and_then(|t| jwt::verify(&t, alg, key)) {
             Err(e) => problems.push(format!("{file} does not verify with {}: {e}", paths::HUB_ENV)),
             Ok(claims) if claims["mercure"][grant].as_array().is_none() => {
                 problems.push(format!("{file} has no mercure.{grant} claim"));
@@ -288,22 +237,22 @@ fn check_tokens(
 }
 
 /// `MERCURE_PUBLIC_URL` is `https://<server_name>/.well-known/mercure`, and `MERCURE_URL` reaches the hub.
-pub fn public_url(bundle: &BundleDir) -> CheckResult {
-    let files = [paths::ENV_LOCAL, bundle.nginx_site.as_str()];
+pub fn public_url(f: &Facts) -> CheckResult {
+    let files = [paths::ENV_LOCAL, f.nginx_site.as_str()];
     let mut problems = Vec::new();
-    match (env(bundle, paths::ENV_LOCAL), nginx_facts(bundle), caddy_facts(bundle)) {
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => problems.push(e),
+    match (&f.symfony_env, &f.nginx, &f.caddy) {
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => problems.push(e.clone()),
         (Ok(symfony), Ok(n), Ok(c)) => {
             let public = symfony.get("MERCURE_PUBLIC_URL").map(String::as_str).unwrap_or_default();
-            match (parse::split_url(public), &n.server_name) {
+            match (formats::split_url(public), &n.server_name) {
                 (None, _) => problems.push(format!("{} MERCURE_PUBLIC_URL `{public}` is not a URL", paths::ENV_LOCAL)),
-                (_, None) => problems.push(format!("{}: no server_name in the HTTPS server", bundle.nginx_site)),
+                (_, None) => problems.push(format!("{}: no server_name in the HTTPS server", f.nginx_site)),
                 (Some((scheme, host, port, path)), Some(name)) => {
                     if host != *name {
                         problems.push(format!(
                             "{} MERCURE_PUBLIC_URL host `{host}` is not {} server_name `{name}`",
                             paths::ENV_LOCAL,
-                            bundle.nginx_site
+                            f.nginx_site
                         ));
                     }
                     if scheme != "https" || port.is_some_and(|p| p != 443) || path != "/.well-known/mercure" {
@@ -315,7 +264,7 @@ pub fn public_url(bundle: &BundleDir) -> CheckResult {
                 }
             }
             let url = symfony.get("MERCURE_URL").map(String::as_str).unwrap_or_default();
-            if bundle.is_tls() {
+            if f.wiring.symfony_via_public_url {
                 if url != public {
                     problems.push(format!(
                         "{} MERCURE_URL should be the public URL (PHP does not trust the private CA)",
@@ -323,7 +272,7 @@ pub fn public_url(bundle: &BundleDir) -> CheckResult {
                     ));
                 }
             } else {
-                let hub = c.address.as_deref().and_then(parse::split_url);
+                let hub = c.address.as_deref().and_then(formats::split_url);
                 let want = hub.map(|(_, _, p, _)| format!("http://127.0.0.1:{}/.well-known/mercure", p.unwrap_or(0)));
                 if want.as_deref() != Some(url) {
                     problems.push(format!(
@@ -347,24 +296,24 @@ pub fn public_url(bundle: &BundleDir) -> CheckResult {
 }
 
 /// `proxy_ssl_name` is a DNS name in the hub certificate, and nginx verifies it.
-pub fn hub_tls_name(bundle: &BundleDir) -> CheckResult {
-    let files = [bundle.nginx_site.as_str(), paths::HUB_CERT];
+pub fn hub_tls_name(f: &Facts) -> CheckResult {
+    let files = [f.nginx_site.as_str(), paths::HUB_CERT];
     let mut problems = Vec::new();
     let mut passed = String::new();
-    match (nginx_facts(bundle), bundle.read(paths::HUB_CERT), caddy_facts(bundle)) {
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => problems.push(e),
+    match (&f.nginx, &f.hub_cert, &f.caddy) {
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => problems.push(e.clone()),
         (Ok(n), Ok(cert), Ok(c)) => {
             let loc = n.location.as_ref();
-            let arg = |name: &str| loc.and_then(|l| parse::nginx_arg(l, name)).map(String::from);
-            let sans = super::tools::subject_alt_names(&cert).unwrap_or_default();
+            let arg = |name: &str| loc.and_then(|l| formats::nginx_arg(l, name)).map(String::from);
+            let sans = super::tools::subject_alt_names(cert).unwrap_or_default();
             match arg("proxy_ssl_name") {
                 None => problems.push(format!(
                     "{}: no proxy_ssl_name (nginx would check the IP 127.0.0.1, which it never matches)",
-                    bundle.nginx_site
+                    f.nginx_site
                 )),
                 Some(name) if !sans.contains(&format!("DNS:{name}")) => problems.push(format!(
                     "{} proxy_ssl_name `{name}` is not in {} [{}]",
-                    bundle.nginx_site,
+                    f.nginx_site,
                     paths::HUB_CERT,
                     sans.join(", ")
                 )),
@@ -372,14 +321,13 @@ pub fn hub_tls_name(bundle: &BundleDir) -> CheckResult {
             }
             for (directive, want) in [("proxy_ssl_verify", "on"), ("proxy_ssl_server_name", "on")] {
                 if arg(directive).as_deref() != Some(want) {
-                    problems.push(format!("{}: `{directive} {want};` missing in the hub location", bundle.nginx_site));
+                    problems.push(format!("{}: `{directive} {want};` missing in the hub location", f.nginx_site));
                 }
             }
             if !arg("proxy_ssl_trusted_certificate").is_some_and(|p| p.ends_with("/ca.crt")) {
-                problems
-                    .push(format!("{}: proxy_ssl_trusted_certificate is not the bundle's ca.crt", bundle.nginx_site));
+                problems.push(format!("{}: proxy_ssl_trusted_certificate is not the bundle's ca.crt", f.nginx_site));
             }
-            if let Some(sni) = c.default_sni
+            if let Some(sni) = &c.default_sni
                 && !sans.contains(&format!("DNS:{sni}"))
             {
                 problems.push(format!("{} default_sni `{sni}` is not in {}", paths::CADDYFILE, paths::HUB_CERT));
@@ -397,12 +345,12 @@ pub fn hub_tls_name(bundle: &BundleDir) -> CheckResult {
 }
 
 /// `cors_origins` / `publish_origins` are exactly `scheme://host[:port]` (the hub refuses to start otherwise).
-pub fn origins(bundle: &BundleDir) -> CheckResult {
+pub fn origins(f: &Facts) -> CheckResult {
     let files = [paths::CADDYFILE];
     let mut problems = Vec::new();
     let mut count = 0;
-    match caddy_facts(bundle) {
-        Err(e) => problems.push(e),
+    match &f.caddy {
+        Err(e) => problems.push(e.clone()),
         Ok(c) => {
             for (directive, wildcard) in [("cors_origins", true), ("publish_origins", false)] {
                 for o in c.mercure.get(directive).into_iter().flatten() {
@@ -437,19 +385,12 @@ pub fn origins(bundle: &BundleDir) -> CheckResult {
 }
 
 /// The hub's algorithm == Symfony's `jwt.algorithm` == the tokens' `alg`.
-pub fn jwt_algorithm(bundle: &BundleDir) -> CheckResult {
+pub fn jwt_algorithm(f: &Facts) -> CheckResult {
     let files = [paths::HUB_ENV, paths::SYMFONY_YAML];
     let mut problems = Vec::new();
     let mut passed = String::new();
-    let symfony = bundle.read(paths::SYMFONY_YAML).and_then(|t| {
-        let v: serde_yaml::Value = serde_yaml::from_str(&t).map_err(|e| format!("{}: {e}", paths::SYMFONY_YAML))?;
-        v["mercure"]["hubs"]["default"]["jwt"]["algorithm"]
-            .as_str()
-            .map(String::from)
-            .ok_or_else(|| format!("{}: no mercure.hubs.default.jwt.algorithm", paths::SYMFONY_YAML))
-    });
-    match (env(bundle, paths::HUB_ENV), symfony) {
-        (Err(e), _) | (_, Err(e)) => problems.push(e),
+    match (&f.hub_env, &f.symfony_algorithm) {
+        (Err(e), _) | (_, Err(e)) => problems.push(e.clone()),
         (Ok(hub), Ok(symfony)) => {
             let publisher = hub.get("MERCURE_PUBLISHER_JWT_ALG").cloned().unwrap_or_default();
             let subscriber = hub.get("MERCURE_SUBSCRIBER_JWT_ALG").cloned().unwrap_or_default();
@@ -466,9 +407,11 @@ pub fn jwt_algorithm(bundle: &BundleDir) -> CheckResult {
                     paths::SYMFONY_YAML
                 ));
             }
-            for file in [paths::PUBLISHER_TOKEN, paths::SUBSCRIBER_TOKEN] {
-                if let Ok(token) = bundle.read(file) {
-                    match jwt::header_alg(&token) {
+            for (file, token) in
+                [(paths::PUBLISHER_TOKEN, &f.publisher_token), (paths::SUBSCRIBER_TOKEN, &f.subscriber_token)]
+            {
+                if let Ok(token) = token {
+                    match jwt::header_alg(token) {
                         Ok(alg) if alg == expected => {}
                         Ok(alg) => problems.push(format!("{file} is signed {alg}, the hub expects {expected}")),
                         Err(e) => problems.push(format!("{file}: {e}")),
@@ -486,4 +429,144 @@ pub fn jwt_algorithm(bundle: &BundleDir) -> CheckResult {
         passed,
         "set jwt.algorithm in the answers and render again (it changes both files and the tokens)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answers::{Answers, Draft};
+    use crate::questions::RawValue;
+
+    /// The facts of a freshly rendered bundle (in memory; nothing is written and no
+    /// program runs: the nginx version is named, so none is probed).
+    fn rendered(topology: &str, algorithm: &str) -> Facts {
+        let mut d = Draft::default();
+        for (key, value) in [
+            ("domain", "app.example.com"),
+            ("topology", topology),
+            ("jwt.algorithm", algorithm),
+            ("nginx.version", "1.26.2"),
+        ] {
+            d.set(key, RawValue::Scalar(value.into()), None);
+        }
+        let answers = Answers::from_draft(&d).unwrap().0;
+        let wiring = answers.topology.facts();
+        let empty = tempfile::tempdir().unwrap();
+        let generated = crate::generate::generate(answers, empty.path(), false).unwrap();
+        let bundle = generated.bundle;
+        Facts::parse(&paths::nginx_site("app.example.com"), wiring, |rel| {
+            bundle.get(rel).map(String::from).ok_or_else(|| format!("{rel}: missing"))
+        })
+    }
+
+    fn http() -> Facts {
+        rendered("same-host-http", "HS256")
+    }
+
+    fn tls() -> Facts {
+        rendered("end-to-end-tls", "ES256")
+    }
+
+    /// The check's error, or a panic naming what it passed with.
+    fn error(r: &CheckResult) -> String {
+        match &r.outcome {
+            Outcome::Failed { error, .. } => error.clone(),
+            other => panic!("{} should fail: {other:?}", r.id),
+        }
+    }
+
+    fn passes(r: &CheckResult) {
+        assert!(matches!(r.outcome, Outcome::Passed { .. }), "{}: {:?}", r.id, r.outcome);
+    }
+
+    /// Sets `key` in a parsed env file.
+    fn set_env(env: &mut Result<BTreeMap<String, String>, String>, key: &str, value: &str) {
+        env.as_mut().unwrap().insert(key.into(), value.into());
+    }
+
+    #[test]
+    fn hub_address_agrees_or_names_both_files() {
+        passes(&hub_address(&http()));
+        passes(&hub_address(&tls()));
+        let mut f = http();
+        f.nginx.as_mut().unwrap().proxy_pass = Some("http://127.0.0.1:1/".into());
+        let e = error(&hub_address(&f));
+        assert!(e.contains("proxies to http://…:1 but mercure/Caddyfile serves http://:"), "{e}");
+        let mut f = http();
+        f.caddy.as_mut().unwrap().bind = vec!["0.0.0.0".into()];
+        assert!(error(&hub_address(&f)).contains("binds [0.0.0.0]"));
+    }
+
+    #[test]
+    fn jwt_keys_agree_or_say_which_key_differs() {
+        passes(&jwt_keys(&http()));
+        passes(&jwt_keys(&tls()));
+        let mut f = http();
+        set_env(&mut f.symfony_env, "MERCURE_JWT_SECRET", "eyJhbGciOi.eyJtZXJj.sig");
+        let e = error(&jwt_keys(&f));
+        assert!(e.contains("MERCURE_JWT_SECRET differs from mercure/mercure.env MERCURE_PUBLISHER_JWT_KEY"), "{e}");
+        assert!(e.contains("looks like a JWT"), "{e}");
+        // ES256: another render's private key does not sign what the hub verifies.
+        let mut f = tls();
+        f.symfony_private_key = tls().symfony_private_key;
+        let e = error(&jwt_keys(&f));
+        assert!(e.contains("does not match mercure/mercure.env MERCURE_PUBLISHER_JWT_KEY"), "{e}");
+        let mut f = http();
+        f.subscriber_token = Err("tokens/subscriber.jwt: missing".into());
+        assert!(error(&jwt_keys(&f)).contains("tokens/subscriber.jwt does not verify"));
+    }
+
+    #[test]
+    fn public_url_points_at_the_site_and_the_hub() {
+        passes(&public_url(&http()));
+        passes(&public_url(&tls()));
+        let mut f = http();
+        set_env(&mut f.symfony_env, "MERCURE_PUBLIC_URL", "https://other.example.com/.well-known/mercure");
+        let e = error(&public_url(&f));
+        assert!(e.contains("host `other.example.com` is not nginx/app.example.com.conf server_name"), "{e}");
+        let mut f = tls();
+        set_env(&mut f.symfony_env, "MERCURE_URL", "https://127.0.0.1:8443/.well-known/mercure");
+        assert!(error(&public_url(&f)).contains("PHP does not trust the private CA"));
+    }
+
+    #[test]
+    fn hub_tls_name_is_in_the_certificate_and_verified() {
+        passes(&hub_tls_name(&tls()));
+        let mut f = tls();
+        let loc = f.nginx.as_mut().unwrap().location.as_mut().unwrap();
+        loc.block.as_mut().unwrap().retain(|d| d.name != "proxy_ssl_verify");
+        let e = error(&hub_tls_name(&f));
+        assert!(e.contains("`proxy_ssl_verify on;` missing in the hub location"), "{e}");
+        let mut f = tls();
+        f.caddy.as_mut().unwrap().default_sni = Some("other.internal".into());
+        assert!(error(&hub_tls_name(&f)).contains("default_sni `other.internal` is not in mercure/tls/hub.crt"));
+    }
+
+    #[test]
+    fn origins_are_exact() {
+        let mut f = http();
+        f.caddy.as_mut().unwrap().mercure.insert("cors_origins".into(), vec!["https://editor.example.com".into()]);
+        passes(&origins(&f));
+        f.caddy.as_mut().unwrap().mercure.insert("cors_origins".into(), vec!["https://Editor.example.com".into()]);
+        let e = error(&origins(&f));
+        assert!(e.contains("must be written exactly `https://editor.example.com`"), "{e}");
+        f.caddy.as_mut().unwrap().mercure.insert("cors_origins".into(), vec!["https://editor.example.com/".into()]);
+        assert!(error(&origins(&f)).contains("an origin has no trailing slash"));
+        f.caddy.as_mut().unwrap().mercure.insert("publish_origins".into(), vec!["*".into()]);
+        assert!(error(&origins(&f)).contains("publish_origins: `*` lets any web page publish"));
+    }
+
+    #[test]
+    fn jwt_algorithm_is_the_same_on_both_sides() {
+        passes(&jwt_algorithm(&http()));
+        passes(&jwt_algorithm(&tls()));
+        let mut f = http();
+        f.symfony_algorithm = Ok("hmac.sha512".into());
+        let e = error(&jwt_algorithm(&f));
+        assert!(
+            e.contains("algorithms HS256/HS256 but symfony/config/packages/mercure.yaml says hmac.sha512 (HS512)"),
+            "{e}"
+        );
+        assert!(e.contains("tokens/publisher.jwt is signed HS256, the hub expects HS512"), "{e}");
+    }
 }

@@ -8,7 +8,6 @@
 
 pub mod adapt;
 pub mod consistency;
-pub mod parse;
 pub mod tools;
 
 use std::fmt::Write as _;
@@ -16,9 +15,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use parse::{BundleDir, LoadError};
-
 use crate::bundle::paths;
+use crate::bundle_dir::{BundleDir, LoadError};
 
 /// How one check ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -143,7 +141,7 @@ pub fn run(dir: &Path, options: CheckOptions) -> Result<Report, LoadError> {
         &[paths::UNIT],
         tools::systemd_security(&bundle),
     ));
-    if bundle.is_tls() {
+    if bundle.wiring().private_ca {
         checks.push(tool_check(
             "hub-certificate",
             "openssl verify + hub certificate fields",

@@ -12,8 +12,8 @@ use x509_parser::extensions::ParsedExtension;
 
 use super::Outcome;
 use super::adapt::{self, CaddyAdapt, Http2Form, NginxAdapt};
-use super::parse::BundleDir;
 use crate::bundle::paths;
+use crate::bundle_dir::BundleDir;
 use crate::host::find_program;
 use crate::values::HubLine;
 
@@ -202,9 +202,9 @@ pub fn nginx_test_system(bundle: &BundleDir) -> Outcome {
     let domain = bundle.answers.domain.to_string();
     let mut how = NginxAdapt::as_rendered();
     // Files that go live with the bundle may not be installed yet: stand in for them.
-    let tree = super::parse::parse_nginx(&site).unwrap_or_default();
+    let tree = crate::formats::parse_nginx(&site).unwrap_or_default();
     let installed = |name: &str| {
-        super::parse::nginx_find(&tree, name)
+        crate::formats::nginx_find(&tree, name)
             .first()
             .and_then(|d| d.args.first())
             .is_none_or(|p| Path::new(p).is_file())
@@ -375,7 +375,7 @@ pub fn real_hub_validate(bundle: &BundleDir, program: &Path) -> Outcome {
         (Ok(t), Ok(e)) => (t, e),
         (Err(e), _) | (_, Err(e)) => return io_failed("reading the hub's files", &e),
     };
-    let env = match super::parse::parse_env(&env) {
+    let env = match crate::formats::parse_env(&env) {
         Ok(env) => env,
         Err(e) => {
             return Outcome::Failed {
@@ -389,7 +389,7 @@ pub fn real_hub_validate(bundle: &BundleDir, program: &Path) -> Outcome {
         Err(e) => return io_failed("temporary folder", &e),
     };
     let state = tmp.path().to_string_lossy().into_owned();
-    let tls_dir = bundle.is_tls().then(|| bundle.path(paths::TLS_DIR).to_string_lossy().into_owned());
+    let tls_dir = bundle.wiring().private_ca.then(|| bundle.path(paths::TLS_DIR).to_string_lossy().into_owned());
     let adapted = match adapt::adapt_caddyfile(&text, &CaddyAdapt::real_hub(tls_dir, state)) {
         Ok(a) => a,
         Err(e) => {
@@ -441,7 +441,7 @@ fn caddy_stand_in_validate(bundle: &BundleDir) -> Outcome {
         Ok(t) => t,
         Err(e) => return io_failed("reading the Caddyfile", &e),
     };
-    let tls_dir = bundle.is_tls().then(|| bundle.path(paths::TLS_DIR).to_string_lossy().into_owned());
+    let tls_dir = bundle.wiring().private_ca.then(|| bundle.path(paths::TLS_DIR).to_string_lossy().into_owned());
     let adapted = match adapt::adapt_caddyfile(&text, &CaddyAdapt::caddy_stand_in(tls_dir)) {
         Ok(a) => a,
         Err(e) => {

@@ -3,10 +3,8 @@
 //! failure with the cause and fix from the troubleshooting table.
 //!
 //! The async runtime lives only here and in `loadtest`; the rest of the tool stays
-//! synchronous. `net` is the small HTTP client both commands share.
+//! synchronous. The HTTP client both commands share is `crate::net`.
 
-pub mod diagnosis;
-pub mod net;
 pub mod probes;
 pub mod report;
 pub mod target;

@@ -8,27 +8,32 @@ use std::fmt::Write as _;
 use std::io::{Read as _, Seek as _};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::bundle::paths;
+use crate::bundle_dir::Facts;
 use crate::check::Outcome;
 use crate::check::consistency;
-use crate::check::parse::{self, NginxDirective};
-use crate::doctor::diagnosis::{Finding, is_hub_error_line};
-use crate::doctor::net::{
-    self, Failure, Head, Request, SseEvent, SseParser, TlsFailure, TlsTarget, Url, classify, exchange, preview,
-};
-use crate::doctor::report::{ProbeResult, Reporter, Status};
+use crate::diagnosis::{Finding, is_hub_error_line};
+use crate::doctor::report::{Probe, ProbeResult, Reporter, Status};
 use crate::doctor::target::Settings;
+use crate::formats::{self, NginxDirective};
 use crate::jwt::{self, Role, SigningKey};
+use crate::net::{
+    self, Endpoint, Failure, Head, Request, SseEvent, Subscription, TlsFailure, TlsTarget, Url, classify, exchange,
+    preview,
+};
 use crate::pki;
 
 /// An update must reach the public subscription this fast, else something buffers.
 const DELIVERY_LIMIT: Duration = Duration::from_secs(1);
 /// How long to keep waiting for a late update, to tell "late" from "lost".
 const DELIVERY_WAIT: Duration = Duration::from_secs(5);
+
+/// The TLS probes of the hub, which need a hub that speaks TLS and a CA to verify it.
+const TLS_PROBES: [Probe; 3] = [Probe::HubTlsSni, Probe::HubTlsNoSni, Probe::HubCertExpiry];
 
 /// What the hub port speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,12 +91,12 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
     let tls = match build_tls(s) {
         Ok(t) => t,
         Err(e) => {
-            rep.add(ProbeResult::fail("tls.setup", 0, e, vec![]));
+            rep.add(ProbeResult::fail(Probe::TlsSetup, 0, e, vec![]));
             return;
         }
     };
     let ctx = Ctx { s, tls: &tls, log_offset };
-    let nonce = net::nonce_hex(6);
+    let nonce = net::publish::nonce_hex(6);
 
     secrets_probe(s, rep);
     let scheme = hub_probes(&ctx, rep).await;
@@ -124,7 +129,9 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
             wait_head(rx, s.timeout, &mut head, &mut early_events).await;
             sub_ok = ctx.report_subscription(head.as_ref(), ms(sub_started), !published.is_empty(), rep);
         }
-        (None, Err(e)) => rep.add(ProbeResult::fail("public.subscribe", 0, format!("public TLS setup: {e}"), vec![])),
+        (None, Err(e)) => {
+            rep.add(ProbeResult::fail(Probe::PublicSubscribe, 0, format!("public TLS setup: {e}"), vec![]));
+        }
         (None, Ok(_)) => {}
     }
 
@@ -132,7 +139,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
     let idle = match s.idle {
         Some(d) if sub_ok => Some(tokio::spawn(idle_probe(s.clone(), tls_public(&tls), tls_hub(&tls, hub_tls_ok), d))),
         Some(_) => {
-            rep.add(ProbeResult::skip("public.idle", "needs a working public subscription"));
+            rep.add(ProbeResult::skip(Probe::PublicIdle, "needs a working public subscription"));
             None
         }
         None => None,
@@ -148,7 +155,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
         Some(rx) if (sub_ok || head.is_none()) && !published.is_empty() => {
             ctx.delivery(rx, &published, early_events, rep).await;
         }
-        _ => rep.add(ProbeResult::skip("public.delivery", "needs a working subscription and an accepted publish")),
+        _ => rep.add(ProbeResult::skip(Probe::PublicDelivery, "needs a working subscription and an accepted publish")),
     }
 
     for origin in &s.origins {
@@ -158,7 +165,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
     if let Some(task) = idle {
         match task.await {
             Ok(r) => rep.add(r),
-            Err(e) => rep.add(ProbeResult::fail("public.idle", 0, format!("probe crashed: {e}"), vec![])),
+            Err(e) => rep.add(ProbeResult::fail(Probe::PublicIdle, 0, format!("probe crashed: {e}"), vec![])),
         }
     }
 }
@@ -175,12 +182,12 @@ fn tls_hub(tls: &Tls, usable: bool) -> Option<TlsTarget> {
 
 /// Why the hub cannot be used at all, from the hub probes already reported.
 fn hub_unusable(s: &Settings, rep: &Reporter) -> Option<&'static str> {
-    let failed = |id: &str| rep.get(id).is_some_and(|r| r.status != Status::Pass);
-    if failed("hub.tcp") {
+    let failed = |id: Probe| rep.get(&id).is_some_and(|r| r.status != Status::Pass);
+    if failed(Probe::HubTcp) {
         Some("the hub port does not accept connections (hub.tcp)")
-    } else if failed("hub.scheme") {
+    } else if failed(Probe::HubScheme) {
         Some("the hub does not speak the scheme the bundle expects (hub.scheme)")
-    } else if s.hub_tls && failed("hub.tls.sni") {
+    } else if s.hub_tls && failed(Probe::HubTlsSni) {
         Some("the hub's TLS certificate does not verify (hub.tls.sni), so no token is sent to it")
     } else if s.hub_tls && s.ca_pem.is_none() {
         Some("no CA to verify the hub against (pass --bundle or --ca FILE), so no token is sent to it")
@@ -191,7 +198,7 @@ fn hub_unusable(s: &Settings, rep: &Reporter) -> Option<&'static str> {
 
 /// Whether requests to the hub can go over verified TLS (or need none).
 fn hub_tls_usable(s: &Settings, rep: &Reporter, scheme: Option<Scheme>) -> bool {
-    !s.hub_tls || (scheme == Some(Scheme::Tls) && rep.get("hub.tls.sni").is_some_and(|r| r.status == Status::Pass))
+    !s.hub_tls || (scheme == Some(Scheme::Tls) && rep.get(&Probe::HubTlsSni).is_some_and(|r| r.status == Status::Pass))
 }
 
 async fn wait_head(
@@ -228,7 +235,7 @@ async fn wait_head(
 fn secrets_probe(s: &Settings, rep: &mut Reporter) {
     let Some(bundle) = &s.bundle else { return };
     let t = Instant::now();
-    let r = consistency::jwt_keys(bundle);
+    let r = consistency::jwt_keys(&Facts::read(bundle));
     match r.outcome {
         Outcome::Passed { detail } => {
             let detail = if s.algorithm.is_some_and(|a| !a.is_hmac()) {
@@ -239,15 +246,15 @@ fn secrets_probe(s: &Settings, rep: &mut Reporter) {
             } else {
                 detail
             };
-            rep.add(ProbeResult::pass("bundle.secrets", ms(t), detail));
+            rep.add(ProbeResult::pass(Probe::BundleSecrets, ms(t), detail));
         }
         Outcome::Failed { error, .. } => rep.add(ProbeResult::fail(
-            "bundle.secrets",
+            Probe::BundleSecrets,
             ms(t),
             error.clone(),
             vec![Finding::BundleKeys { problems: error }],
         )),
-        Outcome::NotRun { reason, .. } => rep.add(ProbeResult::skip("bundle.secrets", reason)),
+        Outcome::NotRun { reason, .. } => rep.add(ProbeResult::skip(Probe::BundleSecrets, reason)),
     }
 }
 
@@ -266,24 +273,24 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
     let addr = match s.resolver.lookup(&hub.host, hub.port).await {
         Ok(a) => a,
         Err(e) => {
-            rep.add(ProbeResult::fail("hub.tcp", ms(t), format!("{} does not resolve: {e}", hub.host), vec![]));
+            rep.add(ProbeResult::fail(Probe::HubTcp, ms(t), format!("{} does not resolve: {e}", hub.host), vec![]));
             skip_hub_dependents(s, rep, "the hub's host does not resolve");
             return None;
         }
     };
     let loopback = if addr.ip().is_loopback() { "" } else { " (not loopback: the hub should bind 127.0.0.1 only)" };
     match tokio::time::timeout(s.timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(_)) => rep.add(ProbeResult::pass("hub.tcp", ms(t), format!("{addr} accepts connections{loopback}"))),
+        Ok(Ok(_)) => rep.add(ProbeResult::pass(Probe::HubTcp, ms(t), format!("{addr} accepts connections{loopback}"))),
         Ok(Err(e)) => {
             let f = classify(&e);
             let findings = if f == Failure::Refused { vec![Finding::HubDown] } else { vec![] };
-            rep.add(ProbeResult::fail("hub.tcp", ms(t), format!("{addr}: {f}"), findings));
+            rep.add(ProbeResult::fail(Probe::HubTcp, ms(t), format!("{addr}: {f}"), findings));
             skip_hub_dependents(s, rep, "the hub port does not accept connections");
             return None;
         }
         Err(_) => {
             rep.add(ProbeResult::fail(
-                "hub.tcp",
+                Probe::HubTcp,
                 ms(t),
                 format!("{addr}: no answer in {:?}", s.timeout),
                 vec![Finding::HubDown],
@@ -299,7 +306,7 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
     match scheme {
         Ok(found) if found == expected => {
             rep.add(ProbeResult::pass(
-                "hub.scheme",
+                Probe::HubScheme,
                 ms(t),
                 format!("speaks {}, as the {} topology expects", scheme_name(found), s.topology),
             ));
@@ -307,7 +314,7 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
         Ok(found) => {
             let finding = if found == Scheme::Tls { Finding::HubSpeaksTls } else { Finding::HubSpeaksHttp };
             rep.add(ProbeResult::fail(
-                "hub.scheme",
+                Probe::HubScheme,
                 ms(t),
                 format!(
                     "speaks {}, but the {} topology (nginx's proxy_pass) expects {}",
@@ -319,7 +326,7 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
             ));
         }
         Err(ref e) => {
-            rep.add(ProbeResult::fail("hub.scheme", ms(t), format!("neither HTTP nor TLS answered: {e}"), vec![]));
+            rep.add(ProbeResult::fail(Probe::HubScheme, ms(t), format!("neither HTTP nor TLS answered: {e}"), vec![]));
         }
     }
     let scheme = scheme.ok();
@@ -333,8 +340,8 @@ async fn hub_probes(ctx: &Ctx<'_>, rep: &mut Reporter) -> Option<Scheme> {
 
 /// Lists the hub probes that cannot run once the port is unreachable, with the reason.
 fn skip_hub_dependents(s: &Settings, rep: &mut Reporter, why: &str) {
-    let tls: &[&str] = if s.hub_tls { &["hub.tls.sni", "hub.tls.no-sni", "hub.cert.expiry"] } else { &[] };
-    for id in std::iter::once("hub.scheme").chain(tls.iter().copied()).chain(std::iter::once("hub.mercure")) {
+    let tls: &[Probe] = if s.hub_tls { &TLS_PROBES } else { &[] };
+    for id in std::iter::once(Probe::HubScheme).chain(tls.iter().cloned()).chain(std::iter::once(Probe::HubMercure)) {
         rep.add(ProbeResult::skip(id, why));
     }
 }
@@ -400,13 +407,13 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     if scheme != Some(Scheme::Tls) {
         let why =
             if scheme.is_none() { "the hub's scheme could not be determined" } else { "the hub does not speak TLS" };
-        for id in ["hub.tls.sni", "hub.tls.no-sni", "hub.cert.expiry"] {
+        for id in TLS_PROBES {
             rep.add(ProbeResult::skip(id, why));
         }
         return;
     }
     let (Some((sni, sni_rec)), Some((no_sni, no_sni_rec))) = (&ctx.tls.hub_sni, &ctx.tls.hub_no_sni) else {
-        for id in ["hub.tls.sni", "hub.tls.no-sni", "hub.cert.expiry"] {
+        for id in TLS_PROBES {
             rep.add(ProbeResult::skip(id, "no CA to verify the hub against: pass --bundle or --ca FILE"));
         }
         return;
@@ -422,14 +429,14 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
                 net::Stream::Plain(_) => String::new(),
             };
             rep.add(ProbeResult::pass(
-                "hub.tls.sni",
+                Probe::HubTlsSni,
                 ms(t),
                 format!("SNI {}: certificate verified against the bundle CA ({version})", s.tls_name),
             ));
         }
         Err(f) => {
             let findings = tls_findings(&f, &s.tls_name, sni_info.as_ref(), true);
-            rep.add(ProbeResult::fail("hub.tls.sni", ms(t), format!("SNI {}: {f}", s.tls_name), findings));
+            rep.add(ProbeResult::fail(Probe::HubTlsSni, ms(t), format!("SNI {}: {f}", s.tls_name), findings));
         }
     }
 
@@ -446,19 +453,19 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     };
     match no_sni_result {
         Ok(_) => rep.add(ProbeResult::pass(
-            "hub.tls.no-sni",
+            Probe::HubTlsNoSni,
             ms(t),
             "handshake without SNI (nginx's default) gets the hub certificate",
         )),
         Err(f) => {
             let findings = tls_findings(&f, &s.tls_name, info.as_ref(), false);
-            rep.add(ProbeResult::fail("hub.tls.no-sni", ms(t), format!("without SNI: {f}"), findings));
+            rep.add(ProbeResult::fail(Probe::HubTlsNoSni, ms(t), format!("without SNI: {f}"), findings));
         }
     }
 
     let t = Instant::now();
     match info {
-        None => rep.add(ProbeResult::skip("hub.cert.expiry", "the hub presented no certificate")),
+        None => rep.add(ProbeResult::skip(Probe::HubCertExpiry, "the hub presented no certificate")),
         Some(info) => {
             let now = time::OffsetDateTime::now_utc();
             let left = info.not_after - now;
@@ -468,7 +475,7 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
             };
             if left.is_negative() {
                 rep.add(ProbeResult::fail(
-                    "hub.cert.expiry",
+                    Probe::HubCertExpiry,
                     ms(t),
                     format!("expired on {}{differs}", info.not_after.date()),
                     vec![Finding::CertExpired { not_after: info.not_after.date().to_string() }],
@@ -477,7 +484,7 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
                 let soon =
                     if left < crate::pki::RENEW_BEFORE { "; renew: render again and install mercure/tls/" } else { "" };
                 rep.add(ProbeResult::pass(
-                    "hub.cert.expiry",
+                    Probe::HubCertExpiry,
                     ms(t),
                     format!("valid until {} ({} days){differs}{soon}", info.not_after.date(), left.whole_days()),
                 ));
@@ -512,7 +519,7 @@ fn tls_findings(f: &Failure, name: &str, info: Option<&pki::CertInfo>, sni: bool
 async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     let s = ctx.s;
     let Some(scheme) = scheme else {
-        rep.add(ProbeResult::skip("hub.mercure", "the hub's scheme is unknown"));
+        rep.add(ProbeResult::skip(Probe::HubMercure, "the hub's scheme is unknown"));
         return;
     };
     let mut url = s.hub_url.clone();
@@ -521,12 +528,12 @@ async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
             url.https = false;
             None
         }
-        Scheme::Tls if rep.get("hub.tls.sni").is_some_and(|r| r.status == Status::Pass) => {
+        Scheme::Tls if rep.get(&Probe::HubTlsSni).is_some_and(|r| r.status == Status::Pass) => {
             url.https = true;
             ctx.tls.hub_sni.as_ref().map(|(t, _)| t.clone())
         }
         Scheme::Tls => {
-            rep.add(ProbeResult::skip("hub.mercure", "the hub's TLS cannot be verified"));
+            rep.add(ProbeResult::skip(Probe::HubMercure, "the hub's TLS cannot be verified"));
             return;
         }
     };
@@ -553,28 +560,28 @@ async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     let path = &url.path;
     match r {
         Err(Failure::Timeout) => rep.add(ProbeResult::fail(
-            "hub.mercure",
+            Probe::HubMercure,
             ms(t),
             format!("GET {path}: no response headers within 2 s (after {} ms){health}", ms(t)),
             vec![],
         )),
         Ok(x) if matches!(x.head.status, 400 | 401 | 403) => {
             rep.add(ProbeResult::pass(
-                "hub.mercure",
+                Probe::HubMercure,
                 ms(t),
                 format!("GET {path} without topic or token: {} (a Mercure hub refuses it){health}", x.head.status),
             ));
         }
         Ok(x) if x.head.status == 200 && x.head.media_type() == "text/event-stream" => {
             rep.add(ProbeResult::pass(
-                "hub.mercure",
+                Probe::HubMercure,
                 ms(t),
                 format!("GET {path}: 200 text/event-stream (anonymous subscribers allowed){health}"),
             ));
         }
         Ok(x) if x.head.status == 200 && x.body.is_empty() && x.head.media_type().is_empty() => {
             rep.add(ProbeResult::fail(
-                "hub.mercure",
+                Probe::HubMercure,
                 ms(t),
                 format!("GET {path} with Host {domain}: 200 with an empty body{health}"),
                 vec![Finding::NoSiteMatched],
@@ -583,7 +590,7 @@ async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
         Ok(x) => {
             let finding = Finding::NotTheStream { status: x.head.status, media_type: x.head.media_type() };
             rep.add(ProbeResult::fail(
-                "hub.mercure",
+                Probe::HubMercure,
                 ms(t),
                 format!(
                     "GET {path}: {} `{}`: \"{}\"{health}",
@@ -595,7 +602,7 @@ async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
             ));
         }
         Err(e) => rep.add(ProbeResult::fail(
-            "hub.mercure",
+            Probe::HubMercure,
             ms(t),
             format!("GET {path}: {e}"),
             tls_findings(&e, &s.tls_name, None, true),
@@ -619,69 +626,41 @@ fn subscribe_task(s: &Settings, tls: Option<TlsTarget>, topic: &str, head_wait: 
                 return;
             }
         };
-        let mut r = BufReader::with_capacity(4096, stream);
-        let mut headers = vec![("Accept", "text/event-stream".to_string()), ("Cache-Control", "no-cache".to_string())];
-        if let Some(t) = &token {
-            headers.push(("Authorization", format!("Bearer {t}")));
-        }
-        let req = Request { method: "GET", url: &url, host: None, headers, body: None, close: false };
-        if let Err(e) = r.get_mut().write_all(&req.encode()).await {
-            let _ = tx.send(SubMsg::Failed(classify(&e))).await;
-            return;
-        }
         // A long wait: some hubs send the head only with the first event, published later.
-        let head = match tokio::time::timeout(head_wait, net::read_head(&mut r)).await.unwrap_or(Err(Failure::Timeout))
-        {
-            Ok(h) => h,
+        let request = Subscription::request(stream, &url, token.as_deref(), false);
+        let mut sub = match tokio::time::timeout(head_wait, request).await.unwrap_or(Err(Failure::Timeout)) {
+            Ok(sub) => sub,
             Err(f) => {
                 let _ = tx.send(SubMsg::Failed(f)).await;
                 return;
             }
         };
-        let mut framing = head.framing("GET");
-        if head.status != 200 || head.media_type() != "text/event-stream" {
-            let mut first = Vec::new();
-            let _ = tokio::time::timeout(Duration::from_millis(500), async {
-                while first.len() < 200 {
-                    match framing.read_some(&mut r, &mut first).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                }
-            })
-            .await;
-            let _ = tx.send(SubMsg::Head(head, first)).await;
+        if !sub.is_event_stream() {
+            let first = sub.first_bytes(200, Duration::from_millis(500)).await;
+            let _ = tx.send(SubMsg::Head(sub.head().clone(), first)).await;
             return;
         }
-        if tx.send(SubMsg::Head(head, Vec::new())).await.is_err() {
+        if tx.send(SubMsg::Head(sub.head().clone(), Vec::new())).await.is_err() {
             return;
         }
-        let mut parser = SseParser::default();
         let mut buf = Vec::with_capacity(4096);
         loop {
-            buf.clear();
-            match framing.read_some(&mut r, &mut buf).await {
-                Ok(0) => {
-                    let _ = tx.send(SubMsg::Ended(Instant::now(), None)).await;
-                    return;
-                }
-                Ok(_) => {
-                    let now = Instant::now();
-                    let events = match parser.try_push(&buf) {
-                        Ok(events) => events,
-                        Err(f) => {
-                            let _ = tx.send(SubMsg::Ended(now, Some(f))).await;
-                            return;
-                        }
-                    };
+            let read = sub.next_events(&mut buf).await;
+            let now = Instant::now();
+            match read {
+                Ok(Some(events)) => {
                     for ev in events {
                         if tx.send(SubMsg::Event(ev, now)).await.is_err() {
                             return;
                         }
                     }
                 }
-                Err(e) => {
-                    let _ = tx.send(SubMsg::Ended(Instant::now(), Some(classify(&e)))).await;
+                Ok(None) => {
+                    let _ = tx.send(SubMsg::Ended(now, None)).await;
+                    return;
+                }
+                Err(f) => {
+                    let _ = tx.send(SubMsg::Ended(now, Some(f))).await;
                     return;
                 }
             }
@@ -690,7 +669,7 @@ fn subscribe_task(s: &Settings, tls: Option<TlsTarget>, topic: &str, head_wait: 
     rx
 }
 
-/// Publishes one update; returns when the hub accepted it, or the failure.
+/// Publishes one update with `token`; the hub's answer (head and first bytes), or the failure.
 async fn publish(
     url: &Url,
     host: Option<&str>,
@@ -700,16 +679,9 @@ async fn publish(
     topic: &str,
     data: &str,
 ) -> Result<(Head, Vec<u8>), Failure> {
-    let body = net::publish_form(topic, data);
-    let req = Request {
-        method: "POST",
-        url,
-        host,
-        headers: vec![("Authorization", format!("Bearer {token}"))],
-        body: Some(("application/x-www-form-urlencoded", body)),
-        close: true,
-    };
-    let x = exchange(&req, &s.resolver, tls, s.timeout, 200, Duration::from_millis(500)).await?;
+    let to =
+        Endpoint { url: url.clone(), host: host.map(String::from), tls: tls.cloned(), resolver: s.resolver.clone() };
+    let x = net::publish_once(&to, token, topic, data, s.timeout).await?;
     Ok((x.head, x.body))
 }
 
@@ -722,12 +694,12 @@ impl Ctx<'_> {
     async fn publish_direct(&self, topic: &str, data: &str, hub_tls_ok: bool, rep: &mut Reporter) -> Option<Instant> {
         let s = self.s;
         let Some(token) = &s.publisher_token else {
-            rep.add(ProbeResult::skip("publish.direct", "no publisher token: pass --bundle or --token-file FILE"));
+            rep.add(ProbeResult::skip(Probe::PublishDirect, "no publisher token: pass --bundle or --token-file FILE"));
             return None;
         };
         if !hub_tls_ok {
             let why = hub_unusable(s, rep).unwrap_or("the hub's TLS cannot be verified, so no token is sent to it");
-            rep.add(ProbeResult::skip("publish.direct", why));
+            rep.add(ProbeResult::skip(Probe::PublishDirect, why));
             return None;
         }
         let t = Instant::now();
@@ -736,7 +708,7 @@ impl Ctx<'_> {
         match publish(&s.hub_url, Some(&domain), tls.as_ref(), s, token, topic, data).await {
             Ok((h, body)) if h.status == 200 => {
                 rep.add(ProbeResult::pass(
-                    "publish.direct",
+                    Probe::PublishDirect,
                     ms(t),
                     format!("hub {} accepted the update ({})", s.hub_url, preview(&body, 60)),
                 ));
@@ -749,7 +721,7 @@ impl Ctx<'_> {
                     _ => vec![],
                 };
                 rep.add(ProbeResult::fail(
-                    "publish.direct",
+                    Probe::PublishDirect,
                     ms(t),
                     format!("hub {}: {} \"{}\"", s.hub_url, h.status, preview(&body, 80)),
                     findings,
@@ -758,7 +730,7 @@ impl Ctx<'_> {
             }
             Err(f) => {
                 let findings = Self::hub_findings(rep);
-                rep.add(ProbeResult::fail("publish.direct", ms(t), format!("hub {}: {f}", s.hub_url), findings));
+                rep.add(ProbeResult::fail(Probe::PublishDirect, ms(t), format!("hub {}: {f}", s.hub_url), findings));
                 None
             }
         }
@@ -769,7 +741,7 @@ impl Ctx<'_> {
         let s = self.s;
         let Some(url) = s.symfony_url() else {
             if s.bundle.is_some() {
-                rep.add(ProbeResult::skip("publish.symfony", "symfony/.env.local has no MERCURE_URL"));
+                rep.add(ProbeResult::skip(Probe::PublishSymfony, "symfony/.env.local has no MERCURE_URL"));
             }
             return None;
         };
@@ -777,7 +749,7 @@ impl Ctx<'_> {
             Ok(u) => u,
             Err(e) => {
                 rep.add(ProbeResult::fail(
-                    "publish.symfony",
+                    Probe::PublishSymfony,
                     0,
                     format!("MERCURE_URL in symfony/.env.local: {e}"),
                     vec![],
@@ -788,11 +760,11 @@ impl Ctx<'_> {
         let (token, how, es256) = match symfony_token(s) {
             Ok(Some(t)) => t,
             Ok(None) => {
-                rep.add(ProbeResult::skip("publish.symfony", "no key or token to sign with"));
+                rep.add(ProbeResult::skip(Probe::PublishSymfony, "no key or token to sign with"));
                 return None;
             }
             Err(e) => {
-                rep.add(ProbeResult::fail("publish.symfony", 0, e, vec![]));
+                rep.add(ProbeResult::fail(Probe::PublishSymfony, 0, e, vec![]));
                 return None;
             }
         };
@@ -809,7 +781,7 @@ impl Ctx<'_> {
         match publish(&url, None, tls.as_ref(), s, &token, topic, data).await {
             Ok((h, body)) if h.status == 200 => {
                 rep.add(ProbeResult::pass(
-                    "publish.symfony",
+                    Probe::PublishSymfony,
                     ms(t),
                     format!("{url} accepted an update {how} ({})", preview(&body, 60)),
                 ));
@@ -824,7 +796,7 @@ impl Ctx<'_> {
                     _ => vec![],
                 };
                 rep.add(ProbeResult::fail(
-                    "publish.symfony",
+                    Probe::PublishSymfony,
                     ms(t),
                     format!("{url} {how}: {} \"{}\"", h.status, preview(&body, 80)),
                     findings,
@@ -835,7 +807,7 @@ impl Ctx<'_> {
                 // MERCURE_URL on the hub's own port fails for the hub's reasons.
                 let findings =
                     if url.port == s.hub_url.port && url.is_loopback_host() { Self::hub_findings(rep) } else { vec![] };
-                rep.add(ProbeResult::fail("publish.symfony", ms(t), format!("{url} {how}: {f}"), findings));
+                rep.add(ProbeResult::fail(Probe::PublishSymfony, ms(t), format!("{url} {how}: {f}"), findings));
                 None
             }
         }
@@ -904,7 +876,7 @@ impl Ctx<'_> {
     fn conf_findings(&self) -> Vec<Finding> {
         let Some(loc) = self.hub_location() else { return vec![] };
         let mut out = Vec::new();
-        if let Some(pass) = parse::nginx_arg(&loc, "proxy_pass") {
+        if let Some(pass) = formats::nginx_arg(&loc, "proxy_pass") {
             let https = pass.starts_with("https://");
             if https != self.s.hub_tls {
                 out.push(Finding::ProxyPassScheme { proxy_pass: pass.to_string() });
@@ -912,7 +884,7 @@ impl Ctx<'_> {
         }
         if self.s.hub_tls {
             let names = self.s.bundle_hub_cert.as_deref().and_then(|pem| pki::inspect(pem).ok()).map(|c| c.dns_names);
-            let checked = parse::nginx_arg(&loc, "proxy_ssl_name").unwrap_or("127.0.0.1").to_string();
+            let checked = formats::nginx_arg(&loc, "proxy_ssl_name").unwrap_or("127.0.0.1").to_string();
             if let Some(names) = names
                 && !names.contains(&checked)
             {
@@ -934,7 +906,11 @@ impl Ctx<'_> {
         match head {
             Some(Ok((h, _))) if h.status == 200 && h.media_type() == "text/event-stream" => {
                 let via = h.header("server").map(|v| format!(" (server: {v})")).unwrap_or_default();
-                rep.add(ProbeResult::pass("public.subscribe", elapsed, format!("{url}: 200 text/event-stream{via}")));
+                rep.add(ProbeResult::pass(
+                    Probe::PublicSubscribe,
+                    elapsed,
+                    format!("{url}: 200 text/event-stream{via}"),
+                ));
                 true
             }
             Some(Ok((h, first))) => {
@@ -947,7 +923,7 @@ impl Ctx<'_> {
                 };
                 let ctype = if h.media_type().is_empty() { "no Content-Type".to_string() } else { h.media_type() };
                 rep.add(ProbeResult::fail(
-                    "public.subscribe",
+                    Probe::PublicSubscribe,
                     elapsed,
                     format!("{url}: {} {}, {ctype}, body \"{}\"", h.status, h.reason, preview(first, 120)),
                     findings,
@@ -960,7 +936,7 @@ impl Ctx<'_> {
                     Failure::Refused => " (is nginx running, and does --resolve point at it?)",
                     _ => "",
                 };
-                rep.add(ProbeResult::fail("public.subscribe", elapsed, format!("{url}: {f}{hint}"), vec![]));
+                rep.add(ProbeResult::fail(Probe::PublicSubscribe, elapsed, format!("{url}: {f}{hint}"), vec![]));
                 false
             }
             // Headers held back while updates were published: something buffers (troubleshooting #7).
@@ -968,7 +944,7 @@ impl Ctx<'_> {
                 let lacks =
                     self.buffering_directives().map(|l| format!("; the hub location lacks {l}")).unwrap_or_default();
                 rep.add(ProbeResult::fail(
-                    "public.subscribe",
+                    Probe::PublicSubscribe,
                     elapsed,
                     format!(
                         "{url}: no response headers within {:?} although updates were published{lacks}",
@@ -980,7 +956,7 @@ impl Ctx<'_> {
             }
             None => {
                 rep.add(ProbeResult::fail(
-                    "public.subscribe",
+                    Probe::PublicSubscribe,
                     elapsed,
                     format!(
                         "{url}: no response headers within {:?}, and nothing was published to trigger them \
@@ -1043,7 +1019,7 @@ impl Ctx<'_> {
         }
         if ok {
             rep.add(ProbeResult::pass(
-                "public.delivery",
+                Probe::PublicDelivery,
                 ms(t),
                 format!("updates reached the public subscription: {detail}"),
             ));
@@ -1054,7 +1030,7 @@ impl Ctx<'_> {
             }
             findings.dedup();
             rep.add(ProbeResult::fail(
-                "public.delivery",
+                Probe::PublicDelivery,
                 ms(t),
                 format!("limit {} ms: {detail}", DELIVERY_LIMIT.as_millis()),
                 findings,
@@ -1065,18 +1041,18 @@ impl Ctx<'_> {
     /// The installed site's `/.well-known/mercure` location (`--nginx-conf`), parsed as `check` parses it.
     fn hub_location(&self) -> Option<NginxDirective> {
         let text = std::fs::read_to_string(self.s.nginx_conf.as_ref()?).ok()?;
-        let tree = parse::parse_nginx(&text).ok()?;
-        parse::nginx_mercure_location(&tree).cloned()
+        let tree = formats::parse_nginx(&text).ok()?;
+        formats::nginx_mercure_location(&tree).cloned()
     }
 
     /// Which anti-buffering directives the installed hub location lacks, if known.
     fn buffering_directives(&self) -> Option<String> {
         let loc = self.hub_location()?;
         let mut lacks = Vec::new();
-        if parse::nginx_arg(&loc, "proxy_buffering") != Some("off") {
+        if formats::nginx_arg(&loc, "proxy_buffering") != Some("off") {
             lacks.push("`proxy_buffering off`");
         }
-        if parse::nginx_arg(&loc, "proxy_http_version") != Some("1.1") {
+        if formats::nginx_arg(&loc, "proxy_http_version") != Some("1.1") {
             lacks.push("`proxy_http_version 1.1`");
         }
         (!lacks.is_empty()).then(|| lacks.join(" and "))
@@ -1085,7 +1061,7 @@ impl Ctx<'_> {
     /// A CORS preflight from `origin` through the public URL.
     async fn cors(&self, origin: &str, rep: &mut Reporter) {
         let s = self.s;
-        let id = format!("cors {origin}");
+        let id = Probe::Cors(origin.to_string());
         let t = Instant::now();
         let tls = tls_public(self.tls);
         let req = Request {
@@ -1119,11 +1095,11 @@ impl Ctx<'_> {
                     None
                 };
                 match finding {
-                    None => rep.add(ProbeResult::pass(&id, ms(t), format!("{detail}, credentials {creds}"))),
-                    Some(f) => rep.add(ProbeResult::fail(&id, ms(t), detail, vec![f])),
+                    None => rep.add(ProbeResult::pass(id, ms(t), format!("{detail}, credentials {creds}"))),
+                    Some(f) => rep.add(ProbeResult::fail(id, ms(t), detail, vec![f])),
                 }
             }
-            Err(f) => rep.add(ProbeResult::fail(&id, ms(t), f.to_string(), vec![])),
+            Err(f) => rep.add(ProbeResult::fail(id, ms(t), f.to_string(), vec![])),
         }
     }
 }
@@ -1131,10 +1107,11 @@ impl Ctx<'_> {
 /// Holds a subscription idle for `idle`; fails if the path closes it sooner.
 async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarget>, idle: Duration) -> ProbeResult {
     let t = Instant::now();
-    let topic = format!("https://mercure-setup.invalid/doctor/idle-{}", net::nonce_hex(6));
+    let topic = format!("https://mercure-setup.invalid/doctor/idle-{}", net::publish::nonce_hex(6));
     let mut rx = subscribe_task(&s, public.clone(), &topic, idle);
-    // One update so hubs that send headers with the first event answer at once.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // One update so hubs that send headers with the first event answer at once: sent as
+    // soon as the hub has answered (it then knows the subscriber), or after 300 ms without an answer.
+    let mut first = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await.ok().flatten();
     if let Some(token) = &s.publisher_token {
         let (url, tls, host) = if hub.is_some() || !s.hub_tls {
             (s.hub_url.clone(), hub.clone(), Some(s.names.domain.clone()))
@@ -1147,16 +1124,25 @@ async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarge
     let mut comments_or_events = 0u32;
     let mut streaming = false;
     loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
+        let msg = match first.take() {
+            Some(msg) => Ok(Some(msg)),
+            None => tokio::time::timeout_at(deadline, rx.recv()).await,
+        };
+        match msg {
             Err(_) if streaming => {
                 return ProbeResult::pass(
-                    "public.idle",
+                    Probe::PublicIdle,
                     ms(t),
                     format!("an idle subscription stayed open for {} s ({comments_or_events} events)", idle.as_secs()),
                 );
             }
             Err(_) => {
-                return ProbeResult::fail("public.idle", ms(t), "no response headers while idle".to_string(), vec![]);
+                return ProbeResult::fail(
+                    Probe::PublicIdle,
+                    ms(t),
+                    "no response headers while idle".to_string(),
+                    vec![],
+                );
             }
             Ok(Some(SubMsg::Head(h, _))) if h.status == 200 && h.media_type() == "text/event-stream" => {
                 streaming = true;
@@ -1169,7 +1155,7 @@ async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarge
                     vec![Finding::NotTheStream { status: h.status, media_type: h.media_type() }]
                 };
                 return ProbeResult::fail(
-                    "public.idle",
+                    Probe::PublicIdle,
                     after,
                     format!("{} after {after} ms: \"{}\"", h.status, preview(&first, 80)),
                     findings,
@@ -1180,15 +1166,20 @@ async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarge
                 let after = at.duration_since(t).as_millis();
                 let how = f.map_or_else(|| "closed".to_string(), |f| f.to_string());
                 return ProbeResult::fail(
-                    "public.idle",
+                    Probe::PublicIdle,
                     after,
                     format!("the idle subscription ended after {after} ms ({how}), before {} s", idle.as_secs()),
                     vec![Finding::IdleTimeout { after_ms: after }],
                 );
             }
-            Ok(Some(SubMsg::Failed(f))) => return ProbeResult::fail("public.idle", ms(t), f.to_string(), vec![]),
+            Ok(Some(SubMsg::Failed(f))) => return ProbeResult::fail(Probe::PublicIdle, ms(t), f.to_string(), vec![]),
             Ok(None) => {
-                return ProbeResult::fail("public.idle", ms(t), "the subscription task stopped".to_string(), vec![]);
+                return ProbeResult::fail(
+                    Probe::PublicIdle,
+                    ms(t),
+                    "the subscription task stopped".to_string(),
+                    vec![],
+                );
             }
         }
     }

@@ -1,12 +1,12 @@
 //! Probe results and how they are shown: one line per probe as it completes (mark,
 //! timing, what was seen), each failure followed by its diagnosis; or JSON.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::Write as _;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-use crate::doctor::diagnosis::{Diagnosis, Finding, Names};
+use crate::diagnosis::{Diagnosis, Finding, Names};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -17,10 +17,67 @@ pub enum Status {
     Skip,
 }
 
+/// What a probe checks. Reports and JSON show its id (`hub.tcp`, `cors ORIGIN`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Building the TLS configurations the other probes use.
+    TlsSetup,
+    BundleSecrets,
+    HubTcp,
+    HubScheme,
+    HubTlsSni,
+    HubTlsNoSni,
+    HubCertExpiry,
+    HubMercure,
+    PublicSubscribe,
+    PublishDirect,
+    PublishSymfony,
+    PublicDelivery,
+    PublicIdle,
+    /// A CORS preflight from this origin.
+    Cors(String),
+}
+
+impl Probe {
+    /// The id reports and JSON show.
+    pub fn id(&self) -> std::borrow::Cow<'static, str> {
+        let id = match self {
+            Probe::TlsSetup => "tls.setup",
+            Probe::BundleSecrets => "bundle.secrets",
+            Probe::HubTcp => "hub.tcp",
+            Probe::HubScheme => "hub.scheme",
+            Probe::HubTlsSni => "hub.tls.sni",
+            Probe::HubTlsNoSni => "hub.tls.no-sni",
+            Probe::HubCertExpiry => "hub.cert.expiry",
+            Probe::HubMercure => "hub.mercure",
+            Probe::PublicSubscribe => "public.subscribe",
+            Probe::PublishDirect => "publish.direct",
+            Probe::PublishSymfony => "publish.symfony",
+            Probe::PublicDelivery => "public.delivery",
+            Probe::PublicIdle => "public.idle",
+            Probe::Cors(origin) => return format!("cors {origin}").into(),
+        };
+        id.into()
+    }
+}
+
+impl fmt::Display for Probe {
+    /// Padded like a string, so reports can align ids in a column.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.id())
+    }
+}
+
+impl Serialize for Probe {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.id())
+    }
+}
+
 /// One probe's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeResult {
-    pub id: String,
+    pub id: Probe,
     pub status: Status,
     pub millis: u128,
     pub detail: String,
@@ -30,30 +87,16 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
-    pub fn pass(id: &str, millis: u128, detail: impl Into<String>) -> Self {
-        ProbeResult {
-            id: id.into(),
-            status: Status::Pass,
-            millis,
-            detail: detail.into(),
-            findings: vec![],
-            diagnoses: vec![],
-        }
+    pub fn pass(id: Probe, millis: u128, detail: impl Into<String>) -> Self {
+        ProbeResult { id, status: Status::Pass, millis, detail: detail.into(), findings: vec![], diagnoses: vec![] }
     }
 
-    pub fn fail(id: &str, millis: u128, detail: impl Into<String>, findings: Vec<Finding>) -> Self {
-        ProbeResult { id: id.into(), status: Status::Fail, millis, detail: detail.into(), findings, diagnoses: vec![] }
+    pub fn fail(id: Probe, millis: u128, detail: impl Into<String>, findings: Vec<Finding>) -> Self {
+        ProbeResult { id, status: Status::Fail, millis, detail: detail.into(), findings, diagnoses: vec![] }
     }
 
-    pub fn skip(id: &str, detail: impl Into<String>) -> Self {
-        ProbeResult {
-            id: id.into(),
-            status: Status::Skip,
-            millis: 0,
-            detail: detail.into(),
-            findings: vec![],
-            diagnoses: vec![],
-        }
+    pub fn skip(id: Probe, detail: impl Into<String>) -> Self {
+        ProbeResult { id, status: Status::Skip, millis: 0, detail: detail.into(), findings: vec![], diagnoses: vec![] }
     }
 }
 
@@ -67,7 +110,7 @@ pub fn format_result(r: &ProbeResult) -> String {
     let timing = if r.status == Status::Skip { String::new() } else { format!("{} ms", r.millis) };
     let mut s = format!("{mark} {:<18} {timing:>8}  {}\n", r.id, r.detail);
     for d in &r.diagnoses {
-        let _ = writeln!(s, "       cause ({}): {}", crate::teaching::troubleshooting_ref(d.item), d.cause);
+        let _ = writeln!(s, "       cause ({}): {}", d.item.reference(), d.cause);
         let _ = writeln!(s, "       fix: {}", d.fix);
     }
     s
@@ -110,8 +153,8 @@ impl Reporter {
         self.results.iter().filter(|r| r.status == s).count()
     }
 
-    pub fn get(&self, id: &str) -> Option<&ProbeResult> {
-        self.results.iter().find(|r| r.id == id)
+    pub fn get(&self, id: &Probe) -> Option<&ProbeResult> {
+        self.results.iter().find(|r| r.id == *id)
     }
 
     /// Every finding so far, for explaining later failures.
@@ -161,9 +204,9 @@ mod tests {
             heartbeat: "40s".into(),
         };
         let mut rep = Reporter::new(names, true);
-        rep.add(ProbeResult::pass("hub.tcp", 1, "ok"));
-        rep.add(ProbeResult::fail("public.delivery", 1200, "late", vec![Finding::Buffering, Finding::Buffering]));
-        rep.add(ProbeResult::skip("hub.tls.sni", "plain HTTP topology"));
+        rep.add(ProbeResult::pass(Probe::HubTcp, 1, "ok"));
+        rep.add(ProbeResult::fail(Probe::PublicDelivery, 1200, "late", vec![Finding::Buffering, Finding::Buffering]));
+        rep.add(ProbeResult::skip(Probe::HubTlsSni, "plain HTTP topology"));
         assert_eq!(rep.summary(), "1 passed, 1 failed, 1 skipped");
         let text = format_result(&rep.results[1]);
         assert!(text.starts_with("[FAIL] public.delivery"), "{text}");
@@ -173,5 +216,7 @@ mod tests {
         assert_eq!(json["failed"], 1);
         assert_eq!(json["probes"][1]["diagnoses"][0]["item"], 7);
         assert_eq!(json["probes"][2]["status"], "skip");
+        assert_eq!(json["probes"][2]["id"], "hub.tls.sni");
+        assert_eq!(format!("[{:<8}]", Probe::Cors("o".into())), "[cors o  ]");
     }
 }

@@ -6,25 +6,27 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::bundle::paths;
-use crate::check::parse::{self, BundleDir, LoadError};
-use crate::doctor::diagnosis::Names;
-use crate::doctor::net::{self, Resolver, Url};
+use crate::bundle_dir::{BundleDir, LoadError};
+use crate::cli::{ReachArgs, read_token, std_duration};
+use crate::diagnosis::Names;
 use crate::error::Error;
+use crate::formats;
+use crate::net::{Resolver, Url};
 use crate::plan::Plan;
 use crate::values::JwtAlgorithm;
 
 /// The flags `doctor` takes, before they are combined with the bundle.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct DoctorArgs {
     /// A rendered bundle: URLs, ports, topology, CA and tokens are read from it.
     #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
     /// The public hub URL (default: `https://DOMAIN/.well-known/mercure` from the bundle).
-    #[arg(long, value_name = "URL")]
-    pub public_url: Option<String>,
+    #[arg(long, value_name = "URL", value_parser = Url::parse)]
+    pub public_url: Option<Url>,
     /// The hub's own URL on this machine (default: from the bundle's topology and port).
-    #[arg(long, value_name = "URL")]
-    pub hub_url: Option<String>,
+    #[arg(long, value_name = "URL", value_parser = Url::parse)]
+    pub hub_url: Option<Url>,
     /// The private CA that signed the hub certificate (default: mercure/tls/ca.crt).
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
@@ -38,10 +40,10 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "FILE")]
     pub subscriber_token_file: Option<PathBuf>,
     #[command(flatten)]
-    pub reach: net::ReachArgs,
+    pub reach: ReachArgs,
     /// Hold an idle subscription this long (e.g. 75s) to catch proxy read timeouts.
-    #[arg(long, value_name = "DURATION")]
-    pub idle: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = crate::values::Duration::parse)]
+    pub idle: Option<crate::values::Duration>,
     /// A browser origin to send a CORS preflight from (repeatable; default: `hub.cors_origins`).
     #[arg(long = "origin", value_name = "ORIGIN")]
     pub origins: Vec<String>,
@@ -52,11 +54,33 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "FILE")]
     pub nginx_error_log: Option<PathBuf>,
     /// How long each connection and response may take.
-    #[arg(long, value_name = "DURATION", default_value = "5s")]
-    pub timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::values::Duration::parse)]
+    pub timeout: crate::values::Duration,
     /// Print the results as JSON for scripts.
     #[arg(long)]
     pub json: bool,
+}
+
+impl Default for DoctorArgs {
+    /// No bundle and no flags, with the command line's default `--timeout`.
+    fn default() -> Self {
+        DoctorArgs {
+            bundle: None,
+            public_url: None,
+            hub_url: None,
+            ca: None,
+            tls_name: None,
+            token_file: None,
+            subscriber_token_file: None,
+            reach: ReachArgs::default(),
+            idle: None,
+            origins: Vec::new(),
+            nginx_conf: None,
+            nginx_error_log: None,
+            timeout: crate::values::Duration { text: "5s".into(), millis: 5_000 },
+            json: false,
+        }
+    }
 }
 
 /// `MERCURE_URL` and the signing key from symfony/.env.local.
@@ -124,16 +148,14 @@ impl Settings {
 
         let public_url = match (&args.public_url, &plan) {
             (Some(u), _) => u.clone(),
-            (None, Some(p)) => p.public_hub_url.clone(),
+            (None, Some(p)) => Url::parse(&p.public_hub_url).map_err(Error::Usage)?,
             (None, None) => return Err(Error::Usage("doctor needs --bundle DIR or --public-url URL".into())),
         };
-        let public_url = Url::parse(&public_url).map_err(Error::Usage)?;
         let hub_url = match (&args.hub_url, &plan) {
             (Some(u), _) => u.clone(),
-            (None, Some(p)) => format!("{}/.well-known/mercure", p.hub_upstream),
+            (None, Some(p)) => Url::parse(&format!("{}/.well-known/mercure", p.hub_upstream)).map_err(Error::Usage)?,
             (None, None) => return Err(Error::Usage("doctor needs --bundle DIR or --hub-url URL".into())),
         };
-        let hub_url = Url::parse(&hub_url).map_err(Error::Usage)?;
         if hub_url.path == "/" {
             return Err(Error::Usage(format!("--hub-url {hub_url}: give the hub path, e.g. /.well-known/mercure")));
         }
@@ -150,20 +172,20 @@ impl Settings {
         };
         let bundle_hub_cert = bundle_file(paths::HUB_CERT).and_then(|p| read_optional(&p));
         let publisher_token = match (&args.token_file, bundle_file(paths::PUBLISHER_TOKEN)) {
-            (Some(p), _) => Some(net::read_token(p)?),
+            (Some(p), _) => Some(read_token(p)?),
             (None, Some(p)) => read_optional(&p).map(|t| t.trim().to_string()),
             _ => None,
         };
         let subscriber_token = match (&args.subscriber_token_file, bundle_file(paths::SUBSCRIBER_TOKEN)) {
-            (Some(p), _) => Some(net::read_token(p)?),
+            (Some(p), _) => Some(read_token(p)?),
             (None, Some(p)) => read_optional(&p).map(|t| t.trim().to_string()),
             _ => None,
         }
         .or_else(|| publisher_token.clone());
         let public_ca_pem = args.reach.public_ca_pem()?;
-        let resolver = args.reach.resolver()?;
-        let idle = args.idle.as_deref().map(|s| net::parse_duration(s, "--idle")).transpose()?;
-        let timeout = net::parse_duration(&args.timeout, "--timeout")?;
+        let resolver = args.reach.resolver();
+        let idle = args.idle.as_ref().map(std_duration);
+        let timeout = std_duration(&args.timeout);
         let origins = if args.origins.is_empty() {
             plan.as_ref().map(|p| p.cors_origins.iter().filter(|o| *o != "*").cloned().collect()).unwrap_or_default()
         } else {
@@ -172,7 +194,7 @@ impl Settings {
         let symfony = match bundle.as_ref().map(|b| b.read(paths::ENV_LOCAL)) {
             Some(Ok(text)) => {
                 // A file that does not parse is reported by `bundle.secrets`.
-                let mut env = parse::parse_env(&text).unwrap_or_default();
+                let mut env = formats::parse_env(&text).unwrap_or_default();
                 env.remove("MERCURE_URL").map(|mercure_url| SymfonyEnv {
                     mercure_url,
                     secret: env.remove("MERCURE_JWT_SECRET"),
@@ -245,11 +267,13 @@ mod tests {
     #[test]
     fn flags_alone_are_enough_and_required() {
         let args = DoctorArgs {
-            public_url: Some("https://app.example.com:8443/.well-known/mercure".into()),
-            hub_url: Some("http://127.0.0.1:3000/.well-known/mercure".into()),
-            reach: net::ReachArgs { resolve: vec!["app.example.com:8443:127.0.0.1".into()], public_ca: None },
-            idle: Some("75s".into()),
-            timeout: "5s".into(),
+            public_url: Some(Url::parse("https://app.example.com:8443/.well-known/mercure").unwrap()),
+            hub_url: Some(Url::parse("http://127.0.0.1:3000/.well-known/mercure").unwrap()),
+            reach: ReachArgs {
+                resolve: vec![crate::net::ResolveEntry::parse("app.example.com:8443:127.0.0.1").unwrap()],
+                public_ca: None,
+            },
+            idle: Some(crate::values::Duration::parse("75s").unwrap()),
             ..DoctorArgs::default()
         };
         let s = Settings::resolve(&args).unwrap();
@@ -257,7 +281,7 @@ mod tests {
         assert_eq!(s.idle, Some(Duration::from_secs(75)));
         assert_eq!(s.names.hub_port, 3000);
         assert_eq!(s.topology, "same-host-http");
-        let err = Settings::resolve(&DoctorArgs { timeout: "5s".into(), ..DoctorArgs::default() }).unwrap_err();
+        let err = Settings::resolve(&DoctorArgs::default()).unwrap_err();
         assert!(err.to_string().contains("--bundle"));
     }
 }

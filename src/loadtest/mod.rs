@@ -11,19 +11,20 @@
 pub mod report;
 pub mod stats;
 
-use std::io::{self, IsTerminal as _};
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::sync::{Semaphore, watch};
 
-use crate::doctor::diagnosis::{Diagnosis, Finding, Names};
-use crate::doctor::net::{self, Failure, Request, Resolver, SseParser, TlsTarget, Url};
+use crate::cli::{ReachArgs, read_token, std_duration};
+use crate::diagnosis::{Diagnosis, Finding, Names};
 use crate::error::Error;
-use stats::{ClientUse, Histogram, KINDS, Latency, NOT_ATTEMPTED, Report};
+use crate::net::{self, Endpoint, Failure, Resolver, Subscription, TlsTarget, Url};
+use crate::values::Duration as DurationArg;
+use stats::{ClientUse, FailureKind, Histogram, KindCounts, Latency, Report};
 
 pub const MAX_SUBSCRIBERS: u32 = 200_000;
 pub const MAX_UPDATES: u32 = 100_000;
@@ -43,8 +44,8 @@ const WARMUP_TRIES: u32 = 3;
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadtestArgs {
     /// The public hub URL, e.g. `https://app.example.com/.well-known/mercure`.
-    #[arg(long, value_name = "URL")]
-    pub public_url: String,
+    #[arg(long, value_name = "URL", value_parser = Url::parse)]
+    pub public_url: Url,
     /// A publisher JWT (the bundle's tokens/publisher.jwt).
     #[arg(long, value_name = "FILE")]
     pub token_file: PathBuf,
@@ -61,19 +62,19 @@ pub struct LoadtestArgs {
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
     /// Hard limit for the whole run (ramp-up, publishing, draining).
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    pub duration: String,
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = DurationArg::parse)]
+    pub duration: DurationArg,
     /// Connection attempts in flight at once during ramp-up.
     #[arg(long, default_value_t = 200)]
     pub concurrency: u32,
     /// How long one connection may take to connect and answer.
-    #[arg(long, value_name = "DURATION", default_value = "15s")]
-    pub connect_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = DurationArg::parse)]
+    pub connect_timeout: DurationArg,
     /// Publish here instead of the public URL (e.g. the hub directly).
-    #[arg(long, value_name = "URL")]
-    pub publish_url: Option<String>,
+    #[arg(long, value_name = "URL", value_parser = Url::parse)]
+    pub publish_url: Option<Url>,
     #[command(flatten)]
-    pub reach: net::ReachArgs,
+    pub reach: ReachArgs,
     /// Subscribe over HTTP/2 (https only), one connection per subscriber as browser
     /// tabs of different users have; without it, HTTP/1.1.
     #[arg(long)]
@@ -168,8 +169,8 @@ fn tls_for(url: &Url, roots: Option<&rustls::RootCertStore>, http2: bool) -> Res
 
 impl Plan {
     fn from_args(a: &LoadtestArgs) -> Result<Plan, Error> {
-        let url = Url::parse(&a.public_url).map_err(Error::Usage)?;
-        let publish_url = a.publish_url.as_deref().map_or(Ok(url.clone()), Url::parse).map_err(Error::Usage)?;
+        let url = a.public_url.clone();
+        let publish_url = a.publish_url.clone().unwrap_or_else(|| url.clone());
         if a.subscribers == 0 || a.subscribers > MAX_SUBSCRIBERS {
             return Err(Error::Usage(format!("--subscribers must be 1..={MAX_SUBSCRIBERS}")));
         }
@@ -187,7 +188,7 @@ impl Plan {
         if !(a.rate > 0.0 && a.rate <= 10_000.0) {
             return Err(Error::Usage("--rate must be above 0 and at most 10000 updates/s".into()));
         }
-        let d = net::parse_duration(&a.duration, "--duration")?;
+        let d = std_duration(&a.duration);
         if d.is_zero() || d > MAX_DURATION {
             return Err(Error::Usage("--duration must be above 0 and at most 1h".into()));
         }
@@ -197,9 +198,9 @@ impl Plan {
             .map(|pem| net::roots_from_pem(&pem, "--public-ca"))
             .transpose()
             .map_err(Error::Usage)?;
-        let publisher_token = net::read_token(&a.token_file)?;
+        let publisher_token = read_token(&a.token_file)?;
         let subscriber_token =
-            a.subscriber_token_file.as_deref().map_or_else(|| Ok(publisher_token.clone()), net::read_token)?;
+            a.subscriber_token_file.as_deref().map_or_else(|| Ok(publisher_token.clone()), read_token)?;
         if a.http2 && !url.https {
             return Err(Error::Usage("--http2 needs an https:// --public-url (HTTP/2 is negotiated in TLS)".into()));
         }
@@ -208,7 +209,7 @@ impl Plan {
             publish_tls: tls_for(&publish_url, roots.as_ref(), false)?,
             url,
             publish_url,
-            resolver: a.reach.resolver()?,
+            resolver: a.reach.resolver(),
             publisher_token,
             subscriber_token,
             subscribers: a.subscribers,
@@ -216,10 +217,10 @@ impl Plan {
             rate: a.rate,
             duration: d,
             concurrency: a.concurrency.max(1),
-            connect_timeout: net::parse_duration(&a.connect_timeout, "--connect-timeout")?,
+            connect_timeout: std_duration(&a.connect_timeout),
             json: a.json,
             http2: a.http2,
-            topic: format!("https://mercure-setup.invalid/loadtest/{}", net::nonce_hex(6)),
+            topic: format!("https://mercure-setup.invalid/loadtest/{}", net::publish::nonce_hex(6)),
         })
     }
 
@@ -391,7 +392,7 @@ async fn drive(plan: Plan, mut client: ClientUse) -> Report {
     } else {
         // Publishing at the requested rate, then draining: until every subscriber has
         // every published update, or the grace time ends.
-        let mut sender = Publisher::new(plan.clone());
+        let mut sender = publisher(&plan);
         publishing = publish_all(&mut sender, plan.updates, plan.rate, hard_deadline, clock, plan.json).await;
         let drain_end = (Instant::now() + DRAIN).min(hard_deadline);
         let expected = u64::from(publishing.published) * u64::from(shared.established.load(Ordering::Relaxed));
@@ -445,7 +446,7 @@ fn progress_line(plan: &Plan, shared: &Shared, start: Instant) {
 /// The likely cause of failed subscriptions (a troubleshooting row), from their classes.
 fn connection_diagnosis(
     plan: &Plan,
-    by_kind: &[u32; KINDS.len()],
+    by_kind: &KindCounts,
     established: u32,
     statuses: &[u16],
     client_is_bottleneck: bool,
@@ -455,12 +456,12 @@ fn connection_diagnosis(
         return Some(plan.diagnose(&Finding::NotTheStream { status, media_type: String::new() }));
     }
     // Nothing got through nginx at all: it has no hub to talk to.
-    if established == 0 && by_kind[1] > 0 {
+    if established == 0 && by_kind[FailureKind::BadGateway] > 0 {
         return Some(plan.diagnose(&Finding::HubDown));
     }
     // Some subscriptions held and the rest were closed, reset or answered 502 while the
     // client had room: nginx ran out of worker connections.
-    let server_side = by_kind[1] + by_kind[3] + by_kind[6];
+    let server_side = by_kind[FailureKind::BadGateway] + by_kind[FailureKind::Reset] + by_kind[FailureKind::Closed];
     if established > 0 && server_side > 0 && !client_is_bottleneck {
         return Some(plan.diagnose(&Finding::TooFewWorkerConnections));
     }
@@ -490,7 +491,7 @@ fn summarize(
     ran_out_of_time: bool,
 ) -> Report {
     let published = publishing.published;
-    let mut by_kind = [0u32; KINDS.len()];
+    let mut by_kind = KindCounts::default();
     let mut examples: Vec<(String, String)> = Vec::new();
     let mut statuses = Vec::new();
     let mut established = 0u32;
@@ -533,22 +534,23 @@ fn summarize(
                 {
                     statuses.push(s);
                 }
-                let k = stats::kind_index(&f);
-                events.push((r.ended_at_us / 1000, KINDS[k]));
+                let k = FailureKind::of(&f);
+                events.push((r.ended_at_us / 1000, k.name()));
                 by_kind[k] += 1;
-                if !examples.iter().any(|(n, _)| n == KINDS[k]) {
-                    examples.push((KINDS[k].to_string(), f.to_string()));
+                if !examples.iter().any(|(n, _)| n == k.name()) {
+                    examples.push((k.name().to_string(), f.to_string()));
                 }
             }
-            Outcome::NotAttempted => by_kind[NOT_ATTEMPTED] += 1,
+            Outcome::NotAttempted => by_kind[FailureKind::NotAttempted] += 1,
         }
     }
-    let failed: u32 = by_kind.iter().sum();
+    let failed = by_kind.total();
     let rss_delta = client.rss_peak_kib.saturating_sub(client.rss_before_kib) * 1024;
     client.rss_per_subscription_bytes = if established > 0 { rss_delta / u64::from(established) } else { 0 };
     // Subscribers never tried count against the client only when the duration ran out.
-    let not_attempted = if ran_out_of_time { by_kind[NOT_ATTEMPTED] } else { 0 };
-    client.bottlenecks = stats::bottlenecks(&client, plan.subscribers, by_kind[7], not_attempted);
+    let not_attempted = if ran_out_of_time { by_kind[FailureKind::NotAttempted] } else { 0 };
+    client.bottlenecks =
+        stats::bottlenecks(&client, plan.subscribers, by_kind[FailureKind::ClientLimit], not_attempted);
     let ramp_seconds = ramp.as_secs_f64();
     let diagnosis = connection_diagnosis(plan, &by_kind, established, &statuses, !client.bottlenecks.is_empty());
     let publish_diagnosis = publishing.first_failure.as_ref().and_then(|f| publish_diagnosis(plan, f, established));
@@ -559,7 +561,7 @@ fn summarize(
         rate: plan.rate,
         established,
         failed,
-        failed_by_kind: KINDS.iter().zip(by_kind).filter(|(_, n)| *n > 0).map(|(k, n)| ((*k).to_string(), n)).collect(),
+        failed_by_kind: by_kind.named(),
         failure_examples: examples,
         dropped,
         ramp_seconds,
@@ -581,121 +583,17 @@ fn summarize(
     }
 }
 
-/// Connects one subscription: TCP (and TLS) under the gate's permit, then the request
-/// and the response head.
-/// An open subscription's event stream, over HTTP/1.1 or HTTP/2.
-enum EventStream {
-    Http1(BufReader<net::Stream>, net::Framing),
-    /// The response body, and the request handle that keeps the connection's client side alive.
-    Http2 {
-        body: h2::RecvStream,
-        _client: h2::client::SendRequest<bytes::Bytes>,
-    },
-}
-
-impl EventStream {
-    /// Appends the next bytes of the stream to `out`; Ok(0) when it ended.
-    async fn read_some(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
-        match self {
-            EventStream::Http1(r, framing) => framing.read_some(r, out).await,
-            EventStream::Http2 { body, .. } => loop {
-                match body.data().await {
-                    None => return Ok(0),
-                    Some(Err(e)) => return Err(h2_io_error(e)),
-                    // An empty DATA frame is no end of stream.
-                    Some(Ok(data)) if data.is_empty() => {}
-                    Some(Ok(data)) => {
-                        let _ = body.flow_control().release_capacity(data.len());
-                        out.extend_from_slice(&data);
-                        return Ok(data.len());
-                    }
-                }
-            },
-        }
-    }
-}
-
-/// An HTTP/2 error as the I/O error the failure classes understand.
-fn h2_io_error(e: h2::Error) -> io::Error {
-    if e.is_io() {
-        return e.into_io().unwrap_or_else(|| io::Error::other("HTTP/2 I/O error"));
-    }
-    let kind = if e.is_reset() || e.is_go_away() { io::ErrorKind::ConnectionReset } else { io::ErrorKind::Other };
-    io::Error::new(kind, e)
-}
-
-/// Opens one subscription: connect, send the GET, check the answer is an event stream.
-async fn connect(plan: &Plan, permit: tokio::sync::SemaphorePermit<'_>) -> Result<EventStream, Failure> {
+/// Opens one subscription: TCP (and TLS) under the gate's permit, then the GET and a
+/// response head that is the event stream.
+async fn connect(plan: &Plan, permit: tokio::sync::SemaphorePermit<'_>) -> Result<Subscription, Failure> {
     let stream = net::open(&plan.url, &plan.resolver, plan.tls.as_ref(), plan.connect_timeout).await?;
     drop(permit);
     let url = plan.url.with_query("topic", &plan.topic);
-    let authorization = format!("Bearer {}", plan.subscriber_token);
     let subscribe = async {
-        if plan.http2 {
-            subscribe_h2(stream, &url, &authorization).await
-        } else {
-            subscribe_h1(stream, &url, authorization).await
-        }
+        let sub = Subscription::request(stream, &url, Some(&plan.subscriber_token), plan.http2).await?;
+        sub.refusal().map_or(Ok(sub), Err)
     };
     tokio::time::timeout(plan.connect_timeout, subscribe).await.unwrap_or(Err(Failure::Timeout))
-}
-
-async fn subscribe_h1(stream: net::Stream, url: &Url, authorization: String) -> Result<EventStream, Failure> {
-    // A small buffer: thousands of these stay resident for the whole run.
-    let mut r = BufReader::with_capacity(2048, stream);
-    let req = Request {
-        method: "GET",
-        url,
-        host: None,
-        headers: vec![("Accept", "text/event-stream".into()), ("Authorization", authorization)],
-        body: None,
-        close: false,
-    };
-    r.get_mut().write_all(&req.encode()).await.map_err(|e| net::classify(&e))?;
-    let head = net::read_head(&mut r).await?;
-    if head.status != 200 {
-        return Err(Failure::Status(head.status));
-    }
-    if head.media_type() != "text/event-stream" {
-        return Err(Failure::Other(format!("200 with Content-Type `{}`", head.media_type())));
-    }
-    let framing = head.framing("GET");
-    Ok(EventStream::Http1(r, framing))
-}
-
-async fn subscribe_h2(stream: net::Stream, url: &Url, authorization: &str) -> Result<EventStream, Failure> {
-    if let net::Stream::Tls(tls) = &stream
-        && tls.get_ref().1.alpn_protocol() != Some(b"h2")
-    {
-        return Err(Failure::Other("the server did not negotiate HTTP/2 (ALPN h2)".into()));
-    }
-    let h2_failure = |e: h2::Error| net::classify(&h2_io_error(e));
-    let (client, connection) = h2::client::handshake(stream).await.map_err(h2_failure)?;
-    // The connection is driven by its own task for as long as the stream lives.
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut client = client.ready().await.map_err(h2_failure)?;
-    let request = http::Request::get(format!("https://{}{}", url.authority(), url.path))
-        .header("accept", "text/event-stream")
-        .header("authorization", authorization)
-        .body(())
-        .map_err(|e| Failure::Other(e.to_string()))?;
-    let (response, _) = client.send_request(request, true).map_err(h2_failure)?;
-    let response = response.await.map_err(h2_failure)?;
-    if response.status() != http::StatusCode::OK {
-        return Err(Failure::Status(response.status().as_u16()));
-    }
-    let media_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if media_type != "text/event-stream" {
-        return Err(Failure::Other(format!("200 with Content-Type `{media_type}`")));
-    }
-    Ok(EventStream::Http2 { body: response.into_body(), _client: client })
 }
 
 /// One subscription: connect (bounded by the gate), subscribe, then count updates until stopped.
@@ -741,35 +639,26 @@ async fn subscriber(
         }
     };
     result.received = vec![0; (plan.updates as usize).div_ceil(64)];
-    let mut parser = SseParser::default();
     let mut buf = Vec::with_capacity(512);
     let mut warmed = false;
     loop {
-        buf.clear();
         let read = tokio::select! {
-            r = events.read_some(&mut buf) => r,
+            r = events.next_events(&mut buf) => r,
             _ = stop.wait_for(|&s| s) => break,
         };
-        match read {
-            Ok(0) => {
+        // An over-long line or event ends this subscription rather than growing without bound.
+        let events = match read {
+            Ok(Some(events)) => events,
+            Ok(None) => {
                 result.dropped = Some(Failure::Closed);
                 break;
             }
-            Err(e) => {
-                result.dropped = Some(net::classify(&e));
-                break;
-            }
-            Ok(_) => {}
-        }
-        let now_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
-        // An over-long line or event ends this subscription rather than growing without bound.
-        let events = match parser.try_push(&buf) {
-            Ok(events) => events,
             Err(failure) => {
                 result.dropped = Some(failure);
                 break;
             }
         };
+        let now_us = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
         for ev in events {
             if !warmed {
                 warmed = true;
@@ -805,7 +694,7 @@ async fn subscriber(
 /// once every subscriber is known to the hub. Counts its failures, and gives up
 /// (`warmup_gave_up`) when the first `WARMUP_TRIES` all failed.
 async fn warmup(plan: Arc<Plan>, shared: Arc<Shared>) {
-    let mut publisher = Publisher::new(plan);
+    let mut publisher = publisher(&plan);
     while !shared.stop_warmup.load(Ordering::Relaxed) {
         match publisher.publish("warmup").await {
             Ok(()) => {
@@ -886,66 +775,21 @@ async fn publish_all(
     out
 }
 
-/// Publishes over one kept-alive connection, reconnecting when it drops.
-struct Publisher {
-    plan: Arc<Plan>,
-    conn: Option<BufReader<net::Stream>>,
-}
-
-impl Publisher {
-    fn new(plan: Arc<Plan>) -> Self {
-        Publisher { plan, conn: None }
-    }
-
-    async fn try_publish(&mut self, data: &str) -> Result<(), Failure> {
-        let p = self.plan.clone();
-        let mut conn = match self.conn.take() {
-            Some(c) => c,
-            None => {
-                BufReader::new(net::open(&p.publish_url, &p.resolver, p.publish_tls.as_ref(), p.connect_timeout).await?)
-            }
-        };
-        let req = Request {
-            method: "POST",
-            url: &p.publish_url,
-            host: None,
-            headers: vec![("Authorization", format!("Bearer {}", p.publisher_token))],
-            body: Some(("application/x-www-form-urlencoded", net::publish_form(&p.topic, data))),
-            close: false,
-        };
-        let work = async {
-            conn.get_mut().write_all(&req.encode()).await.map_err(|e| net::classify(&e))?;
-            let head = net::read_head(&mut conn).await?;
-            let mut framing = head.framing("POST");
-            let mut sink = Vec::new();
-            while framing.read_some(&mut conn, &mut sink).await.map_err(|e| net::classify(&e))? > 0 {}
-            let reusable = framing != net::Framing::Close
-                && !head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-            Ok::<_, Failure>((head.status, reusable))
-        };
-        let (status, reusable) =
-            tokio::time::timeout(p.connect_timeout, work).await.unwrap_or(Err(Failure::Timeout))?;
-        if reusable {
-            self.conn = Some(conn);
-        }
-        if status == 200 { Ok(()) } else { Err(Failure::Status(status)) }
-    }
-}
-
-impl Publish for Publisher {
+impl Publish for net::Publisher {
     async fn publish(&mut self, data: &str) -> Result<(), Failure> {
-        for attempt in 0..2 {
-            match self.try_publish(data).await {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt == 0 && matches!(e, Failure::Closed | Failure::Reset) => self.conn = None,
-                Err(e) => {
-                    self.conn = None;
-                    return Err(e);
-                }
-            }
-        }
-        Err(Failure::Closed)
+        net::Publisher::publish(self, data).await
     }
+}
+
+/// A publisher to the run's topic at `--publish-url` (else the public URL).
+fn publisher(plan: &Plan) -> net::Publisher {
+    let to = Endpoint {
+        url: plan.publish_url.clone(),
+        host: None,
+        tls: plan.publish_tls.clone(),
+        resolver: plan.resolver.clone(),
+    };
+    net::Publisher::new(to, plan.publisher_token.clone(), plan.topic.clone(), plan.connect_timeout)
 }
 
 /// Measures how late a 10 ms timer fires: a busy client delays every event it reads.
@@ -983,20 +827,21 @@ fn cpu_seconds() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::troubleshooting::Row;
 
     fn args() -> LoadtestArgs {
         LoadtestArgs {
-            public_url: "http://127.0.0.1:1/.well-known/mercure".into(),
+            public_url: Url::parse("http://127.0.0.1:1/.well-known/mercure").unwrap(),
             token_file: PathBuf::from("/nonexistent"),
             subscriber_token_file: None,
             subscribers: 10,
             updates: 1,
             rate: 1.0,
-            duration: "10s".into(),
+            duration: DurationArg::parse("10s").unwrap(),
             concurrency: 10,
-            connect_timeout: "1s".into(),
+            connect_timeout: DurationArg::parse("1s").unwrap(),
             publish_url: None,
-            reach: net::ReachArgs::default(),
+            reach: ReachArgs::default(),
             http2: false,
             json: false,
             report: None,
@@ -1019,7 +864,7 @@ mod tests {
         });
         assert!(both.contains("--subscribers x --updates must be at most 100000000"), "{both}");
         assert!(bad(&|a| a.rate = 0.0).contains("--rate"));
-        assert!(bad(&|a| a.duration = "2h".into()).contains("--duration"));
+        assert!(bad(&|a| a.duration = DurationArg::parse("2h").unwrap()).contains("--duration"));
         assert!(bad(&|_| {}).contains("/nonexistent"));
     }
 
@@ -1068,7 +913,7 @@ mod tests {
         let token = dir.path().join("t");
         std::fs::write(&token, "x\n").unwrap();
         Plan::from_args(&LoadtestArgs {
-            public_url: "https://app.example.com/.well-known/mercure".into(),
+            public_url: Url::parse("https://app.example.com/.well-known/mercure").unwrap(),
             token_file: token,
             ..args()
         })
@@ -1078,28 +923,55 @@ mod tests {
     #[test]
     fn connection_failures_get_the_matching_advice() {
         let p = plan();
-        let kinds = |pairs: &[(usize, u32)]| {
-            let mut k = [0u32; KINDS.len()];
-            for &(i, n) in pairs {
-                k[i] = n;
+        let kinds = |pairs: &[(FailureKind, u32)]| {
+            let mut k = KindCounts::default();
+            for &(kind, n) in pairs {
+                k[kind] = n;
             }
             k
         };
         let item = |d: Option<Diagnosis>| d.map(|d| d.item);
         // Rejected subscriber token: the stream is a 401, not a capacity problem.
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(2, 10)]), 0, &[401], false)), Some(5));
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(2, 4), (1, 2)]), 4, &[403, 502], false)), Some(5));
+        assert_eq!(
+            item(connection_diagnosis(&p, &kinds(&[(FailureKind::OtherHttp, 10)]), 0, &[401], false)),
+            Some(Row::NotTheStream)
+        );
+        assert_eq!(
+            item(connection_diagnosis(
+                &p,
+                &kinds(&[(FailureKind::OtherHttp, 4), (FailureKind::BadGateway, 2)]),
+                4,
+                &[403, 502],
+                false
+            )),
+            Some(Row::NotTheStream)
+        );
         // Only 502s and nothing established: no hub behind nginx.
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(1, 10)]), 0, &[502], false)), Some(1));
+        assert_eq!(
+            item(connection_diagnosis(&p, &kinds(&[(FailureKind::BadGateway, 10)]), 0, &[502], false)),
+            Some(Row::HubNotRunning)
+        );
         // Some held, the rest 502/reset/closed: worker connections.
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(1, 5), (3, 2), (6, 1)]), 60, &[502], false)), Some(15));
+        assert_eq!(
+            item(connection_diagnosis(
+                &p,
+                &kinds(&[(FailureKind::BadGateway, 5), (FailureKind::Reset, 2), (FailureKind::Closed, 1)]),
+                60,
+                &[502],
+                false
+            )),
+            Some(Row::WorkerConnections)
+        );
         // ... but not when the client itself was the limit.
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(3, 5)]), 60, &[], true)), None);
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(0, 10)]), 0, &[], false)), None);
-        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(2, 10)]), 0, &[404], false)), Some(5));
+        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(FailureKind::Reset, 5)]), 60, &[], true)), None);
+        assert_eq!(item(connection_diagnosis(&p, &kinds(&[(FailureKind::Refused, 10)]), 0, &[], false)), None);
+        assert_eq!(
+            item(connection_diagnosis(&p, &kinds(&[(FailureKind::OtherHttp, 10)]), 0, &[404], false)),
+            Some(Row::NotTheStream)
+        );
         // Publish failures.
-        assert_eq!(item(publish_diagnosis(&p, &Failure::Status(401), 10)), Some(11));
-        assert_eq!(item(publish_diagnosis(&p, &Failure::Status(502), 0)), Some(1));
+        assert_eq!(item(publish_diagnosis(&p, &Failure::Status(401), 10)), Some(Row::PublishRejected));
+        assert_eq!(item(publish_diagnosis(&p, &Failure::Status(502), 0)), Some(Row::HubNotRunning));
         let d = publish_diagnosis(&p, &Failure::Status(502), 0).unwrap();
         assert!(!d.cause.contains("127.0.0.1:0"), "{}", d.cause);
     }
@@ -1107,6 +979,15 @@ mod tests {
     #[test]
     fn reads_own_resource_use() {
         assert!(rss_kib() > 0);
-        assert!(cpu_seconds() >= 0.0);
+        // Busy work shows up in the CPU time (kept in 10 ms ticks): poll until it does.
+        let before = cpu_seconds();
+        let give_up = Instant::now() + Duration::from_secs(10);
+        let mut spin = 0u64;
+        while cpu_seconds() <= before && Instant::now() < give_up {
+            for i in 0..100_000u64 {
+                spin = std::hint::black_box(spin.wrapping_add(i));
+            }
+        }
+        assert!(cpu_seconds() > before, "no CPU time counted after busy work ({before} s before)");
     }
 }

@@ -101,7 +101,7 @@ pub fn html(r: &Report, args: &LoadtestArgs) -> Result<String, Error> {
     s.push('\n');
 
     s.push_str("<section id=\"parameters\"><h2>Run parameters</h2><table>\n");
-    let publish = args.publish_url.clone().unwrap_or_else(|| "the public URL".into());
+    let publish = args.publish_url.as_ref().map_or_else(|| "the public URL".into(), ToString::to_string);
     for (k, v) in [
         ("public URL", r.public_url.clone()),
         ("publish URL", publish),
@@ -109,9 +109,9 @@ pub fn html(r: &Report, args: &LoadtestArgs) -> Result<String, Error> {
         ("updates", r.updates.to_string()),
         ("rate", format!("{} updates/s", r.rate)),
         ("subscriber protocol", if args.http2 { "HTTP/2, one connection each" } else { "HTTP/1.1" }.to_string()),
-        ("duration limit", args.duration.clone()),
+        ("duration limit", args.duration.text.clone()),
         ("concurrent connection attempts", args.concurrency.to_string()),
-        ("connect timeout", args.connect_timeout.clone()),
+        ("connect timeout", args.connect_timeout.text.clone()),
         ("mercure-setup", env!("CARGO_PKG_VERSION").to_string()),
     ] {
         let _ = writeln!(s, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
@@ -181,7 +181,7 @@ fn diagnosis_html(r: &Report) -> String {
             let _ = writeln!(
                 s,
                 "<div class=\"finding\"><p><b>{what}: likely cause</b> (<code>mercure-setup explain troubleshooting</code>, entry {}): {}</p><p><b>Fix:</b> {}</p></div>",
-                d.item,
+                d.item.number(),
                 esc(&d.cause),
                 esc(&d.fix)
             );

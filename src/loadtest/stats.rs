@@ -5,30 +5,99 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::doctor::net::Failure;
+use crate::net::Failure;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The classes connection failures are counted in. `not_attempted`: still waiting for a
-/// connection slot when the run ended (no `Failure`, so it has no `kind_index`).
-pub const KINDS: [&str; 10] =
-    ["refused", "502", "other_http", "reset", "timeout", "tls", "closed", "client_limit", "other", "not_attempted"];
+/// The classes connection failures are counted in, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    Refused,
+    /// nginx answered 502 Bad Gateway.
+    BadGateway,
+    OtherHttp,
+    Reset,
+    Timeout,
+    Tls,
+    Closed,
+    /// This process ran out of file descriptors or local ports.
+    ClientLimit,
+    Other,
+    /// Still waiting for a connection slot when the run ended (no `Failure` to classify).
+    NotAttempted,
+}
 
-/// The index of `not_attempted` in `KINDS`.
-pub const NOT_ATTEMPTED: usize = 9;
+impl FailureKind {
+    pub const ALL: [FailureKind; 10] = [
+        FailureKind::Refused,
+        FailureKind::BadGateway,
+        FailureKind::OtherHttp,
+        FailureKind::Reset,
+        FailureKind::Timeout,
+        FailureKind::Tls,
+        FailureKind::Closed,
+        FailureKind::ClientLimit,
+        FailureKind::Other,
+        FailureKind::NotAttempted,
+    ];
 
-/// The index in `KINDS` of a failure.
-pub fn kind_index(f: &Failure) -> usize {
-    match f {
-        Failure::Refused => 0,
-        Failure::Status(502) => 1,
-        Failure::Status(_) => 2,
-        Failure::Reset => 3,
-        Failure::Timeout => 4,
-        Failure::Tls(_) => 5,
-        Failure::Closed => 6,
-        Failure::ClientLimit(_) => 7,
-        Failure::Other(_) => 8,
+    /// The class of a failure.
+    pub fn of(f: &Failure) -> FailureKind {
+        match f {
+            Failure::Refused => FailureKind::Refused,
+            Failure::Status(502) => FailureKind::BadGateway,
+            Failure::Status(_) => FailureKind::OtherHttp,
+            Failure::Reset => FailureKind::Reset,
+            Failure::Timeout => FailureKind::Timeout,
+            Failure::Tls(_) => FailureKind::Tls,
+            Failure::Closed => FailureKind::Closed,
+            Failure::ClientLimit(_) => FailureKind::ClientLimit,
+            Failure::Other(_) => FailureKind::Other,
+        }
+    }
+
+    /// The name reports and JSON show.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Refused => "refused",
+            FailureKind::BadGateway => "502",
+            FailureKind::OtherHttp => "other_http",
+            FailureKind::Reset => "reset",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Tls => "tls",
+            FailureKind::Closed => "closed",
+            FailureKind::ClientLimit => "client_limit",
+            FailureKind::Other => "other",
+            FailureKind::NotAttempted => "not_attempted",
+        }
+    }
+}
+
+/// A count per failure class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindCounts([u32; FailureKind::ALL.len()]);
+
+impl KindCounts {
+    pub fn total(&self) -> u32 {
+        self.0.iter().sum()
+    }
+
+    /// The classes with a non-zero count, in report order, by name.
+    pub fn named(&self) -> Vec<(String, u32)> {
+        FailureKind::ALL.into_iter().filter(|k| self[*k] > 0).map(|k| (k.name().to_string(), self[k])).collect()
+    }
+}
+
+impl std::ops::Index<FailureKind> for KindCounts {
+    type Output = u32;
+    fn index(&self, k: FailureKind) -> &u32 {
+        &self.0[k as usize]
+    }
+}
+
+impl std::ops::IndexMut<FailureKind> for KindCounts {
+    fn index_mut(&mut self, k: FailureKind) -> &mut u32 {
+        &mut self.0[k as usize]
     }
 }
 
@@ -166,7 +235,7 @@ pub struct Report {
     pub rate: f64,
     pub established: u32,
     pub failed: u32,
-    /// Failures by class, in `KINDS` order.
+    /// Failures by class, in `FailureKind::ALL` order.
     pub failed_by_kind: Vec<(String, u32)>,
     /// Example messages of failures (one per class).
     pub failure_examples: Vec<(String, String)>,
@@ -195,15 +264,15 @@ pub struct Report {
     pub latency: Latency,
     pub client: ClientUse,
     /// The likely server-side cause when connections failed and the client had room.
-    pub diagnosis: Option<crate::doctor::diagnosis::Diagnosis>,
+    pub diagnosis: Option<crate::diagnosis::Diagnosis>,
     /// The likely cause when publishes failed.
-    pub publish_diagnosis: Option<crate::doctor::diagnosis::Diagnosis>,
+    pub publish_diagnosis: Option<crate::diagnosis::Diagnosis>,
     // For `--report`'s plots only (kept out of the JSON, which stays a summary):
     /// The latency histogram's non-empty buckets: (largest microseconds held, count).
     #[serde(skip)]
     pub latency_buckets: Vec<(u64, u64)>,
     /// When each connection attempt ended (ms since the start) and how: `established`,
-    /// a `KINDS` class, or `dropped` for an established one that ended early.
+    /// a `FailureKind` name, or `dropped` for an established one that ended early.
     #[serde(skip)]
     pub connection_events: Vec<(u64, &'static str)>,
     /// For each measured update in publish order, the subscribers that received it.
@@ -260,7 +329,7 @@ impl Report {
             let _ = writeln!(s, "    e.g. {k}: {e}");
         }
         if let Some(d) = &self.diagnosis {
-            let _ = writeln!(s, "    likely cause ({}): {}", crate::teaching::troubleshooting_ref(d.item), d.cause);
+            let _ = writeln!(s, "    likely cause ({}): {}", d.item.reference(), d.cause);
             let _ = writeln!(s, "    fix: {}", d.fix);
         }
         let _ = writeln!(s, "  dropped mid-run      {:>8}", self.dropped);
@@ -296,7 +365,7 @@ impl Report {
             }
         );
         if let Some(d) = &self.publish_diagnosis {
-            let _ = writeln!(s, "    likely cause ({}): {}", crate::teaching::troubleshooting_ref(d.item), d.cause);
+            let _ = writeln!(s, "    likely cause ({}): {}", d.item.reference(), d.cause);
             let _ = writeln!(s, "    fix: {}", d.fix);
         }
         // No percentage over nothing: 0 of 0 is not "100 %" delivered.
@@ -478,9 +547,17 @@ mod tests {
 
     #[test]
     fn failure_classes() {
-        assert_eq!(KINDS[kind_index(&Failure::Status(502))], "502");
-        assert_eq!(KINDS[kind_index(&Failure::Status(503))], "other_http");
-        assert_eq!(KINDS[kind_index(&Failure::ClientLimit("x".into()))], "client_limit");
+        assert_eq!(FailureKind::of(&Failure::Status(502)).name(), "502");
+        assert_eq!(FailureKind::of(&Failure::Status(503)).name(), "other_http");
+        assert_eq!(FailureKind::of(&Failure::ClientLimit("x".into())).name(), "client_limit");
+        // The discriminants index `KindCounts`: `ALL` must list them in order.
+        for (i, k) in FailureKind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i, "{k:?}");
+        }
+        let mut counts = KindCounts::default();
+        counts[FailureKind::Reset] += 2;
+        counts[FailureKind::NotAttempted] += 1;
+        assert_eq!((counts.total(), counts.named()), (3, vec![("reset".into(), 2), ("not_attempted".into(), 1)]));
     }
 
     #[test]

@@ -18,10 +18,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mercure_setup::bundle::paths;
-use mercure_setup::check::BundleDir;
+use mercure_setup::bundle_dir::BundleDir;
 use mercure_setup::check::adapt::{self, CaddyAdapt, Http2Form, NginxAdapt};
-use mercure_setup::check::parse;
 use mercure_setup::check::tools;
+use mercure_setup::formats as parse;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 use super::{ChildGuard, fixture, free_port, hub_binary, require_tool, run, stderr};

@@ -1,8 +1,11 @@
-//! The symptom -> cause -> fix table (`explain troubleshooting`) as data: each
-//! `Finding` a probe can make maps to the likely cause and the exact fix, in
-//! terms of the bundle's files, so every failure prints advice the user can act on.
+//! Diagnoses: each `Finding` a `doctor` probe or a `loadtest` run can make maps to
+//! the likely cause and the exact fix, in terms of the bundle's files, under its row of
+//! the troubleshooting table (`troubleshooting::Row`), so every failure prints advice
+//! the user can act on.
 
 use serde::Serialize;
+
+use crate::troubleshooting::Row;
 
 /// The names the advice refers to, taken from the bundle (or defaults without one).
 #[derive(Debug, Clone)]
@@ -106,15 +109,16 @@ pub enum Finding {
     TooFewWorkerConnections,
 }
 
-/// A likely cause and its fix, with its troubleshooting row number.
+/// A likely cause and its fix, with the troubleshooting row it belongs to (shown, and
+/// serialized, as the row's number).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnosis {
-    pub item: u8,
+    pub item: Row,
     pub cause: String,
     pub fix: String,
 }
 
-fn d(item: u8, cause: String, fix: String) -> Diagnosis {
+fn d(item: Row, cause: String, fix: String) -> Diagnosis {
     Diagnosis { item, cause, fix }
 }
 
@@ -127,7 +131,7 @@ impl Finding {
         let port = n.hub_port;
         match self {
             Finding::HubDown => d(
-                1,
+                Row::HubNotRunning,
                 format!(
                     "the hub is not running on 127.0.0.1:{port} (nginx logs `connect() failed (111: Connection refused)` and answers 502). \
                      Usually it exited at start: a host-named or `localhost` site address made it bind 80/443 (held by nginx), \
@@ -141,7 +145,7 @@ impl Finding {
                 ),
             ),
             Finding::HubSpeaksTls => d(
-                4,
+                Row::SchemeMismatch,
                 format!(
                     "the hub serves HTTPS on port {port} but the bundle (and nginx's `proxy_pass http://127.0.0.1:{port}`) expects plain HTTP: \
                      its site address lacks `http://`, so Caddy made it HTTPS and answers `400 Client sent an HTTP request to an HTTPS server`"
@@ -151,7 +155,7 @@ impl Finding {
                 ),
             ),
             Finding::HubSpeaksHttp => d(
-                4,
+                Row::SchemeMismatch,
                 format!(
                     "the hub serves plain HTTP on port {port} but nginx's `proxy_pass https://127.0.0.1:{port}` expects TLS: \
                      nginx logs `SSL_do_handshake() failed ... wrong version number` and answers 502"
@@ -162,7 +166,7 @@ impl Finding {
                 ),
             ),
             Finding::NoSniRefused => d(
-                2,
+                Row::NoSni,
                 "the hub refuses a TLS handshake without SNI (alert 80, internal_error): its site address names a host, and nginx sends no SNI \
                  by default, so nginx logs `SSL_do_handshake() failed ... SSL alert number 80` and answers 502"
                     .into(),
@@ -173,7 +177,7 @@ impl Finding {
                 ),
             ),
             Finding::HubCertName { tls_name, names } => d(
-                3,
+                Row::CertificateMismatch,
                 format!(
                     "the certificate the hub serves does not name `{tls_name}` (it names {}): the hub runs a certificate \
                      from another render or for another hub.tls_name, so nginx (`proxy_ssl_name {tls_name}`) logs \
@@ -186,7 +190,7 @@ impl Finding {
                 ),
             ),
             Finding::HubTlsAlert { alert } => d(
-                2,
+                Row::NoSni,
                 format!(
                     "the hub refuses a TLS handshake even with SNI `{}` ({alert}): it has no site or certificate for that name \
                      (a site address naming another host, or the certificate files failed to load)",
@@ -200,7 +204,7 @@ impl Finding {
                 ),
             ),
             Finding::CertName { checked, names } => d(
-                3,
+                Row::CertificateMismatch,
                 format!(
                     "the hub certificate does not name `{checked}` (it names {}): nginx logs `upstream SSL certificate does not match \"{checked}\"` and answers 502",
                     if names.is_empty() { "nothing usable".to_string() } else { names.join(", ") }
@@ -212,7 +216,7 @@ impl Finding {
                 ),
             ),
             Finding::CertUntrusted => d(
-                3,
+                Row::CertificateMismatch,
                 "the hub's certificate is not signed by the CA nginx trusts (nginx logs `upstream SSL certificate verify error` and answers 502)".into(),
                 format!(
                     "install mercure/tls/ca.crt, hub.crt and hub.key from the same render to /etc/mercure/tls/ (nginx's \
@@ -220,7 +224,7 @@ impl Finding {
                 ),
             ),
             Finding::CertExpired { not_after } => d(
-                3,
+                Row::CertificateMismatch,
                 format!("the hub certificate expired on {not_after}; nginx refuses it (`upstream SSL certificate verify error`) and answers 502"),
                 "run `mercure-setup render --answers answers.yaml --out BUNDLE` again (it reissues a hub certificate that expires within 30 days), \
                  install the new mercure/tls/hub.crt and hub.key to /etc/mercure/tls/ and `systemctl restart mercure`"
@@ -235,7 +239,7 @@ impl Finding {
                     _ => "the response is not the hub's stream: an nginx error page, or Symfony answered because the hub location did not match",
                 };
                 d(
-                    5,
+                    Row::NotTheStream,
                     format!(
                         "EventSource would refuse this response (status {status}, type `{}`): {why}",
                         if media_type.is_empty() { "none" } else { media_type }
@@ -247,12 +251,12 @@ impl Finding {
                 )
             }
             Finding::NoSiteMatched => d(
-                6,
+                Row::NoSiteMatched,
                 "the hub answered 200 with an empty body: the request reached Caddy but no site matched its Host header (a host-named site address)".into(),
                 format!("use the bundle's mercure/Caddyfile with the catch-all site address `{addr}`, then `systemctl restart mercure`"),
             ),
             Finding::Buffering => d(
-                7,
+                Row::Buffering,
                 "the update did not reach the public subscription within 1 s: something buffers the stream \
                  (nginx `proxy_buffering` on with the hub's `X-Accel-Buffering: no` ignored by \
                  `proxy_ignore_headers`, gzip on text/event-stream, a CDN)"
@@ -264,7 +268,7 @@ impl Finding {
                 ),
             ),
             Finding::IdleTimeout { after_ms } => d(
-                8,
+                Row::IdleTimeout,
                 format!(
                     "an idle subscription was closed after {:.1} s: a proxy read timeout (nginx `proxy_read_timeout`, default 60 s) \
                      is shorter than the hub heartbeat ({})",
@@ -277,7 +281,7 @@ impl Finding {
                 ),
             ),
             Finding::CorsMissing { origin } => d(
-                10,
+                Row::Cors,
                 format!("the preflight from {origin} got no matching Access-Control-Allow-Origin: the hub running does not list it in cors_origins"),
                 format!(
                     "add {origin} to hub.cors_origins in answers.yaml (exact scheme://host[:port], no slash or path), render again, \
@@ -285,17 +289,17 @@ impl Finding {
                 ),
             ),
             Finding::CorsDuplicated { origin } => d(
-                10,
+                Row::Cors,
                 format!("the preflight from {origin} got Access-Control-Allow-Origin more than once: nginx adds its own CORS headers on top of the hub's"),
                 format!("remove every `add_header Access-Control-*` from the hub location of {site}: the hub sends its own"),
             ),
             Finding::CorsWildcardWithCredentials { origin } => d(
-                10,
+                Row::Cors,
                 format!("the preflight from {origin} got `Access-Control-Allow-Origin: *`, which browsers refuse with credentials (cookies)"),
                 "list exact origins in hub.cors_origins in answers.yaml instead of `*`, render again and install mercure/Caddyfile".into(),
             ),
             Finding::PublishRejected { status } => d(
-                11,
+                Row::PublishRejected,
                 format!(
                     "the hub refused the bundle's publisher token ({status}): the hub runs with another key than mercure/mercure.env, \
                      another algorithm, or the token's mercure.publish does not cover the topic (the reason is logged only at Caddy debug level)"
@@ -303,7 +307,7 @@ impl Finding {
                 "install the bundle's mercure/mercure.env to /etc/mercure/mercure.env and `systemctl restart mercure`; use tokens/publisher.jwt from the same render".into(),
             ),
             Finding::SymfonySecretRejected { status } => d(
-                11,
+                Row::PublishRejected,
                 format!(
                     "the hub refused a token signed with MERCURE_JWT_SECRET from symfony/.env.local ({status}): Symfony's key is not the hub's \
                      (or a JWT was pasted where the secret belongs)"
@@ -313,7 +317,7 @@ impl Finding {
                     .into(),
             ),
             Finding::SymfonyKeyRejected { status } => d(
-                11,
+                Row::PublishRejected,
                 format!(
                     "the hub refused an ES256 token signed with symfony/config/jwt/mercure-private.pem ({status}): the hub's \
                      MERCURE_PUBLISHER_JWT_KEY is not that key's public half, or MERCURE_PUBLISHER_JWT_ALG is not ES256"
@@ -323,14 +327,14 @@ impl Finding {
                     .into(),
             ),
             Finding::BundleKeys { problems } => d(
-                11,
+                Row::PublishRejected,
                 format!("the bundle's JWT keys disagree, so publishes will get 401: {problems}"),
                 "render again (secrets are kept in the bundle's .state/) and install symfony/.env.local, symfony/config/jwt/ (ES256) \
                  and mercure/mercure.env from that one render; never paste a JWT where the secret belongs"
                     .into(),
             ),
             Finding::ProxyPassScheme { proxy_pass } => d(
-                4,
+                Row::SchemeMismatch,
                 format!(
                     "nginx proxies with `proxy_pass {proxy_pass}` but the hub speaks {}",
                     if n.tls { "TLS" } else { "plain HTTP" }
@@ -339,17 +343,17 @@ impl Finding {
             ),
             Finding::NginxLog { line } => {
                 let (item, cause, fix) = explain_nginx_log(line, n);
-                d(item, format!("{cause}; nginx logged: {}", crate::doctor::net::redact_authorization(line)), fix)
+                d(item, format!("{cause}; nginx logged: {}", crate::net::redact_authorization(line)), fix)
             }
             Finding::BadGateway => d(
-                1,
+                Row::HubNotRunning,
                 "nginx answered 502 but the hub probes passed: nginx could not use the hub (look in /var/log/nginx/error.log, \
                  or pass --nginx-error-log)"
                     .into(),
                 format!("compare the hub location of the installed site with {site} from the bundle, and install the bundle's version"),
             ),
             Finding::TooFewWorkerConnections => d(
-                15,
+                Row::WorkerConnections,
                 "nginx ran out of worker connections: each proxied subscriber holds two (browser and hub); Debian's worker_connections 768 caps a worker near 380".into(),
                 "set `worker_connections` and `worker_rlimit_nofile` in /etc/nginx/nginx.conf as INSTALL.md says, and install \
                  systemd/nginx.service.d/mercure-limits.conf (LimitNOFILE), then restart nginx"
@@ -360,7 +364,7 @@ impl Finding {
 }
 
 /// The cause and fix for a known nginx error-log line (the strings the troubleshooting rows quote).
-fn explain_nginx_log(line: &str, n: &Names) -> (u8, String, String) {
+fn explain_nginx_log(line: &str, n: &Names) -> (Row, String, String) {
     let site = &n.site_file;
     if line.contains("111: Connection refused") {
         let d = Finding::HubDown.diagnose(n);
@@ -408,7 +412,11 @@ fn explain_nginx_log(line: &str, n: &Names) -> (u8, String, String) {
         let d = Finding::IdleTimeout { after_ms: 0 }.diagnose(n);
         return (d.item, "nginx's proxy_read_timeout expired".into(), d.fix);
     }
-    (1, "nginx could not use the hub".into(), format!("compare the installed site with {site} from the bundle"))
+    (
+        Row::HubNotRunning,
+        "nginx could not use the hub".into(),
+        format!("compare the installed site with {site} from the bundle"),
+    )
 }
 
 /// Whether an nginx error-log line is one `explain_nginx_log` knows about the hub upstream.
@@ -451,33 +459,37 @@ mod tests {
     #[test]
     fn each_finding_maps_to_its_troubleshooting_row_and_names_the_bundle_files() {
         let n = names(true);
-        let cases: Vec<(Finding, u8, &str)> = vec![
-            (Finding::HubDown, 1, "mercure/Caddyfile"),
-            (Finding::NoSniRefused, 2, "proxy_ssl_name mercure.internal"),
-            (Finding::CertName { checked: "x".into(), names: vec![] }, 3, "proxy_ssl_name mercure.internal"),
+        let cases: Vec<(Finding, Row, &str)> = vec![
+            (Finding::HubDown, Row::HubNotRunning, "mercure/Caddyfile"),
+            (Finding::NoSniRefused, Row::NoSni, "proxy_ssl_name mercure.internal"),
+            (
+                Finding::CertName { checked: "x".into(), names: vec![] },
+                Row::CertificateMismatch,
+                "proxy_ssl_name mercure.internal",
+            ),
             (
                 Finding::HubCertName { tls_name: "mercure.internal".into(), names: vec!["other.internal".into()] },
-                3,
+                Row::CertificateMismatch,
                 "install mercure/tls/hub.crt and hub.key from the render whose hub.tls_name is mercure.internal",
             ),
-            (Finding::HubTlsAlert { alert: "internal_error".into() }, 2, "default_sni mercure.internal"),
-            (Finding::SymfonyKeyRejected { status: 401 }, 11, "mercure-private.pem"),
-            (Finding::BundleKeys { problems: "x".into() }, 11, "mercure/mercure.env"),
-            (Finding::CertUntrusted, 3, "mercure/tls/ca.crt"),
-            (Finding::CertExpired { not_after: "2020-01-01".into() }, 3, "mercure-setup render"),
-            (Finding::HubSpeaksHttp, 4, "https://:8443"),
-            (Finding::HubSpeaksTls, 4, "http://:8443"),
+            (Finding::HubTlsAlert { alert: "internal_error".into() }, Row::NoSni, "default_sni mercure.internal"),
+            (Finding::SymfonyKeyRejected { status: 401 }, Row::PublishRejected, "mercure-private.pem"),
+            (Finding::BundleKeys { problems: "x".into() }, Row::PublishRejected, "mercure/mercure.env"),
+            (Finding::CertUntrusted, Row::CertificateMismatch, "mercure/tls/ca.crt"),
+            (Finding::CertExpired { not_after: "2020-01-01".into() }, Row::CertificateMismatch, "mercure-setup render"),
+            (Finding::HubSpeaksHttp, Row::SchemeMismatch, "https://:8443"),
+            (Finding::HubSpeaksTls, Row::SchemeMismatch, "http://:8443"),
             (
                 Finding::NotTheStream { status: 404, media_type: "text/html".into() },
-                5,
+                Row::NotTheStream,
                 "location ^~ /.well-known/mercure",
             ),
-            (Finding::NoSiteMatched, 6, "catch-all"),
-            (Finding::Buffering, 7, "proxy_buffering off"),
-            (Finding::IdleTimeout { after_ms: 5000 }, 8, "proxy_read_timeout 1h"),
-            (Finding::CorsDuplicated { origin: "https://a.example".into() }, 10, "add_header"),
-            (Finding::SymfonySecretRejected { status: 401 }, 11, "MERCURE_JWT_SECRET"),
-            (Finding::TooFewWorkerConnections, 15, "worker_connections"),
+            (Finding::NoSiteMatched, Row::NoSiteMatched, "catch-all"),
+            (Finding::Buffering, Row::Buffering, "proxy_buffering off"),
+            (Finding::IdleTimeout { after_ms: 5000 }, Row::IdleTimeout, "proxy_read_timeout 1h"),
+            (Finding::CorsDuplicated { origin: "https://a.example".into() }, Row::Cors, "add_header"),
+            (Finding::SymfonySecretRejected { status: 401 }, Row::PublishRejected, "MERCURE_JWT_SECRET"),
+            (Finding::TooFewWorkerConnections, Row::WorkerConnections, "worker_connections"),
         ];
         for (finding, item, needle) in cases {
             let dg = finding.diagnose(&n);
@@ -493,7 +505,7 @@ mod tests {
         let line = "2024/05/01 10:00:00 [error] 7#7: *1 upstream SSL certificate does not match \"wrong.internal\" while SSL handshaking to upstream";
         assert!(is_hub_error_line(line));
         let dg = Finding::NginxLog { line: line.into() }.diagnose(&n);
-        assert_eq!(dg.item, 3);
+        assert_eq!(dg.item, Row::CertificateMismatch);
         assert!(dg.fix.contains("proxy_ssl_name mercure.internal"), "{dg:?}");
         // The right name checked: the hub's certificate is what to replace.
         let dg = Finding::NginxLog { line: line.replace("wrong.internal", "mercure.internal") }.diagnose(&n);
@@ -505,7 +517,7 @@ mod tests {
             line: "SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number)".into(),
         }
         .diagnose(&n);
-        assert_eq!(dg.item, 4);
+        assert_eq!(dg.item, Row::SchemeMismatch);
         assert!(!is_hub_error_line("[notice] signal process started"));
         // A logged request line can carry another user's JWT: never printed.
         let line = "connect() failed (111: Connection refused) while connecting to upstream, request: \"GET /.well-known/mercure?topic=t&AUTHORIZATION=eyJhbGciOi.x.y HTTP/1.1\"";
