@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::formats;
 use crate::net::{Resolver, Url};
 use crate::plan::Plan;
-use crate::values::JwtAlgorithm;
+use crate::values::{JwtAlgorithm, Topology};
 
 /// The flags `doctor` takes, before they are combined with the bundle.
 #[derive(Debug, Clone, clap::Args)]
@@ -223,7 +223,8 @@ impl Settings {
         Ok(Settings {
             names,
             topology: plan.as_ref().map_or_else(
-                || if hub_tls { "end-to-end-tls".into() } else { "same-host-http".into() },
+                // Without a bundle, the topology whose hub speaks the URL's scheme.
+                || Topology::ALL.into_iter().find(|t| t.facts().hub_tls == hub_tls).unwrap_or_default().to_string(),
                 |p| p.topology.to_string(),
             ),
             public_url,

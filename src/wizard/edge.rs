@@ -18,7 +18,7 @@ use crate::host;
 use crate::output;
 use crate::questions::RawValue;
 use crate::secrets::{self, Secrets, StoredState};
-use crate::values::{Domain, JwtAlgorithm};
+use crate::values::{Domain, JwtAlgorithm, Topology};
 
 use super::preview::{PLACEHOLDER_DOMAIN, PreviewEnv};
 use super::state::{Effect, Init, Msg, ReviewData, WriteFailure};
@@ -118,12 +118,13 @@ pub fn preview_env(draft: &Draft, out_dir: &Path) -> Result<PreviewEnv, String> 
     Ok(PreviewEnv { hs256, hs512, es256, nginx: host::installed_nginx_version() })
 }
 
-/// Answers good enough to make preview secrets with: end-to-end TLS (so there is a
-/// PKI to show), the draft's domain and hub TLS name when they are valid.
+/// Answers good enough to make preview secrets with: a topology with a private CA (so
+/// there is a PKI to show), the draft's domain and hub TLS name when they are valid.
 fn stand_in(draft: &Draft, alg: JwtAlgorithm) -> Result<Answers, String> {
     let mut d = Draft::default();
     let set = |d: &mut Draft, key: &'static str, value: &str| d.set(key, RawValue::Scalar(value.into()), None);
-    set(&mut d, "topology", "end-to-end-tls");
+    let with_pki = Topology::ALL.into_iter().find(|t| t.facts().private_ca).unwrap_or_default();
+    set(&mut d, "topology", with_pki.as_str());
     set(&mut d, "jwt.algorithm", alg.as_str());
     let valid = |key: &str| draft.scalar(key).filter(|s| Domain::parse(s).is_ok());
     set(&mut d, "domain", valid("domain").unwrap_or(PLACEHOLDER_DOMAIN));
