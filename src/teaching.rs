@@ -261,13 +261,11 @@ fn topology(out: &mut Out, topology: Topology) {
     for g in c.generates {
         out.bullet(g);
     }
-    let other = match topology {
-        Topology::SameHostHttp => Topology::EndToEndTls,
-        Topology::EndToEndTls => Topology::SameHostHttp,
-    };
     mistakes(out, Some(topology));
     out.subheading("See also");
-    out.para(&format!("mercure-setup explain {}", other.as_str()), "  ");
+    for other in Topology::ALL.into_iter().filter(|&t| t != topology) {
+        out.para(&format!("mercure-setup explain {}", other.as_str()), "  ");
+    }
     out.para("mercure-setup explain troubleshooting", "  ");
 }
 
