@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::questions::{self, Basis, Kind, QUESTIONS, RawValue};
+use crate::questions::{self, Basis, Kind, RawValue};
 use crate::values::{
     AbsPath, AdminAddress, CorsOrigin, Domain, Duration, FastcgiAddress, JwtAlgorithm, NginxVersionChoice, Origin,
     Port, Topology, UnixUser, parse_bool, parse_count, parse_public_domain, parse_publish_origin,
@@ -237,54 +237,102 @@ impl Checker<'_> {
     }
 }
 
+/// Every answers key and the field it fills, once: how `from_draft` parses the key
+/// (`scalar` or `list`, with its parser) and how `to_draft` writes the field back.
+/// A field parsed here but never put into [`Answers`] is dead code (a compile error
+/// under the lints), and a key here that the question table lacks fails its unit test.
+macro_rules! answer_fields {
+    ($( $field:ident: $ty:ty = $how:ident($key:literal, $parse:expr) => |$a:ident| $write:expr; )*) => {
+        /// Each key's value as parsed; `None` where it had a problem (reported once).
+        struct Parsed {
+            $( $field: Option<$ty>, )*
+        }
+
+        impl Parsed {
+            fn read(c: &mut Checker<'_>) -> Parsed {
+                Parsed { $( $field: c.$how($key, $parse), )* }
+            }
+        }
+
+        impl Answers {
+            /// Every key with its value as the answers file writes it, in table order.
+            fn fields(&self) -> Vec<(&'static str, RawValue)> {
+                vec![ $( ($key, { let $a = self; $write }), )* ]
+            }
+        }
+    };
+}
+
+answer_fields! {
+    topology: Topology = scalar("topology", Topology::parse) => |a| text(a.topology);
+    domain: Domain = scalar("domain", parse_public_domain) => |a| text(&a.domain);
+    certificate: AbsPath = scalar("public_tls.certificate", AbsPath::parse) => |a| text(a.public_tls.certificate.as_str());
+    certificate_key: AbsPath =
+        scalar("public_tls.certificate_key", AbsPath::parse) => |a| text(a.public_tls.certificate_key.as_str());
+    acme_webroot: AbsPath = scalar("public_tls.acme_webroot", AbsPath::parse) => |a| text(a.public_tls.acme_webroot.as_str());
+    port: Port = scalar("hub.port", Port::parse) => |a| text(a.hub.port);
+    tls_name: Domain = scalar("hub.tls_name", Domain::parse) => |a| text(&a.hub.tls_name);
+    admin: AdminAddress = scalar("hub.admin", AdminAddress::parse) => |a| text(a.hub.admin.as_str());
+    heartbeat: Duration = scalar("hub.heartbeat", parse_heartbeat) => |a| text(&a.hub.heartbeat.text);
+    history_size: u32 = scalar("hub.history_size", |s| parse_count(s, 0..=10_000_000)) => |a| text(a.hub.history_size);
+    binary: AbsPath = scalar("hub.binary", AbsPath::parse) => |a| text(a.hub.binary.as_str());
+    user: UnixUser = scalar("hub.user", UnixUser::parse) => |a| text(a.hub.user.as_str());
+    anonymous: bool = scalar("hub.anonymous", parse_bool) => |a| text(a.hub.anonymous);
+    subscriptions: bool = scalar("hub.subscriptions", parse_bool) => |a| text(a.hub.subscriptions);
+    cors_origins: Vec<CorsOrigin> =
+        list("hub.cors_origins", CorsOrigin::parse) => |a| items(a.hub.cors_origins.iter().map(CorsOrigin::as_str));
+    publish_origins: Vec<Origin> =
+        list("hub.publish_origins", parse_publish_origin) => |a| items(a.hub.publish_origins.iter().map(Origin::as_str));
+    jwt_algorithm: JwtAlgorithm = scalar("jwt.algorithm", JwtAlgorithm::parse) => |a| text(a.jwt_algorithm.as_str());
+    project_dir: AbsPath = scalar("symfony.project_dir", AbsPath::parse) => |a| text(a.symfony.project_dir.as_str());
+    php_fpm: FastcgiAddress = scalar("symfony.php_fpm", FastcgiAddress::parse) => |a| text(a.symfony.php_fpm.as_str());
+    nginx_version: NginxVersionChoice = scalar("nginx.version", NginxVersionChoice::parse) => |a| match a.nginx.version {
+        NginxVersionChoice::Auto => text("auto"),
+        NginxVersionChoice::Known(v) => text(v),
+    };
+    expected_subscribers: u32 =
+        scalar("nginx.expected_subscribers", |s| parse_count(s, 1..=1_000_000)) => |a| text(a.nginx.expected_subscribers);
+}
+
+fn text(v: impl fmt::Display) -> RawValue {
+    RawValue::Scalar(v.to_string())
+}
+
+fn items<'a>(v: impl Iterator<Item = &'a str>) -> RawValue {
+    RawValue::List(v.map(str::to_string).collect())
+}
+
+/// A heartbeat the generated nginx timeouts outlast.
+fn parse_heartbeat(s: &str) -> Result<Duration, String> {
+    let d = Duration::parse(s)?;
+    if d.millis == 0 {
+        return Err("0 disables the heartbeat, and idle connections then drop at proxy timeouts".into());
+    }
+    if d.millis > MAX_HEARTBEAT_MS {
+        return Err(format!(
+            "`{s}` is longer than 30m; nginx's proxy_read_timeout (1h) must stay at least twice the heartbeat"
+        ));
+    }
+    Ok(d)
+}
+
 impl Answers {
     /// Validates a draft, returning the answers and warnings, or every problem found.
     pub fn from_draft(draft: &Draft) -> Result<(Answers, Vec<Warning>), Vec<FieldError>> {
         let mut c = Checker { draft, errors: Vec::new() };
-        let topology = c.scalar("topology", Topology::parse);
-        let domain = c.scalar("domain", parse_public_domain);
-        let certificate = c.scalar("public_tls.certificate", AbsPath::parse);
-        let certificate_key = c.scalar("public_tls.certificate_key", AbsPath::parse);
-        let acme_webroot = c.scalar("public_tls.acme_webroot", AbsPath::parse);
-        let port = c.scalar("hub.port", Port::parse);
-        let tls_name = c.scalar("hub.tls_name", Domain::parse);
-        let admin = c.scalar("hub.admin", AdminAddress::parse);
-        let heartbeat = c.scalar("hub.heartbeat", |s| {
-            let d = Duration::parse(s)?;
-            if d.millis == 0 {
-                return Err("0 disables the heartbeat, and idle connections then drop at proxy timeouts".into());
-            }
-            if d.millis > MAX_HEARTBEAT_MS {
-                return Err(format!(
-                    "`{s}` is longer than 30m; nginx's proxy_read_timeout (1h) must stay at least twice the heartbeat"
-                ));
-            }
-            Ok(d)
-        });
-        let history_size = c.scalar("hub.history_size", |s| parse_count(s, 0..=10_000_000));
-        let binary = c.scalar("hub.binary", AbsPath::parse);
-        let user = c.scalar("hub.user", UnixUser::parse);
-        let anonymous = c.scalar("hub.anonymous", parse_bool);
-        let subscriptions = c.scalar("hub.subscriptions", parse_bool);
-        let cors_origins = c.list("hub.cors_origins", CorsOrigin::parse);
-        let publish_origins = c.list("hub.publish_origins", parse_publish_origin);
-        let jwt_algorithm = c.scalar("jwt.algorithm", JwtAlgorithm::parse);
-        let project_dir = c.scalar("symfony.project_dir", AbsPath::parse);
-        let php_fpm = c.scalar("symfony.php_fpm", FastcgiAddress::parse);
-        let version = c.scalar("nginx.version", NginxVersionChoice::parse);
-        let expected_subscribers = c.scalar("nginx.expected_subscribers", |s| parse_count(s, 1..=1_000_000));
+        let p = Parsed::read(&mut c);
 
         // The hub, its admin API and php-fpm each need their own loopback port.
-        if let (Some(port), Some(admin)) = (port, &admin)
+        if let (Some(port), Some(admin)) = (p.port, &p.admin)
             && admin.port() == Some(port.get())
         {
             c.error("hub.admin", format!("uses port {port}, which is hub.port; the hub would fail to start"));
         }
-        if let Some(fpm) = php_fpm.as_ref().and_then(FastcgiAddress::loopback_port) {
-            if port.is_some_and(|p| p.get() == fpm) {
+        if let Some(fpm) = p.php_fpm.as_ref().and_then(FastcgiAddress::loopback_port) {
+            if p.port.is_some_and(|port| port.get() == fpm) {
                 c.error("symfony.php_fpm", format!("uses port {fpm}, which is hub.port"));
             }
-            if admin.as_ref().and_then(AdminAddress::port) == Some(fpm) {
+            if p.admin.as_ref().and_then(AdminAddress::port) == Some(fpm) {
                 c.error("symfony.php_fpm", format!("uses port {fpm}, which is the hub's admin port (hub.admin)"));
             }
         }
@@ -293,29 +341,29 @@ impl Answers {
         // only now does the first missing one stop the build.
         let answers = (|| {
             Some(Answers {
-                topology: topology?,
-                domain: domain?,
+                topology: p.topology?,
+                domain: p.domain?,
                 public_tls: PublicTls {
-                    certificate: certificate?,
-                    certificate_key: certificate_key?,
-                    acme_webroot: acme_webroot?,
+                    certificate: p.certificate?,
+                    certificate_key: p.certificate_key?,
+                    acme_webroot: p.acme_webroot?,
                 },
                 hub: Hub {
-                    port: port?,
-                    tls_name: tls_name?,
-                    admin: admin?,
-                    heartbeat: heartbeat?,
-                    history_size: history_size?,
-                    binary: binary?,
-                    user: user?,
-                    anonymous: anonymous?,
-                    subscriptions: subscriptions?,
-                    cors_origins: cors_origins?,
-                    publish_origins: publish_origins?,
+                    port: p.port?,
+                    tls_name: p.tls_name?,
+                    admin: p.admin?,
+                    heartbeat: p.heartbeat?,
+                    history_size: p.history_size?,
+                    binary: p.binary?,
+                    user: p.user?,
+                    anonymous: p.anonymous?,
+                    subscriptions: p.subscriptions?,
+                    cors_origins: p.cors_origins?,
+                    publish_origins: p.publish_origins?,
                 },
-                jwt_algorithm: jwt_algorithm?,
-                symfony: Symfony { project_dir: project_dir?, php_fpm: php_fpm? },
-                nginx: NginxAnswers { version: version?, expected_subscribers: expected_subscribers? },
+                jwt_algorithm: p.jwt_algorithm?,
+                symfony: Symfony { project_dir: p.project_dir?, php_fpm: p.php_fpm? },
+                nginx: NginxAnswers { version: p.nginx_version?, expected_subscribers: p.expected_subscribers? },
             })
         })();
         let answers = match answers {
@@ -353,44 +401,10 @@ impl Answers {
     /// Every key with its value, defaults filled in: the resolved answers file.
     pub fn to_draft(&self) -> Draft {
         let mut d = Draft::default();
-        for q in QUESTIONS {
-            let value = self.raw_value(q.key);
-            d.set(q.key, value, None);
+        for (key, value) in self.fields() {
+            d.set(key, value, None);
         }
         d
-    }
-
-    fn raw_value(&self, key: &str) -> RawValue {
-        let s = |v: &dyn fmt::Display| RawValue::Scalar(v.to_string());
-        let list = |v: Vec<&str>| RawValue::List(v.into_iter().map(str::to_string).collect());
-        let h = &self.hub;
-        match key {
-            "topology" => s(&self.topology),
-            "domain" => s(&self.domain),
-            "public_tls.certificate" => s(&self.public_tls.certificate.as_str()),
-            "public_tls.certificate_key" => s(&self.public_tls.certificate_key.as_str()),
-            "public_tls.acme_webroot" => s(&self.public_tls.acme_webroot.as_str()),
-            "hub.port" => s(&h.port),
-            "hub.tls_name" => s(&h.tls_name),
-            "hub.admin" => s(&h.admin.as_str()),
-            "hub.heartbeat" => s(&h.heartbeat.text),
-            "hub.history_size" => s(&h.history_size),
-            "hub.binary" => s(&h.binary.as_str()),
-            "hub.user" => s(&h.user.as_str()),
-            "hub.anonymous" => s(&h.anonymous),
-            "hub.subscriptions" => s(&h.subscriptions),
-            "hub.cors_origins" => list(h.cors_origins.iter().map(CorsOrigin::as_str).collect()),
-            "hub.publish_origins" => list(h.publish_origins.iter().map(Origin::as_str).collect()),
-            "jwt.algorithm" => s(&self.jwt_algorithm.as_str()),
-            "symfony.project_dir" => s(&self.symfony.project_dir.as_str()),
-            "symfony.php_fpm" => s(&self.symfony.php_fpm.as_str()),
-            "nginx.version" => match self.nginx.version {
-                NginxVersionChoice::Auto => s(&"auto"),
-                NginxVersionChoice::Known(v) => s(&v),
-            },
-            "nginx.expected_subscribers" => s(&self.nginx.expected_subscribers),
-            _ => RawValue::Scalar(String::new()),
-        }
     }
 }
 
@@ -462,6 +476,14 @@ mod tests {
         let (_, w) = Answers::from_draft(&draft(&[("domain", "a.com"), ("hub.history_size", "0")])).unwrap();
         assert_eq!(w.len(), 1);
         assert!(w[0].message.contains("grows without limit"), "{}", w[0]);
+    }
+
+    #[test]
+    fn every_question_has_a_field_in_table_order() {
+        let (a, _) = Answers::from_draft(&draft(&[("domain", "a.com")])).unwrap();
+        let keys: Vec<&str> = a.fields().into_iter().map(|(k, _)| k).collect();
+        let questions: Vec<&str> = questions::QUESTIONS.iter().map(|q| q.key).collect();
+        assert_eq!(keys, questions);
     }
 
     #[test]
