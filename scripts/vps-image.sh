@@ -8,7 +8,7 @@
 #
 # The image is cached, keyed by the Debian root and by this script and the agent, and
 # its folder (image.raw, vmlinuz, initrd.img) is the last line printed. The test boots
-# it with QEMU's snapshot=on, so the cached image itself is never changed.
+# it through a qcow2 layer of its own, so the cached image itself is never changed.
 #
 #   scripts/vps-image.sh        # -> /root/.cache/mercure-setup/vps-image/<key>
 #

@@ -24,10 +24,15 @@ const ACME_NAME: &str = "acme.test";
 const ACME_DOMAIN: &str = "acme.example.test";
 
 struct Vm {
-    _qemu: ChildGuard,
+    /// The running QEMU; a reboot ends it and starts another on the same disk.
+    qemu: Option<ChildGuard>,
+    image: PathBuf,
+    /// The guest's disk: a qcow2 layer over the cached image, which stays as it was.
+    disk: PathBuf,
     share: PathBuf,
-    /// The guest's serial console, written by QEMU.
+    /// The guest's serial console, appended to by each QEMU.
     console: PathBuf,
+    acme: Option<(u16, u16)>,
     n: u32,
     /// Host ports forwarded to the guest's 443 and to the hub relay.
     https: u16,
@@ -35,18 +40,44 @@ struct Vm {
 }
 
 impl Vm {
-    /// `acme`: the host port forwarded to the guest's :80 (where the ACME server validates)
-    /// and the host port of the ACME server, which the guest reaches as `ACME_ADDR`.
-    /// The cached `image` folder is booted with snapshot=on: the guest's writes go to a
-    /// throwaway layer (kept across guest reboots, as QEMU keeps running) and the image stays fresh.
-    fn boot(image: &Path, share: &Path, console: &Path, acme: Option<(u16, u16)>) -> Vm {
-        let qemu = require_tool("qemu-system-x86_64", "apt-get install qemu-system-x86");
-        let (https, hub) = (free_port(), free_port());
+    /// Boots the cached `image` folder (scripts/vps-image.sh) with a fresh disk layer in
+    /// `dir`. `acme`: the host port forwarded to the guest's :80 (where the ACME server
+    /// validates) and the host port of the ACME server, which the guest reaches as `ACME_ADDR`.
+    fn boot(image: &Path, dir: &Path, share: &Path, acme: Option<(u16, u16)>) -> Vm {
+        let qemu_img = require_tool("qemu-img", "apt-get install qemu-utils");
+        let disk = dir.join("disk.qcow2");
+        let o = Command::new(qemu_img)
+            .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+            .arg(image.join("image.raw"))
+            .arg(&disk)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "qemu-img create: {}", stderr(&o));
         std::fs::create_dir_all(share.join("cmd")).unwrap();
+        let mut vm = Vm {
+            qemu: None,
+            image: image.into(),
+            disk,
+            share: share.to_path_buf(),
+            console: dir.join("console.log"),
+            acme,
+            n: 0,
+            https: free_port(),
+            hub: free_port(),
+        };
+        vm.start();
+        vm.wait_boots(1);
+        vm.settle();
+        vm
+    }
+
+    fn start(&mut self) {
+        let qemu = require_tool("qemu-system-x86_64", "apt-get install qemu-system-x86");
+        let (https, hub) = (self.https, self.hub);
         let mut net = format!(
             "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{https}-:443,hostfwd=tcp:127.0.0.1:{hub}-:{RELAY_PORT}"
         );
-        if let Some((http, acme)) = acme {
+        if let Some((http, acme)) = self.acme {
             let _ = write!(
                 net,
                 ",hostfwd=tcp:127.0.0.1:{http}-:80,guestfwd=tcp:{ACME_ADDR}-cmd:bash {} {acme}",
@@ -57,36 +88,30 @@ impl Vm {
         // boot loader's "Probing EDD" and hangs, with q35 or pc and -cpu host or max alike.
         // One vCPU: on a loaded host two vCPU threads starve each other (RCU stalls, soft
         // lockups). -nodefaults: no VGA, CD-ROM or parallel port to probe at boot.
+        // -no-reboot: a guest reboot ends QEMU and `reboot` starts a new one, as a warm
+        // reset under TCG made the next kernel boot take minutes instead of seconds.
         let child = Command::new(qemu)
-            .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1536", "-smp", "1", "-nodefaults"])
+            .args(["-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1536", "-smp", "1", "-nodefaults", "-no-reboot"])
             .arg("-kernel")
-            .arg(image.join("vmlinuz"))
+            .arg(self.image.join("vmlinuz"))
             .arg("-initrd")
-            .arg(image.join("initrd.img"))
+            .arg(self.image.join("initrd.img"))
             .args(["-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0"])
             .arg("-drive")
-            .arg(format!("file={},format=raw,if=virtio,snapshot=on", image.join("image.raw").display()))
+            .arg(format!("file={},format=qcow2,if=virtio", self.disk.display()))
             .args(["-netdev", &net, "-device", "virtio-net-pci,netdev=n0"])
             .arg("-virtfs")
-            .arg(format!("local,path={},mount_tag=host,security_model=none,id=host", share.display()))
-            .args(["-display", "none", "-monitor", "none", "-serial"])
-            .arg(format!("file:{}", console.display()))
+            .arg(format!("local,path={},mount_tag=host,security_model=none,id=host", self.share.display()))
+            .args(["-display", "none", "-monitor", "none"])
+            .arg("-chardev")
+            .arg(format!("file,id=console,path={},append=on", self.console.display()))
+            .args(["-serial", "chardev:console"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut vm = Vm {
-            _qemu: ChildGuard::new("qemu", child),
-            share: share.to_path_buf(),
-            console: console.into(),
-            n: 0,
-            https,
-            hub,
-        };
-        vm.wait_boots(1);
-        vm.settle();
-        vm
+        self.qemu = Some(ChildGuard::new("qemu", child));
     }
 
     /// Waits until the guest's boot has finished (every unit started or failed): the agent
@@ -138,11 +163,30 @@ impl Vm {
         log
     }
 
-    fn reboot(&mut self) {
+    /// Reboots the guest (`systemctl reboot`: every service stopped, the disk synced; QEMU
+    /// then exits and a new one boots the same disk); returns where the time went.
+    fn reboot(&mut self) -> String {
         let before = self.boots();
-        self.ok("systemd-run --on-active=1 systemctl reboot");
+        // A second later, so this script returns first; a timer's default accuracy is a minute.
+        self.ok("systemd-run --on-active=1 --timer-property=AccuracySec=100ms systemctl reboot");
+        let t = Instant::now();
+        let qemu = &mut self.qemu.as_mut().unwrap().child;
+        while qemu.try_wait().unwrap().is_none() {
+            assert!(t.elapsed() < Duration::from_secs(300), "the guest did not shut down in 300 s: {}", self.console());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let down = t.elapsed().as_secs();
+        self.start();
         self.wait_boots(before + 1);
+        let back = t.elapsed().as_secs();
         self.settle();
+        let boot = self.ok("systemd-analyze | head -n 1");
+        let stops = self.ok("journalctl -b -1 -o short-monotonic --no-pager | grep -E 'Stopping|Stopped|Reached target.*(Shutdown|Reboot)' | sed -n '1p;$p'");
+        format!(
+            "down after {down} s, agent back after {back} s; {}; shutdown: {}",
+            boot.trim(),
+            stops.trim().replace('\n', " .. ")
+        )
     }
 
     /// Starts (or moves) the relay from the guest's `RELAY_PORT` to the hub's loopback port.
@@ -285,7 +329,7 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
 
     let pebble = Pebble::start(tmp.path());
     let t = Instant::now();
-    let mut vm = Vm::boot(&image, &share, &tmp.path().join("console.log"), Some((pebble.http, pebble.acme)));
+    let mut vm = Vm::boot(&image, tmp.path(), &share, Some((pebble.http, pebble.acme)));
     let boot_secs = t.elapsed().as_secs();
 
     vm.ok(&format!(
@@ -383,8 +427,9 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
 
     // Reboot: both services come back, doctor passes again.
     let t = Instant::now();
-    vm.reboot();
+    let reboot_detail = vm.reboot();
     let reboot_secs = t.elapsed().as_secs();
+    eprintln!("vps: reboot {reboot_secs} s: {reboot_detail}");
     assert_eq!(vm.ok("systemctl is-active mercure nginx"), "active\nactive\n");
     vm.relay(8443);
     host_doctor(&vm, &share, tmp.path());
@@ -416,7 +461,8 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
     // 1. Another program holds the new hub port: refused before any change (exit 2).
     let etc_before = etc(&mut vm);
     render(&share, &["hub.port=9555"]);
-    vm.ok("systemd-run --unit vps-holder python3 -m http.server 9555 --bind 127.0.0.1 && sleep 2");
+    vm.ok("systemd-run --unit vps-holder python3 -m http.server 9555 --bind 127.0.0.1 && \
+         for i in $(seq 150); do ss -ltn | grep -q '127.0.0.1:9555 ' && exit 0; sleep 0.2; done; exit 1");
     let (rc, log) = vm.sh(&apply_cmd("--yes"));
     assert_eq!(rc, 2, "{log}");
     assert!(log.contains("the hub port 127.0.0.1:9555 is taken"), "{log}");
@@ -646,7 +692,7 @@ fn install_md_by_hand_is_what_apply_does() {
     assert!(script.contains("mercure-setup doctor --bundle ."), "{script}");
 
     let t = Instant::now();
-    let mut vm = Vm::boot(&image, &share, &tmp.path().join("console.log"), None);
+    let mut vm = Vm::boot(&image, tmp.path(), &share, None);
     let boot_secs = t.elapsed().as_secs();
     // What the person has before INSTALL.md: mercure-setup, the public certificate (here from
     // a test CA the machine trusts), and the Symfony project.
