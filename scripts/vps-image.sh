@@ -4,19 +4,36 @@
 # in, then `mkfs.ext4 -d`. The way in is a small agent (tests/vps/agent.sh) that runs the
 # scripts the host drops into a 9p share and writes their output and exit code back.
 # The copy gets a static address on QEMU's user network and a console on ttyS0; no
-# password, no ssh. Prints the image folder (image.raw, vmlinuz, initrd.img).
+# password, no ssh.
 #
-#   scripts/vps-image.sh OUTDIR
+# The image is cached, keyed by the Debian root and by this script and the agent, and
+# its folder (image.raw, vmlinuz, initrd.img) is the last line printed. The test boots
+# it through a qcow2 layer of its own, so the cached image itself is never changed.
+#
+#   scripts/vps-image.sh        # -> /root/.cache/mercure-setup/vps-image/<key>
+#
+# VPS_IMAGE_CACHE overrides the cache folder.
 set -euo pipefail
 
-out="${1:?usage: scripts/vps-image.sh OUTDIR}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
 command -v mkfs.ext4 >/dev/null || { echo "vps-image.sh: needs mkfs.ext4 (apt-get install e2fsprogs)" >&2; exit 1; }
 base="$("$here/scripts/debian-root.sh" | tail -n 1)"
 
+key="$( (echo "$base"; cat "$0" "$here/tests/vps/agent.sh") | sha256sum | cut -c1-16)"
+cache="${VPS_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mercure-setup/vps-image}"
+out="$cache/$key"
+mkdir -p "$cache"
+# One build at a time; a second caller waits and then finds the image made.
+exec 9>"$cache/.lock"
+flock 9
+if [ -f "$out/complete" ]; then
+  echo "$out"
+  exit 0
+fi
+# Older images are of no further use.
+find "$cache" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
 mkdir -p "$out"
 root="$out/root"
-rm -rf "$root"
 cp -a "$base" "$root"
 
 cp "$root"/boot/vmlinuz-* "$out/vmlinuz"
@@ -56,7 +73,7 @@ for t in apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer 
   ln -sf /dev/null "$root/etc/systemd/system/$t"
 done
 
-rm -f "$out/image.raw"
-mkfs.ext4 -q -F -L root -d "$root" "$out/image.raw" 3G
+mkfs.ext4 -q -F -L root -d "$root" "$out/image.raw" 3G >&2
 rm -rf "$root"
+touch "$out/complete"
 echo "$out"

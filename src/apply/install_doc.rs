@@ -37,8 +37,10 @@ pub struct Quoted {
     pub unit: String,
 }
 
-/// The hub binary as downloaded and unpacked in the bundle folder.
-const DOWNLOADED: &str = "./mercure";
+/// The hub binary as downloaded and unpacked in the bundle folder: in a folder of its own,
+/// as the bundle already has a `mercure/` folder (the hub's files), which a `./mercure`
+/// binary would collide with.
+pub const DOWNLOADED: &str = "hub-release/mercure";
 
 fn lines(actions: &[Action], parts: &[Part]) -> Vec<String> {
     actions
@@ -90,7 +92,10 @@ pub fn install_doc(plan: &Plan) -> InstallDoc {
             format!("curl -fLO \"{releases}/mercure_Linux_${{cpu}}.tar.gz\""),
             format!("curl -fLO {releases}/checksums.txt"),
             "sha256sum --ignore-missing -c checksums.txt   # must print: mercure_Linux_...tar.gz: OK".into(),
-            "tar -xzf \"mercure_Linux_${cpu}.tar.gz\" mercure".into(),
+            format!(
+                "mkdir -p {dir} && tar -xzf \"mercure_Linux_${{cpu}}.tar.gz\" -C {dir} mercure",
+                dir = DOWNLOADED.rsplit_once('/').map_or(".", |(d, _)| d)
+            ),
         ],
         deb_binary: "/usr/bin/mercure",
         user_and_binary: acts
@@ -124,5 +129,23 @@ pub fn install_doc(plan: &Plan) -> InstallDoc {
             project_dir: quote(&plan.project_dir),
             unit: quote(install::UNIT),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The unpacked hub must not land on a path the bundle itself uses (it did: `./mercure`
+    /// was the bundle's `mercure/` folder, so `install ./mercure ...` and `--hub-binary
+    /// ./mercure` failed when run from the bundle as the file says).
+    #[test]
+    fn the_downloaded_hub_does_not_collide_with_a_bundle_path() {
+        use crate::bundle::paths as p;
+        let top = DOWNLOADED.trim_start_matches("./").split('/').next().unwrap_or_default();
+        let bundle = [p::INSTALL, p::ANSWERS, p::NGINX_DIR, p::UNIT, p::CADDYFILE, p::ENV_LOCAL, p::PUBLISHER_TOKEN];
+        for path in bundle {
+            assert_ne!(path.split('/').next(), Some(top), "{path}");
+        }
     }
 }
