@@ -370,7 +370,18 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
     ));
     assert_eq!(writable, "/run/mercure\n/tmp\n/var/tmp\n", "the hub can write outside its state folder");
     vm.ok(&format!("{as_hub} touch /tmp/vps-probe /var/tmp/vps-probe && ! ls /tmp/vps-probe /var/tmp/vps-probe"));
-    let security = vm.ok("systemd-analyze security mercure.service | tail -n 1");
+    // systemd-analyze security rates the running unit in the VM as `check` rates the bundle's
+    // (offline, on the host): the same exposure, within check's limit.
+    let in_vm = exposure(&vm.ok("systemd-analyze security mercure.service"));
+    let o = crate::support::run(&["check", share.join("bundle").to_str().unwrap()]);
+    let on_host = stdout(&o)
+        .lines()
+        .find_map(|l| l.split("systemd-analyze security: exposure ").nth(1))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("check printed no exposure:\n{}{}", stdout(&o), stderr(&o)));
+    let limit = mercure_setup::check::tools::MAX_EXPOSURE;
+    assert!(in_vm <= limit, "exposure in the VM {in_vm}, above check's limit {limit}");
+    assert_eq!(format!("{in_vm:.1}"), format!("{on_host:.1}"), "exposure in the VM and by check");
 
     vm.relay(8443);
     host_doctor(&vm, &share, tmp.path());
@@ -489,10 +500,17 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
 
     eprintln!(
         "vps timings: image {image_secs} s, boot {boot_secs} s, first apply {apply_secs} s, reboot {reboot_secs} s, \
-         certbot scenario {certbot_secs} s, total {} s; hub unit: {}",
+         certbot scenario {certbot_secs} s, total {} s; hub unit exposure {in_vm} in the VM, {on_host} by check",
         total.elapsed().as_secs(),
-        security.trim()
     );
+}
+
+/// The overall exposure in `systemd-analyze security` output.
+fn exposure(text: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.split("Overall exposure level for mercure.service: ").nth(1))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no overall exposure in:\n{text}"))
 }
 
 /// Pebble (the ACME test server) and its DNS companion on the host, both stopped by PID.
