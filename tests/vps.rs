@@ -500,7 +500,7 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
 
     eprintln!(
         "vps timings: image {image_secs} s, boot {boot_secs} s, first apply {apply_secs} s, reboot {reboot_secs} s, \
-         certbot scenario {certbot_secs} s, total {} s; hub unit exposure {in_vm} in the VM, {on_host} by check",
+         certbot scenario {certbot_secs} s, total {} s; hub unit exposure {in_vm:.1} in the VM, {on_host:.1} by check",
         total.elapsed().as_secs(),
     );
 }
