@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use plotters::coord;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -281,6 +282,26 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
+/// A chart with seconds or update numbers across and counts up.
+type CountChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<coord::types::RangedCoordf64, coord::types::RangedCoordu32>>;
+
+/// Draws the legend in the lower right and finishes the drawing.
+fn legend_and_present<'a, 'b: 'a>(
+    chart: &mut CountChart<'a, 'b>,
+    root: &DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+) -> PlotResult {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
 fn empty_plot(root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>, text: &str) -> PlotResult {
     root.fill(&WHITE).map_err(err)?;
     root.draw(&Text::new(text.to_string(), (20, i32::try_from(HEIGHT / 2).unwrap_or(100)), ("sans-serif", 18)))
@@ -417,15 +438,7 @@ fn connections_svg(r: &Report) -> Result<String, Error> {
                 .label(format!("{class}: {total}"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)
+        legend_and_present(&mut chart, &root)
     })
 }
 
@@ -480,15 +493,7 @@ fn deliveries_svg(r: &Report) -> Result<String, Error> {
             .map_err(err)?
             .label(format!("established subscribers: {}", r.established))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)
+        legend_and_present(&mut chart, &root)
     })
 }
 
