@@ -9,6 +9,13 @@
 # The modules of each version are pinned in tests/hub/VERSION/ (go.mod, go.sum);
 # a version without such a folder is resolved from the proxy afresh (and said so).
 # MERCURE_HUB_CACHE overrides the cache folder.
+#
+# The proxy refuses the 1.0 alphas of the Caddy module, so a version whose pinned folder
+# holds `source.sha256` is built from the release's own source archive instead,
+# `mercure-VERSION.tar.gz` in ../shared/upstream/ beside the checkout (MERCURE_UPSTREAM
+# overrides the folder): the archive's sha256 is checked, the pinned go.mod and go.sum
+# replace the tree's caddy/go.mod and go.sum, and the release's main package
+# (caddy/mercure) is built with -mod=readonly.
 set -euo pipefail
 
 version="${1:?usage: scripts/mercure-hub.sh VERSION   (e.g. 0.24.2)}"
@@ -41,18 +48,32 @@ esac
 mkdir -p "$cache/$version"
 work="$(mktemp -d "$cache/$version/build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-cp "$root/tests/hub/main.go" "$work/"
-if [ -f "$root/tests/hub/$version/go.mod" ]; then
-  cp "$root/tests/hub/$version/go.mod" "$root/tests/hub/$version/go.sum" "$work/"
-  mod=readonly
+pinned="$root/tests/hub/$version"
+go_build() { # DIR PACKAGE MODFLAG: the release's build of PACKAGE in DIR, into $work/mercure
+  (cd "$1" && CGO_ENABLED=0 go build -mod="$3" -trimpath -tags "$tags" -ldflags "$ldflags" -o "$work/mercure" "$2" >&2)
+}
+if [ -f "$pinned/source.sha256" ]; then
+  upstream="${MERCURE_UPSTREAM:-$root/../shared/upstream}"
+  archive="$upstream/mercure-$version.tar.gz"
+  [ -f "$archive" ] || { echo "mercure-hub.sh: $version is built from its release source, $archive, which is missing (the shared/ folder beside the checkout holds it)" >&2; exit 1; }
+  want="$(cut -d' ' -f1 "$pinned/source.sha256")"
+  got="$(sha256sum "$archive" | cut -d' ' -f1)"
+  [ "$want" = "$got" ] || { echo "mercure-hub.sh: $archive has sha256 $got, not the pinned $want" >&2; exit 1; }
+  tar -xzf "$archive" -C "$work"
+  cp "$pinned/go.mod" "$pinned/go.sum" "$work/mercure-$version/caddy/"
+  echo "mercure-hub.sh: building the Mercure hub $version from its release source (a few minutes the first time)" >&2
+  go_build "$work/mercure-$version/caddy" ./mercure readonly
+elif [ -f "$pinned/go.mod" ]; then
+  cp "$root/tests/hub/main.go" "$pinned/go.mod" "$pinned/go.sum" "$work/"
+  echo "mercure-hub.sh: building the Mercure hub $version (a few minutes the first time)" >&2
+  go_build "$work" . readonly
 else
   echo "mercure-hub.sh: no pinned modules for $version in tests/hub/$version/; resolving them from the Go module proxy" >&2
+  cp "$root/tests/hub/main.go" "$work/"
   (cd "$work" && go mod init mercure-setup.test/hub >&2 && go get "github.com/dunglas/mercure/caddy@v$version" >&2 && go mod tidy >&2)
-  mod=mod
+  go_build "$work" . mod
 fi
 
-echo "mercure-hub.sh: building the Mercure hub $version (a few minutes the first time)" >&2
-(cd "$work" && CGO_ENABLED=0 go build -mod="$mod" -trimpath -tags "$tags" -ldflags "$ldflags" -o "$work/mercure" . >&2)
 "$work/mercure" version | grep -qF "Mercure.rocks $version " || {
   echo "mercure-hub.sh: the built binary does not report version $version:" >&2
   "$work/mercure" version >&2
