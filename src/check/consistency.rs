@@ -39,7 +39,7 @@ fn result(
     } else {
         Outcome::Failed { error: problems.join("; "), fix: fix.into() }
     };
-    CheckResult { id, title: title.into(), files: files.iter().map(|f| (*f).to_string()).collect(), outcome }
+    CheckResult { id, title: title.into(), files: files.iter().map(|f| (*f).to_string()).collect(), row: None, outcome }
 }
 
 /// nginx's `proxy_pass` scheme and port == the Caddyfile site address; loopback on both sides.
