@@ -182,6 +182,15 @@ const CASES: &[Case] = &[
         row: 17,
         needle: "proxy_ssl_verify off",
     },
+    Case {
+        fixture: HTTP,
+        file: SITE,
+        from: "mercure_28059829b105;\n",
+        to: "combined;\n",
+        lint: "lint-access-log",
+        row: 14,
+        needle: "format `combined`",
+    },
 ];
 
 #[test]
@@ -229,6 +238,7 @@ fn the_seed_articles_mistakes_each_fail() {
             ("lint-upstream-http", 7),
             ("lint-read-timeout", 8),
             ("lint-cors", 10),
+            ("lint-access-log", 14),
             ("lint-edited", 18)
         ]),
         "{failed:?}"
@@ -251,7 +261,13 @@ fn the_seed_articles_mistakes_each_fail() {
     let rows: BTreeSet<(&str, u64)> = failed.iter().map(|(id, (row, _))| (id.as_str(), *row)).collect();
     assert_eq!(
         rows,
-        BTreeSet::from([("lint-hub-location", 5), ("lint-tls-sni", 2), ("lint-tls-verify", 17), ("lint-edited", 18)]),
+        BTreeSet::from([
+            ("lint-hub-location", 5),
+            ("lint-tls-sni", 2),
+            ("lint-access-log", 14),
+            ("lint-tls-verify", 17),
+            ("lint-edited", 18)
+        ]),
         "{failed:?}"
     );
 }

@@ -133,6 +133,15 @@ impl Report {
     }
 }
 
+/// `check` tied to a troubleshooting row: its failure cites the row.
+fn with_row(mut check: CheckResult, row: Row) -> CheckResult {
+    if let Outcome::Failed { fix, .. } = &mut check.outcome {
+        let _ = write!(fix, " (mercure-setup {})", row.reference());
+    }
+    check.row = Some(row);
+    check
+}
+
 fn tool_check(id: &'static str, title: &str, files: &[&str], outcome: Outcome) -> CheckResult {
     CheckResult { id, title: title.into(), files: files.iter().map(|f| (*f).to_string()).collect(), row: None, outcome }
 }
@@ -154,11 +163,14 @@ pub fn run(dir: &Path, options: &CheckOptions) -> Result<Report, LoadError> {
         &[paths::CADDYFILE, paths::HUB_ENV],
         tools::hub_validate(&bundle),
     ));
-    checks.push(tool_check(
-        "mercure-directives",
-        "mercure block directives",
-        &[paths::CADDYFILE],
-        tools::mercure_directives(&bundle),
+    checks.push(with_row(
+        tool_check(
+            "mercure-directives",
+            "mercure block directives",
+            &[paths::CADDYFILE],
+            tools::mercure_directives(&bundle),
+        ),
+        Row::IgnoredDirective,
     ));
     checks.push(tool_check(
         "systemd-verify",
@@ -185,15 +197,15 @@ pub fn run(dir: &Path, options: &CheckOptions) -> Result<Report, LoadError> {
             &[paths::CA_CERT, paths::HUB_CERT],
             tools::hub_certificate(&bundle),
         ));
-        checks.push(CheckResult {
-            row: Some(Row::CertificateMismatch),
-            ..tool_check(
+        checks.push(with_row(
+            tool_check(
                 "hub-certificate-days",
                 "hub certificate days left",
                 &[paths::HUB_CERT],
                 tools::hub_certificate_days(&bundle, time::OffsetDateTime::now_utc()),
-            )
-        });
+            ),
+            Row::CertificateMismatch,
+        ));
     }
     checks.extend(consistency::all(&bundle));
     checks.extend(lint::run(&bundle, options));

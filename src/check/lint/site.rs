@@ -68,6 +68,14 @@ pub const VERIFY: Lint = Lint {
     fix: "proxy_ssl_verify on; proxy_ssl_trusted_certificate /etc/mercure/tls/ca.crt; proxy_ssl_verify_depth 1;",
 };
 
+pub const ACCESS_LOG: Lint = Lint {
+    id: "lint-access-log",
+    title: "subscribers' JWTs stay out of the access log",
+    row: Row::JwtInLogs,
+    passed: "the hub location logs with a format that leaves out the query string's authorization",
+    fix: "log the hub location with the bundle's redacting log_format (render again), or `access_log off;`",
+};
+
 pub const CORS: Lint = Lint {
     id: "lint-cors",
     title: "CORS is the hub's alone, with exact origins",
@@ -164,7 +172,9 @@ impl<'a> Scope<'a> {
     fn of(site: &'a Site) -> Option<Scope<'a>> {
         let tree = site.tree.as_ref().ok()?;
         let (server, location) = formats::nginx_mercure_scope(tree)?;
-        let levels = [location.block.as_deref(), server.block.as_deref(), Some(site.http.as_slice())];
+        // The site file is included inside `http { }`: its top level is http-level too.
+        let levels =
+            [location.block.as_deref(), server.block.as_deref(), Some(tree.as_slice()), Some(site.http.as_slice())];
         Some(Scope { location, levels: levels.into_iter().flatten().collect() })
     }
 
@@ -218,6 +228,7 @@ pub fn lint_all(sites: &[Site], hub: &Hub, hub_tls: bool) -> Vec<(&'static Lint,
         rules.push((&VERIFY, verify as Rule));
     }
     rules.push((&CORS, cors as Rule));
+    rules.push((&ACCESS_LOG, access_log as Rule));
     rules
         .into_iter()
         .map(|(lint, rule)| {
@@ -423,6 +434,58 @@ pub fn verify(site: &Site, _: &Hub) -> Vec<Finding> {
     }
 }
 
+/// The hub location's access log writes the query string (where subscribers may put
+/// their JWT): nginx's `combined` format, or a `log_format` with `$request`,
+/// `$request_uri`, `$args` or `$query_string`.
+pub fn access_log(site: &Site, _: &Hub) -> Vec<Finding> {
+    let Some(scope) = Scope::of(site) else { return Vec::new() };
+    let logs = scope.all("access_log");
+    if logs.is_empty() {
+        return vec![Finding::at(
+            &site.file,
+            scope.location.line,
+            "no access_log in the hub location: nginx.conf's (combined format) logs the query string, JWTs included",
+        )];
+    }
+    let formats: Vec<&NginxDirective> =
+        scope.levels.iter().flat_map(|l| l.iter()).filter(|d| d.name == "log_format").collect();
+    let mut out = Vec::new();
+    for d in logs {
+        if d.args.first().is_some_and(|a| a == "off") {
+            continue;
+        }
+        let name = d.args.get(1).map_or("combined", String::as_str);
+        let leaks = if name == "combined" {
+            true
+        } else {
+            match formats.iter().find(|f| f.args.first().is_some_and(|n| n == name)) {
+                Some(f) => f.args[1..].iter().any(|part| logs_query(part)),
+                // Defined elsewhere (conf.d): cannot tell.
+                None => false,
+            }
+        };
+        if leaks {
+            out.push(Finding::at(
+                &site.file,
+                d.line,
+                format!(
+                    "access_log with format `{name}` logs the query string: `?authorization=` JWTs end up in the log"
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Whether a log format string writes the raw query string.
+fn logs_query(format: &str) -> bool {
+    format.split('$').skip(1).any(|rest| {
+        let name: String =
+            rest.trim_start_matches('{').chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        matches!(name.as_str(), "request" | "request_uri" | "args" | "query_string" | "arg_authorization")
+    })
+}
+
 /// Access-Control-* headers added by nginx; `*` in the hub's origins.
 pub fn cors(site: &Site, hub: &Hub) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -459,7 +522,7 @@ mod tests {
         proxy_pass https://127.0.0.1:8443;\n  proxy_ssl_verify on;\n  proxy_ssl_trusted_certificate /etc/mercure/tls/ca.crt;\n  \
         proxy_ssl_server_name on;\n  proxy_ssl_name mercure.internal;\n  proxy_http_version 1.1;\n  \
         proxy_set_header Connection \"\";\n  proxy_set_header Host $host;\n  proxy_buffering off;\n  proxy_cache off;\n  \
-        proxy_read_timeout 1h;\n }\n}\n";
+        proxy_read_timeout 1h;\n  access_log /l redacted;\n }\n}\n";
 
     fn hub() -> Hub {
         Hub { heartbeat: Some((40_000, "40s, Mercure's default".into())), wildcard_origins: Vec::new() }
@@ -476,7 +539,7 @@ mod tests {
 
     #[test]
     fn the_rendered_location_passes_every_rule() {
-        for rule in [location, localhost, buffering, upstream_http, read_timeout, sni, verify, cors] {
+        for rule in [location, localhost, buffering, upstream_http, read_timeout, sni, verify, cors, access_log] {
             assert_eq!(run(rule, GOOD), Vec::<String>::new());
         }
     }
@@ -564,6 +627,19 @@ mod tests {
         let hub = Hub::parse(caddy, &std::collections::BTreeMap::new());
         assert_eq!(hub.wildcard_origins, [("cors_origins".to_string(), 3), ("publish_origins".to_string(), 4)]);
         assert_eq!(cors(&Site::parse("s", GOOD), &hub).len(), 2);
+    }
+
+    #[test]
+    fn access_log_formats_that_log_the_query_string() {
+        let fmt = "log_format redacted '$remote_addr \"$request_method $uri?$redacted_args\"';\n";
+        let good = format!("{fmt}{GOOD}");
+        assert!(run(access_log, &good).is_empty(), "{:?}", run(access_log, &good));
+        assert!(run(access_log, &good.replace("access_log /l redacted", "access_log off")).is_empty());
+        // nginx's default format, a format with $request, and no access_log at all.
+        assert_eq!(run(access_log, &good.replace("/l redacted", "/l")).len(), 1);
+        assert_eq!(run(access_log, &good.replace("$uri?$redacted_args", "$request")).len(), 1);
+        assert!(run(access_log, &edited("  access_log /l redacted;\n", ""))[0].contains("no access_log"));
+        assert!(logs_query("${request_uri}") && logs_query("x $args") && !logs_query("$uri $request_method"));
     }
 
     #[test]
