@@ -183,6 +183,24 @@ const CASES: &[Case] = &[
         needle: "proxy_ssl_verify off",
     },
     Case {
+        fixture: TLS,
+        file: CADDYFILE,
+        from: "\tauto_https disable_redirects\n",
+        to: "",
+        lint: "lint-hub-listeners",
+        row: 1,
+        needle: "binds :80",
+    },
+    Case {
+        fixture: HTTP,
+        file: SITE,
+        from: "proxy_buffering off;\n",
+        to: "",
+        lint: "lint-buffering",
+        row: 7,
+        needle: "no proxy_buffering off",
+    },
+    Case {
         fixture: HTTP,
         file: SITE,
         from: "mercure_28059829b105;\n",
@@ -235,6 +253,7 @@ fn the_seed_articles_mistakes_each_fail() {
         rows,
         BTreeSet::from([
             ("lint-hub-location", 5),
+            ("lint-buffering", 7),
             ("lint-upstream-http", 7),
             ("lint-read-timeout", 8),
             ("lint-cors", 10),
@@ -264,6 +283,7 @@ fn the_seed_articles_mistakes_each_fail() {
         BTreeSet::from([
             ("lint-hub-location", 5),
             ("lint-tls-sni", 2),
+            ("lint-buffering", 7),
             ("lint-access-log", 14),
             ("lint-tls-verify", 17),
             ("lint-edited", 18)

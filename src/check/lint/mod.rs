@@ -98,7 +98,7 @@ pub fn run(bundle: &BundleDir, options: &CheckOptions) -> Vec<CheckResult> {
         .into_iter()
         .map(|(lint, findings)| {
             let mut files = files.clone();
-            if lint.id == site::CORS.id || lint.id == site::READ_TIMEOUT.id {
+            if [site::CORS.id, site::READ_TIMEOUT.id, site::HUB_LISTENERS.id].contains(&lint.id) {
                 files.push(paths::CADDYFILE.into());
             }
             to_check(lint, &files, &findings)

@@ -30,7 +30,7 @@ pub const BUFFERING: Lint = Lint {
     id: "lint-buffering",
     title: "nothing buffers, compresses or caches the event stream",
     row: Row::Buffering,
-    passed: "no proxy_buffering on, proxy_ignore_headers X-Accel-Buffering, gzip of text/event-stream or proxy_cache",
+    passed: "proxy_buffering off; no proxy_ignore_headers X-Accel-Buffering, gzip of text/event-stream or proxy_cache",
     fix: "in the hub location: proxy_buffering off; proxy_cache off; no proxy_ignore_headers X-Accel-Buffering; \
           keep text/event-stream out of gzip_types",
 };
@@ -74,6 +74,14 @@ pub const ACCESS_LOG: Lint = Lint {
     row: Row::JwtInLogs,
     passed: "the hub location logs with a format that leaves out the query string's authorization",
     fix: "log the hub location with the bundle's redacting log_format (render again), or `access_log off;`",
+};
+
+pub const HUB_LISTENERS: Lint = Lint {
+    id: "lint-hub-listeners",
+    title: "the hub binds only its own port",
+    row: Row::HubNotRunning,
+    passed: "no redirect listener on :80 (auto_https off or disable_redirects)",
+    fix: "`auto_https disable_redirects` in the Caddyfile's global options (render again)",
 };
 
 pub const CORS: Lint = Lint {
@@ -120,6 +128,9 @@ pub struct Hub {
     pub heartbeat: Option<(u64, String)>,
     /// `cors_origins` and `publish_origins` lines that allow any origin: (directive, line).
     pub wildcard_origins: Vec<(String, usize)>,
+    /// An HTTPS site without `auto_https off` or `disable_redirects`: Caddy then also
+    /// binds :80 for redirects, which nginx holds, and the hub exits. The site's line.
+    pub redirect_listener: Option<usize>,
 }
 
 /// Mercure's heartbeat when the Caddyfile sets none.
@@ -158,7 +169,14 @@ impl Hub {
             })
             .map(|e| (e.tokens[0].clone(), e.line))
             .collect();
-        Hub { heartbeat, wildcard_origins }
+        let https_site =
+            formats::caddy_site(&tree).filter(|e| e.tokens.first().is_some_and(|a| a.starts_with("https://")));
+        let auto_https = formats::caddy_globals(&tree)
+            .and_then(|g| formats::caddy_args(g, "auto_https"))
+            .and_then(|a| a.first().cloned());
+        let redirect_listener =
+            https_site.filter(|_| !matches!(auto_https.as_deref(), Some("off" | "disable_redirects"))).map(|e| e.line);
+        Hub { heartbeat, wildcard_origins, redirect_listener }
     }
 }
 
@@ -227,6 +245,7 @@ pub fn lint_all(sites: &[Site], hub: &Hub, hub_tls: bool) -> Vec<(&'static Lint,
         rules.push((&SNI, sni as Rule));
         rules.push((&VERIFY, verify as Rule));
     }
+    rules.push((&HUB_LISTENERS, hub_listeners as Rule));
     rules.push((&CORS, cors as Rule));
     rules.push((&ACCESS_LOG, access_log as Rule));
     rules
@@ -296,8 +315,17 @@ pub fn buffering(site: &Site, _: &Hub) -> Vec<Finding> {
     let Some(scope) = Scope::of(site) else { return Vec::new() };
     let f = site.file.as_str();
     let mut out = Vec::new();
-    if let Some(("on", line)) = scope.arg("proxy_buffering") {
-        out.push(Finding::at(f, line, "proxy_buffering on: nginx holds events in its buffer"));
+    match scope.arg("proxy_buffering") {
+        Some(("off", _)) => {}
+        Some((v, line)) => {
+            out.push(Finding::at(f, line, format!("proxy_buffering {v}: nginx holds events in its buffer")));
+        }
+        // Only the hub's `X-Accel-Buffering: no` then stops nginx's default buffering.
+        None => out.push(Finding::at(
+            f,
+            scope.location.line,
+            "no proxy_buffering off: nginx buffers (its default) unless the hub's X-Accel-Buffering: no gets through",
+        )),
     }
     if let Some(d) = scope.get("proxy_ignore_headers")
         && d.args.iter().any(|a| a.eq_ignore_ascii_case("X-Accel-Buffering"))
@@ -434,6 +462,21 @@ pub fn verify(site: &Site, _: &Hub) -> Vec<Finding> {
     }
 }
 
+/// An HTTPS hub site that also opens Caddy's redirect listener on :80 (held by nginx).
+pub fn hub_listeners(_: &Site, hub: &Hub) -> Vec<Finding> {
+    hub.redirect_listener
+        .map(|line| {
+            Finding::at(
+                paths::CADDYFILE,
+                line,
+                "an https:// site without `auto_https disable_redirects`: Caddy also binds :80, which nginx holds, \
+                 so the hub exits at start",
+            )
+        })
+        .into_iter()
+        .collect()
+}
+
 /// The hub location's access log writes the query string (where subscribers may put
 /// their JWT): nginx's `combined` format, or a `log_format` with `$request`,
 /// `$request_uri`, `$args` or `$query_string`.
@@ -525,7 +568,7 @@ mod tests {
         proxy_read_timeout 1h;\n  access_log /l redacted;\n }\n}\n";
 
     fn hub() -> Hub {
-        Hub { heartbeat: Some((40_000, "40s, Mercure's default".into())), wildcard_origins: Vec::new() }
+        Hub { heartbeat: Some((40_000, "40s, Mercure's default".into())), ..Hub::default() }
     }
 
     fn run(rule: fn(&Site, &Hub) -> Vec<Finding>, text: &str) -> Vec<String> {
@@ -566,6 +609,7 @@ mod tests {
     #[test]
     fn buffering_gzip_cache_and_ignored_header() {
         assert_eq!(run(buffering, &edited("proxy_buffering off", "proxy_buffering on")).len(), 1);
+        assert!(run(buffering, &edited("  proxy_buffering off;\n", ""))[0].contains("no proxy_buffering off"));
         assert_eq!(run(buffering, &edited("proxy_cache off", "proxy_cache hub")).len(), 1);
         let f = run(buffering, &edited("proxy_cache off;", "proxy_ignore_headers X-Accel-Buffering Expires;"));
         assert!(f[0].contains("X-Accel-Buffering"), "{f:?}");
@@ -640,6 +684,18 @@ mod tests {
         assert_eq!(run(access_log, &good.replace("$uri?$redacted_args", "$request")).len(), 1);
         assert!(run(access_log, &edited("  access_log /l redacted;\n", ""))[0].contains("no access_log"));
         assert!(logs_query("${request_uri}") && logs_query("x $args") && !logs_query("$uri $request_method"));
+    }
+
+    #[test]
+    fn an_https_hub_without_disable_redirects_binds_port_80() {
+        let caddy = "{\n\tauto_https disable_redirects\n}\nhttps://:8443 {\n\tmercure {\n\t}\n}\n";
+        let env = std::collections::BTreeMap::new();
+        assert!(hub_listeners(&Site::parse("s", GOOD), &Hub::parse(caddy, &env)).is_empty());
+        let bare = Hub::parse(&caddy.replace("\tauto_https disable_redirects\n", ""), &env);
+        assert_eq!(bare.redirect_listener, Some(3));
+        assert_eq!(hub_listeners(&Site::parse("s", GOOD), &bare).len(), 1);
+        // Plain HTTP opens no redirect listener.
+        assert_eq!(Hub::parse("http://:3000 {\n\tmercure {\n\t}\n}\n", &env).redirect_listener, None);
     }
 
     #[test]
