@@ -435,7 +435,7 @@ mod tests {
 
     #[test]
     fn troubleshooting_covers_every_symptom() {
-        assert_eq!(Row::ALL.len(), 18);
+        assert_eq!(Row::ALL.len(), 19);
         assert_eq!(Topic::parse("troubleshooting"), Ok(Topic::Troubleshooting));
         assert!(Topic::parse("x").is_err());
     }

@@ -36,11 +36,12 @@ pub enum Row {
     LocalhostUpstream = 16,
     UnverifiedHop = 17,
     EditedByHand = 18,
+    ForgedClientAddress = 19,
 }
 
 impl Row {
     /// Every row, in the order (and with the numbers) `explain troubleshooting` prints them.
-    pub const ALL: [Row; 18] = [
+    pub const ALL: [Row; 19] = [
         Row::HubNotRunning,
         Row::NoSni,
         Row::CertificateMismatch,
@@ -59,6 +60,7 @@ impl Row {
         Row::LocalhostUpstream,
         Row::UnverifiedHop,
         Row::EditedByHand,
+        Row::ForgedClientAddress,
     ];
 
     /// The row's number, as printed.
@@ -234,6 +236,14 @@ impl Row {
                 generated: "A manifest of every file written (.state/manifest.json); render, check and apply compare \
         the files with it.",
             },
+            Row::ForgedClientAddress => Trouble {
+                symptom: "The hub logs client addresses that a browser chose",
+                cause: "`X-Forwarded-For $proxy_add_x_forwarded_for` appends nginx's view to whatever the browser \
+        sent, and the hub trusts nginx (trusted_proxies), so it takes the first, forged, address.",
+                fix: "proxy_set_header X-Forwarded-For $remote_addr.",
+                generated: "`proxy_set_header X-Forwarded-For $remote_addr;` and `trusted_proxies` limited to \
+        loopback.",
+            },
         }
     }
 }
@@ -283,7 +293,7 @@ mod tests {
             assert_eq!(Row::from_number(row.number()), Some(row));
         }
         assert_eq!(Row::from_number(0), None);
-        assert_eq!(Row::from_number(19), None);
+        assert_eq!(Row::from_number(20), None);
         assert_eq!(serde_json::to_string(&Row::Buffering).unwrap(), "7");
         assert_eq!(Row::Buffering.reference(), "explain troubleshooting #7: Events arrive late or in bursts");
     }

@@ -274,7 +274,8 @@ fn the_seed_articles_mistakes_each_fail() {
     let end = start + site[start..].find("\n    }\n").unwrap() + "\n    }\n".len();
     let seed_tls = "    location /.well-known/mercure {\n        proxy_pass https://127.0.0.1:8443/.well-known/mercure;\n        \
                     proxy_ssl_verify off;\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        \
-                    proxy_set_header Host $http_host;\n        proxy_read_timeout 24h;\n    }\n";
+                    proxy_set_header Host $http_host;\n        \
+                    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_read_timeout 24h;\n    }\n";
     std::fs::write(tls.join(SITE), format!("{}{seed_tls}{}", &site[..start], &site[end..])).unwrap();
     let failed = failed_lints(&tls);
     let rows: BTreeSet<(&str, u64)> = failed.iter().map(|(id, (row, _))| (id.as_str(), *row)).collect();
@@ -286,7 +287,8 @@ fn the_seed_articles_mistakes_each_fail() {
             ("lint-buffering", 7),
             ("lint-access-log", 14),
             ("lint-tls-verify", 17),
-            ("lint-edited", 18)
+            ("lint-edited", 18),
+            ("lint-forwarded-for", 19)
         ]),
         "{failed:?}"
     );

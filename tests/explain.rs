@@ -20,7 +20,7 @@ fn every_topic_matches_its_snapshot() {
 #[test]
 fn troubleshooting_names_what_is_generated_for_every_entry() {
     let text = stdout(&run(&["explain", "troubleshooting"]));
-    assert_eq!(text.matches("mercure-setup generates:").count(), 18);
+    assert_eq!(text.matches("mercure-setup generates:").count(), 19);
     for needle in ["SSL alert number 80", "proxy_read_timeout 1h", "worker_connections", "REDACTED"] {
         assert!(text.contains(needle), "{needle}");
     }

@@ -84,6 +84,14 @@ pub const HUB_LISTENERS: Lint = Lint {
     fix: "`auto_https disable_redirects` in the Caddyfile's global options (render again)",
 };
 
+pub const FORWARDED_FOR: Lint = Lint {
+    id: "lint-forwarded-for",
+    title: "the hub sees the client's own address",
+    row: Row::ForgedClientAddress,
+    passed: "X-Forwarded-For is $remote_addr alone",
+    fix: "proxy_set_header X-Forwarded-For $remote_addr;",
+};
+
 pub const CORS: Lint = Lint {
     id: "lint-cors",
     title: "CORS is the hub's alone, with exact origins",
@@ -246,6 +254,7 @@ pub fn lint_all(sites: &[Site], hub: &Hub, hub_tls: bool) -> Vec<(&'static Lint,
         rules.push((&VERIFY, verify as Rule));
     }
     rules.push((&HUB_LISTENERS, hub_listeners as Rule));
+    rules.push((&FORWARDED_FOR, forwarded_for as Rule));
     rules.push((&CORS, cors as Rule));
     rules.push((&ACCESS_LOG, access_log as Rule));
     rules
@@ -462,6 +471,28 @@ pub fn verify(site: &Site, _: &Hub) -> Vec<Finding> {
     }
 }
 
+/// `X-Forwarded-For` built from the browser's own header.
+pub fn forwarded_for(site: &Site, _: &Hub) -> Vec<Finding> {
+    let Some(scope) = Scope::of(site) else { return Vec::new() };
+    scope
+        .all("proxy_set_header")
+        .into_iter()
+        .filter(|d| {
+            d.args.first().is_some_and(|n| n.eq_ignore_ascii_case("X-Forwarded-For"))
+                && d.args
+                    .get(1)
+                    .is_some_and(|v| v.contains("$proxy_add_x_forwarded_for") || v.contains("$http_x_forwarded_for"))
+        })
+        .map(|d| {
+            Finding::at(
+                &site.file,
+                d.line,
+                format!("X-Forwarded-For {}: a browser-sent header chooses the address the hub logs", d.args[1]),
+            )
+        })
+        .collect()
+}
+
 /// An HTTPS hub site that also opens Caddy's redirect listener on :80 (held by nginx).
 pub fn hub_listeners(_: &Site, hub: &Hub) -> Vec<Finding> {
     hub.redirect_listener
@@ -582,7 +613,9 @@ mod tests {
 
     #[test]
     fn the_rendered_location_passes_every_rule() {
-        for rule in [location, localhost, buffering, upstream_http, read_timeout, sni, verify, cors, access_log] {
+        for rule in
+            [location, localhost, buffering, upstream_http, read_timeout, sni, verify, cors, access_log, forwarded_for]
+        {
             assert_eq!(run(rule, GOOD), Vec::<String>::new());
         }
     }
@@ -696,6 +729,14 @@ mod tests {
         assert_eq!(hub_listeners(&Site::parse("s", GOOD), &bare).len(), 1);
         // Plain HTTP opens no redirect listener.
         assert_eq!(Hub::parse("http://:3000 {\n\tmercure {\n\t}\n}\n", &env).redirect_listener, None);
+    }
+
+    #[test]
+    fn forwarded_for_from_the_browser() {
+        let own = edited("proxy_set_header Host $host;", "proxy_set_header X-Forwarded-For $remote_addr;");
+        assert!(run(forwarded_for, &own).is_empty());
+        let appended = own.replace("$remote_addr", "$proxy_add_x_forwarded_for");
+        assert!(run(forwarded_for, &appended)[0].contains("$proxy_add_x_forwarded_for"));
     }
 
     #[test]
