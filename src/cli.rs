@@ -75,6 +75,16 @@ pub enum Command {
         /// Print the report as JSON (for scripts).
         #[arg(long)]
         json: bool,
+        /// Show each file edited since render as a diff.
+        #[arg(short, long)]
+        verbose: bool,
+        /// Fail (exit 1) when a check ran only on a stand-in (`partial`), e.g. Caddy for a missing hub.
+        #[arg(long)]
+        strict: bool,
+        /// With --system: read the installed site, nginx.conf and nginx's systemd units below DIR
+        /// instead of / (a staging root, as `apply --root` writes); `nginx -t` still uses this machine's.
+        #[arg(long, value_name = "DIR", requires = "system")]
+        root: Option<PathBuf>,
     },
     /// Answer the questions in a terminal wizard that explains each choice, then write the bundle.
     Wizard {
@@ -89,11 +99,12 @@ pub enum Command {
     /// Put a rendered bundle live on this machine: plan, preflight, backups, verify or roll back.
     Apply(crate::apply::ApplyArgs),
 
-    /// Explain the two topologies, or walk through the symptom -> cause -> fix table.
+    /// Explain the two topologies and which to choose, or find troubleshooting rows by symptom.
     Explain {
-        /// same-host-http, end-to-end-tls or troubleshooting; an overview without one.
-        #[arg(value_name = "TOPIC", value_parser = crate::teaching::Topic::parse)]
-        topic: Option<crate::teaching::Topic>,
+        /// same-host-http, end-to-end-tls or troubleshooting, or a symptom (502, 504, 401, late, 60s, cors,
+        /// alert 80); an overview without one.
+        #[arg(value_name = "TOPIC|SYMPTOM")]
+        topic: Vec<String>,
     },
 
     /// Print shell completions for bash, zsh or fish.
@@ -138,11 +149,13 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Render { answers, out, sets, dry_run, force, rotate_secrets }) => {
             render(&answers, &out, &sets, dry_run, force, rotate_secrets)
         }
-        Some(Command::Check { dir, system, json }) => check(&dir, system, json),
+        Some(Command::Check { dir, system, json, verbose, strict, root }) => {
+            check(&dir, &crate::check::CheckOptions { system, verbose, root }, json, strict)
+        }
         Some(Command::Doctor(args)) => crate::doctor::run(&args),
         Some(Command::Loadtest(args)) => crate::loadtest::run(&args),
         Some(Command::Wizard { answers, out }) => wizard(answers, out),
-        Some(Command::Explain { topic }) => explain(topic),
+        Some(Command::Explain { topic }) => explain(&topic),
         Some(Command::Completions { shell }) => print_stdout(&crate::ship::completions(shell)),
         Some(Command::Man { out }) => crate::ship::write_man_pages(&out).map(|_| ()),
         Some(Command::Schema) => print_stdout(&crate::schema::schema_text()),
@@ -237,10 +250,9 @@ fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: boo
 }
 
 /// `check`: prints the report; any failed check makes the exit code 1.
-fn check(dir: &Path, system: bool, json: bool) -> Result<(), Error> {
+fn check(dir: &Path, options: &crate::check::CheckOptions, json: bool, strict: bool) -> Result<(), Error> {
     // Not a bundle at all is a usage problem (exit 2), unlike a failed check (exit 1).
-    let report =
-        crate::check::run(dir, crate::check::CheckOptions { system }).map_err(|e| Error::Usage(e.to_string()))?;
+    let report = crate::check::run(dir, options).map_err(|e| Error::Usage(e.to_string()))?;
     let text = if json {
         let mut j = serde_json::to_string_pretty(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))?;
         j.push('\n');
@@ -249,9 +261,12 @@ fn check(dir: &Path, system: bool, json: bool) -> Result<(), Error> {
         report.to_text()
     };
     print_stdout(&text)?;
-    match report.failed {
-        0 => Ok(()),
-        n => Err(Error::Failed(format!("{n} check{} failed", if n == 1 { "" } else { "s" }))),
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    match (report.failed, report.partial) {
+        (0, 0) => Ok(()),
+        (0, n) if strict => Err(Error::Failed(format!("{n} check{} only partial (--strict)", plural(n)))),
+        (0, _) => Ok(()),
+        (n, _) => Err(Error::Failed(format!("{n} check{} failed", plural(n)))),
     }
 }
 
@@ -264,10 +279,10 @@ fn wizard(answers: Option<PathBuf>, out: Option<PathBuf>) -> Result<(), Error> {
 }
 
 /// `explain`: the teaching text, with bold headings only on a terminal without `NO_COLOR`.
-fn explain(topic: Option<crate::teaching::Topic>) -> Result<(), Error> {
+fn explain(words: &[String]) -> Result<(), Error> {
     use std::io::IsTerminal as _;
     let styled = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    print_stdout(&crate::teaching::explain(topic, styled))
+    print_stdout(&crate::teaching::explain_words(words, styled).map_err(Error::Usage)?)
 }
 
 /// Prints to stdout; a closed pipe (e.g. `| head`) is not an error.

@@ -57,6 +57,11 @@ pub enum Finding {
     CertExpired {
         not_after: String,
     },
+    /// The hub certificate expires within 30 days; nothing renews it by itself.
+    CertExpiresSoon {
+        not_after: String,
+        days_left: i64,
+    },
     /// The response is not the event stream.
     NotTheStream {
         status: u16,
@@ -228,6 +233,13 @@ impl Finding {
                 format!("the hub certificate expired on {not_after}; nginx refuses it (`upstream SSL certificate verify error`) and answers 502"),
                 "run `mercure-setup render --answers answers.yaml --out BUNDLE` again (it reissues a hub certificate that expires within 30 days), \
                  install the new mercure/tls/hub.crt and hub.key to /etc/mercure/tls/ and `systemctl restart mercure`"
+                    .into(),
+            ),
+            Finding::CertExpiresSoon { not_after, days_left } => d(
+                Row::CertificateMismatch,
+                format!("the hub certificate expires on {not_after}, in {days_left} days; nothing renews it, and then nginx refuses it and answers 502"),
+                "run `mercure-setup render --answers answers.yaml --out BUNDLE` again (it reissues a hub certificate that expires within 30 days), \
+                 then `mercure-setup apply BUNDLE` (or install mercure/tls/hub.crt and hub.key to /etc/mercure/tls/ and `systemctl restart mercure`)"
                     .into(),
             ),
             Finding::NotTheStream { status, media_type } => {
@@ -477,6 +489,11 @@ mod tests {
             (Finding::BundleKeys { problems: "x".into() }, Row::PublishRejected, "mercure/mercure.env"),
             (Finding::CertUntrusted, Row::CertificateMismatch, "mercure/tls/ca.crt"),
             (Finding::CertExpired { not_after: "2020-01-01".into() }, Row::CertificateMismatch, "mercure-setup render"),
+            (
+                Finding::CertExpiresSoon { not_after: "2030-01-01".into(), days_left: 12 },
+                Row::CertificateMismatch,
+                "mercure-setup apply",
+            ),
             (Finding::HubSpeaksHttp, Row::SchemeMismatch, "https://:8443"),
             (Finding::HubSpeaksTls, Row::SchemeMismatch, "http://:8443"),
             (

@@ -217,6 +217,77 @@ pub fn nginx_https_server(tree: &[NginxDirective]) -> Option<&NginxDirective> {
     })
 }
 
+/// The `server` block that holds `location`, and the location itself, for the hub
+/// location (`location [^~] /.well-known/mercure`), searched in every server.
+pub fn nginx_mercure_scope(tree: &[NginxDirective]) -> Option<(&NginxDirective, &NginxDirective)> {
+    nginx_find(tree, "server").into_iter().find_map(|server| {
+        let location = nginx_mercure_location(server.block.as_deref()?)?;
+        Some((server, location))
+    })
+}
+
+/// An nginx time value (`60s`, `1h`, `1h30m`, `500ms`, a bare number of seconds) in
+/// milliseconds, as nginx's `ngx_parse_time` reads it.
+pub fn nginx_time_ms(text: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let factor: u64 = match &rest[..unit] {
+            "ms" => 1,
+            "" | "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "M" => 2_592_000_000,
+            "y" => 31_536_000_000,
+            _ => return None,
+        };
+        rest = &rest[unit..];
+        total = total.checked_add(n.checked_mul(factor)?)?;
+    }
+    Some(total)
+}
+
+/// A Go duration (`40s`, `1m30s`, `1.5h`, `0s`), as the hub's `heartbeat` takes it, in milliseconds.
+pub fn go_duration_ms(text: &str) -> Option<u64> {
+    let mut total = 0.0_f64;
+    let mut rest = text;
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n: f64 = rest[..number].parse().ok()?;
+        rest = &rest[number..];
+        let unit = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let factor = match &rest[..unit] {
+            "ns" => 1e-6,
+            "us" | "µs" => 1e-3,
+            "ms" => 1.0,
+            "s" => 1e3,
+            "m" => 6e4,
+            "h" => 3.6e6,
+            _ => return None,
+        };
+        rest = &rest[unit..];
+        total += n * factor;
+    }
+    // Rounded to whole milliseconds; a heartbeat is never finer than that.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some(total.round() as u64)
+}
+
 /// One Caddyfile line: its tokens and, when it opens one, its block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaddyEntry {
@@ -362,6 +433,32 @@ mod tests {
         assert_eq!(nginx_arg(loc, "proxy_pass"), Some("http://127.0.0.1:3000"));
         assert!(parse_nginx("server {").is_err());
         assert!(parse_nginx("listen 80").is_err());
+    }
+
+    #[test]
+    fn times_and_durations() {
+        assert_eq!(nginx_time_ms("60s"), Some(60_000));
+        assert_eq!(nginx_time_ms("720"), Some(720_000));
+        assert_eq!(nginx_time_ms("1h30m"), Some(5_400_000));
+        assert_eq!(nginx_time_ms("24h"), Some(86_400_000));
+        assert_eq!(nginx_time_ms("500ms"), Some(500));
+        assert_eq!(nginx_time_ms("1x"), None);
+        assert_eq!(nginx_time_ms(""), None);
+        assert_eq!(go_duration_ms("40s"), Some(40_000));
+        assert_eq!(go_duration_ms("1m30s"), Some(90_000));
+        assert_eq!(go_duration_ms("1.5h"), Some(5_400_000));
+        assert_eq!(go_duration_ms("0s"), Some(0));
+        assert_eq!(go_duration_ms("0"), Some(0));
+        assert_eq!(go_duration_ms("40"), None);
+    }
+
+    #[test]
+    fn the_hub_location_and_its_server() {
+        let text = "server {\n listen 80;\n}\nserver {\n listen 443 ssl;\n location /.well-known/mercure {\n  proxy_pass http://x;\n }\n}\n";
+        let tree = parse_nginx(text).unwrap();
+        let (server, location) = nginx_mercure_scope(&tree).unwrap();
+        assert_eq!((server.line, location.line), (4, 6));
+        assert!(nginx_mercure_scope(&parse_nginx("server {\n}\n").unwrap()).is_none());
     }
 
     #[test]

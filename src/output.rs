@@ -391,6 +391,33 @@ pub fn stale_files(dir: &Path, bundle: &Bundle) -> Result<Vec<String>, OutputErr
         .collect())
 }
 
+/// A bundle file that no longer holds what the last render wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edited {
+    Changed(String),
+    Missing(String),
+}
+
+/// The files (state excluded) whose contents differ from what the last render wrote,
+/// in path order; `None` when the folder has no manifest to compare with.
+pub fn edited_since_render(dir: &Path) -> Result<Option<Vec<Edited>>, OutputError> {
+    refuse_symlinks(dir, state::DIR)?;
+    if read_regular(&dir.join(state::MANIFEST), READ_CAP)?.is_none() {
+        return Ok(None);
+    }
+    let manifest = read_manifest(dir)?;
+    let mut out = Vec::new();
+    for rel in manifest.files.keys().filter(|p| !paths::is_state(p)) {
+        refuse_symlinks(dir, rel)?;
+        match read_regular(&dir.join(rel), READ_CAP)? {
+            None => out.push(Edited::Missing(rel.clone())),
+            Some(bytes) if !manifest.generated(rel, &sha256_hex(&bytes)) => out.push(Edited::Changed(rel.clone())),
+            Some(_) => {}
+        }
+    }
+    Ok(Some(out))
+}
+
 /// A file list with a unified diff per changed file; secret contents are never shown.
 pub fn dry_run_report(changes: &[Change], bundle: &Bundle) -> String {
     let mut out = String::new();

@@ -8,13 +8,14 @@ use rcgen::{
     KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
+use x509_parser::extensions::ParsedExtension;
 
 use crate::values::Domain;
 
 /// How long the private CA is valid.
-const CA_VALIDITY: Duration = Duration::days(3650);
+pub const CA_VALIDITY: Duration = Duration::days(3650);
 /// How long a hub certificate is valid.
-const HUB_VALIDITY: Duration = Duration::days(397);
+pub const HUB_VALIDITY: Duration = Duration::days(397);
 /// A hub certificate expiring sooner than this is reissued on re-render.
 pub const RENEW_BEFORE: Duration = Duration::days(30);
 
@@ -90,14 +91,47 @@ pub fn new_hub_cert(
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// What a parsed certificate says about itself.
+/// What a parsed certificate says about itself: the one X.509 reader that `render`,
+/// `check` and `doctor` share.
 #[derive(Debug, Clone)]
+// The extension flags are what the checks compare one by one.
+#[allow(clippy::struct_excessive_bools)]
 pub struct CertInfo {
     pub not_after: OffsetDateTime,
     pub dns_names: Vec<String>,
     pub ip_addresses: Vec<std::net::IpAddr>,
     pub subject: String,
     pub issuer: String,
+    /// basicConstraints: CA flag and path length, when present.
+    pub ca: Option<(bool, Option<u32>)>,
+    pub basic_constraints_critical: bool,
+    pub key_cert_sign: bool,
+    pub crl_sign: bool,
+    pub digital_signature: bool,
+    pub server_auth: bool,
+}
+
+/// Whole days from `now` until `not_after` (negative once expired).
+pub fn days_left(info: &CertInfo, now: OffsetDateTime) -> i64 {
+    (info.not_after - now).whole_days()
+}
+
+/// Why a hub certificate needs renewing now (`Err`: expired or under
+/// [`RENEW_BEFORE`]), else how long it has: what `check` and `doctor` report.
+pub fn hub_cert_expiry(info: &CertInfo, now: OffsetDateTime) -> Result<String, String> {
+    let days = days_left(info, now);
+    let date = info.not_after.date();
+    if info.not_after <= now {
+        Err(format!("the hub certificate expired on {date}"))
+    } else if info.not_after - now < RENEW_BEFORE {
+        Err(format!(
+            "the hub certificate expires on {date}, in {days} day{} (under {})",
+            if days == 1 { "" } else { "s" },
+            RENEW_BEFORE.whole_days()
+        ))
+    } else {
+        Ok(format!("the hub certificate expires on {date}, in {days} days"))
+    }
 }
 
 /// Parses a PEM certificate (the first one in `pem`).
@@ -116,30 +150,50 @@ pub fn inspect_der(der: &[u8]) -> Result<CertInfo, String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| e.to_string())?;
     let not_after =
         OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).map_err(|e| e.to_string())?;
-    let mut dns_names = Vec::new();
-    let mut ip_addresses = Vec::new();
+    let mut info = CertInfo {
+        not_after,
+        dns_names: Vec::new(),
+        ip_addresses: Vec::new(),
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        ca: None,
+        basic_constraints_critical: false,
+        key_cert_sign: false,
+        crl_sign: false,
+        digital_signature: false,
+        server_auth: false,
+    };
+    for ext in cert.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::BasicConstraints(b) => {
+                info.ca = Some((b.ca, b.path_len_constraint));
+                info.basic_constraints_critical = ext.critical;
+            }
+            ParsedExtension::KeyUsage(k) => {
+                info.key_cert_sign = k.key_cert_sign();
+                info.crl_sign = k.crl_sign();
+                info.digital_signature = k.digital_signature();
+            }
+            ParsedExtension::ExtendedKeyUsage(e) => info.server_auth = e.server_auth,
+            _ => {}
+        }
+    }
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
             match name {
-                x509_parser::extensions::GeneralName::DNSName(n) => dns_names.push((*n).to_string()),
+                x509_parser::extensions::GeneralName::DNSName(n) => info.dns_names.push((*n).to_string()),
                 x509_parser::extensions::GeneralName::IPAddress(b) => {
                     if let Ok(a) = <[u8; 4]>::try_from(*b) {
-                        ip_addresses.push(a.into());
+                        info.ip_addresses.push(a.into());
                     } else if let Ok(a) = <[u8; 16]>::try_from(*b) {
-                        ip_addresses.push(a.into());
+                        info.ip_addresses.push(a.into());
                     }
                 }
                 _ => {}
             }
         }
     }
-    Ok(CertInfo {
-        not_after,
-        dns_names,
-        ip_addresses,
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
-    })
+    Ok(info)
 }
 
 /// Why a stored certificate and key are not a pair, if they are not: the key must
@@ -223,6 +277,25 @@ mod tests {
         assert!(hub_cert_renewal_reason(&hub, &other, now).is_some());
         assert!(hub_cert_renewal_reason(&hub, &name, now + Duration::days(380)).is_some());
         assert_eq!(ca_renewal_reason(&ca, now), None);
+    }
+
+    #[test]
+    fn expiry_fails_under_thirty_days() {
+        let now = OffsetDateTime::now_utc();
+        let domain = Domain::parse("app.example.com").unwrap();
+        let name = Domain::parse("mercure.internal").unwrap();
+        let (ca, ca_key) = new_ca(&domain, now).unwrap();
+        let (hub, _) = new_hub_cert(&ca, &ca_key, &name, now).unwrap();
+        let info = inspect(&hub).unwrap();
+        assert_eq!(days_left(&info, now), HUB_VALIDITY.whole_days() - 1);
+        assert!(hub_cert_expiry(&info, now).unwrap().contains("in 396 days"));
+        assert!(hub_cert_expiry(&info, now + Duration::days(366)).is_ok());
+        let soon = hub_cert_expiry(&info, now + Duration::days(380)).unwrap_err();
+        assert!(soon.contains("in 16 days (under 30)"), "{soon}");
+        assert!(hub_cert_expiry(&info, now + Duration::days(400)).unwrap_err().contains("expired on"));
+        // The extensions pki.rs issues are read back.
+        assert_eq!(inspect(&ca).unwrap().ca, Some((true, Some(0))));
+        assert!(info.server_auth && info.digital_signature && !info.key_cert_sign);
     }
 
     #[test]

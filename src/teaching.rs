@@ -24,6 +24,12 @@ pub struct TopologyCard {
     pub costs: &'static str,
     /// The directives mercure-setup renders for it.
     pub generates: &'static [&'static str],
+    /// Which situation it is for, in one paragraph.
+    pub choose_when: &'static str,
+    /// Where Symfony sends its publishes (`MERCURE_URL`) and what that needs.
+    pub publishes: &'static str,
+    /// What expires, when, and how it is renewed.
+    pub expires: &'static str,
 }
 
 pub const SAME_HOST_HTTP: TopologyCard = TopologyCard {
@@ -39,6 +45,15 @@ binds the port while the hub restarts would receive them.",
         "Caddyfile: http://:PORT { bind 127.0.0.1 }",
         "Caddyfile: auto_https off",
     ],
+    choose_when: "For a hub on the same machine as nginx whose other users you trust: a VPS that runs this \
+app alone, reached by you and a deploy user. Nothing outside the machine can reach the hub, nothing expires, and \
+there is no TLS hop for nginx to get wrong.",
+    publishes: "Symfony publishes straight to the hub on loopback (MERCURE_URL=http://127.0.0.1:PORT/.well-known/mercure): \
+a publish depends on neither DNS nor the public certificate. Browsers subscribe through the public URL \
+(MERCURE_PUBLIC_URL=https://DOMAIN/.well-known/mercure).",
+    expires: "Only the smoke-test tokens in tokens/, 7 days after the render that made them (a re-render makes new \
+ones). The JWT secret does not expire, Symfony signs a fresh token for each publish, and certbot renews the public \
+certificate.",
 };
 
 pub const END_TO_END_TLS: TopologyCard = TopologyCard {
@@ -59,7 +74,26 @@ directives that blog posts get wrong.",
         "nginx: proxy_ssl_server_name on; proxy_ssl_name NAME;",
         "Caddyfile: https://:PORT, auto_https disable_redirects, default_sni NAME",
     ],
+    choose_when: "For a machine shared with users or services you do not fully trust (several apps, CI runners, \
+shared hosting), or a policy that wants every hop encrypted: a process that binds the hub's port while the hub \
+restarts gets no tokens or cookies, because nginx verifies the hub's certificate. It costs a certificate to renew.",
+    publishes: "Symfony publishes through the public URL (MERCURE_URL=https://DOMAIN/.well-known/mercure), so PHP \
+needs no private CA; the server must therefore reach its own public name. When DNS or the firewall does not let it \
+(no NAT hairpin), map DOMAIN to 127.0.0.1 in /etc/hosts: nginx answers there with the public certificate.",
+    expires: "The hub certificate is valid for 397 days from the render that issued it, and nothing renews it by \
+itself: expired, it is a 502 (nginx refuses the handshake). `check` and `doctor` show its days left and fail under \
+30. In those 30 days, render the bundle again (a render reissues a hub certificate that expires within 30 days, \
+keeping the CA), then apply it. The private CA lasts 3650 days and is replaced when it would expire within a hub \
+certificate's lifetime (nginx then needs the new ca.crt too). The smoke-test tokens in tokens/ expire 7 days \
+after the render.",
 };
+
+/// Why `same-host-http` is what `init` and the wizard pick unless told otherwise.
+pub const DEFAULT_REASON: &str = "same-host-http is the default because, with the hub on the same machine, the \
+hop from nginx to the hub never leaves it: binding 127.0.0.1 already keeps everyone outside away, and TLS on \
+loopback protects only against other local users. It has the fewest parts that can break: no certificate that \
+expires into a 502, no SNI or verification directives, and Symfony publishes without going out to the public \
+name. Pick end-to-end-tls when the machine's other users are the risk.";
 
 /// Both cards, in the order the wizard shows them.
 pub const TOPOLOGIES: [&TopologyCard; 2] = [&SAME_HOST_HTTP, &END_TO_END_TLS];
@@ -239,6 +273,13 @@ fn overview(out: &mut Out) {
         out.para(&format!("Protects: {}", c.protects), "  ");
         out.para(&format!("Costs: {}", c.costs), "  ");
     }
+    out.subheading("Which to choose");
+    for c in TOPOLOGIES {
+        out.text.push('\n');
+        out.para(&format!("{}: {}", c.topology.as_str(), c.choose_when), "  ");
+    }
+    out.text.push('\n');
+    out.para(DEFAULT_REASON, "  ");
     mistakes(out, None);
     out.subheading("More");
     for t in Topic::ALL {
@@ -257,6 +298,16 @@ fn topology(out: &mut Out, topology: Topology) {
     out.para(c.protects, "  ");
     out.subheading("What it costs");
     out.para(c.costs, "  ");
+    out.subheading("When to choose it");
+    out.para(c.choose_when, "  ");
+    if topology == Topology::SameHostHttp {
+        out.text.push('\n');
+        out.para(DEFAULT_REASON, "  ");
+    }
+    out.subheading("Where Symfony publishes");
+    out.para(c.publishes, "  ");
+    out.subheading("What expires, and when");
+    out.para(c.expires, "  ");
     out.subheading("What mercure-setup generates");
     for g in c.generates {
         out.bullet(g);
@@ -280,6 +331,43 @@ fn mistakes(out: &mut Out, topology: Option<Topology>) {
     }
 }
 
+/// What `explain WORDS...` shows: a topic, or the troubleshooting rows that match a
+/// symptom (`502`, `alert 80`, `cors`, `#7`). `Err` is the usage message for words
+/// that are neither.
+pub fn explain_words(words: &[String], styled: bool) -> Result<String, String> {
+    let query = words.join(" ");
+    if query.is_empty() {
+        return Ok(explain(None, styled));
+    }
+    if let Ok(topic) = Topic::parse(&query) {
+        return Ok(explain(Some(topic), styled));
+    }
+    let rows = crate::troubleshooting::find(&query);
+    if rows.is_empty() {
+        return Err(format!(
+            "`{}` is neither a topic nor a word of a troubleshooting row: use same-host-http, end-to-end-tls or \
+             troubleshooting, or a symptom such as 502, 504, 401, late, 60s, cors or \"alert 80\"",
+            query.escape_debug()
+        ));
+    }
+    let mut out = Out { text: String::new(), styled };
+    out.heading(&format!("Troubleshooting rows for `{query}`"));
+    for row in rows {
+        troubleshooting_row(&mut out, row);
+    }
+    out.subheading("See also");
+    out.para("mercure-setup explain troubleshooting (every row)", "  ");
+    Ok(out.text)
+}
+
+fn troubleshooting_row(out: &mut Out, row: Row) {
+    let t = row.trouble();
+    out.subheading(&format!("{}. {}", row.number(), t.symptom));
+    out.para(&format!("Cause: {}", t.cause), "   ");
+    out.para(&format!("Fix: {}", t.fix), "   ");
+    out.para(&format!("mercure-setup generates: {}", t.generated), "   ");
+}
+
 fn troubleshooting(out: &mut Out) {
     out.heading("Troubleshooting: symptom -> cause -> fix");
     out.text.push('\n');
@@ -289,11 +377,7 @@ fn troubleshooting(out: &mut Out) {
         "",
     );
     for row in Row::ALL {
-        let t = row.trouble();
-        out.subheading(&format!("{}. {}", row.number(), t.symptom));
-        out.para(&format!("Cause: {}", t.cause), "   ");
-        out.para(&format!("Fix: {}", t.fix), "   ");
-        out.para(&format!("mercure-setup generates: {}", t.generated), "   ");
+        troubleshooting_row(out, row);
     }
 }
 
@@ -319,9 +403,39 @@ mod tests {
         assert!(explain(None, true).contains("\x1b[1m"));
     }
 
+    /// The durations the text states are the ones the code uses.
+    #[test]
+    fn expiry_text_states_the_real_lifetimes() {
+        let hub = format!("valid for {} days", crate::pki::HUB_VALIDITY.whole_days());
+        assert!(END_TO_END_TLS.expires.contains(&hub), "{hub}");
+        let ca = format!("lasts {} days", crate::pki::CA_VALIDITY.whole_days());
+        assert!(END_TO_END_TLS.expires.contains(&ca), "{ca}");
+        let renew = format!("fail under {}", crate::pki::RENEW_BEFORE.whole_days());
+        assert!(END_TO_END_TLS.expires.contains(&renew), "{renew}");
+        let install = include_str!("../templates/INSTALL.md.tera");
+        assert!(
+            install.contains(&hub)
+                && install.contains(&format!("fail under {}", crate::pki::RENEW_BEFORE.whole_days()))
+        );
+        let tokens = format!("{} days", crate::secrets::TOKEN_LIFETIME.whole_days());
+        for c in TOPOLOGIES {
+            assert!(c.expires.contains(&tokens), "{tokens}");
+        }
+    }
+
+    #[test]
+    fn symptoms_find_their_rows() {
+        let words = |q: &str| q.split(' ').map(String::from).collect::<Vec<_>>();
+        let text = explain_words(&words("alert 80"), false).unwrap();
+        assert!(text.contains("2. 502, `SSL_do_handshake() failed"), "{text}");
+        assert!(explain_words(&words("troubleshooting"), false).unwrap().contains("18. "));
+        assert!(explain_words(&words("kubernetes"), false).unwrap_err().contains("same-host-http, end-to-end-tls or"));
+        assert_eq!(explain_words(&[], false).unwrap(), explain(None, false));
+    }
+
     #[test]
     fn troubleshooting_covers_every_symptom() {
-        assert_eq!(Row::ALL.len(), 15);
+        assert_eq!(Row::ALL.len(), 19);
         assert_eq!(Topic::parse("troubleshooting"), Ok(Topic::Troubleshooting));
         assert!(Topic::parse("x").is_err());
     }

@@ -33,11 +33,15 @@ pub enum Row {
     IgnoredDirective = 13,
     JwtInLogs = 14,
     WorkerConnections = 15,
+    LocalhostUpstream = 16,
+    UnverifiedHop = 17,
+    EditedByHand = 18,
+    ForgedClientAddress = 19,
 }
 
 impl Row {
     /// Every row, in the order (and with the numbers) `explain troubleshooting` prints them.
-    pub const ALL: [Row; 15] = [
+    pub const ALL: [Row; 19] = [
         Row::HubNotRunning,
         Row::NoSni,
         Row::CertificateMismatch,
@@ -53,6 +57,10 @@ impl Row {
         Row::IgnoredDirective,
         Row::JwtInLogs,
         Row::WorkerConnections,
+        Row::LocalhostUpstream,
+        Row::UnverifiedHop,
+        Row::EditedByHand,
+        Row::ForgedClientAddress,
     ];
 
     /// The row's number, as printed.
@@ -95,8 +103,10 @@ impl Row {
             },
             Row::CertificateMismatch => Trouble {
                 symptom: "502, `upstream SSL certificate does not match \"127.0.0.1\"` or `... verify error`",
-                cause: "The name nginx checks or the CA it trusts does not fit the hub's certificate.",
-                fix: "proxy_ssl_name set to a DNS name in the certificate, the CA file trusted, the right depth.",
+                cause: "The name nginx checks or the CA it trusts does not fit the hub's certificate, or that \
+        certificate expired (nothing renews the private CA's certificates by themselves).",
+                fix: "proxy_ssl_name set to a DNS name in the certificate, the CA file trusted, the right depth; \
+        an expiring certificate reissued by rendering again, then applied.",
                 generated: "A private CA and a hub certificate for DNS:NAME, localhost, 127.0.0.1 and ::1; nginx gets \
         `proxy_ssl_name NAME`, `proxy_ssl_trusted_certificate /etc/mercure/tls/ca.crt` and \
         `proxy_ssl_verify_depth 1`.",
@@ -125,8 +135,10 @@ impl Row {
             },
             Row::Buffering => Trouble {
                 symptom: "Events arrive late or in bursts",
-                cause: "Buffering somewhere: a CDN, gzip on text/event-stream, or nginx told to ignore the hub's \
-        `X-Accel-Buffering: no` (`proxy_ignore_headers`), which otherwise turns nginx's own buffering off.",
+                cause: "Buffering somewhere: a CDN, gzip on text/event-stream, a proxy cache, or nginx told to ignore \
+        the hub's `X-Accel-Buffering: no` (`proxy_ignore_headers`), which otherwise turns nginx's own buffering off. \
+        Advice written for WebSockets (`Upgrade`, `Connection \"upgrade\"`) or nginx's default HTTP/1.0 upstream \
+        does not fit a server-sent event stream, which is a plain long GET.",
                 fix: "proxy_http_version 1.1, an empty Connection header, proxy_buffering off, proxy_cache off; never \
         gzip text/event-stream.",
                 generated: "`proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; \
@@ -135,7 +147,8 @@ impl Row {
             },
             Row::IdleTimeout => Trouble {
                 symptom: "Connections drop every 60 seconds",
-                cause: "proxy_read_timeout (60s by default) shorter than the hub's heartbeat, or the heartbeat off.",
+                cause: "proxy_read_timeout (60s by default) shorter than the hub's heartbeat, or the heartbeat off: \
+        nginx logs `upstream timed out (110: Connection timed out)`, and answers 504 if no byte came before it.",
                 fix: "Keep proxy_read_timeout at least twice the heartbeat.",
                 generated: "`proxy_read_timeout 1h` and `heartbeat 40s`; hub.heartbeat is refused when 0 or above 30m.",
             },
@@ -198,8 +211,68 @@ impl Row {
                 generated: "worker_connections and worker_rlimit_nofile sized from nginx.expected_subscribers (INSTALL.md \
         shows where they go), a systemd drop-in raising nginx's LimitNOFILE, and LimitNOFILE=1048576 for the hub.",
             },
+            Row::LocalhostUpstream => Trouble {
+                symptom: "Some requests 502, nginx logs `connect() failed` to upstream `[::1]:PORT`",
+                cause: "proxy_pass names `localhost`, which resolves to ::1 and 127.0.0.1; the hub listens on \
+        127.0.0.1 only, so every try of ::1 is refused (and the name is resolved once, when nginx starts).",
+                fix: "proxy_pass to 127.0.0.1:PORT, the address the hub binds.",
+                generated: "`proxy_pass` to 127.0.0.1 and the hub's `bind 127.0.0.1`, both from hub.port.",
+            },
+            Row::UnverifiedHop => Trouble {
+                symptom: "No error, but nginx would hand tokens to any process on the hub's port",
+                cause: "proxy_ssl_verify is off by default (and blog posts turn it off to silence a handshake error), so the TLS \
+        hop to the hub is encrypted but not authenticated: any local user who binds the port while the hub \
+        restarts receives every request.",
+                fix: "proxy_ssl_verify on, with the CA that issued the hub's certificate trusted and its name checked.",
+                generated: "A private CA; `proxy_ssl_verify on; proxy_ssl_trusted_certificate /etc/mercure/tls/ca.crt; \
+        proxy_ssl_verify_depth 1;` with `proxy_ssl_name NAME`.",
+            },
+            Row::EditedByHand => Trouble {
+                symptom: "`render` refuses a file edited by hand, or a render undoes a fix",
+                cause: "A bundle file was changed after mercure-setup wrote it, often with advice from a blog post \
+        that brings back a row above; the next render keeps the edit (refuses) or, with --force, undoes it.",
+                fix: "Put the change in the answers (`--set KEY=VALUE`) and render again; `check -v` shows each \
+        edit as a diff.",
+                generated: "A manifest of every file written (.state/manifest.json); render, check and apply compare \
+        the files with it.",
+            },
+            Row::ForgedClientAddress => Trouble {
+                symptom: "The hub logs client addresses that a browser chose",
+                cause: "`X-Forwarded-For $proxy_add_x_forwarded_for` appends nginx's view to whatever the browser \
+        sent, and the hub trusts nginx (trusted_proxies), so it takes the first, forged, address.",
+                fix: "proxy_set_header X-Forwarded-For $remote_addr.",
+                generated: "`proxy_set_header X-Forwarded-For $remote_addr;` and `trusted_proxies` limited to \
+        loopback.",
+            },
         }
     }
+}
+
+/// The rows a symptom names: `#N` or `N` is row N; otherwise every word of `query`
+/// (case-insensitive, whole words: `502`, `60s`, `alert 80`) must appear in the row's
+/// symptom or cause.
+pub fn find(query: &str) -> Vec<Row> {
+    let query = query.trim();
+    if let Some(row) = query.trim_start_matches('#').parse().ok().and_then(Row::from_number) {
+        return vec![row];
+    }
+    let wanted = words(query);
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    Row::ALL
+        .into_iter()
+        .filter(|row| {
+            let t = row.trouble();
+            let have = words(&format!("{} {}", t.symptom, t.cause));
+            wanted.iter().all(|w| have.contains(w))
+        })
+        .collect()
+}
+
+/// Lower-case words: runs of letters and digits (`60s`, `502`, `cors`).
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
 }
 
 /// Reports and JSON carry the row's number, as `explain troubleshooting` prints it.
@@ -220,8 +293,25 @@ mod tests {
             assert_eq!(Row::from_number(row.number()), Some(row));
         }
         assert_eq!(Row::from_number(0), None);
-        assert_eq!(Row::from_number(16), None);
+        assert_eq!(Row::from_number(20), None);
         assert_eq!(serde_json::to_string(&Row::Buffering).unwrap(), "7");
         assert_eq!(Row::Buffering.reference(), "explain troubleshooting #7: Events arrive late or in bursts");
+    }
+
+    #[test]
+    fn symptoms_find_rows_by_code_or_word() {
+        let numbers = |q: &str| find(q).into_iter().map(Row::number).collect::<Vec<_>>();
+        assert_eq!(numbers("502"), [1, 2, 3, 4, 16]);
+        assert_eq!(numbers("504"), [8]);
+        assert_eq!(numbers("401"), [5, 11]);
+        assert_eq!(numbers("late"), [7]);
+        assert_eq!(numbers("60s"), [8]);
+        assert_eq!(numbers("cors"), [10]);
+        assert_eq!(numbers("CORS"), [10]);
+        assert_eq!(numbers("alert 80"), [2]);
+        assert_eq!(numbers("#7"), [7]);
+        assert_eq!(numbers("7"), [7]);
+        assert_eq!(numbers("websockets"), [7]);
+        assert!(find("kubernetes").is_empty() && find("").is_empty() && find("#99").is_empty());
     }
 }

@@ -65,7 +65,15 @@ fn a_changed_secret_fails_naming_both_files() {
     let (code, report) = check_json(tmp.path());
     assert_eq!(code, 1);
     let failed = failed(&report);
-    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(
+        failed[1],
+        (
+            "lint-edited".into(),
+            vec!["symfony/.env.local".into()],
+            "symfony/.env.local: edited since the last render".into()
+        )
+    );
     let (id, files, error) = &failed[0];
     assert_eq!(id, "jwt-keys");
     assert_eq!(files, &["symfony/.env.local", "mercure/mercure.env"]);
@@ -74,7 +82,7 @@ fn a_changed_secret_fails_naming_both_files() {
     let o = run(&["check", tmp.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("FAILED") && stdout(&o).contains("symfony/.env.local, mercure/mercure.env"));
-    assert!(stderr(&o).contains("1 check failed"));
+    assert!(stderr(&o).contains("2 checks failed"), "{}", stderr(&o));
 }
 
 #[test]
@@ -104,8 +112,9 @@ fn a_proxy_ssl_name_outside_the_certificate_fails() {
     let (code, report) = check_json(tmp.path());
     assert_eq!(code, 1);
     let failed = failed(&report);
-    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed.len(), 2, "{failed:?}");
     assert_eq!(failed[0].0, "hub-tls-name");
+    assert_eq!(failed[1].0, "lint-edited");
     assert_eq!(failed[0].1, ["nginx/app.example.com.conf", "mercure/tls/hub.crt"]);
 }
 
@@ -155,4 +164,42 @@ fn a_relative_folder_is_checked_like_an_absolute_one() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}
+
+/// Caddy standing in for a missing hub checks only part of the Caddyfile: `partial`,
+/// which passes (exit 0) unless `--strict`.
+#[test]
+fn a_check_on_a_stand_in_is_partial_and_strict_fails_it() {
+    crate::support::require_tool("caddy", "apt-get install caddy");
+    let tmp = tempfile::tempdir().unwrap();
+    render(
+        "same-host-http-hs256-nginx122.yaml",
+        tmp.path(),
+        &["nginx.version=auto", "hub.binary=/nonexistent/mercure"],
+    );
+    // No `mercure` on this PATH, so the hub is missing and Caddy stands in.
+    let check = |extra: &[&str]| {
+        std::process::Command::new(crate::support::bin())
+            .arg("check")
+            .arg(tmp.path())
+            .args(extra)
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = check(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("  partial  hub validates the Caddyfile:"), "{text}");
+    assert!(text.contains("not tested: the `mercure { }` block"), "{text}");
+    assert!(text.contains(" 1 partial, 0 failed"), "{text}");
+    let o = check(&["--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let hub = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "hub-validate").unwrap();
+    assert_eq!(hub["status"], "partial", "{hub}");
+    assert_eq!(report["partial"], 1);
+    let o = check(&["--strict"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("1 check only partial (--strict)"), "{}", stderr(&o));
 }

@@ -120,6 +120,7 @@ fn doctor_passes_a_correct_end_to_end_tls_deployment_and_speaks_json() {
     let d = doctor(&stack, &[]);
     all_pass(&d);
     for id in [
+        "bundle.cert.expiry",
         "hub.tls.sni",
         "hub.tls.no-sni",
         "hub.cert.expiry",

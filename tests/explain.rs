@@ -1,5 +1,6 @@
 //! `mercure-setup explain`: each topic's plain text (stdout is a pipe here) is
-//! snapshot-tested, and an unknown topic is a usage error.
+//! snapshot-tested, symptoms find their troubleshooting rows, and a word that is
+//! neither is a usage error.
 
 use crate::support::{run, stderr, stdout};
 
@@ -19,7 +20,7 @@ fn every_topic_matches_its_snapshot() {
 #[test]
 fn troubleshooting_names_what_is_generated_for_every_entry() {
     let text = stdout(&run(&["explain", "troubleshooting"]));
-    assert_eq!(text.matches("mercure-setup generates:").count(), 15);
+    assert_eq!(text.matches("mercure-setup generates:").count(), 19);
     for needle in ["SSL alert number 80", "proxy_read_timeout 1h", "worker_connections", "REDACTED"] {
         assert!(text.contains(needle), "{needle}");
     }
@@ -27,7 +28,47 @@ fn troubleshooting_names_what_is_generated_for_every_entry() {
 
 #[test]
 fn unknown_topic_is_a_usage_error() {
-    let o = run(&["explain", "websockets"]);
+    let o = run(&["explain", "kubernetes"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("same-host-http, end-to-end-tls or troubleshooting"));
+    let err = stderr(&o);
+    assert!(err.contains("same-host-http, end-to-end-tls or troubleshooting"), "{err}");
+    assert!(err.contains("502, 504, 401, late, 60s, cors"), "{err}");
+}
+
+/// Which topology to choose, where Symfony publishes and what expires.
+#[test]
+fn explain_recommends() {
+    let flat = |t: String| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let overview = flat(stdout(&run(&["explain"])));
+    assert!(overview.contains("Which to choose") && overview.contains("same-host-http is the default because"));
+    let tls = flat(stdout(&run(&["explain", "end-to-end-tls"])));
+    for needle in
+        ["Where Symfony publishes", "reach its own public name", "valid for 397 days", "render the bundle again"]
+    {
+        assert!(tls.contains(needle), "{needle}:\n{tls}");
+    }
+}
+
+/// `explain SYMPTOM` prints the rows whose symptom or cause has every word, each once.
+#[test]
+fn symptoms_find_their_rows() {
+    for (words, rows) in [
+        (&["502"][..], &[1, 2, 3, 4, 16][..]),
+        (&["504"], &[8]),
+        (&["401"], &[5, 11]),
+        (&["late"], &[7]),
+        (&["60s"], &[8]),
+        (&["cors"], &[10]),
+        (&["alert", "80"], &[2]),
+        (&["alert 80"], &[2]),
+    ] {
+        let o = run(&std::iter::once("explain").chain(words.iter().copied()).collect::<Vec<_>>());
+        assert!(o.status.success(), "{words:?}: {}", stderr(&o));
+        let text = stdout(&o);
+        let shown: Vec<u8> =
+            text.lines().filter_map(|l| l.split_once(". ").and_then(|(n, _)| n.parse().ok())).collect();
+        assert_eq!(shown, rows, "{words:?}:\n{text}");
+        assert!(text.contains("Fix: ") && text.contains("mercure-setup generates: "), "{text}");
+    }
+    insta::assert_snapshot!("explain_symptom_502", stdout(&run(&["explain", "502"])));
 }

@@ -17,6 +17,8 @@ mod admin_socket;
 mod apply;
 #[cfg(feature = "real-stack")]
 mod check;
+#[cfg(feature = "real-stack")]
+mod check_lint;
 mod cli_render;
 mod cli_render_concurrency;
 #[cfg(feature = "real-stack")]

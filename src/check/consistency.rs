@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::jwt::{self, Role, SigningKey};
+use crate::troubleshooting::Row;
 use crate::values::JwtAlgorithm;
 
 use super::{CheckResult, Outcome};
@@ -34,12 +35,28 @@ fn result(
     passed: String,
     fix: &str,
 ) -> CheckResult {
+    let row = row_of(id);
     let outcome = if problems.is_empty() {
         Outcome::Passed { detail: passed }
     } else {
-        Outcome::Failed { error: problems.join("; "), fix: fix.into() }
+        let fix = match row {
+            Some(r) => format!("{fix} (mercure-setup {})", r.reference()),
+            None => fix.into(),
+        };
+        Outcome::Failed { error: problems.join("; "), fix }
     };
-    CheckResult { id, title: title.into(), files: files.iter().map(|f| (*f).to_string()).collect(), outcome }
+    CheckResult { id, title: title.into(), files: files.iter().map(|f| (*f).to_string()).collect(), row, outcome }
+}
+
+/// The troubleshooting row a failed consistency check leads to in production.
+fn row_of(id: &str) -> Option<Row> {
+    match id {
+        "hub-address" => Some(Row::SchemeMismatch),
+        "jwt-keys" | "jwt-algorithm" => Some(Row::PublishRejected),
+        "hub-tls-name" => Some(Row::CertificateMismatch),
+        "origins" => Some(Row::Cors),
+        _ => None,
+    }
 }
 
 /// nginx's `proxy_pass` scheme and port == the Caddyfile site address; loopback on both sides.
@@ -47,6 +64,8 @@ pub fn hub_address(f: &Facts) -> CheckResult {
     let files = [f.nginx_site.as_str(), paths::CADDYFILE];
     let mut problems = Vec::new();
     let mut passed = String::new();
+    // The row of the first problem: what nginx shows for it in production.
+    let mut first_row = None;
     match (&f.nginx, &f.caddy) {
         (Err(e), _) | (_, Err(e)) => problems.push(e.clone()),
         (Ok(n), Ok(c)) => {
@@ -60,6 +79,7 @@ pub fn hub_address(f: &Facts) -> CheckResult {
                 (_, None) => problems.push(format!("{}: the site address is not scheme://:port", paths::CADDYFILE)),
                 (Some((ns, nh, np, npath)), Some((cs, ch, cp, _))) => {
                     if ns != cs || np != cp {
+                        first_row.get_or_insert(if ns == cs { Row::HubNotRunning } else { Row::SchemeMismatch });
                         problems.push(format!(
                             "{} proxies to {ns}://…:{} but {} serves {cs}://:{}",
                             f.nginx_site,
@@ -69,18 +89,21 @@ pub fn hub_address(f: &Facts) -> CheckResult {
                         ));
                     }
                     if !npath.is_empty() {
+                        first_row.get_or_insert(Row::NotTheStream);
                         problems.push(format!(
                             "{}: proxy_pass has a URI part `{npath}`, so nginx rewrites the hub's path",
                             f.nginx_site
                         ));
                     }
                     if !ch.is_empty() {
+                        first_row.get_or_insert(Row::NoSiteMatched);
                         problems.push(format!(
                             "{}: site address names host `{ch}`; nginx sends the public Host, so use a catch-all `{cs}://:PORT`",
                             paths::CADDYFILE
                         ));
                     }
                     if !c.bind.contains(&nh) {
+                        first_row.get_or_insert(Row::HubNotRunning);
                         problems.push(format!(
                             "{} connects to {nh} but {} binds [{}]",
                             f.nginx_site,
@@ -89,6 +112,7 @@ pub fn hub_address(f: &Facts) -> CheckResult {
                         ));
                     }
                     if (cs == "https") != c.has_tls {
+                        first_row.get_or_insert(Row::SchemeMismatch);
                         problems.push(format!(
                             "{}: scheme {cs} but `tls` is {}",
                             paths::CADDYFILE,
@@ -100,14 +124,19 @@ pub fn hub_address(f: &Facts) -> CheckResult {
             }
         }
     }
-    result(
+    let mut out = result(
         "hub-address",
         "hub scheme and port agree (nginx ↔ Caddyfile)",
         &files,
         &problems,
         passed,
         "render again instead of editing one file: the port and scheme come from hub.port and topology",
-    )
+    );
+    if let (Some(row), Outcome::Failed { fix, .. }) = (first_row, &mut out.outcome) {
+        *fix = fix.replace(&Row::SchemeMismatch.reference(), &row.reference());
+        out.row = Some(row);
+    }
+    out
 }
 
 /// `MERCURE_JWT_SECRET` (or the ES256 private key) == the hub's publisher and subscriber keys, and the tokens verify.
@@ -495,6 +524,22 @@ mod tests {
         let mut f = http();
         f.caddy.as_mut().unwrap().bind = vec!["0.0.0.0".into()];
         assert!(error(&hub_address(&f)).contains("binds [0.0.0.0]"));
+    }
+
+    /// Each failure names the troubleshooting row it leads to: the port, the scheme.
+    #[test]
+    fn hub_address_cites_the_row_of_its_first_problem() {
+        assert_eq!(hub_address(&http()).row, Some(Row::SchemeMismatch));
+        let mut f = http();
+        f.nginx.as_mut().unwrap().proxy_pass = Some("http://127.0.0.1:1".into());
+        let r = hub_address(&f);
+        assert_eq!(r.row, Some(Row::HubNotRunning));
+        let Outcome::Failed { fix, .. } = &r.outcome else { panic!("{r:?}") };
+        assert!(fix.ends_with(&format!("(mercure-setup {})", Row::HubNotRunning.reference())), "{fix}");
+        let mut f = http();
+        f.nginx.as_mut().unwrap().proxy_pass = Some("https://127.0.0.1:3000".into());
+        assert_eq!(hub_address(&f).row, Some(Row::SchemeMismatch));
+        assert_eq!(jwt_keys(&http()).row, Some(Row::PublishRejected));
     }
 
     #[test]

@@ -1,13 +1,17 @@
 //! `mercure-setup check DIR`: validates a rendered bundle with the real programs
 //! on this machine (nginx, the Mercure hub, systemd-analyze, openssl) and checks that the
-//! files agree with each other. Each check is passed, failed (the tool's own error
-//! line and a likely fix) or not run (tool absent, and how to install it).
+//! files agree with each other, and lints what the files mean (`lint`). Each check is
+//! passed, partial (it ran on a stand-in, so part of the file went untested), failed
+//! (the tool's own error line and a likely fix) or not run (tool absent, and how to
+//! install it).
 //!
 //! The bundle is parsed from disk, never rendered again, so hand edits and partial
 //! copies are caught.
 
 pub mod adapt;
 pub mod consistency;
+pub mod limits;
+pub mod lint;
 pub mod tools;
 
 use std::fmt::Write as _;
@@ -17,14 +21,29 @@ use serde::Serialize;
 
 use crate::bundle::paths;
 use crate::bundle_dir::{BundleDir, LoadError};
+use crate::troubleshooting::Row;
 
 /// How one check ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
-    Passed { detail: String },
-    Failed { error: String, fix: String },
-    NotRun { reason: String, install: String },
+    Passed {
+        detail: String,
+    },
+    /// Ran, but on a stand-in (Caddy for the missing hub): `untested` says what it could not see.
+    Partial {
+        detail: String,
+        untested: String,
+        install: String,
+    },
+    Failed {
+        error: String,
+        fix: String,
+    },
+    NotRun {
+        reason: String,
+        install: String,
+    },
 }
 
 /// One check and the bundle files it is about.
@@ -34,6 +53,9 @@ pub struct CheckResult {
     pub id: &'static str,
     pub title: String,
     pub files: Vec<String>,
+    /// The `explain troubleshooting` row a failure of this check leads to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<Row>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -45,10 +67,15 @@ impl CheckResult {
 }
 
 /// Options of `check`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
-    /// Test the site inside the system's nginx.conf instead of a minimal wrapper.
+    /// Test the site inside the system's nginx.conf instead of a minimal wrapper, and
+    /// lint the installed site too.
     pub system: bool,
+    /// Show each hand edit as a diff.
+    pub verbose: bool,
+    /// Where `--system` reads the installed files (default `/`), e.g. a staging root.
+    pub root: Option<std::path::PathBuf>,
 }
 
 /// Everything `check` found.
@@ -56,6 +83,7 @@ pub struct CheckOptions {
 pub struct Report {
     pub bundle: String,
     pub passed: usize,
+    pub partial: usize,
     pub failed: usize,
     pub not_run: usize,
     pub checks: Vec<CheckResult>,
@@ -67,6 +95,7 @@ impl Report {
         Report {
             bundle: bundle.display().to_string(),
             passed: count(|o| matches!(o, Outcome::Passed { .. })),
+            partial: count(|o| matches!(o, Outcome::Partial { .. })),
             failed: count(|o| matches!(o, Outcome::Failed { .. })),
             not_run: count(|o| matches!(o, Outcome::NotRun { .. })),
             checks,
@@ -81,9 +110,13 @@ impl Report {
                 Outcome::Passed { detail } => {
                     let _ = writeln!(out, "  passed   {}: {detail}", c.title);
                 }
+                Outcome::Partial { detail, untested, install } => {
+                    let _ = writeln!(out, "  partial  {}: {detail}", c.title);
+                    let _ = writeln!(out, "           not tested: {untested}; install {install} for a full check");
+                }
                 Outcome::Failed { error, fix } => {
                     let _ = writeln!(out, "  FAILED   {} [{}]", c.title, c.files.join(", "));
-                    let _ = writeln!(out, "           {error}");
+                    let _ = writeln!(out, "           {}", lint::indent_tail(error, "           "));
                     let _ = writeln!(out, "           fix: {fix}");
                 }
                 Outcome::NotRun { reason, install } => {
@@ -91,17 +124,30 @@ impl Report {
                 }
             }
         }
-        let _ = writeln!(out, "{} passed, {} failed, {} not run", self.passed, self.failed, self.not_run);
+        let _ = writeln!(
+            out,
+            "{} passed, {} partial, {} failed, {} not run",
+            self.passed, self.partial, self.failed, self.not_run
+        );
         out
     }
 }
 
+/// `check` tied to a troubleshooting row: its failure cites the row.
+fn with_row(mut check: CheckResult, row: Row) -> CheckResult {
+    if let Outcome::Failed { fix, .. } = &mut check.outcome {
+        let _ = write!(fix, " (mercure-setup {})", row.reference());
+    }
+    check.row = Some(row);
+    check
+}
+
 fn tool_check(id: &'static str, title: &str, files: &[&str], outcome: Outcome) -> CheckResult {
-    CheckResult { id, title: title.into(), files: files.iter().map(|f| (*f).to_string()).collect(), outcome }
+    CheckResult { id, title: title.into(), files: files.iter().map(|f| (*f).to_string()).collect(), row: None, outcome }
 }
 
 /// Runs every check on the bundle in `dir`. `Err` only when `dir` is not a bundle.
-pub fn run(dir: &Path, options: CheckOptions) -> Result<Report, LoadError> {
+pub fn run(dir: &Path, options: &CheckOptions) -> Result<Report, LoadError> {
     let bundle = BundleDir::open(dir)?;
     let site = bundle.nginx_site.clone();
     let mut checks = Vec::new();
@@ -117,11 +163,14 @@ pub fn run(dir: &Path, options: CheckOptions) -> Result<Report, LoadError> {
         &[paths::CADDYFILE, paths::HUB_ENV],
         tools::hub_validate(&bundle),
     ));
-    checks.push(tool_check(
-        "mercure-directives",
-        "mercure block directives",
-        &[paths::CADDYFILE],
-        tools::mercure_directives(&bundle),
+    checks.push(with_row(
+        tool_check(
+            "mercure-directives",
+            "mercure block directives",
+            &[paths::CADDYFILE],
+            tools::mercure_directives(&bundle),
+        ),
+        Row::IgnoredDirective,
     ));
     checks.push(tool_check(
         "systemd-verify",
@@ -148,7 +197,20 @@ pub fn run(dir: &Path, options: CheckOptions) -> Result<Report, LoadError> {
             &[paths::CA_CERT, paths::HUB_CERT],
             tools::hub_certificate(&bundle),
         ));
+        checks.push(with_row(
+            tool_check(
+                "hub-certificate-days",
+                "hub certificate days left",
+                &[paths::HUB_CERT],
+                tools::hub_certificate_days(&bundle, time::OffsetDateTime::now_utc()),
+            ),
+            Row::CertificateMismatch,
+        ));
     }
     checks.extend(consistency::all(&bundle));
+    checks.extend(lint::run(&bundle, options));
+    if options.system {
+        checks.push(limits::check(&bundle, options.root.as_deref().unwrap_or(Path::new("/"))));
+    }
     Ok(Report::new(dir, checks))
 }

@@ -8,8 +8,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use x509_parser::extensions::ParsedExtension;
-
 use super::Outcome;
 use super::adapt::{self, CaddyAdapt, Http2Form, NginxAdapt};
 use crate::bundle::paths;
@@ -349,17 +347,19 @@ pub fn hub_validate(bundle: &BundleDir) -> Outcome {
     match hub_program(bundle) {
         Some(program) => real_hub_validate(bundle, &program),
         None => match caddy_stand_in_validate(bundle) {
-            Outcome::Passed { detail } => Outcome::Passed {
+            Outcome::Passed { detail } => Outcome::Partial {
                 detail: format!(
                     "the Mercure hub is not installed (hub.binary, or `mercure` on PATH), so Debian's Caddy \
                      checked the rest: {detail}"
                 ),
+                untested: "the `mercure { }` block and the JWT keys it reads".into(),
+                install: HUB.install.into(),
             },
             Outcome::NotRun { .. } => Outcome::NotRun {
                 reason: "neither the Mercure hub (hub.binary, or `mercure` on PATH) nor Caddy is installed".into(),
                 install: HUB.install.into(),
             },
-            failed @ Outcome::Failed { .. } => failed,
+            other @ (Outcome::Failed { .. } | Outcome::Partial { .. }) => other,
         },
     }
 }
@@ -647,6 +647,22 @@ pub fn systemd_security(bundle: &BundleDir) -> Outcome {
     }
 }
 
+/// The hub certificate's days left: failed when expired or under 30 days.
+pub fn hub_certificate_days(bundle: &BundleDir, now: time::OffsetDateTime) -> Outcome {
+    let info = match bundle.read(paths::HUB_CERT).and_then(|pem| crate::pki::inspect(&pem)) {
+        Ok(i) => i,
+        Err(e) => return Outcome::Failed { error: e, fix: "render again to reissue the hub certificate".into() },
+    };
+    match crate::pki::hub_cert_expiry(&info, now) {
+        Ok(detail) => Outcome::Passed { detail },
+        Err(error) => Outcome::Failed {
+            error,
+            fix: "render the bundle again (it reissues a hub certificate that expires within 30 days), then apply it"
+                .into(),
+        },
+    }
+}
+
 /// `openssl verify -CAfile ca.crt hub.crt`, then the certificates' fields.
 pub fn hub_certificate(bundle: &BundleDir) -> Outcome {
     let Some(_) = find_program(OPENSSL.program) else { return not_installed(OPENSSL) };
@@ -691,10 +707,10 @@ pub fn subject_alt_names(pem: &str) -> Result<Vec<String>, String> {
 /// What is wrong with the CA and hub certificate against what pki.rs issues (empty when right).
 pub fn certificate_problems(ca_pem: &str, hub_pem: &str, tls_name: &str) -> Vec<String> {
     let mut problems = Vec::new();
-    match cert_facts(ca_pem) {
+    match crate::pki::inspect(ca_pem) {
         Err(e) => problems.push(format!("ca.crt: {e}")),
         Ok(f) => {
-            if f.ca != Some((true, Some(0))) || !f.basic_critical {
+            if f.ca != Some((true, Some(0))) || !f.basic_constraints_critical {
                 problems.push(format!("ca.crt: basicConstraints must be critical CA:TRUE, pathlen:0 (is {:?})", f.ca));
             }
             if !(f.key_cert_sign && f.crl_sign) {
@@ -702,7 +718,7 @@ pub fn certificate_problems(ca_pem: &str, hub_pem: &str, tls_name: &str) -> Vec<
             }
         }
     }
-    match cert_facts(hub_pem) {
+    match crate::pki::inspect(hub_pem) {
         Err(e) => problems.push(format!("hub.crt: {e}")),
         Ok(f) => {
             if f.ca.is_some_and(|(ca, _)| ca) {
@@ -726,40 +742,6 @@ pub fn certificate_problems(ca_pem: &str, hub_pem: &str, tls_name: &str) -> Vec<
         }
     }
     problems
-}
-
-/// The extension fields pki.rs issues, as found in one certificate.
-#[derive(Debug, Default)]
-#[allow(clippy::struct_excessive_bools)]
-struct CertFacts {
-    ca: Option<(bool, Option<u32>)>,
-    basic_critical: bool,
-    key_cert_sign: bool,
-    crl_sign: bool,
-    digital_signature: bool,
-    server_auth: bool,
-}
-
-fn cert_facts(pem: &str) -> Result<CertFacts, String> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
-    let cert = pem.parse_x509().map_err(|e| e.to_string())?;
-    let mut f = CertFacts::default();
-    for ext in cert.extensions() {
-        match ext.parsed_extension() {
-            ParsedExtension::BasicConstraints(b) => {
-                f.ca = Some((b.ca, b.path_len_constraint));
-                f.basic_critical = ext.critical;
-            }
-            ParsedExtension::KeyUsage(k) => {
-                f.key_cert_sign = k.key_cert_sign();
-                f.crl_sign = k.crl_sign();
-                f.digital_signature = k.digital_signature();
-            }
-            ParsedExtension::ExtendedKeyUsage(e) => f.server_auth = e.server_auth,
-            _ => {}
-        }
-    }
-    Ok(f)
 }
 
 #[cfg(test)]

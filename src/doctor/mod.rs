@@ -5,6 +5,7 @@
 //! The async runtime lives only here and in `loadtest`; the rest of the tool stays
 //! synchronous. The HTTP client both commands share is `crate::net`.
 
+pub mod expiry;
 pub mod probes;
 pub mod report;
 pub mod target;

@@ -99,6 +99,9 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
     let nonce = net::publish::nonce_hex(6);
 
     secrets_probe(s, rep);
+    if let Some(r) = super::expiry::bundle_cert(s.bundle_hub_cert.as_deref(), time::OffsetDateTime::now_utc()) {
+        rep.add(r);
+    }
     let scheme = hub_probes(&ctx, rep).await;
     let hub_tls_ok = hub_tls_usable(s, rep, scheme);
 
@@ -237,7 +240,7 @@ fn secrets_probe(s: &Settings, rep: &mut Reporter) {
     let t = Instant::now();
     let r = consistency::jwt_keys(&Facts::read(bundle));
     match r.outcome {
-        Outcome::Passed { detail } => {
+        Outcome::Passed { detail } | Outcome::Partial { detail, .. } => {
             let detail = if s.algorithm.is_some_and(|a| !a.is_hmac()) {
                 format!(
                     "{} signs what the hub's publisher and subscriber keys (ES256) verify; both tokens verify",
@@ -480,13 +483,18 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
                     format!("expired on {}{differs}", info.not_after.date()),
                     vec![Finding::CertExpired { not_after: info.not_after.date().to_string() }],
                 ));
+            } else if left < crate::pki::RENEW_BEFORE {
+                rep.add(ProbeResult::fail(
+                    Probe::HubCertExpiry,
+                    ms(t),
+                    format!("valid until {} ({} days, under 30){differs}", info.not_after.date(), left.whole_days()),
+                    vec![super::expiry::expiry_finding(&info, now)],
+                ));
             } else {
-                let soon =
-                    if left < crate::pki::RENEW_BEFORE { "; renew: render again and install mercure/tls/" } else { "" };
                 rep.add(ProbeResult::pass(
                     Probe::HubCertExpiry,
                     ms(t),
-                    format!("valid until {} ({} days){differs}{soon}", info.not_after.date(), left.whole_days()),
+                    format!("valid until {} ({} days){differs}", info.not_after.date(), left.whole_days()),
                 ));
             }
         }
@@ -826,6 +834,7 @@ impl Ctx<'_> {
                         | Finding::NoSniRefused
                         | Finding::CertUntrusted
                         | Finding::CertExpired { .. }
+                        | Finding::CertExpiresSoon { .. }
                         | Finding::CertName { .. }
                         | Finding::HubCertName { .. }
                         | Finding::HubTlsAlert { .. }

@@ -23,6 +23,8 @@ pub enum Probe {
     /// Building the TLS configurations the other probes use.
     TlsSetup,
     BundleSecrets,
+    /// The bundle's hub certificate: days left.
+    BundleCertExpiry,
     HubTcp,
     HubScheme,
     HubTlsSni,
@@ -44,6 +46,7 @@ impl Probe {
         let id = match self {
             Probe::TlsSetup => "tls.setup",
             Probe::BundleSecrets => "bundle.secrets",
+            Probe::BundleCertExpiry => "bundle.cert.expiry",
             Probe::HubTcp => "hub.tcp",
             Probe::HubScheme => "hub.scheme",
             Probe::HubTlsSni => "hub.tls.sni",
