@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use crate::answers::Answers;
-use crate::tls_profile::{self, TlsProfile};
+use crate::answers::{Answers, PublicTls};
+use crate::tls_profile;
 use crate::values::{CorsOrigin, HubFacts, HubLine, NginxVersion, NginxVersionChoice, Origin, TopologyFacts};
 
 /// Where the files are installed on the server; INSTALL.md and the configs agree on these.
@@ -105,6 +105,8 @@ pub struct TlsPlan {
     pub curves: String,
     /// `ssl_session_cache`'s argument.
     pub session_cache: &'static str,
+    /// The `Strict-Transport-Security` value; `None`: no header.
+    pub hsts: Option<String>,
 }
 
 /// One session cache zone for every site mercure-setup renders: nginx shares a zone
@@ -112,8 +114,11 @@ pub struct TlsPlan {
 pub const SSL_SESSION_CACHE: &str = "shared:mercure_tls:10m";
 
 impl TlsPlan {
-    pub fn new(profile: TlsProfile) -> TlsPlan {
+    pub fn new(tls: &PublicTls) -> TlsPlan {
+        let profile = tls.profile;
+        let subdomains = if tls.hsts_include_subdomains { "; includeSubDomains" } else { "" };
         TlsPlan {
+            hsts: tls.hsts.max_age().map(|age| format!("max-age={age}{subdomains}")),
             profile: profile.as_str(),
             guidelines: tls_profile::GUIDELINES,
             protocols: profile.protocols().join(" "),
@@ -185,7 +190,7 @@ impl Plan {
             public_certificate: answers.public_tls.certificate.as_str().into(),
             public_certificate_key: answers.public_tls.certificate_key.as_str().into(),
             acme_webroot: answers.public_tls.acme_webroot.as_str().into(),
-            tls: TlsPlan::new(TlsProfile::Intermediate),
+            tls: TlsPlan::new(&answers.public_tls),
             hub_port: port,
             hub_scheme,
             hub_upstream: format!("{hub_scheme}://127.0.0.1:{port}"),

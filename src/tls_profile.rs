@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
 /// The version of Mozilla's server-side TLS guidelines the profiles follow.
 pub const GUIDELINES: &str = "5.7";
 
@@ -36,7 +38,8 @@ const INTERMEDIATE_ACCEPTED: &[&str] = &[
 ];
 
 /// Which of Mozilla's profiles the public site follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TlsProfile {
     /// TLS 1.2 and 1.3: every browser of the last ten years.
     #[default]
@@ -100,6 +103,41 @@ impl fmt::Display for TlsProfile {
     }
 }
 
+/// The `Strict-Transport-Security` max-age in seconds; `None`: no header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Hsts(Option<u32>);
+
+impl Hsts {
+    /// Two years, as the profiles recommend (and as browsers' preload lists ask).
+    pub const DEFAULT_MAX_AGE: u32 = 63_072_000;
+    /// The largest max-age read: nine digits, about 31 years.
+    pub const MAX: u32 = 999_999_999;
+
+    /// A number of seconds, or `off` (as is `0`, which tells browsers to forget the site).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "off" {
+            return Ok(Hsts(None));
+        }
+        let n = crate::values::parse_count(s, 0..=Self::MAX)
+            .map_err(|_| format!("`{}` is not a max-age in seconds (0-{}) or off", s.escape_debug(), Self::MAX))?;
+        Ok(Hsts((n > 0).then_some(n)))
+    }
+
+    pub fn max_age(self) -> Option<u32> {
+        self.0
+    }
+}
+
+impl fmt::Display for Hsts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("off"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +149,17 @@ mod tests {
         }
         assert!(TlsProfile::parse("old").unwrap_err().contains("intermediate or modern"));
         assert_eq!(TlsProfile::Intermediate.title(), "Mozilla's intermediate TLS profile");
+    }
+
+    #[test]
+    fn hsts_values() {
+        assert_eq!(Hsts::parse("63072000").map(Hsts::max_age), Ok(Some(63_072_000)));
+        assert_eq!(Hsts::parse("0"), Hsts::parse("off"));
+        assert_eq!(Hsts::parse("0").unwrap().to_string(), "off");
+        assert_eq!(Hsts::parse("0031536000").unwrap().to_string(), "31536000");
+        for bad in ["-1", "2y", "1000000000", "", "OFF"] {
+            assert!(Hsts::parse(bad).unwrap_err().contains("is not a max-age in seconds"), "{bad}");
+        }
     }
 
     #[test]
