@@ -8,6 +8,7 @@
 
 pub mod adapt;
 pub mod consistency;
+pub mod tls_profile;
 pub mod tools;
 
 use std::fmt::Write as _;
@@ -150,5 +151,6 @@ pub fn run(dir: &Path, options: CheckOptions) -> Result<Report, LoadError> {
         ));
     }
     checks.extend(consistency::all(&bundle));
+    checks.push(tls_profile::check(&bundle));
     Ok(Report::new(dir, checks))
 }
