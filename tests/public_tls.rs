@@ -5,12 +5,14 @@
 //!
 //! The scan trusts the test CA (`--certinfo_ca_file`) and sends the bundle's domain as
 //! SNI, so the test certificate (ECDSA P-256, 90 days, as Let's Encrypt issues) meets
-//! the profile's certificate rules too: no finding is ignored.
+//! the profile's certificate rules too: no finding is ignored. An ECDSA certificate
+//! only negotiates the ECDSA suites, so one scan serves an RSA certificate as well.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::support::require_tool;
-use crate::support::stack::{Stack, curl};
+use crate::support::stack::{PublicTls, Stack, curl};
 
 const SAME_HOST: &str = "same-host-http-hs256-nginx122.yaml";
 const END_TO_END: &str = "end-to-end-tls-hs256-nginx122.yaml";
@@ -69,6 +71,83 @@ fn end_to_end_tls_meets_the_intermediate_profile() {
 #[test]
 fn end_to_end_tls_meets_the_modern_profile() {
     meets_profile(END_TO_END, "modern");
+}
+
+/// A CA and an RSA 2048 certificate for `domain` (90 days), made with the openssl CLI:
+/// the intermediate profile also allows RSA, whose suites an ECDSA scan never reaches.
+fn rsa_public_tls(dir: &Path, domain: &str) -> PublicTls {
+    let openssl = require_tool("openssl", "apt-get install openssl");
+    std::fs::create_dir_all(dir).unwrap();
+    let t = PublicTls { ca: dir.join("ca.pem"), cert: dir.join("fullchain.pem"), key: dir.join("privkey.pem") };
+    let ext = dir.join("leaf.ext");
+    std::fs::write(&ext, format!("subjectAltName=DNS:{domain}\nextendedKeyUsage=serverAuth\n")).unwrap();
+    let (ca_key, csr) = (dir.join("ca.key"), dir.join("leaf.csr"));
+    let steps: [Vec<&std::ffi::OsStr>; 3] = [
+        vec![
+            "req".as_ref(),
+            "-x509".as_ref(),
+            "-newkey".as_ref(),
+            "ec".as_ref(),
+            "-pkeyopt".as_ref(),
+            "ec_paramgen_curve:prime256v1".as_ref(),
+            "-nodes".as_ref(),
+            "-days".as_ref(),
+            "90".as_ref(),
+            "-subj".as_ref(),
+            "/CN=test RSA public CA".as_ref(),
+            "-addext".as_ref(),
+            "keyUsage=critical,keyCertSign,cRLSign".as_ref(),
+            "-keyout".as_ref(),
+            ca_key.as_os_str(),
+            "-out".as_ref(),
+            t.ca.as_os_str(),
+        ],
+        vec![
+            "req".as_ref(),
+            "-newkey".as_ref(),
+            "rsa:2048".as_ref(),
+            "-nodes".as_ref(),
+            "-subj".as_ref(),
+            "/CN=test".as_ref(),
+            "-keyout".as_ref(),
+            t.key.as_os_str(),
+            "-out".as_ref(),
+            csr.as_os_str(),
+        ],
+        vec![
+            "x509".as_ref(),
+            "-req".as_ref(),
+            "-in".as_ref(),
+            csr.as_os_str(),
+            "-CA".as_ref(),
+            t.ca.as_os_str(),
+            "-CAkey".as_ref(),
+            ca_key.as_os_str(),
+            "-CAcreateserial".as_ref(),
+            "-days".as_ref(),
+            "90".as_ref(),
+            "-extfile".as_ref(),
+            ext.as_os_str(),
+            "-out".as_ref(),
+            t.cert.as_os_str(),
+        ],
+    ];
+    for args in steps {
+        let o = Command::new(&openssl).args(&args).output().unwrap();
+        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    t
+}
+
+#[test]
+fn an_rsa_certificate_meets_the_intermediate_profile() {
+    let mut stack = Stack::prepare(SAME_HOST, &[]);
+    stack.public = rsa_public_tls(&stack.work.join("rsa-tls"), &stack.r.domain());
+    let site = stack.site_text();
+    stack.start_nginx_with(&site);
+    let (compliant, text) = scan(&stack, "intermediate");
+    assert!(compliant, "the site with an RSA certificate fails Mozilla's intermediate profile:\n{text}");
+    assert!(text.contains("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"), "the scan negotiated the RSA suites:\n{text}");
 }
 
 /// The scan is a real gate: the site without its suite and group lines (OpenSSL's
