@@ -91,7 +91,8 @@ pub struct Plan {
     pub paths: InstallPaths,
 }
 
-/// The public server's TLS: Mozilla's profile as nginx directives.
+/// The public server's TLS: Mozilla's profile as nginx directives. Every directive it
+/// renders exists in each nginx the answers accept (1.18 on), so none follows `nginx.version`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TlsPlan {
     /// The profile's name (`intermediate`, `modern`), for the comments.
