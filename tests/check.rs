@@ -147,6 +147,24 @@ fn a_site_edited_to_weaker_tls_fails_naming_the_profile() {
     let modern = self::failed(&report);
     assert_eq!(modern.len(), 1, "{modern:?}");
     assert!(modern[0].2.contains("enables TLSv1.2, which weakens Mozilla's modern TLS profile"), "{}", modern[0].2);
+
+    // A location with a header of its own loses the server's Strict-Transport-Security.
+    let tmp = tempfile::tempdir().unwrap();
+    render("same-host-http-hs256-nginx122.yaml", tmp.path(), &[]);
+    let site = tmp.path().join("nginx/app.example.com.conf");
+    let text = std::fs::read_to_string(&site).unwrap();
+    let edited = text.replace(
+        "    location / {\n        try_files",
+        "    location / {\n        add_header X-Frame-Options DENY;\n        try_files",
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&site, edited).unwrap();
+    let (code, report) = check_json(tmp.path());
+    assert_eq!(code, 1);
+    let headers = self::failed(&report);
+    assert_eq!(headers.len(), 1, "{headers:?}");
+    assert!(headers[0].2.contains("location / (line "), "{}", headers[0].2);
+    assert!(headers[0].2.contains("drops the server's Strict-Transport-Security"), "{}", headers[0].2);
 }
 
 #[test]

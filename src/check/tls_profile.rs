@@ -2,6 +2,7 @@
 //! for: a hand edit that enables a protocol or a TLS 1.2 cipher suite the profile
 //! rejects, or that drops `ssl_protocols`, `ssl_ciphers` or `ssl_ecdh_curve` so that
 //! nginx's and OpenSSL's wider defaults apply again, fails with the profile's name.
+//! So does a location whose own `add_header` drops the server's Strict-Transport-Security.
 
 use super::{CheckResult, Outcome};
 use crate::bundle_dir::BundleDir;
@@ -12,15 +13,20 @@ use crate::tls_profile::{self, TlsProfile};
 pub fn check(bundle: &BundleDir) -> CheckResult {
     let site = &bundle.nginx_site;
     let profile = bundle.answers.public_tls.profile;
-    let outcome = match bundle.read(site).and_then(|text| problems(&text, profile)) {
+    let hsts = bundle.answers.public_tls.hsts.max_age().is_some();
+    let outcome = match bundle.read(site).and_then(|text| problems(&text, profile, hsts)) {
         Ok(found) if found.is_empty() => Outcome::Passed {
-            detail: format!("the :443 server's protocols, cipher suites and groups meet {}", profile.title()),
+            detail: format!(
+                "the :443 server's protocols, cipher suites and groups meet {}{}",
+                profile.title(),
+                if hsts { "; every location sends Strict-Transport-Security" } else { "" }
+            ),
         },
         Ok(found) => Outcome::Failed {
             error: found.join("; "),
             fix: format!(
-                "restore the ssl_* lines as rendered (render again); public_tls.profile chooses the profile \
-                 ({} now)",
+                "restore the ssl_* and add_header lines as rendered (render again), and keep other headers at the \
+                 server level; public_tls.profile chooses the profile ({} now)",
                 profile.as_str()
             ),
         },
@@ -34,8 +40,9 @@ pub fn check(bundle: &BundleDir) -> CheckResult {
     }
 }
 
-/// What in `site` (an nginx site file) weakens `profile`; empty when nothing does.
-pub fn problems(site: &str, profile: TlsProfile) -> Result<Vec<String>, String> {
+/// What in `site` (an nginx site file) weakens `profile`, or with `hsts` keeps the
+/// Strict-Transport-Security header from a response; empty when nothing does.
+pub fn problems(site: &str, profile: TlsProfile, hsts: bool) -> Result<Vec<String>, String> {
     let tree = formats::parse_nginx(site)?;
     let server = formats::nginx_https_server(&tree).ok_or("no server block listens with `ssl`")?;
     let title = profile.title();
@@ -95,7 +102,42 @@ pub fn problems(site: &str, profile: TlsProfile) -> Result<Vec<String>, String> 
             }
         }
     }
+    if hsts {
+        hsts_gaps(server, &mut out);
+    }
     Ok(out)
+}
+
+fn is_hsts(d: &NginxDirective) -> bool {
+    d.name == "add_header" && d.args.first().is_some_and(|h| h.eq_ignore_ascii_case("Strict-Transport-Security"))
+}
+
+/// Where the server's Strict-Transport-Security header does not reach: nginx inherits
+/// `add_header` only into blocks that set none of their own.
+fn hsts_gaps(server: &NginxDirective, out: &mut Vec<String>) {
+    let block = server.block.as_deref().unwrap_or_default();
+    if !block.iter().any(is_hsts) {
+        out.push("no add_header Strict-Transport-Security in the :443 server although public_tls.hsts is on".into());
+        return;
+    }
+    own_headers(block, out);
+}
+
+/// Blocks below `blocks` with an `add_header` of their own but no Strict-Transport-Security.
+fn own_headers(blocks: &[NginxDirective], out: &mut Vec<String>) {
+    for b in blocks {
+        let Some(inner) = &b.block else { continue };
+        if inner.iter().any(|d| d.name == "add_header") && !inner.iter().any(is_hsts) {
+            out.push(format!(
+                "{} {} (line {}) has its own add_header, so nginx drops the server's Strict-Transport-Security \
+                 there",
+                b.name,
+                b.args.join(" "),
+                b.line
+            ));
+        }
+        own_headers(inner, out);
+    }
 }
 
 /// The directive that applies to the server: its own, else the one at the file's top
@@ -134,20 +176,20 @@ mod tests {
 
     #[test]
     fn the_rendered_lines_pass() {
-        assert_eq!(problems(INTERMEDIATE, TlsProfile::Intermediate), Ok(vec![]));
-        assert_eq!(problems(MODERN, TlsProfile::Modern), Ok(vec![]));
+        assert_eq!(problems(INTERMEDIATE, TlsProfile::Intermediate, false), Ok(vec![]));
+        assert_eq!(problems(MODERN, TlsProfile::Modern, false), Ok(vec![]));
         // Removing suites or listing the profile's DHE ones stays within it.
         let fewer = edited(INTERMEDIATE, "ECDHE-ECDSA-AES128", "DHE-RSA-AES256-GCM-SHA384:!aNULL:-ECDHE-ECDSA-AES128");
-        assert_eq!(problems(&fewer, TlsProfile::Intermediate), Ok(vec![]));
+        assert_eq!(problems(&fewer, TlsProfile::Intermediate, false), Ok(vec![]));
         // A modern site is also an intermediate one: without TLS 1.2 no suite list applies.
-        assert_eq!(problems(MODERN, TlsProfile::Intermediate), Ok(vec![]));
+        assert_eq!(problems(MODERN, TlsProfile::Intermediate, false), Ok(vec![]));
     }
 
     #[test]
     fn old_protocols_are_named() {
         let site = edited(INTERMEDIATE, "TLSv1.2 TLSv1.3", "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3");
         assert_eq!(
-            problems(&site, TlsProfile::Intermediate).unwrap(),
+            problems(&site, TlsProfile::Intermediate, false).unwrap(),
             [
                 "ssl_protocols (line 3) enables TLSv1, which weakens Mozilla's intermediate TLS profile",
                 "ssl_protocols (line 3) enables TLSv1.1, which weakens Mozilla's intermediate TLS profile",
@@ -155,7 +197,7 @@ mod tests {
         );
         let site = edited(MODERN, "TLSv1.3", "TLSv1.2 TLSv1.3");
         assert_eq!(
-            problems(&site, TlsProfile::Modern).unwrap(),
+            problems(&site, TlsProfile::Modern, false).unwrap(),
             ["ssl_protocols (line 3) enables TLSv1.2, which weakens Mozilla's modern TLS profile"]
         );
     }
@@ -163,7 +205,7 @@ mod tests {
     #[test]
     fn rejected_suites_and_keywords_are_named() {
         let site = edited(INTERMEDIATE, "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-ECDSA-AES128-SHA:HIGH:!MD5");
-        let found = problems(&site, TlsProfile::Intermediate).unwrap();
+        let found = problems(&site, TlsProfile::Intermediate, false).unwrap();
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(
             found[0],
@@ -175,23 +217,26 @@ mod tests {
     #[test]
     fn missing_lines_fall_back_to_wider_defaults() {
         let site = "server {\n    listen 443 ssl;\n}\n";
-        let found = problems(site, TlsProfile::Intermediate).unwrap();
+        let found = problems(site, TlsProfile::Intermediate, false).unwrap();
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(found[0].starts_with("no ssl_protocols"), "{}", found[0]);
         assert!(found[1].starts_with("no ssl_ciphers"), "{}", found[1]);
         assert!(found[2].starts_with("no ssl_ecdh_curve"), "{}", found[2]);
         // The file's top level is the http context the server inherits from.
         let inherited = format!("ssl_protocols TLSv1.3;\nssl_ecdh_curve X25519;\n{site}");
-        assert_eq!(problems(&inherited, TlsProfile::Modern), Ok(vec![]));
+        assert_eq!(problems(&inherited, TlsProfile::Modern, false), Ok(vec![]));
     }
 
     #[test]
     fn other_groups_are_named() {
         let auto = edited(INTERMEDIATE, "X25519:prime256v1:secp384r1", "auto");
-        assert!(problems(&auto, TlsProfile::Intermediate).unwrap()[0].contains("is auto, so OpenSSL also offers X448"));
+        assert!(
+            problems(&auto, TlsProfile::Intermediate, false).unwrap()[0]
+                .contains("is auto, so OpenSSL also offers X448")
+        );
         let site = edited(INTERMEDIATE, "X25519:prime256v1:secp384r1", "X25519:X448:secp521r1");
         assert_eq!(
-            problems(&site, TlsProfile::Intermediate).unwrap(),
+            problems(&site, TlsProfile::Intermediate, false).unwrap(),
             [
                 "ssl_ecdh_curve (line 5) offers X448, which weakens Mozilla's intermediate TLS profile",
                 "ssl_ecdh_curve (line 5) offers secp521r1, which weakens Mozilla's intermediate TLS profile",
@@ -200,7 +245,28 @@ mod tests {
     }
 
     #[test]
+    fn hsts_must_reach_every_location() {
+        let server = "server {\n    listen 443 ssl;\n    ssl_protocols TLSv1.3;\n    ssl_ecdh_curve X25519;\n";
+        let header = "    add_header Strict-Transport-Security \"max-age=63072000\" always;\n";
+        let rendered = format!("{server}{header}    location / {{\n        try_files $uri /index.php;\n    }}\n}}\n");
+        assert_eq!(problems(&rendered, TlsProfile::Modern, true), Ok(vec![]));
+        let missing = rendered.replace(header, "");
+        assert_eq!(
+            problems(&missing, TlsProfile::Modern, true).unwrap(),
+            ["no add_header Strict-Transport-Security in the :443 server although public_tls.hsts is on"]
+        );
+        assert_eq!(problems(&missing, TlsProfile::Modern, false), Ok(vec![]), "HSTS off: no header wanted");
+        let cors = rendered.replace("try_files", "add_header Access-Control-Allow-Origin *;\n        try_files");
+        assert_eq!(
+            problems(&cors, TlsProfile::Modern, true).unwrap(),
+            ["location / (line 6) has its own add_header, so nginx drops the server's Strict-Transport-Security there"]
+        );
+        let repeated = cors.replace("try_files", &format!("{}try_files", header.trim_start()));
+        assert_eq!(problems(&repeated, TlsProfile::Modern, true), Ok(vec![]), "the location repeats it");
+    }
+
+    #[test]
     fn a_site_without_tls_server_is_an_error() {
-        assert!(problems("server {\n    listen 80;\n}\n", TlsProfile::Intermediate).is_err());
+        assert!(problems("server {\n    listen 80;\n}\n", TlsProfile::Intermediate, false).is_err());
     }
 }
