@@ -11,6 +11,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::questions::{self, Basis, Kind, RawValue};
+use crate::tls_profile::{Hsts, TlsProfile};
 use crate::values::{
     AbsPath, AdminAddress, CorsOrigin, Domain, Duration, FastcgiAddress, JwtAlgorithm, NginxVersionChoice, Origin,
     Port, Topology, UnixUser, parse_bool, parse_count, parse_public_domain, parse_publish_origin,
@@ -146,6 +147,9 @@ pub struct PublicTls {
     pub certificate: AbsPath,
     pub certificate_key: AbsPath,
     pub acme_webroot: AbsPath,
+    pub profile: TlsProfile,
+    pub hsts: Hsts,
+    pub hsts_include_subdomains: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -270,6 +274,10 @@ answer_fields! {
     certificate_key: AbsPath =
         scalar("public_tls.certificate_key", AbsPath::parse) => |a| text(a.public_tls.certificate_key.as_str());
     acme_webroot: AbsPath = scalar("public_tls.acme_webroot", AbsPath::parse) => |a| text(a.public_tls.acme_webroot.as_str());
+    tls_profile: TlsProfile = scalar("public_tls.profile", TlsProfile::parse) => |a| text(a.public_tls.profile);
+    hsts: Hsts = scalar("public_tls.hsts", Hsts::parse) => |a| text(a.public_tls.hsts);
+    hsts_include_subdomains: bool =
+        scalar("public_tls.hsts_include_subdomains", parse_bool) => |a| text(a.public_tls.hsts_include_subdomains);
     port: Port = scalar("hub.port", Port::parse) => |a| text(a.hub.port);
     tls_name: Domain = scalar("hub.tls_name", Domain::parse) => |a| text(&a.hub.tls_name);
     admin: AdminAddress = scalar("hub.admin", AdminAddress::parse) => |a| text(a.hub.admin.as_str());
@@ -347,6 +355,9 @@ impl Answers {
                     certificate: p.certificate?,
                     certificate_key: p.certificate_key?,
                     acme_webroot: p.acme_webroot?,
+                    profile: p.tls_profile?,
+                    hsts: p.hsts?,
+                    hsts_include_subdomains: p.hsts_include_subdomains?,
                 },
                 hub: Hub {
                     port: p.port?,
@@ -386,6 +397,13 @@ impl Answers {
             out.push(Warning {
                 key: "hub.history_size",
                 message: "0 keeps every update: the hub's bolt database (/var/lib/mercure/mercure.db) then grows without limit; set the number of updates to keep for reconnecting clients (e.g. 1000)".into(),
+            });
+        }
+        if self.public_tls.hsts_include_subdomains && self.public_tls.hsts.max_age().is_none() {
+            out.push(Warning {
+                key: "public_tls.hsts_include_subdomains",
+                message: "has no effect while public_tls.hsts is off: no Strict-Transport-Security header is sent"
+                    .into(),
             });
         }
         let own = format!("https://{}", self.domain);
@@ -476,6 +494,31 @@ mod tests {
         let (_, w) = Answers::from_draft(&draft(&[("domain", "a.com"), ("hub.history_size", "0")])).unwrap();
         assert_eq!(w.len(), 1);
         assert!(w[0].message.contains("grows without limit"), "{}", w[0]);
+    }
+
+    #[test]
+    fn public_tls_keys() {
+        let (a, w) = Answers::from_draft(&draft(&[("domain", "a.com")])).unwrap();
+        assert!(w.is_empty());
+        assert_eq!(a.public_tls.profile, TlsProfile::Intermediate);
+        assert_eq!(a.public_tls.hsts.max_age(), Some(63_072_000));
+        assert!(!a.public_tls.hsts_include_subdomains);
+        let errors = Answers::from_draft(&draft(&[
+            ("domain", "a.com"),
+            ("public_tls.profile", "old"),
+            ("public_tls.hsts", "2 years"),
+            ("public_tls.hsts_include_subdomains", "maybe"),
+        ]))
+        .unwrap_err();
+        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["public_tls.profile", "public_tls.hsts", "public_tls.hsts_include_subdomains"]);
+        let (_, w) = Answers::from_draft(&draft(&[
+            ("domain", "a.com"),
+            ("public_tls.hsts", "0"),
+            ("public_tls.hsts_include_subdomains", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(w.iter().map(|w| w.key).collect::<Vec<_>>(), ["public_tls.hsts_include_subdomains"]);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod schema;
 pub mod secrets;
 pub mod ship;
 pub mod teaching;
+pub mod tls_profile;
 pub mod troubleshooting;
 pub mod values;
 pub mod wizard;

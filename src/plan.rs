@@ -5,7 +5,8 @@
 
 use serde::Serialize;
 
-use crate::answers::Answers;
+use crate::answers::{Answers, PublicTls};
+use crate::tls_profile;
 use crate::values::{CorsOrigin, HubFacts, HubLine, NginxVersion, NginxVersionChoice, Origin, TopologyFacts};
 
 /// Where the files are installed on the server; INSTALL.md and the configs agree on these.
@@ -43,6 +44,8 @@ pub struct Plan {
     pub public_certificate: String,
     pub public_certificate_key: String,
     pub acme_webroot: String,
+    /// The public server's TLS settings (`ssl_*` directives).
+    pub tls: TlsPlan,
     pub hub_port: u16,
     pub hub_scheme: &'static str,
     /// `proxy_pass` target, without a URI part so nginx passes path and query unchanged.
@@ -86,6 +89,45 @@ pub struct Plan {
     /// The domain, shortened when too long for a file name: names the site and log files.
     pub site_name: String,
     pub paths: InstallPaths,
+}
+
+/// The public server's TLS: Mozilla's profile as nginx directives. Every directive it
+/// renders exists in each nginx the answers accept (1.18 on), so none follows `nginx.version`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsPlan {
+    /// The profile's name (`intermediate`, `modern`), for the comments.
+    pub profile: &'static str,
+    pub guidelines: &'static str,
+    /// `ssl_protocols`' arguments.
+    pub protocols: String,
+    /// `ssl_ciphers`' argument; empty for a profile without TLS 1.2 (no line rendered).
+    pub ciphers: String,
+    /// `ssl_ecdh_curve`'s argument.
+    pub curves: String,
+    /// `ssl_session_cache`'s argument.
+    pub session_cache: &'static str,
+    /// The `Strict-Transport-Security` value; `None`: no header.
+    pub hsts: Option<String>,
+}
+
+/// One session cache zone for every site mercure-setup renders: nginx shares a zone
+/// between servers that declare the same name and size. 10 MB hold about 40000 sessions.
+pub const SSL_SESSION_CACHE: &str = "shared:mercure_tls:10m";
+
+impl TlsPlan {
+    pub fn new(tls: &PublicTls) -> TlsPlan {
+        let profile = tls.profile;
+        let subdomains = if tls.hsts_include_subdomains { "; includeSubDomains" } else { "" };
+        TlsPlan {
+            hsts: tls.hsts.max_age().map(|age| format!("max-age={age}{subdomains}")),
+            profile: profile.as_str(),
+            guidelines: tls_profile::GUIDELINES,
+            protocols: profile.protocols().join(" "),
+            ciphers: profile.rendered_ciphers().join(":"),
+            curves: tls_profile::CURVES.join(":"),
+            session_cache: SSL_SESSION_CACHE,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -149,6 +191,7 @@ impl Plan {
             public_certificate: answers.public_tls.certificate.as_str().into(),
             public_certificate_key: answers.public_tls.certificate_key.as_str().into(),
             acme_webroot: answers.public_tls.acme_webroot.as_str().into(),
+            tls: TlsPlan::new(&answers.public_tls),
             hub_port: port,
             hub_scheme,
             hub_upstream: format!("{hub_scheme}://127.0.0.1:{port}"),

@@ -125,6 +125,7 @@ fn domain_or_placeholder(b: &Basis) -> String {
 
 pub const TOPOLOGY_CHOICES: &[&str] = &["same-host-http", "end-to-end-tls"];
 pub const JWT_CHOICES: &[&str] = &["HS256", "HS512", "ES256"];
+pub const TLS_PROFILE_CHOICES: &[&str] = &["intermediate", "modern"];
 
 /// Every key of answers-file schema version 1, in file and wizard order.
 pub static QUESTIONS: &[Question] = &[
@@ -201,6 +202,53 @@ serves that one path from this folder and redirects everything else to https.",
         visible: always,
         required: false,
         preview: Preview { file: NGINX_SITE, anchor: "acme-challenge" },
+    },
+    Question {
+        key: "public_tls.profile",
+        step: Step::Domain,
+        prompt: "TLS profile of the public site",
+        help: "Mozilla's intermediate profile (TLS 1.2 and 1.3) serves every browser of the last decade; modern keeps TLS 1.3 only",
+        teach: "The :443 server follows Mozilla's server-side TLS guidelines (5.7), the list TLS scanners such as \
+sslyze check against. intermediate: TLS 1.2 with forward-secret AEAD suites (ECDHE with AES-GCM or ChaCha20) plus \
+TLS 1.3, for clients back to Android 4.4, Java 8 and Safari 9. modern: TLS 1.3 only, for clients from 2018 on \
+(Firefox 63, Chrome 70, Safari 12.1, Android 10); older ones cannot connect at all, and the site is your whole app, \
+not only the hub. Both limit key exchange to X25519, P-256 and P-384 and resume sessions from a shared cache without \
+tickets. `mercure-setup check` flags a site edited to accept more.",
+        kind: Kind::Choice(TLS_PROFILE_CHOICES),
+        default: |_| fixed("intermediate"),
+        visible: always,
+        required: false,
+        preview: Preview { file: NGINX_SITE, anchor: "ssl_protocols" },
+    },
+    Question {
+        key: "public_tls.hsts",
+        step: Step::Domain,
+        prompt: "HSTS max-age (seconds)",
+        help: "browsers that saw the site remember to use only https for this long (63072000 = 2 years); off sends no header",
+        teach: "Strict-Transport-Security tells a browser to refuse plain http for this host for max-age seconds, so \
+a network attacker cannot strip the redirect from http:// links. Two years is what Mozilla's profiles and the \
+browsers' preload lists ask. Once sent it cannot be taken back before it expires: set off (or 0, which tells \
+browsers to forget it) only while testing. nginx adds it to every response of the :443 server, the hub's included; \
+a location with its own add_header would drop it, so keep headers at the server level.",
+        kind: Kind::Text,
+        default: |_| RawValue::Scalar(crate::tls_profile::Hsts::DEFAULT_MAX_AGE.to_string()),
+        visible: always,
+        required: false,
+        preview: Preview { file: NGINX_SITE, anchor: "Strict-Transport-Security" },
+    },
+    Question {
+        key: "public_tls.hsts_include_subdomains",
+        step: Step::Domain,
+        prompt: "HSTS for every subdomain too?",
+        help: "adds includeSubDomains: every host under DOMAIN must then serve https, or browsers refuse it",
+        teach: "includeSubDomains extends the rule to every host below the domain, including ones that serve only \
+plain http today (an intranet name, a device's web page): browsers that saw the header then cannot reach them. \
+Turn it on only when every subdomain has https.",
+        kind: Kind::Bool,
+        default: |_| fixed("false"),
+        visible: always,
+        required: false,
+        preview: Preview { file: NGINX_SITE, anchor: "Strict-Transport-Security" },
     },
     Question {
         key: "hub.port",

@@ -65,7 +65,14 @@ fn abs_path() -> String {
 /// The shape of each key; a unit test keeps it in step with the question table.
 fn shape(key: &str) -> Option<Shape> {
     Some(match key {
-        "topology" | "jwt.algorithm" | "hub.anonymous" | "hub.subscriptions" => Shape::Kind,
+        "topology"
+        | "jwt.algorithm"
+        | "hub.anonymous"
+        | "hub.subscriptions"
+        | "public_tls.profile"
+        | "public_tls.hsts_include_subdomains" => Shape::Kind,
+        // A number of seconds or `off`: a count whose text may also be the word.
+        "public_tls.hsts" => Shape::Count { min: 0, max: 999_999_999, digits: "off|0*[0-9]{1,9}" },
         "domain" => Shape::Text("public_host"),
         "hub.tls_name" => Shape::Text("host"),
         "public_tls.certificate"

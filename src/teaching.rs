@@ -106,6 +106,14 @@ pub fn card(topology: Topology) -> &'static TopologyCard {
     }
 }
 
+/// What both topologies put in front of the app: the public server's TLS and HSTS,
+/// and the answers that change them.
+pub const PUBLIC_SIDE: &str = "Both topologies serve the app's whole origin from nginx's :443 server, which follows \
+Mozilla's intermediate TLS profile (TLS 1.2 and 1.3, forward-secret AEAD suites only, X25519, P-256 and P-384 key \
+exchange) and sends Strict-Transport-Security with a two-year max-age. public_tls.profile: modern keeps TLS 1.3 \
+only; public_tls.hsts sets the max-age in seconds (off sends no header); public_tls.hsts_include_subdomains: true \
+extends it to every subdomain. `mercure-setup check` flags a site edited to accept what the profile rejects.";
+
 /// Something the seed article (a widely copied post on Mercure 502s) tells readers to do.
 #[derive(Debug)]
 pub struct Mistake {
@@ -280,6 +288,8 @@ fn overview(out: &mut Out) {
     }
     out.text.push('\n');
     out.para(DEFAULT_REASON, "  ");
+    out.subheading("The public side: TLS profile and HSTS");
+    out.para(PUBLIC_SIDE, "  ");
     mistakes(out, None);
     out.subheading("More");
     for t in Topic::ALL {

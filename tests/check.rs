@@ -1,6 +1,7 @@
 //! `mercure-setup check`: passes on a fresh bundle of every fixture, fails (exit 1)
 //! naming both files when one file is edited out of step with another, explains a
-//! version mismatch, and is a usage error (exit 2) on a folder that is no bundle.
+//! version mismatch, fails when the public site is edited below its Mozilla TLS
+//! profile, and is a usage error (exit 2) on a folder that is no bundle.
 
 use std::path::Path;
 
@@ -33,6 +34,15 @@ fn failed(report: &serde_json::Value) -> Vec<(String, Vec<String>, String)> {
             (c["id"].as_str().unwrap().to_string(), files, c["error"].as_str().unwrap().to_string())
         })
         .collect()
+}
+
+/// The failed checks other than `lint-edited`, after asserting that it names `file`:
+/// every hand edit is reported as one, besides what the edit breaks.
+fn failed_besides_the_edit(report: &serde_json::Value, file: &str) -> Vec<(String, Vec<String>, String)> {
+    let (edited, rest): (Vec<_>, Vec<_>) = failed(report).into_iter().partition(|f| f.0 == "lint-edited");
+    assert_eq!(edited.len(), 1, "the hand edit is named: {edited:?}");
+    assert_eq!(edited[0].1, [file]);
+    rest
 }
 
 #[test]
@@ -116,6 +126,63 @@ fn a_proxy_ssl_name_outside_the_certificate_fails() {
     assert_eq!(failed[0].0, "hub-tls-name");
     assert_eq!(failed[1].0, "lint-edited");
     assert_eq!(failed[0].1, ["nginx/app.example.com.conf", "mercure/tls/hub.crt"]);
+}
+
+#[test]
+fn a_site_edited_to_weaker_tls_fails_naming_the_profile() {
+    let tmp = tempfile::tempdir().unwrap();
+    render("same-host-http-hs256-nginx122.yaml", tmp.path(), &[]);
+    let site = tmp.path().join("nginx/app.example.com.conf");
+    let text = std::fs::read_to_string(&site)
+        .unwrap()
+        .replace("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1.1 TLSv1.2 TLSv1.3;")
+        .replace(
+            "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:",
+            "ssl_ciphers ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256:",
+        );
+    std::fs::write(&site, text).unwrap();
+    let (code, report) = check_json(tmp.path());
+    assert_eq!(code, 1);
+    let failed = failed_besides_the_edit(&report, "nginx/app.example.com.conf");
+    assert_eq!(failed.len(), 1, "nginx -t accepts the edit; only the profile check fails: {failed:?}");
+    let (id, files, error) = &failed[0];
+    assert_eq!((id.as_str(), files.as_slice()), ("tls-profile", ["nginx/app.example.com.conf".to_string()].as_slice()));
+    assert!(error.contains("enables TLSv1.1, which weakens Mozilla's intermediate TLS profile"), "{error}");
+    assert!(
+        error.contains("accepts ECDHE-RSA-AES128-SHA, which weakens Mozilla's intermediate TLS profile"),
+        "{error}"
+    );
+
+    // A bundle rendered for `modern` names its own profile.
+    let tmp = tempfile::tempdir().unwrap();
+    render("same-host-http-hs256-nginx122.yaml", tmp.path(), &["public_tls.profile=modern"]);
+    let site = tmp.path().join("nginx/app.example.com.conf");
+    let text = std::fs::read_to_string(&site).unwrap();
+    assert!(text.contains("ssl_protocols TLSv1.3;") && !text.contains("ssl_ciphers"), "{text}");
+    std::fs::write(&site, text.replace("ssl_protocols TLSv1.3;", "ssl_protocols TLSv1.2 TLSv1.3;")).unwrap();
+    let (code, report) = check_json(tmp.path());
+    assert_eq!(code, 1);
+    let modern = failed_besides_the_edit(&report, "nginx/app.example.com.conf");
+    assert_eq!(modern.len(), 1, "{modern:?}");
+    assert!(modern[0].2.contains("enables TLSv1.2, which weakens Mozilla's modern TLS profile"), "{}", modern[0].2);
+
+    // A location with a header of its own loses the server's Strict-Transport-Security.
+    let tmp = tempfile::tempdir().unwrap();
+    render("same-host-http-hs256-nginx122.yaml", tmp.path(), &[]);
+    let site = tmp.path().join("nginx/app.example.com.conf");
+    let text = std::fs::read_to_string(&site).unwrap();
+    let edited = text.replace(
+        "    location / {\n        try_files",
+        "    location / {\n        add_header X-Frame-Options DENY;\n        try_files",
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&site, edited).unwrap();
+    let (code, report) = check_json(tmp.path());
+    assert_eq!(code, 1);
+    let headers = failed_besides_the_edit(&report, "nginx/app.example.com.conf");
+    assert_eq!(headers.len(), 1, "{headers:?}");
+    assert!(headers[0].2.contains("location / (line "), "{}", headers[0].2);
+    assert!(headers[0].2.contains("drops the server's Strict-Transport-Security"), "{}", headers[0].2);
 }
 
 #[test]

@@ -43,6 +43,8 @@ mod package;
 #[cfg(feature = "real-stack")]
 mod properties;
 #[cfg(feature = "real-stack")]
+mod public_tls;
+#[cfg(feature = "real-stack")]
 mod real_tools;
 #[cfg(feature = "real-stack")]
 mod schema;

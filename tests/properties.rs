@@ -1,6 +1,6 @@
 //! Property test: random valid answers files (both topologies, every algorithm,
 //! domains up to 253 characters with 63-character labels, port edges, origin
-//! lists, odd but valid paths) are rendered, and the real programs accept every
+//! lists, odd but valid paths, both TLS profiles, HSTS on and off) are rendered, and the real programs accept every
 //! one: `nginx -t`, `systemd-analyze verify`, Symfony's Dotenv (php) and the real
 //! Mercure hub's `validate`. The programs run in batches (all sites in one
 //! `nginx -t`, all units in one `systemd-analyze verify`, all env files in one php
@@ -132,16 +132,26 @@ fn case() -> impl Strategy<Value = Case> {
         prop_oneof![Just("1.18"), Just("1.22.1")],
         "[a-z_][a-z0-9_-]{0,20}",
     );
-    (head, tail)
-        .prop_filter("ports must differ", |((_, _, _, port, admin, ..), (_, fpm, ..))| {
+    let public_tls = (
+        prop_oneof![Just("intermediate"), Just("modern")],
+        prop_oneof![
+            Just("off".to_string()),
+            Just("0".to_string()),
+            Just("63072000".to_string()),
+            (1u32..=999_999_999).prop_map(|n| n.to_string()),
+        ],
+        prop::bool::ANY,
+    );
+    (head, tail, public_tls)
+        .prop_filter("ports must differ", |((_, _, _, port, admin, ..), (_, fpm, ..), _)| {
             let admin_port = admin.strip_prefix("localhost:").map(|p| p.parse::<u16>().unwrap());
             let fpm_port = fpm
                 .rsplit_once(':')
                 .and_then(|(h, p)| (!h.starts_with("unix")).then(|| p.parse::<u16>().ok()).flatten());
             admin_port != Some(*port) && fpm_port != Some(*port) && (admin_port.is_none() || admin_port != fpm_port)
         })
-        .prop_filter("not root", |(_, tail)| tail.7 != "root")
-        .prop_map(|(head, tail)| {
+        .prop_filter("not root", |(_, tail, _)| tail.7 != "root")
+        .prop_map(|(head, tail, (profile, hsts, subdomains))| {
             let (topology, domain, alg, port, admin, heartbeat, history, tls_name) = head;
             let ((cert, key, webroot, binary, project), fpm, cors, publish, (anon, subs), subscribers, nginx, user) =
                 tail;
@@ -151,6 +161,9 @@ fn case() -> impl Strategy<Value = Case> {
                 ("public_tls.certificate", cert),
                 ("public_tls.certificate_key", key),
                 ("public_tls.acme_webroot", webroot),
+                ("public_tls.profile", profile.to_string()),
+                ("public_tls.hsts", hsts),
+                ("public_tls.hsts_include_subdomains", subdomains.to_string()),
                 ("hub.port", port.to_string()),
                 ("hub.tls_name", tls_name),
                 ("hub.admin", admin),

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use mercure_setup::answers::{Answers, Draft};
 use mercure_setup::answers_file;
 use mercure_setup::bundle::{Bundle, paths};
-use mercure_setup::questions::Step;
+use mercure_setup::questions::{self, Step};
+use mercure_setup::values::Topology;
 use mercure_setup::wizard::{self, Effect, Init, Msg, Overlay, Status, Wizard, update};
 
 use crate::support::{fixture, run, stderr};
@@ -133,7 +134,7 @@ fn end_to_end_tls_typed_equals_render() {
     assert!(site.contains("proxy_ssl_verify on;"));
     send(&mut w, Msg::Accept);
     typed(&mut w, "shop.example.org");
-    for _ in 0..4 {
+    for _ in questions::questions_for(Step::Domain, Topology::EndToEndTls) {
         send(&mut w, Msg::Accept);
     }
     assert_eq!(w.step, Step::Hub);
@@ -430,7 +431,11 @@ fn shift_tab_on_a_first_field_goes_back_a_field_and_typing_types() {
     }
     assert_eq!(w.field, 0, "Tab past a step's last field goes on to the next step");
     send(&mut w, Msg::FocusPrev);
-    assert_eq!((w.step, w.focused().unwrap().key), (Step::Domain, "public_tls.acme_webroot"));
+    assert_eq!((w.step, w.focused().unwrap().key), (Step::Domain, "public_tls.hsts_include_subdomains"));
+    for key in ["public_tls.hsts", "public_tls.profile", "public_tls.acme_webroot"] {
+        send(&mut w, Msg::FocusPrev);
+        assert_eq!(w.focused().unwrap().key, key);
+    }
     typed(&mut w, "/x");
     assert_eq!(w.input.text, "/var/www/letsencrypt/x", "typing still types");
     send(&mut w, Msg::FocusPrev);

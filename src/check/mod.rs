@@ -12,6 +12,7 @@ pub mod adapt;
 pub mod consistency;
 pub mod limits;
 pub mod lint;
+pub mod tls_profile;
 pub mod tools;
 
 use std::fmt::Write as _;
@@ -212,5 +213,6 @@ pub fn run(dir: &Path, options: &CheckOptions) -> Result<Report, LoadError> {
     if options.system {
         checks.push(limits::check(&bundle, options.root.as_deref().unwrap_or(Path::new("/"))));
     }
+    checks.push(tls_profile::check(&bundle));
     Ok(Report::new(dir, checks))
 }

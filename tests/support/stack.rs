@@ -82,7 +82,7 @@ pub struct PublicTls {
     pub key: PathBuf,
 }
 
-/// Makes a CA and a certificate for `domain` signed by it, in `dir`.
+/// Makes a CA and an ECDSA P-256 certificate for `domain` signed by it, in `dir`.
 pub fn public_tls(dir: &Path, domain: &str) -> PublicTls {
     std::fs::create_dir_all(dir).expect("public tls dir");
     let ca_key = KeyPair::generate().expect("CA key");
@@ -93,8 +93,13 @@ pub fn public_tls(dir: &Path, domain: &str) -> PublicTls {
     let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().expect("leaf key");
-    let leaf =
-        CertificateParams::new(vec![domain.to_string()]).expect("leaf params").signed_by(&key, &issuer).expect("leaf");
+    let mut params = CertificateParams::new(vec![domain.to_string()]).expect("leaf params");
+    // 90 days, as Let's Encrypt issues: TLS scanners hold longer lifespans against the site.
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = params.not_before + time::Duration::days(90);
+    // Path validation (sslyze's, through `cryptography`) wants the issuer's key identifier.
+    params.use_authority_key_identifier_extension = true;
+    let leaf = params.signed_by(&key, &issuer).expect("leaf");
     let t = PublicTls { ca: dir.join("ca.pem"), cert: dir.join("fullchain.pem"), key: dir.join("privkey.pem") };
     std::fs::write(&t.ca, ca_cert.pem()).expect("write CA");
     std::fs::write(&t.cert, leaf.pem()).expect("write cert");
