@@ -6,7 +6,8 @@
 use serde::Serialize;
 
 use crate::answers::Answers;
-use crate::values::{CorsOrigin, HubFacts, HubLine, NginxVersion, NginxVersionChoice, Origin, TopologyFacts};
+use crate::deployment::{HubFacts, HubLine, TopologyFacts};
+use crate::values::{CorsOrigin, NginxVersion, NginxVersionChoice, Origin};
 
 /// Where the files are installed on the server; INSTALL.md and the configs agree on these.
 pub mod install {

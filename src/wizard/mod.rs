@@ -19,9 +19,6 @@ mod view;
 pub use edge::{folder_state, perform, preview_env, start};
 pub use keys::msg_for_key;
 pub use preview::{HIDDEN, Mark, PLACEHOLDER_DOMAIN, Preview, PreviewEnv, PreviewFile, Row};
-pub use state::{
-    Alert, Effect, Init, Msg, Overlay, Review, ReviewData, ReviewState, Status, Wizard, WriteFailure,
-    deployment_alerts, update,
-};
+pub use state::{Effect, Init, Msg, Overlay, Review, ReviewData, ReviewState, RunState, Wizard, WriteFailure, update};
 pub use terminal::{NO_TTY, Options, run};
 pub use view::view;
