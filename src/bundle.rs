@@ -2,6 +2,18 @@
 //! relative to the output folder, with its mode and whether it holds a secret.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use sha2::{Digest as _, Sha256};
+
+/// The SHA-256 of `data` in lowercase hex: how the manifest records a file's contents,
+/// and the root of the short names in [`paths::domain_hash`].
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data).iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
 
 /// Every path inside the bundle folder, relative to it: the one list that `render`
 /// writes, `secrets` reads back, `output` protects, and `check`, `doctor` and the
@@ -49,12 +61,9 @@ pub mod paths {
     /// (`map` variables must fit `variables_hash_bucket_size`, and `a-b.x` and
     /// `a.b.x` must not both become `a_b_x`).
     pub fn domain_hash(domain: &str) -> String {
-        use sha2::Digest as _;
-        use std::fmt::Write as _;
-        sha2::Sha256::digest(domain.as_bytes()).iter().take(6).fold(String::new(), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+        let mut hex = super::sha256_hex(domain.as_bytes());
+        hex.truncate(12);
+        hex
     }
 
     /// Whether `rel` lies in the state folder (kept between renders, not installed).

@@ -1,7 +1,9 @@
 //! One render for one output folder, end to end: answers -> plan (with the nginx
 //! version found here) -> secrets (reused from the folder's state or made) -> bundle.
 //!
-//! `render` and the wizard both call this, so they produce the same files.
+//! `render` and the wizard both call this, so they produce the same files, and both
+//! write through [`Writing`]: the folder locked, the bundle generated from its state,
+//! then written, in that order.
 
 use std::path::Path;
 
@@ -10,6 +12,7 @@ use time::OffsetDateTime;
 use crate::answers::Answers;
 use crate::bundle::Bundle;
 use crate::host::{self, NginxHere};
+use crate::output::{self, DirLock, FileChange, OutputError};
 use crate::plan::Plan;
 use crate::render::{self, RenderError};
 use crate::secrets::{self, SecretsError, StoredState};
@@ -63,4 +66,43 @@ pub fn generate(answers: Answers, out_dir: &Path, rotate_secrets: bool) -> Resul
     let (plan, nginx_here) = plan_here(answers);
     let bundle = render::render(&plan, &secrets)?;
     Ok(Generated { plan, bundle, notes, nginx_here })
+}
+
+/// One write of a bundle into its folder, the folder locked from before its state is
+/// read ([`Writing::generate`]) until the new bundle is in place ([`Writing::write`]),
+/// so a concurrent render or wizard into the folder waits its turn.
+pub struct Writing {
+    lock: DirLock,
+}
+
+/// What [`Writing::write`] did.
+pub struct Written {
+    pub changes: Vec<FileChange>,
+    /// Files the previous render wrote that this bundle no longer has (left in place).
+    pub stale: Vec<String>,
+}
+
+impl Writing {
+    /// Locks `out_dir` (creating it when missing), cleaning what an interrupted run left.
+    pub fn begin(out_dir: &Path) -> Result<Writing, OutputError> {
+        Ok(Writing { lock: DirLock::acquire(out_dir)? })
+    }
+
+    /// What an interrupted run had left and the lock removed, for a `note:` line.
+    pub fn cleaned(&self) -> &[String] {
+        self.lock.cleaned()
+    }
+
+    /// [`generate`] from the locked folder's state.
+    pub fn generate(&self, answers: Answers, rotate_secrets: bool) -> Result<Generated, GenerateError> {
+        generate(answers, self.lock.dir(), rotate_secrets)
+    }
+
+    /// Writes `bundle` (see [`output::write`]) and releases the folder.
+    pub fn write(self, bundle: &Bundle, force: bool) -> Result<Written, OutputError> {
+        // Listed from the manifest as it was before this write.
+        let stale = output::stale_files(self.lock.dir(), bundle)?;
+        let changes = output::write(&self.lock, bundle, force)?;
+        Ok(Written { changes, stale })
+    }
 }

@@ -1,14 +1,8 @@
-//! Mercure JWTs: the claims the hub checks, signed (JWS compact form) with the
-//! bundle's key by ring, which the TLS stack already brings.
+//! Mercure JWTs: the claims the hub checks, signed and verified by jsonwebtoken
+//! (its aws-lc-rs backend) with the bundle's key.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use ring::hmac;
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, UnparsedPublicKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
-use x509_parser::pem::parse_x509_pem;
-use x509_parser::prelude::{FromDer as _, SubjectPublicKeyInfo};
 
 use crate::values::JwtAlgorithm;
 
@@ -27,13 +21,6 @@ impl SigningKey {
             SigningKey::Es256 { public_pem, .. } => public_pem,
         }
     }
-}
-
-/// The JOSE header, fields in the order the tokens have always had.
-#[derive(Serialize)]
-struct Header {
-    typ: &'static str,
-    alg: &'static str,
 }
 
 #[derive(Serialize)]
@@ -88,26 +75,19 @@ fn sign_claims(
         Role::Publisher => Grants { publish: Some(topics), subscribe: None },
         Role::Subscriber => Grants { publish: None, subscribe: Some(topics) },
     };
-    let header = Header { typ: "JWT", alg: algorithm.as_str() };
-    let header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
-    let claims = serde_json::to_vec(&MercureClaims { mercure: grants, exp }).map_err(|e| e.to_string())?;
-    let signing_input = format!("{}.{}", B64.encode(header), B64.encode(claims));
-    let signature = match (key, algorithm) {
+    let key = match (key, algorithm) {
         (SigningKey::Hmac(s), JwtAlgorithm::HS256 | JwtAlgorithm::HS512) => {
-            hmac::sign(&hmac::Key::new(hmac_algorithm(algorithm), s.as_bytes()), signing_input.as_bytes())
-                .as_ref()
-                .to_vec()
+            EncodingKey::from_secret(s.as_bytes()).map_err(|e| format!("not an HMAC secret: {e}"))?
         }
         (SigningKey::Es256 { private_pem, .. }, JwtAlgorithm::ES256) => {
-            let der = pem_contents(private_pem, "PRIVATE KEY")?;
-            let rng = SystemRandom::new();
-            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
-                .map_err(|e| format!("not a P-256 private key (PKCS#8): {e}"))?;
-            pair.sign(&rng, signing_input.as_bytes()).map_err(|e| e.to_string())?.as_ref().to_vec()
+            EncodingKey::from_ec_pem(private_pem.as_bytes())
+                .map_err(|e| format!("not a P-256 private key (PKCS#8 PEM): {e}"))?
         }
         _ => return Err(format!("the key does not fit algorithm {}", algorithm.as_str())),
     };
-    Ok(format!("{signing_input}.{}", B64.encode(signature)))
+    // `Header::new` writes `{"typ":"JWT","alg":...}`, the header the tokens have always had.
+    jsonwebtoken::encode(&Header::new(library_algorithm(algorithm)), &MercureClaims { mercure: grants, exp }, &key)
+        .map_err(|e| format!("cannot sign the token: {e}"))
 }
 
 /// Verifies `token` with the hub's key (`SigningKey::hub_key`) and returns its claims.
@@ -115,57 +95,49 @@ fn sign_claims(
 /// name `algorithm`, as the hub requires.
 pub fn verify(token: &str, algorithm: JwtAlgorithm, hub_key: &str) -> Result<serde_json::Value, String> {
     let token = token.trim();
-    let (signing_input, signature) = token.rsplit_once('.').ok_or("not a JWT (header.claims.signature)")?;
-    let (_, claims) = signing_input.split_once('.').ok_or("not a JWT (header.claims.signature)")?;
     let alg = header_alg(token)?;
     if alg != algorithm.as_str() {
         return Err(format!("signed {alg}, expected {}", algorithm.as_str()));
     }
-    let signature = B64.decode(signature).map_err(|e| format!("the signature is not base64url: {e}"))?;
-    let valid = match algorithm {
-        JwtAlgorithm::HS256 | JwtAlgorithm::HS512 => {
-            let key = hmac::Key::new(hmac_algorithm(algorithm), hub_key.as_bytes());
-            hmac::verify(&key, signing_input.as_bytes(), &signature).is_ok()
-        }
-        JwtAlgorithm::ES256 => {
-            let der = pem_contents(hub_key, "PUBLIC KEY").map_err(|e| format!("not an EC public key: {e}"))?;
-            let (_, spki) = SubjectPublicKeyInfo::from_der(&der).map_err(|e| format!("not an EC public key: {e}"))?;
-            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &spki.subject_public_key.data)
-                .verify(signing_input.as_bytes(), &signature)
-                .is_ok()
-        }
+    let key = if algorithm.is_hmac() {
+        DecodingKey::from_secret(hub_key.as_bytes()).map_err(|e| format!("not an HMAC secret: {e}"))?
+    } else {
+        DecodingKey::from_ec_pem(hub_key.as_bytes()).map_err(|e| format!("not an EC public key: {e}"))?
     };
-    if !valid {
-        return Err("InvalidSignature: the signature does not match the key".into());
+    let mut validation = Validation::new(library_algorithm(algorithm));
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    match jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation) {
+        Ok(data) => Ok(data.claims),
+        Err(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+            Err("InvalidSignature: the signature does not match the key".into())
+        }
+        Err(e) => Err(format!("not a valid JWT: {e}")),
     }
-    let claims = B64.decode(claims).map_err(|e| format!("the claims are not base64url: {e}"))?;
-    serde_json::from_slice(&claims).map_err(|e| format!("the claims are not JSON: {e}"))
 }
 
 /// The `alg` a token's header names (unverified), e.g. "HS256".
 pub fn header_alg(token: &str) -> Result<String, String> {
-    let (header, _) = token.trim().split_once('.').ok_or("not a JWT (header.claims.signature)")?;
-    let header = B64.decode(header).map_err(|e| format!("the header is not base64url: {e}"))?;
-    let header: serde_json::Value =
-        serde_json::from_slice(&header).map_err(|e| format!("the header is not JSON: {e}"))?;
-    header["alg"].as_str().map(str::to_string).ok_or_else(|| "the header names no `alg`".to_string())
-}
-
-fn hmac_algorithm(algorithm: JwtAlgorithm) -> hmac::Algorithm {
-    if algorithm == JwtAlgorithm::HS512 { hmac::HMAC_SHA512 } else { hmac::HMAC_SHA256 }
-}
-
-/// The DER bytes of the first PEM block labelled `label`.
-fn pem_contents(pem: &str, label: &str) -> Result<Vec<u8>, String> {
-    let (_, block) = parse_x509_pem(pem.as_bytes()).map_err(|e| format!("not PEM: {e}"))?;
-    if block.label != label {
-        return Err(format!("a PEM `{}` block where `{label}` was expected", block.label));
+    let header = jsonwebtoken::decode_header(token.trim()).map_err(|e| format!("not a JWT header: {e}"))?;
+    match serde_json::to_value(header.alg) {
+        Ok(serde_json::Value::String(alg)) => Ok(alg),
+        _ => Err("the header's `alg` is not a name".into()),
     }
-    Ok(block.contents)
+}
+
+fn library_algorithm(algorithm: JwtAlgorithm) -> Algorithm {
+    match algorithm {
+        JwtAlgorithm::HS256 => Algorithm::HS256,
+        JwtAlgorithm::HS512 => Algorithm::HS512,
+        JwtAlgorithm::ES256 => Algorithm::ES256,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
     use super::*;
 
     #[test]

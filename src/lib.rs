@@ -5,6 +5,7 @@
 //! `Plan` -> `Bundle` (files in memory) -> written or checked. Randomness, the clock
 //! and file writes stay in `secrets`, `pki`, `host` and `output`.
 
+pub mod alerts;
 pub mod answers;
 pub mod answers_file;
 pub mod apply;
@@ -12,6 +13,8 @@ pub mod bundle;
 pub mod bundle_dir;
 pub mod check;
 pub mod cli;
+pub mod cmd;
+pub mod deployment;
 pub mod diagnosis;
 pub mod doctor;
 pub mod error;
@@ -30,6 +33,7 @@ pub mod render;
 pub mod schema;
 pub mod secrets;
 pub mod ship;
+pub mod stdout;
 pub mod teaching;
 pub mod tls_profile;
 pub mod troubleshooting;

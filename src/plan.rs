@@ -6,8 +6,9 @@
 use serde::Serialize;
 
 use crate::answers::{Answers, PublicTls};
+use crate::deployment::{HubFacts, HubLine, TopologyFacts};
 use crate::tls_profile;
-use crate::values::{CorsOrigin, HubFacts, HubLine, NginxVersion, NginxVersionChoice, Origin, TopologyFacts};
+use crate::values::{CorsOrigin, NginxVersion, NginxVersionChoice, Origin};
 
 /// Where the files are installed on the server; INSTALL.md and the configs agree on these.
 pub mod install {

@@ -5,7 +5,8 @@
 //! `answers.yaml` in the bundle and the key names accepted by `--set`.
 
 use crate::bundle::paths;
-use crate::values::{Domain, Topology};
+use crate::deployment::Topology;
+use crate::values::{Domain, JwtAlgorithm};
 
 /// A value as given, before validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,8 +124,8 @@ fn domain_or_placeholder(b: &Basis) -> String {
     b.domain.as_ref().map_or_else(|| "DOMAIN".to_string(), ToString::to_string)
 }
 
-pub const TOPOLOGY_CHOICES: &[&str] = &["same-host-http", "end-to-end-tls"];
-pub const JWT_CHOICES: &[&str] = &["HS256", "HS512", "ES256"];
+pub const TOPOLOGY_CHOICES: &[&str] = &Topology::NAMES;
+pub const JWT_CHOICES: &[&str] = &JwtAlgorithm::NAMES;
 pub const TLS_PROFILE_CHOICES: &[&str] = &["intermediate", "modern"];
 
 /// Every key of answers-file schema version 1, in file and wizard order.

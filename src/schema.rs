@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value, json};
 
 use crate::answers::SCHEMA_VERSION;
+use crate::deployment::Topology;
 use crate::questions::{self, Basis, Kind, QUESTIONS, Question, RawValue};
-use crate::values::Topology;
 
 /// Where the Debian package installs the schema (the `init` modeline points here).
 pub const INSTALLED_PATH: &str = "/usr/share/mercure-setup/answers.schema.json";

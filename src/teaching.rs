@@ -1,4 +1,4 @@
-//! The teaching text shared by the wizard and `mercure-setup explain`: the two
+//! The teaching text shared by the wizard and `mercure-setup explain`: the
 //! topologies side by side, the mistakes of the widely copied blog post the tool
 //! teaches against, and the layout of the symptom -> cause -> fix table of 502s and
 //! friends (its rows live in `troubleshooting`).
@@ -8,9 +8,9 @@
 
 use std::fmt::Write as _;
 
+use crate::deployment::Topology;
 use crate::questions;
 use crate::troubleshooting::Row;
-use crate::values::Topology;
 
 /// One of the two ways nginx reaches the hub, as the topology step compares them.
 #[derive(Debug)]
@@ -95,8 +95,10 @@ loopback protects only against other local users. It has the fewest parts that c
 expires into a 502, no SNI or verification directives, and Symfony publishes without going out to the public \
 name. Pick end-to-end-tls when the machine's other users are the risk.";
 
-/// Both cards, in the order the wizard shows them.
-pub const TOPOLOGIES: [&TopologyCard; 2] = [&SAME_HOST_HTTP, &END_TO_END_TLS];
+/// Every topology's card, in the order the wizard and `explain` show them.
+pub fn cards() -> impl Iterator<Item = &'static TopologyCard> {
+    Topology::ALL.into_iter().map(card)
+}
 
 /// The card for a topology.
 pub fn card(topology: Topology) -> &'static TopologyCard {
@@ -165,28 +167,31 @@ publish_origins empty, `*` refused.",
     },
 ];
 
-/// A topic of `mercure-setup explain`.
+/// A topic of `mercure-setup explain`: a topology, or the troubleshooting table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topic {
-    SameHostHttp,
-    EndToEndTls,
+    Topology(Topology),
     Troubleshooting,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 3] = [Topic::SameHostHttp, Topic::EndToEndTls, Topic::Troubleshooting];
+    /// Every topic, topologies first.
+    pub fn all() -> impl Iterator<Item = Topic> {
+        Topology::ALL.into_iter().map(Topic::Topology).chain([Topic::Troubleshooting])
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Topic::SameHostHttp => "same-host-http",
-            Topic::EndToEndTls => "end-to-end-tls",
+            Topic::Topology(t) => t.as_str(),
             Topic::Troubleshooting => "troubleshooting",
         }
     }
 
     pub fn parse(s: &str) -> Result<Topic, String> {
-        Topic::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
-            format!("`{}` is not a topic: use same-host-http, end-to-end-tls or troubleshooting", s.escape_debug())
+        Topic::all().find(|t| t.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = Topic::all().map(Topic::as_str).collect();
+            let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+            format!("`{}` is not a topic: use {} or {last}", s.escape_debug(), rest.join(", "))
         })
     }
 }
@@ -260,8 +265,7 @@ pub fn explain(topic: Option<Topic>, styled: bool) -> String {
     let mut out = Out { text: String::new(), styled };
     match topic {
         None => overview(&mut out),
-        Some(Topic::SameHostHttp) => topology(&mut out, Topology::SameHostHttp),
-        Some(Topic::EndToEndTls) => topology(&mut out, Topology::EndToEndTls),
+        Some(Topic::Topology(t)) => topology(&mut out, t),
         Some(Topic::Troubleshooting) => troubleshooting(&mut out),
     }
     out.text
@@ -273,7 +277,7 @@ fn overview(out: &mut Out) {
         out.text.push('\n');
         out.para(q.teach, "");
     }
-    for c in TOPOLOGIES {
+    for c in cards() {
         out.subheading(&format!("{}: {}", c.topology.as_str(), c.tagline));
         for hop in c.path {
             out.para(hop, "    ");
@@ -282,7 +286,7 @@ fn overview(out: &mut Out) {
         out.para(&format!("Costs: {}", c.costs), "  ");
     }
     out.subheading("Which to choose");
-    for c in TOPOLOGIES {
+    for c in cards() {
         out.text.push('\n');
         out.para(&format!("{}: {}", c.topology.as_str(), c.choose_when), "  ");
     }
@@ -292,7 +296,7 @@ fn overview(out: &mut Out) {
     out.para(PUBLIC_SIDE, "  ");
     mistakes(out, None);
     out.subheading("More");
-    for t in Topic::ALL {
+    for t in Topic::all() {
         out.para(&format!("mercure-setup explain {}", t.as_str()), "  ");
     }
 }
@@ -404,7 +408,7 @@ mod tests {
 
     #[test]
     fn plain_text_has_no_escapes_and_fits() {
-        for topic in [None, Some(Topic::SameHostHttp), Some(Topic::EndToEndTls), Some(Topic::Troubleshooting)] {
+        for topic in std::iter::once(None).chain(Topic::all().map(Some)) {
             let text = explain(topic, false);
             assert!(!text.contains('\x1b'));
             // Long unbreakable directives may overflow; prose must not.
@@ -428,7 +432,7 @@ mod tests {
                 && install.contains(&format!("fail under {}", crate::pki::RENEW_BEFORE.whole_days()))
         );
         let tokens = format!("{} days", crate::secrets::TOKEN_LIFETIME.whole_days());
-        for c in TOPOLOGIES {
+        for c in cards() {
             assert!(c.expires.contains(&tokens), "{tokens}");
         }
     }
@@ -447,6 +451,19 @@ mod tests {
     fn troubleshooting_covers_every_symptom() {
         assert_eq!(Row::ALL.len(), 19);
         assert_eq!(Topic::parse("troubleshooting"), Ok(Topic::Troubleshooting));
-        assert!(Topic::parse("x").is_err());
+        assert_eq!(
+            Topic::parse("x").unwrap_err(),
+            "`x` is not a topic: use same-host-http, end-to-end-tls or troubleshooting"
+        );
+    }
+
+    #[test]
+    fn every_topology_has_its_card_and_topic() {
+        let shown: Vec<Topology> = cards().map(|c| c.topology).collect();
+        assert_eq!(shown, Topology::ALL);
+        for t in Topology::ALL {
+            assert_eq!(Topic::parse(t.as_str()), Ok(Topic::Topology(t)));
+            assert!(explain(None, false).contains(&format!("{}: {}", t.as_str(), card(t).tagline)));
+        }
     }
 }

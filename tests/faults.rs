@@ -1,4 +1,4 @@
-//! The fault matrix of issue 4 on the real stack: each case shows what users see
+//! The fault matrix on the real stack: each case shows what users see
 //! (status, body, the nginx error-log line) with the configs people copy (the
 //! seed's locations) or a broken hub, and that the generated bundle on the same
 //! stack passes the probe. Where reality differs from common advice, the test asserts

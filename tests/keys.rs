@@ -9,8 +9,9 @@ use std::path::Path;
 
 use mercure_setup::answers_file;
 use mercure_setup::bundle::paths;
+use mercure_setup::deployment::Topology;
 use mercure_setup::questions::{Basis, QUESTIONS, RawValue};
-use mercure_setup::values::{Domain, Topology};
+use mercure_setup::values::Domain;
 
 use crate::support::{run, stderr};
 

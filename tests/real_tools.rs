@@ -9,8 +9,8 @@ use mercure_setup::bundle::paths;
 use mercure_setup::bundle_dir::BundleDir;
 use mercure_setup::check::adapt;
 use mercure_setup::check::{Outcome, tools};
+use mercure_setup::deployment::HubLine;
 use mercure_setup::formats as parse;
-use mercure_setup::values::HubLine;
 
 use crate::support::stack::{installed_http2_form, require_tool_sbin};
 use crate::support::{FIXTURES, hub_binary, render_fixture, require_tool};

@@ -4,6 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use clap::CommandFactory as _;
+use mercure_setup::cli::Cli;
+
 use crate::support::{require_tool, run, stderr, stdout};
 
 /// Debian's default PATH, also inside a chroot.
@@ -95,7 +98,11 @@ fn man_pages_render_with_man() {
     let main = man_text(&[], &["-l", dir.join("mercure-setup.1").to_str().unwrap()]);
     let words = main.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(words.contains("mercure-setup - Set up a Mercure hub behind nginx"), "{main}");
-    for sub in ["render", "init", "check", "doctor", "loadtest", "wizard", "explain", "schema", "completions", "man"] {
+    // Every subcommand the binary has, as clap knows them, so a new one cannot be missed.
+    let subcommands: Vec<String> =
+        Cli::command().get_subcommands().filter(|s| !s.is_hide_set()).map(|s| s.get_name().to_string()).collect();
+    assert!(subcommands.iter().any(|s| s == "apply") && subcommands.len() >= 11, "{subcommands:?}");
+    for sub in &subcommands {
         assert!(main.contains(&format!("mercure-setup-{sub}(1)")), "main page lacks {sub}: {main}");
         let page = man_text(&[], &["-l", dir.join(format!("mercure-setup-{sub}.1")).to_str().unwrap()]);
         assert!(page.contains(&format!("mercure-setup-{sub}")), "{page}");

@@ -11,7 +11,7 @@ use mercure_setup::answers_file;
 use mercure_setup::bundle::{Bundle, paths};
 use mercure_setup::questions::{self, Step};
 use mercure_setup::values::Topology;
-use mercure_setup::wizard::{self, Effect, Init, Msg, Overlay, Status, Wizard, update};
+use mercure_setup::wizard::{self, Effect, Init, Msg, Overlay, RunState, Wizard, update};
 
 use crate::support::{fixture, run, stderr};
 
@@ -87,7 +87,7 @@ fn write(w: &mut Wizard, effect: Effect) -> String {
     let msg = wizard::perform(effect);
     assert!(update(w, msg).is_none());
     match &w.status {
-        Status::Done(text) => text.clone(),
+        RunState::Done(text) => text.clone(),
         other => panic!("not done: {other:?} {:?}", w.notice),
     }
 }
@@ -268,7 +268,7 @@ fn save_writes_only_the_answers_file() {
     send(&mut w, Msg::Quit);
     assert_eq!(w.overlay, Some(Overlay::ConfirmQuit));
     send(&mut w, Msg::Save);
-    assert!(matches!(&w.status, Status::Done(t) if t.contains("saved the answers")), "{:?}", w.status);
+    assert!(matches!(&w.status, RunState::Done(t) if t.contains("saved the answers")), "{:?}", w.status);
     assert!(!dir.exists(), "no bundle written");
     let draft = answers_file::parse(&std::fs::read_to_string(&saved).unwrap(), "answers.yaml").unwrap();
     let (a, _) = Answers::from_draft(&draft).unwrap();
@@ -319,7 +319,7 @@ fn resuming_a_bundle_enters_through_to_nothing_changed() {
         .data
         .changes
         .iter()
-        .filter(|c| c.status != mercure_setup::output::Status::Unchanged)
+        .filter(|c| c.status != mercure_setup::output::FileStatus::Unchanged)
         .map(|c| c.path.as_str())
         .collect();
     assert_eq!(changed, Vec::<&str>::new(), "only unchanged files");
@@ -408,7 +408,7 @@ fn a_render_between_review_and_write_is_not_undone() {
     let wizard::ReviewState::Failed(e) = &w.review else { panic!("the write went ahead: {:?}", w.status) };
     assert!(e.contains("changed since the review"), "{e}");
     assert_eq!(folder(&dir), rotated, "the rotation is kept");
-    assert_eq!(w.status, Status::Running);
+    assert_eq!(w.status, RunState::Running);
     // Enter reviews again, against the rotated state; that write goes ahead.
     assert!(send(&mut w, Msg::Accept).is_none());
     assert!(ready(&w).data.notes.is_empty());

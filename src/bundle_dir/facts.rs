@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use super::BundleDir;
 use crate::bundle::paths;
+use crate::deployment::TopologyFacts;
 use crate::formats::{self, NginxDirective};
-use crate::values::TopologyFacts;
 
 /// What the nginx site says about the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +126,7 @@ fn symfony_algorithm(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::Topology;
+    use crate::deployment::Topology;
 
     #[test]
     fn each_file_is_parsed_or_kept_as_its_error() {

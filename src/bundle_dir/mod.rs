@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::answers::Answers;
 use crate::answers_file;
 use crate::bundle::paths;
-use crate::values::TopologyFacts;
+use crate::deployment::TopologyFacts;
 
 pub use facts::Facts;
 

@@ -37,7 +37,7 @@ pub fn expiry_finding(info: &pki::CertInfo, now: OffsetDateTime) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doctor::report::Status;
+    use crate::doctor::report::Verdict;
     use crate::values::Domain;
 
     #[test]
@@ -47,10 +47,10 @@ mod tests {
         let (hub, _) = pki::new_hub_cert(&ca, &key, &Domain::parse("mercure.internal").unwrap(), now).unwrap();
         assert!(bundle_cert(None, now).is_none());
         let fresh = bundle_cert(Some(&hub), now).unwrap();
-        assert_eq!(fresh.status, Status::Pass, "{}", fresh.detail);
+        assert_eq!(fresh.status, Verdict::Pass, "{}", fresh.detail);
         assert!(fresh.detail.contains("in 396 days"), "{}", fresh.detail);
         let soon = bundle_cert(Some(&hub), now + time::Duration::days(380)).unwrap();
-        assert_eq!(soon.status, Status::Fail);
+        assert_eq!(soon.status, Verdict::Fail);
         assert!(matches!(soon.findings[..], [Finding::CertExpiresSoon { days_left: 16, .. }]), "{:?}", soon.findings);
         let gone = bundle_cert(Some(&hub), now + time::Duration::days(400)).unwrap();
         assert!(matches!(gone.findings[..], [Finding::CertExpired { .. }]));

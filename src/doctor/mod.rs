@@ -10,15 +10,15 @@ pub mod probes;
 pub mod report;
 pub mod target;
 
-pub use target::DoctorArgs;
+pub use target::{DoctorArgs, Options};
 
 use crate::error::Error;
 use report::Reporter;
 use target::Settings;
 
 /// Runs `doctor`; Ok only when every probe passed.
-pub fn run(args: &DoctorArgs) -> Result<(), Error> {
-    let settings = Settings::resolve(args)?;
+pub fn run(options: &Options) -> Result<(), Error> {
+    let settings = Settings::resolve(options)?;
     // One thread is plenty for a handful of sequential probes.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -38,12 +38,17 @@ pub fn run(args: &DoctorArgs) -> Result<(), Error> {
             "public_url": settings.public_url.to_string(),
             "tls_name": settings.tls_name,
         });
-        report::print_out(&format!("{}\n", rep.to_json(&target)));
+        let json = format!("{}\n", rep.to_json(&target));
+        rep.print(&json);
     } else {
-        report::print_out(&format!("{}\n", rep.summary()));
+        let summary = format!("{}\n", rep.summary());
+        rep.print(&summary);
     }
-    let failed = rep.count(report::Status::Fail);
-    let skipped = rep.count(report::Status::Skip);
+    if let Some(e) = rep.print_error.take() {
+        return Err(e);
+    }
+    let failed = rep.count(report::Verdict::Fail);
+    let skipped = rep.count(report::Verdict::Skip);
     if failed + skipped == 0 {
         Ok(())
     } else {

@@ -2,15 +2,15 @@
 //! timing, what was seen), each failure followed by its diagnosis; or JSON.
 
 use std::fmt::{self, Write as _};
-use std::io::Write as _;
 
 use serde::{Serialize, Serializer};
 
 use crate::diagnosis::{Diagnosis, Finding, Names};
+use crate::error::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum Verdict {
     Pass,
     Fail,
     /// Could not run (its precondition failed or it does not apply); never a pass.
@@ -81,7 +81,7 @@ impl Serialize for Probe {
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeResult {
     pub id: Probe,
-    pub status: Status,
+    pub status: Verdict,
     pub millis: u128,
     pub detail: String,
     #[serde(skip)]
@@ -91,26 +91,26 @@ pub struct ProbeResult {
 
 impl ProbeResult {
     pub fn pass(id: Probe, millis: u128, detail: impl Into<String>) -> Self {
-        ProbeResult { id, status: Status::Pass, millis, detail: detail.into(), findings: vec![], diagnoses: vec![] }
+        ProbeResult { id, status: Verdict::Pass, millis, detail: detail.into(), findings: vec![], diagnoses: vec![] }
     }
 
     pub fn fail(id: Probe, millis: u128, detail: impl Into<String>, findings: Vec<Finding>) -> Self {
-        ProbeResult { id, status: Status::Fail, millis, detail: detail.into(), findings, diagnoses: vec![] }
+        ProbeResult { id, status: Verdict::Fail, millis, detail: detail.into(), findings, diagnoses: vec![] }
     }
 
     pub fn skip(id: Probe, detail: impl Into<String>) -> Self {
-        ProbeResult { id, status: Status::Skip, millis: 0, detail: detail.into(), findings: vec![], diagnoses: vec![] }
+        ProbeResult { id, status: Verdict::Skip, millis: 0, detail: detail.into(), findings: vec![], diagnoses: vec![] }
     }
 }
 
 /// Formats one result as the human report shows it.
 pub fn format_result(r: &ProbeResult) -> String {
     let mark = match r.status {
-        Status::Pass => "[ok]  ",
-        Status::Fail => "[FAIL]",
-        Status::Skip => "[skip]",
+        Verdict::Pass => "[ok]  ",
+        Verdict::Fail => "[FAIL]",
+        Verdict::Skip => "[skip]",
     };
-    let timing = if r.status == Status::Skip { String::new() } else { format!("{} ms", r.millis) };
+    let timing = if r.status == Verdict::Skip { String::new() } else { format!("{} ms", r.millis) };
     let mut s = format!("{mark} {:<18} {timing:>8}  {}\n", r.id, r.detail);
     for d in &r.diagnoses {
         let _ = writeln!(s, "       cause ({}): {}", d.item.reference(), d.cause);
@@ -124,16 +124,25 @@ pub struct Reporter {
     pub names: Names,
     pub json: bool,
     pub results: Vec<ProbeResult>,
+    /// The first failure to write to stdout; the probes go on, the run reports it.
+    pub print_error: Option<Error>,
 }
 
 impl Reporter {
     pub fn new(names: Names, json: bool) -> Self {
-        Reporter { names, json, results: Vec::new() }
+        Reporter { names, json, results: Vec::new(), print_error: None }
     }
 
-    pub fn header(&self, text: &str) {
+    /// Prints `text` now; a failed write is kept for the end of the run.
+    pub fn print(&mut self, text: &str) {
+        if let Err(e) = crate::stdout::print(text) {
+            self.print_error.get_or_insert(e);
+        }
+    }
+
+    pub fn header(&mut self, text: &str) {
         if !self.json {
-            print_out(&format!("{text}\n"));
+            self.print(&format!("{text}\n"));
         }
     }
 
@@ -147,12 +156,12 @@ impl Reporter {
         }
         r.diagnoses = seen;
         if !self.json {
-            print_out(&format_result(&r));
+            self.print(&format_result(&r));
         }
         self.results.push(r);
     }
 
-    pub fn count(&self, s: Status) -> usize {
+    pub fn count(&self, s: Verdict) -> usize {
         self.results.iter().filter(|r| r.status == s).count()
     }
 
@@ -168,9 +177,9 @@ impl Reporter {
     pub fn summary(&self) -> String {
         format!(
             "{} passed, {} failed, {} skipped",
-            self.count(Status::Pass),
-            self.count(Status::Fail),
-            self.count(Status::Skip)
+            self.count(Verdict::Pass),
+            self.count(Verdict::Fail),
+            self.count(Verdict::Skip)
         )
     }
 
@@ -178,18 +187,12 @@ impl Reporter {
         let doc = serde_json::json!({
             "target": target,
             "probes": self.results,
-            "passed": self.count(Status::Pass),
-            "failed": self.count(Status::Fail),
-            "skipped": self.count(Status::Skip),
+            "passed": self.count(Verdict::Pass),
+            "failed": self.count(Verdict::Fail),
+            "skipped": self.count(Verdict::Skip),
         });
         serde_json::to_string_pretty(&doc).unwrap_or_default()
     }
-}
-
-/// Prints and flushes at once so each probe shows as soon as it completes; a closed pipe is ignored.
-pub fn print_out(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 #[cfg(test)]

@@ -7,64 +7,54 @@ use std::time::Duration;
 
 use crate::bundle::paths;
 use crate::bundle_dir::{BundleDir, LoadError};
-use crate::cli::{ReachArgs, read_token, std_duration};
+use crate::deployment::Topology;
 use crate::diagnosis::Names;
 use crate::error::Error;
 use crate::formats;
-use crate::net::{Resolver, Url};
+use crate::net::{ReachArgs, Resolver, Url, read_token, std_duration};
 use crate::plan::Plan;
-use crate::values::{JwtAlgorithm, Topology};
+use crate::values::JwtAlgorithm;
 
-/// The flags `doctor` takes, before they are combined with the bundle.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DoctorArgs {
+/// What a doctor run is asked to probe (`doctor`'s flags, or `apply` after it goes
+/// live), before it is combined with the bundle.
+#[derive(Debug, Clone)]
+pub struct Options {
     /// A rendered bundle: URLs, ports, topology, CA and tokens are read from it.
-    #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
     /// The public hub URL (default: `https://DOMAIN/.well-known/mercure` from the bundle).
-    #[arg(long, value_name = "URL", value_parser = Url::parse)]
     pub public_url: Option<Url>,
     /// The hub's own URL on this machine (default: from the bundle's topology and port).
-    #[arg(long, value_name = "URL", value_parser = Url::parse)]
     pub hub_url: Option<Url>,
     /// The private CA that signed the hub certificate (default: mercure/tls/ca.crt).
-    #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
     /// The name the hub certificate must carry and that is sent as SNI (default: `hub.tls_name`).
-    #[arg(long, value_name = "NAME")]
     pub tls_name: Option<String>,
     /// A publisher JWT (default: tokens/publisher.jwt).
-    #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// A subscriber JWT (default: tokens/subscriber.jwt, else the publisher token).
-    #[arg(long, value_name = "FILE")]
     pub subscriber_token_file: Option<PathBuf>,
-    #[command(flatten)]
     pub reach: ReachArgs,
     /// Hold an idle subscription this long (e.g. 75s) to catch proxy read timeouts.
-    #[arg(long, value_name = "DURATION", value_parser = crate::values::Duration::parse)]
     pub idle: Option<crate::values::Duration>,
     /// A browser origin to send a CORS preflight from (repeatable; default: `hub.cors_origins`).
-    #[arg(long = "origin", value_name = "ORIGIN")]
     pub origins: Vec<String>,
     /// The installed nginx site file, to explain a 502 (default: /etc/nginx/sites-enabled/DOMAIN.conf if present).
-    #[arg(long, value_name = "FILE")]
     pub nginx_conf: Option<PathBuf>,
     /// nginx's error log, read for the cause of a 502 (default: /var/log/nginx/error.log if readable).
-    #[arg(long, value_name = "FILE")]
     pub nginx_error_log: Option<PathBuf>,
     /// How long each connection and response may take.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::values::Duration::parse)]
     pub timeout: crate::values::Duration,
     /// Print the results as JSON for scripts.
-    #[arg(long)]
     pub json: bool,
 }
 
-impl Default for DoctorArgs {
+// `apply` builds its doctor run with this name until its own change uses `Options`.
+pub type DoctorArgs = Options;
+
+impl Default for Options {
     /// No bundle and no flags, with the command line's default `--timeout`.
     fn default() -> Self {
-        DoctorArgs {
+        Options {
             bundle: None,
             public_url: None,
             hub_url: None,
@@ -134,7 +124,7 @@ fn read_optional(path: &Path) -> Option<String> {
 impl Settings {
     // One linear read of the bundle and flags; splitting it would only scatter the defaults.
     #[allow(clippy::too_many_lines)]
-    pub fn resolve(args: &DoctorArgs) -> Result<Settings, Error> {
+    pub fn resolve(args: &Options) -> Result<Settings, Error> {
         let bundle = match &args.bundle {
             Some(dir) => Some(BundleDir::open(dir).map_err(|e| match e {
                 LoadError::Answers { errors, .. } => Error::InvalidAnswers(errors),
@@ -267,7 +257,7 @@ mod tests {
 
     #[test]
     fn flags_alone_are_enough_and_required() {
-        let args = DoctorArgs {
+        let args = Options {
             public_url: Some(Url::parse("https://app.example.com:8443/.well-known/mercure").unwrap()),
             hub_url: Some(Url::parse("http://127.0.0.1:3000/.well-known/mercure").unwrap()),
             reach: ReachArgs {
@@ -275,14 +265,14 @@ mod tests {
                 public_ca: None,
             },
             idle: Some(crate::values::Duration::parse("75s").unwrap()),
-            ..DoctorArgs::default()
+            ..Options::default()
         };
         let s = Settings::resolve(&args).unwrap();
         assert!(!s.hub_tls);
         assert_eq!(s.idle, Some(Duration::from_secs(75)));
         assert_eq!(s.names.hub_port, 3000);
         assert_eq!(s.topology, "same-host-http");
-        let err = Settings::resolve(&DoctorArgs::default()).unwrap_err();
+        let err = Settings::resolve(&Options::default()).unwrap_err();
         assert!(err.to_string().contains("--bundle"));
     }
 }

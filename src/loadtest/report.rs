@@ -11,7 +11,7 @@ use plotters::coord;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::LoadtestArgs;
+use super::Options;
 use super::stats::Report;
 use crate::error::Error;
 
@@ -44,7 +44,7 @@ fn starts_with_marker(bytes: &[u8]) -> bool {
 }
 
 /// Writes the page (0644, through a temporary file, so a reader never sees half of it).
-pub fn write(path: &Path, report: &Report, args: &LoadtestArgs) -> Result<(), Error> {
+pub fn write(path: &Path, report: &Report, args: &Options) -> Result<(), Error> {
     check_path(path)?;
     let html = html(report, args)?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -73,7 +73,7 @@ fn ms_text(us: Option<u64>) -> String {
 }
 
 /// The whole page.
-pub fn html(r: &Report, args: &LoadtestArgs) -> Result<String, Error> {
+pub fn html(r: &Report, args: &Options) -> Result<String, Error> {
     let mut s = String::new();
     let title = format!("mercure-setup loadtest: {}", r.public_url);
     let _ = writeln!(s, "<!DOCTYPE html>\n{MARKER}");
@@ -506,17 +506,8 @@ td{font-variant-numeric:tabular-nums}.verdict{font-weight:bold;padding:.5em}.pas
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loadtest::spec::tests::args;
     use crate::loadtest::stats::Latency;
-
-    fn args() -> LoadtestArgs {
-        use clap::Parser as _;
-        #[derive(clap::Parser)]
-        struct A {
-            #[command(flatten)]
-            a: LoadtestArgs,
-        }
-        A::parse_from(["x", "--public-url", "https://a.example.com/.well-known/mercure", "--token-file", "/t"]).a
-    }
 
     fn report() -> Report {
         Report {

@@ -9,6 +9,7 @@
 
 pub mod conn;
 pub mod failure;
+pub mod flags;
 pub mod http1;
 pub mod publish;
 pub mod resolve;
@@ -19,6 +20,7 @@ pub mod url;
 
 pub use conn::{Stream, open};
 pub use failure::{Failure, TlsFailure, classify};
+pub use flags::{ReachArgs, read_token, std_duration};
 pub use http1::{ChunkState, Exchange, Framing, Head, Request, exchange, parse_head, preview, read_head};
 pub use publish::{Endpoint, Publisher, publish_once};
 pub use resolve::{ResolveEntry, Resolver};

@@ -12,13 +12,14 @@ use time::OffsetDateTime;
 use crate::answers::{Answers, Draft, Warning};
 use crate::answers_file;
 use crate::bundle::paths;
+use crate::deployment::Topology;
 use crate::error::Error;
 use crate::generate;
 use crate::host;
 use crate::output;
 use crate::questions::RawValue;
 use crate::secrets::{self, Secrets, StoredState};
-use crate::values::{Domain, JwtAlgorithm, Topology};
+use crate::values::{Domain, JwtAlgorithm};
 
 use super::preview::{PLACEHOLDER_DOMAIN, PreviewEnv};
 use super::state::{Effect, Init, Msg, ReviewData, WriteFailure};
@@ -161,9 +162,9 @@ fn write(
     state_seen: &[(String, Vec<u8>)],
     out_dir: &Path,
     force: bool,
-) -> Result<Vec<output::Change>, WriteFailure> {
+) -> Result<Vec<output::FileChange>, WriteFailure> {
     let other = |e: &dyn std::fmt::Display| WriteFailure::Other(e.to_string());
-    let lock = output::DirLock::acquire(out_dir).map_err(|e| other(&e))?;
+    let writing = generate::Writing::begin(out_dir).map_err(|e| other(&e))?;
     let changed = |what: &str| {
         WriteFailure::Changed(format!(
             "{} changed since the review ({what}; another mercure-setup run wrote it?): nothing written. \
@@ -174,13 +175,13 @@ fn write(
     if folder_state(out_dir).map_err(|e| other(&e))? != state_seen {
         return Err(changed("its secrets or manifest"));
     }
-    let again = generate::generate(answers, out_dir, false).map_err(|e| other(&e))?;
+    let again = writing.generate(answers, false).map_err(|e| other(&e))?;
     // With nothing made anew the generation is fully determined by the stored state, so
     // it must give the reviewed files (it may differ only in secrets made at random).
     if again.notes.is_empty() && again.bundle.files != bundle.files {
         return Err(changed("the bundle it gives now differs"));
     }
-    output::write(&lock, bundle, force).map_err(|e| other(&e))
+    writing.write(bundle, force).map(|w| w.changes).map_err(|e| other(&e))
 }
 
 /// Generates the bundle exactly as `render` would and compares it with the folder.

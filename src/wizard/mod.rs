@@ -1,7 +1,7 @@
-//! The interactive wizard (issue 3): the questions of `questions::QUESTIONS`, one step
+//! The interactive wizard: the questions of `questions::QUESTIONS`, one step
 //! per screen, with a live preview of the bundle and teaching text, ending in the
 //! same writer `render` uses. Run on a folder that holds a bundle, it edits that
-//! bundle's answers and warns before changes that affect the deployment (issue 13).
+//! bundle's answers and warns before changes that affect the deployment.
 //!
 //! Elm-style, as in `architecture.md`: [`Wizard`] is plain state, [`msg_for_key`]
 //! maps keys to messages, [`update`] is pure and returns side effects as
@@ -19,9 +19,6 @@ mod view;
 pub use edge::{folder_state, perform, preview_env, start};
 pub use keys::msg_for_key;
 pub use preview::{HIDDEN, Mark, PLACEHOLDER_DOMAIN, Preview, PreviewEnv, PreviewFile, Row};
-pub use state::{
-    Alert, Effect, Init, Msg, Overlay, Review, ReviewData, ReviewState, Status, Wizard, WriteFailure,
-    deployment_alerts, update,
-};
+pub use state::{Effect, Init, Msg, Overlay, Review, ReviewData, ReviewState, RunState, Wizard, WriteFailure, update};
 pub use terminal::{NO_TTY, Options, run};
 pub use view::view;

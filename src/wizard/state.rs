@@ -6,12 +6,13 @@
 
 use std::path::PathBuf;
 
+use crate::alerts::{Alert, deployment_alerts};
 use crate::answers::{Answers, Draft, Warning};
 use crate::answers_file::{raw_from_text, raw_to_text, write_commented};
 use crate::bundle::{Bundle, paths};
-use crate::output::{self, Change, Status as FileStatus};
+use crate::deployment::Topology;
+use crate::output::{self, FileChange, FileStatus};
 use crate::questions::{self, Kind, Question, Step};
-use crate::values::Topology;
 
 use super::preview::{Preview, PreviewEnv};
 
@@ -32,7 +33,7 @@ pub enum Overlay {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
+pub enum RunState {
     Running,
     /// Left without writing anything.
     Cancelled,
@@ -45,7 +46,7 @@ pub enum Status {
 pub struct ReviewData {
     pub bundle: Bundle,
     /// Every bundle file compared with the output folder.
-    pub changes: Vec<Change>,
+    pub changes: Vec<FileChange>,
     pub warnings: Vec<Warning>,
     /// Secrets or certificates made anew (never their values).
     pub notes: Vec<String>,
@@ -125,7 +126,7 @@ pub enum Msg {
     Yes,
     No,
     Reviewed(Box<Result<ReviewData, String>>),
-    Written(Result<Vec<Change>, WriteFailure>),
+    Written(Result<Vec<FileChange>, WriteFailure>),
     Saved(Result<PathBuf, String>),
 }
 
@@ -205,7 +206,7 @@ pub struct Wizard {
     /// The validator's message for the focused field.
     pub error: Option<String>,
     pub overlay: Option<Overlay>,
-    pub status: Status,
+    pub status: RunState,
     /// A one-line message (saved, failed to write, ...), cleared by the next key.
     pub notice: Option<String>,
     pub out_dir: PathBuf,
@@ -244,7 +245,7 @@ impl Wizard {
             input: Input::default(),
             error: None,
             overlay: None,
-            status: Status::Running,
+            status: RunState::Running,
             notice: None,
             out_dir: init.out_dir,
             answers_path: init.answers_path,
@@ -420,82 +421,6 @@ fn field_errors(draft: &Draft, fields: &[&Question]) -> Option<(usize, String)> 
     })
 }
 
-/// One change that matters to a deployment made from the folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    /// What changes, in a word or two (for a one-line summary on small screens).
-    pub what: &'static str,
-    /// What changes, in a few words (shown alone when the screen is small).
-    pub headline: String,
-    /// What to do about it.
-    pub detail: String,
-}
-
-impl std::fmt::Display for Alert {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.headline, self.detail)
-    }
-}
-
-/// In words, what writing `new` changes for a deployment made from `old` (and the
-/// keys the generation made anew in a folder that already had a bundle).
-pub fn deployment_alerts(old: Option<&Answers>, new: &Answers, notes: &[String], existing: bool) -> Vec<Alert> {
-    let alert =
-        |what: &'static str, headline: String, detail: &str| Alert { what, headline, detail: detail.to_string() };
-    let mut out = Vec::new();
-    if let Some(old) = old {
-        if old.topology != new.topology {
-            out.push(alert(
-                "topology",
-                format!("Switches the topology from {} to {}", old.topology.as_str(), new.topology.as_str()),
-                "the nginx site and the hub's Caddyfile change together, so install both before reloading \
-                 (see INSTALL.md)",
-            ));
-        }
-        if old.domain != new.domain {
-            out.push(alert(
-                "public address",
-                format!("Changes the public hub address to https://{}/.well-known/mercure", new.domain),
-                &format!(
-                    "it was https://{}/.well-known/mercure; the Symfony app and every subscriber must use the new one",
-                    old.domain
-                ),
-            ));
-        }
-        let inner = |a: &Answers| {
-            let wiring = a.topology.facts();
-            let host = if wiring.hub_tls { a.hub.tls_name.to_string() } else { "127.0.0.1".into() };
-            format!("{}://{host}:{}", wiring.hub_scheme(), a.hub.port)
-        };
-        if inner(old) != inner(new) {
-            out.push(alert(
-                "hub address",
-                format!("Changes the address nginx reaches the hub at to {}", inner(new)),
-                &format!("it was {}; reload nginx and restart the hub together", inner(old)),
-            ));
-        }
-        if old.jwt_algorithm != new.jwt_algorithm {
-            out.push(alert(
-                "JWT algorithm",
-                format!(
-                    "Switches the JWT algorithm from {} to {}",
-                    old.jwt_algorithm.as_str(),
-                    new.jwt_algorithm.as_str()
-                ),
-                "the Symfony app's Mercure settings change with it",
-            ));
-        }
-    }
-    if existing && !notes.is_empty() {
-        out.push(alert(
-            "new keys",
-            format!("Makes new keys ({})", notes.join("; ")),
-            "tokens and certificates made with the old ones stop working once this is installed",
-        ));
-    }
-    out
-}
-
 fn next_step(step: Step) -> Step {
     let i = Step::ALL.iter().position(|s| *s == step).unwrap_or(0);
     Step::ALL.get(i + 1).copied().unwrap_or(Step::Review)
@@ -555,7 +480,7 @@ fn quit(w: &mut Wizard) {
     if w.unsaved() {
         w.overlay = Some(Overlay::ConfirmQuit);
     } else {
-        w.status = Status::Cancelled;
+        w.status = RunState::Cancelled;
     }
 }
 
@@ -607,7 +532,7 @@ fn overlay_update(w: &mut Wizard, overlay: &Overlay, msg: &Msg) -> Option<Effect
         // A second Ctrl-C means it.
         (Overlay::ConfirmQuit, Msg::Yes | Msg::Quit) => {
             w.overlay = None;
-            w.status = Status::Cancelled;
+            w.status = RunState::Cancelled;
         }
         (Overlay::ConfirmQuit, Msg::Save) => {
             w.overlay = None;
@@ -886,7 +811,7 @@ fn reviewed(w: &mut Wizard, result: Result<ReviewData, String>) {
     };
 }
 
-fn written(w: &mut Wizard, result: Result<Vec<Change>, WriteFailure>) {
+fn written(w: &mut Wizard, result: Result<Vec<FileChange>, WriteFailure>) {
     match result {
         Ok(changes) => {
             w.saved = w.draft.clone();
@@ -895,7 +820,7 @@ fn written(w: &mut Wizard, result: Result<Vec<Change>, WriteFailure>) {
                 _ => Vec::new(),
             };
             let text = crate::output::write_summary(&w.out_dir, &changes, &stale);
-            w.status = Status::Done(text);
+            w.status = RunState::Done(text);
         }
         // What was reviewed is no longer what would be written: show why, Enter reviews again.
         Err(WriteFailure::Changed(e)) => w.review = ReviewState::Failed(e),
@@ -912,7 +837,7 @@ fn saved(w: &mut Wizard, result: Result<PathBuf, String>) {
                 w.ask_before_save = false;
             }
             if w.quit_after_save {
-                w.status = Status::Done(format!("saved the answers to {}; no bundle written\n", path.display()));
+                w.status = RunState::Done(format!("saved the answers to {}; no bundle written\n", path.display()));
             } else {
                 w.notice = Some(format!("saved the answers to {}", path.display()));
             }
@@ -1009,19 +934,19 @@ mod tests {
     fn quit_asks_only_when_unsaved() {
         let mut w = wizard(Draft::default());
         update(&mut w, Msg::Quit);
-        assert_eq!(w.status, Status::Cancelled);
+        assert_eq!(w.status, RunState::Cancelled);
         let mut w = wizard(Draft::default());
         update(&mut w, Msg::ChoiceNext);
         update(&mut w, Msg::Quit);
         assert_eq!(w.overlay, Some(Overlay::ConfirmQuit));
         update(&mut w, Msg::No);
-        assert_eq!((w.overlay.clone(), w.status.clone()), (None, Status::Running));
+        assert_eq!((w.overlay.clone(), w.status.clone()), (None, RunState::Running));
         update(&mut w, Msg::Quit);
         let Some(Effect::SaveAnswers { path, text, .. }) = update(&mut w, Msg::Save) else { panic!("no save") };
         assert_eq!(path, PathBuf::from("answers.yaml"));
         assert!(text.contains("topology: 'end-to-end-tls'"));
         update(&mut w, Msg::Saved(Ok(path)));
-        assert!(matches!(w.status, Status::Done(_)));
+        assert!(matches!(w.status, RunState::Done(_)));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::error::Error;
 
 use super::edge::{perform, start};
 use super::keys::msg_for_key;
-use super::state::{Status, Wizard, update};
+use super::state::{RunState, Wizard, update};
 use super::view::view;
 
 /// Why the wizard did not start, and what to do instead.
@@ -70,14 +70,14 @@ pub fn run(options: Options) -> Result<Option<String>, Error> {
     ratatui::restore();
     result.map_err(|e| Error::Failed(format!("terminal: {e}")))?;
     match wizard.status {
-        Status::Done(text) => Ok(Some(text)),
-        Status::Running => Err(Error::Failed("stopped by a signal: nothing was written".into())),
-        Status::Cancelled => Err(Error::Failed(QUIT_NOTHING_WRITTEN.into())),
+        RunState::Done(text) => Ok(Some(text)),
+        RunState::Running => Err(Error::Failed("stopped by a signal: nothing was written".into())),
+        RunState::Cancelled => Err(Error::Failed(QUIT_NOTHING_WRITTEN.into())),
     }
 }
 
 fn event_loop(terminal: &mut DefaultTerminal, wizard: &mut Wizard, stop: &AtomicBool) -> std::io::Result<()> {
-    while wizard.status == Status::Running && !stop.load(Ordering::Relaxed) {
+    while wizard.status == RunState::Running && !stop.load(Ordering::Relaxed) {
         terminal.draw(|f| view(wizard, f))?;
         // Waiting in short slices lets a signal end the loop (and restore the terminal).
         while !event::poll(Duration::from_millis(100))? {

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use crate::answers_file::raw_to_text;
 use crate::bundle::paths;
 use crate::questions::{Kind, Question, Step};
-use crate::teaching::{self, SEED_MISTAKES, TOPOLOGIES, wrap};
+use crate::teaching::{self, SEED_MISTAKES, wrap};
 
 use super::preview::Mark;
 use super::state::{Overlay, ReviewState, Wizard};
@@ -264,15 +264,11 @@ fn draw_form(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
 fn draw_topology(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
     let Some(q) = w.focused() else { return };
     let [prompt_area, cards_area] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(area);
-    let [left, gap, right] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Length(1), Constraint::Percentage(50)])
-            .areas(cards_area);
-    let _ = gap;
     let chosen = w.topology();
-    let cards: Vec<Vec<Line>> = TOPOLOGIES
-        .iter()
-        .zip([left, right])
-        .map(|(card, col)| card_lines(card, card.topology == chosen, width(col).saturating_sub(1), t))
+    let cols = card_columns(cards_area, teaching::cards().count());
+    let cards: Vec<Vec<Line>> = teaching::cards()
+        .zip(cols.iter())
+        .map(|(card, col)| card_lines(card, card.topology == chosen, width(*col).saturating_sub(1), t))
         .collect();
     let height = cards.iter().map(Vec::len).max().unwrap_or(0);
     let mistakes = mistake_lines(width(area), t);
@@ -293,8 +289,8 @@ fn draw_topology(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
         ]),
         prompt_area,
     );
-    for (lines, col) in cards.into_iter().zip([left, right]) {
-        f.render_widget(Paragraph::new(lines).scroll((to_u16(scroll), 0)), col);
+    for (lines, col) in cards.into_iter().zip(cols.iter()) {
+        f.render_widget(Paragraph::new(lines).scroll((to_u16(scroll), 0)), *col);
     }
     let shown_cards = (height + 1).saturating_sub(scroll);
     let rest_y = cards_area.y.saturating_add(to_u16(shown_cards));
@@ -303,6 +299,20 @@ fn draw_topology(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
         let skip = scroll.saturating_sub(height + 1);
         f.render_widget(Paragraph::new(mistakes).scroll((to_u16(skip), 0)), rest);
     }
+}
+
+/// One column per topology card, of equal width, a blank column between them.
+fn card_columns(area: Rect, n: usize) -> Vec<Rect> {
+    let n = n.max(1);
+    let share = Constraint::Percentage(u16::try_from(100 / n).unwrap_or(1));
+    let mut constraints = Vec::new();
+    for i in 0..n {
+        if i > 0 {
+            constraints.push(Constraint::Length(1));
+        }
+        constraints.push(share);
+    }
+    Layout::horizontal(constraints).split(area).iter().step_by(2).copied().collect()
 }
 
 fn card_lines(card: &teaching::TopologyCard, selected: bool, cols: usize, t: &Theme) -> Vec<Line<'static>> {
@@ -632,19 +642,19 @@ fn draw_review(w: &Wizard, f: &mut Frame, area: Rect, t: &Theme) {
 fn intro(review: &super::Review) -> String {
     let changes = &review.data.changes;
     let files = changes.len();
-    let count = |st: crate::output::Status| changes.iter().filter(|c| c.status == st).count();
+    let count = |st: crate::output::FileStatus| changes.iter().filter(|c| c.status == st).count();
     if !review.data.existing {
         return format!("{files} files for a new folder. Enter writes them.");
     }
-    let unchanged = count(crate::output::Status::Unchanged);
+    let unchanged = count(crate::output::FileStatus::Unchanged);
     if unchanged == files {
         return format!("All {files} files are unchanged: Enter changes no file (it only confirms).");
     }
     let counts: Vec<String> = [
-        crate::output::Status::New,
-        crate::output::Status::Updated,
-        crate::output::Status::HandEdited,
-        crate::output::Status::Unchanged,
+        crate::output::FileStatus::New,
+        crate::output::FileStatus::Updated,
+        crate::output::FileStatus::HandEdited,
+        crate::output::FileStatus::Unchanged,
     ]
     .into_iter()
     .filter(|&st| count(st) > 0)
@@ -779,7 +789,44 @@ s saves only the answers file.";
 
 #[cfg(test)]
 mod tests {
-    use super::wrap_code;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::{card_columns, wrap_code};
+    use crate::deployment::Topology;
+    use crate::wizard::{Init, Wizard};
+
+    #[test]
+    fn the_topology_step_shows_every_topology() {
+        let w = Wizard::new(Init::new(
+            crate::answers::Draft::default(),
+            "out".into(),
+            "answers.yaml".into(),
+            false,
+            crate::wizard::preview::tests::env(),
+        ));
+        let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        t.draw(|f| super::view(&w, f)).unwrap();
+        let screen = t.backend().to_string();
+        for topology in Topology::ALL {
+            let mark = if topology == Topology::default() { "(•)" } else { "( )" };
+            assert!(screen.contains(&format!("{mark} {topology}")), "{topology} missing:\n{screen}");
+        }
+    }
+
+    #[test]
+    fn cards_share_the_width_whatever_their_number() {
+        let area = ratatui::layout::Rect::new(0, 2, 100, 20);
+        for n in 1..=4 {
+            let cols = card_columns(area, n);
+            assert_eq!(cols.len(), n);
+            assert!(cols.windows(2).all(|p| p[0].right() < p[1].x), "{cols:?}");
+            assert!(cols.iter().all(|c| c.width + 4 >= 100 / u16::try_from(n).unwrap()), "{cols:?}");
+        }
+        // Two cards split the width as the wizard always has: halves with a blank column.
+        let two = card_columns(area, 2);
+        assert_eq!((two[0].width, two[1].x, two[1].width), (49, 50, 50));
+    }
 
     #[test]
     fn wrapped_lines_keep_every_character() {

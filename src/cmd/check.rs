@@ -1,0 +1,51 @@
+//! `mercure-setup check DIR`: the bundle checked with the real programs, for cross-file
+//! consistency and for the meaning of its directives; any failed check makes the exit
+//! code 1 (a partial one too with `--strict`).
+
+use std::path::PathBuf;
+
+use crate::check::CheckOptions;
+use crate::error::Error;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The bundle folder written by `render`.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Test the nginx site inside this machine's /etc/nginx/nginx.conf instead of a minimal wrapper.
+    #[arg(long)]
+    system: bool,
+    /// Print the report as JSON (for scripts).
+    #[arg(long)]
+    json: bool,
+    /// Show each file edited since render as a diff.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Fail (exit 1) when a check ran only on a stand-in (`partial`), e.g. Caddy for a missing hub.
+    #[arg(long)]
+    strict: bool,
+    /// With --system: read the installed site, nginx.conf and nginx's systemd units below DIR
+    /// instead of / (a staging root, as `apply --root` writes); `nginx -t` still uses this machine's.
+    #[arg(long, value_name = "DIR", requires = "system")]
+    root: Option<PathBuf>,
+}
+
+pub fn exec(args: &Args) -> Result<(), Error> {
+    let options = CheckOptions { system: args.system, verbose: args.verbose, root: args.root.clone() };
+    // Not a bundle at all is a usage problem (exit 2), unlike a failed check (exit 1).
+    let report = crate::check::run(&args.dir, &options).map_err(|e| Error::Usage(e.to_string()))?;
+    let text = if args.json {
+        let mut j = serde_json::to_string_pretty(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))?;
+        j.push('\n');
+        j
+    } else {
+        report.to_text()
+    };
+    crate::stdout::print(&text)?;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    match (report.failed, report.partial) {
+        (0, n) if n > 0 && args.strict => Err(Error::Failed(format!("{n} check{} only partial (--strict)", plural(n)))),
+        (0, _) => Ok(()),
+        (n, _) => Err(Error::Failed(format!("{n} check{} failed", plural(n)))),
+    }
+}

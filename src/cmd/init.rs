@@ -1,0 +1,45 @@
+//! `mercure-setup init`: a commented answers file with every key, its default and why.
+
+use std::path::PathBuf;
+
+use crate::answers::Draft;
+use crate::answers_file;
+use crate::deployment::Topology;
+use crate::error::Error;
+use crate::output;
+use crate::questions::RawValue;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Topology to pre-select: same-host-http or end-to-end-tls.
+    #[arg(long, value_parser = Topology::parse)]
+    topology: Option<Topology>,
+    /// Write to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Overwrite FILE if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn exec(args: Args) -> Result<(), Error> {
+    let Args { topology, output, force } = args;
+    let mut draft = Draft::default();
+    if let Some(t) = topology {
+        draft.set("topology", RawValue::Scalar(t.as_str().into()), None);
+    }
+    // The modeline comes first: yaml-language-server reads it from the file's top.
+    let header = format!(
+        "{}\nmercure-setup {} answers file. Fill in `domain`, uncomment what you want to change, then:\n  \
+         mercure-setup render --answers FILE --out DIR\n\
+         (Editors check this file against the schema above, which the Debian package installs;\n\
+         elsewhere: mercure-setup schema > answers.schema.json, and point the first line at it.)",
+        crate::schema::modeline(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let text = answers_file::write_commented(&draft, &header);
+    match output {
+        Some(path) => Ok(output::write_single(&path, &text, 0o644, force)?),
+        None => crate::stdout::print(&text),
+    }
+}

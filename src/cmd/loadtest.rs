@@ -1,0 +1,79 @@
+//! `mercure-setup loadtest`: its flags, turned into the run's [`loadtest::Options`].
+
+use std::path::PathBuf;
+
+use crate::error::Error;
+use crate::loadtest;
+use crate::net::ReachArgs;
+use crate::values::Duration as DurationArg;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The public hub URL, e.g. `https://app.example.com/.well-known/mercure`.
+    #[arg(long, value_name = "URL", value_parser = crate::net::Url::parse)]
+    pub public_url: crate::net::Url,
+    /// A publisher JWT (the bundle's tokens/publisher.jwt).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: PathBuf,
+    /// A subscriber JWT (default: the publisher token, which the hub also accepts for public updates).
+    #[arg(long, value_name = "FILE")]
+    pub subscriber_token_file: Option<PathBuf>,
+    /// Concurrent subscriptions to open.
+    #[arg(long, default_value_t = 100)]
+    pub subscribers: u32,
+    /// Updates to publish once the subscriptions are up.
+    #[arg(long, default_value_t = 10)]
+    pub updates: u32,
+    /// Updates per second.
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+    /// Hard limit for the whole run (ramp-up, publishing, draining).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = DurationArg::parse)]
+    pub duration: DurationArg,
+    /// Connection attempts in flight at once during ramp-up.
+    #[arg(long, default_value_t = 200)]
+    pub concurrency: u32,
+    /// How long one connection may take to connect and answer.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = DurationArg::parse)]
+    pub connect_timeout: DurationArg,
+    /// Publish here instead of the public URL (e.g. the hub directly).
+    #[arg(long, value_name = "URL", value_parser = crate::net::Url::parse)]
+    pub publish_url: Option<crate::net::Url>,
+    #[command(flatten)]
+    pub reach: ReachArgs,
+    /// Subscribe over HTTP/2 (https only), one connection per subscriber as browser
+    /// tabs of different users have; without it, HTTP/1.1.
+    #[arg(long)]
+    pub http2: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the report as a self-contained HTML page with plots (no scripts, no network).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+}
+
+impl From<Args> for loadtest::Options {
+    fn from(args: Args) -> loadtest::Options {
+        loadtest::Options {
+            public_url: args.public_url,
+            token_file: args.token_file,
+            subscriber_token_file: args.subscriber_token_file,
+            subscribers: args.subscribers,
+            updates: args.updates,
+            rate: args.rate,
+            duration: args.duration,
+            concurrency: args.concurrency,
+            connect_timeout: args.connect_timeout,
+            publish_url: args.publish_url,
+            reach: args.reach,
+            http2: args.http2,
+            json: args.json,
+            report: args.report,
+        }
+    }
+}
+
+pub fn exec(args: Args) -> Result<(), Error> {
+    loadtest::run(&args.into())
+}
