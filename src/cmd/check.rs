@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use crate::check::CheckOptions;
 use crate::error::Error;
 
+// Each flag is an independent switch of the command line, not a state machine in disguise.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The bundle folder written by `render`.
