@@ -9,6 +9,8 @@ use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::install_plan::steps::Services;
 use sha2::{Digest as _, Sha256};
 
 /// Where backups live, relative to the root.
@@ -32,19 +34,12 @@ pub struct Entry {
     pub before: Before,
 }
 
-/// The services' state before the change, restored on rollback.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Services {
-    pub hub_active: bool,
-    pub hub_enabled: bool,
-    pub nginx_active: bool,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub timestamp: String,
     pub bundle: String,
     pub tool_version: String,
+    /// The services' state before the change, restored on rollback.
     pub services: Services,
     /// Whether this apply created the hub's system user.
     pub created_user: Option<String>,

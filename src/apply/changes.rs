@@ -7,9 +7,9 @@ use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
-use super::actions::{Action, Part};
 use super::backup::{sha256_hex, under};
 use super::nginx_conf;
+use crate::install_plan::actions::{Action, Part};
 
 /// Where apply remembers the hash of every file it installed (to tell its own files
 /// from ones a person wrote, e.g. an existing `.env.local`).
@@ -40,6 +40,11 @@ impl Change {
     pub fn todo(&self) -> bool {
         matches!(self.status, Status::Todo { .. })
     }
+}
+
+/// The services the changes to do concern.
+pub fn touched(changes: &[Change]) -> crate::install_plan::steps::Touched {
+    crate::install_plan::steps::touched(changes.iter().filter(|c| c.todo()).map(|c| c.action.part()))
 }
 
 /// What the comparison needs to know about the run.

@@ -7,9 +7,10 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use super::actions::{Action, Part};
-use super::backup::{self, Backup, Manifest, Services, set_meta, sha256_hex, under};
+use super::backup::{self, Backup, Manifest, set_meta, sha256_hex, under};
 use super::changes::{Change, INSTALLED, Ids};
+use crate::install_plan::actions::Action;
+use crate::install_plan::steps::Services;
 use crate::plan::install;
 
 /// The hub's systemd unit name.
@@ -140,54 +141,6 @@ fn remember_installed(root: &Path, changes: &[Change], backup: &mut Backup) -> R
     let text = serde_json::to_string_pretty(&map).map_err(|e| e.to_string())?;
     fs::create_dir_all(path.parent().unwrap_or(root)).map_err(|e| format!("{INSTALLED}: {e}"))?;
     fs::write(&path, text + "\n").map_err(|e| format!("{INSTALLED}: {e}"))
-}
-
-/// What changed, by the service it concerns.
-// One flag per service part, read as a set of facts.
-#[allow(clippy::struct_excessive_bools)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Touched {
-    pub hub: bool,
-    pub hub_unit: bool,
-    pub nginx: bool,
-    pub nginx_unit: bool,
-}
-
-pub fn touched(changes: &[Change]) -> Touched {
-    let mut t = Touched::default();
-    for c in changes.iter().filter(|c| c.todo()) {
-        match c.action.part() {
-            Part::Hub => t.hub = true,
-            Part::HubUnit => t.hub_unit = true,
-            Part::Nginx => t.nginx = true,
-            Part::NginxUnit => t.nginx_unit = true,
-            Part::Symfony => {}
-        }
-    }
-    t
-}
-
-/// The go-live steps for what changed, in order, each with its name.
-pub fn live_steps(t: Touched, before: &Services) -> Vec<&'static str> {
-    let mut s = Vec::new();
-    if t.hub_unit || t.nginx_unit {
-        s.push("systemctl daemon-reload");
-    }
-    let hub = t.hub || t.hub_unit || !before.hub_active;
-    if hub {
-        s.push("mercure validate");
-    }
-    s.push("nginx -t");
-    if hub {
-        s.push("systemctl enable mercure");
-        s.push("systemctl restart mercure");
-    }
-    if t.nginx_unit || !before.nginx_active {
-        s.push("systemctl restart nginx");
-    } else if t.nginx {
-        s.push("systemctl reload nginx");
-    }
-    s
 }
 
 /// Runs one go-live step.

@@ -3,17 +3,14 @@
 //! (preflight), backs up every path it touches, then verifies the result with the
 //! real programs and doctor's probes, rolling everything back when a step fails.
 //!
-//! `actions` (pure, shared with INSTALL.md) -> `changes` (compared with the machine)
-//! -> `preflight` -> `backup` + `execute`.
+//! `install_plan` (pure, shared with INSTALL.md) -> `changes` (compared with the
+//! machine) -> `preflight` -> `backup` + `execute`.
 
-pub mod actions;
 pub mod backup;
 pub mod changes;
 pub mod execute;
-pub mod install_doc;
 pub mod nginx_conf;
 pub mod preflight;
-pub mod shell;
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
@@ -21,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use crate::bundle_dir::{BundleDir, LoadError};
 use crate::error::Error;
+use crate::install_plan::actions;
+use crate::install_plan::steps::{Services, live_steps};
 use crate::plan::Plan;
 use changes::{Change, Status};
 
@@ -204,7 +203,7 @@ pub fn plan_text(changes: &[Change], bundle: &Path, real: bool) -> String {
         }
     }
     if real {
-        let steps = execute::live_steps(execute::touched(changes), &execute::services_now());
+        let steps = live_steps(changes::touched(changes), &execute::services_now());
         if changes.iter().any(Change::todo) {
             let _ = writeln!(t, "then: {}; then doctor's probes", steps.join("; "));
         }
@@ -229,7 +228,7 @@ fn confirm(question: &str) -> Result<(), Error> {
 
 /// Backs up and writes, then goes live; a failure rolls everything back.
 fn go(args: &ApplyArgs, plan: &Plan, root: &Path, bundle: &Path, changes: &[Change], real: bool) -> Result<(), Error> {
-    let services = if real { execute::services_now() } else { backup::Services::default() };
+    let services = if real { execute::services_now() } else { Services::default() };
     let mut b = backup::Backup::create(root, &bundle.display().to_string(), services.clone())
         .map_err(|e| Error::Failed(format!("cannot create the backup folder: {e}")))?;
     println!("backup: {}", b.dir.display());
@@ -242,7 +241,7 @@ fn go(args: &ApplyArgs, plan: &Plan, root: &Path, bundle: &Path, changes: &[Chan
         result = execute::write_changes(root, changes, &mut b, real).map_err(|e| ("writing files".to_string(), e));
     }
     if result.is_ok() && real {
-        for step in execute::live_steps(execute::touched(changes), &services) {
+        for step in live_steps(changes::touched(changes), &services) {
             println!("  {step}");
             if let Err(e) = execute::live_step(step, &plan.hub_binary) {
                 result = Err((step.to_string(), e));

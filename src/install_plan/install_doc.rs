@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use super::actions::{self, Action, Part};
-use super::execute::{Touched, live_steps};
 use super::shell::{command, quote};
+use super::steps::{Services, Touched, live_steps};
 use crate::plan::{Plan, install};
 
 /// The command sections of INSTALL.md, in the order `apply` runs them.
@@ -78,7 +78,7 @@ pub fn live_step_shell(step: &str, plan: &Plan) -> Vec<String> {
 pub fn install_doc(plan: &Plan) -> InstallDoc {
     let acts = actions::actions(plan);
     let all = Touched { hub: true, hub_unit: true, nginx: true, nginx_unit: true };
-    let steps = live_steps(all, &super::backup::Services::default());
+    let steps = live_steps(all, &Services::default());
     let go_live = steps.iter().flat_map(|s| live_step_shell(s, plan)).collect();
     let webroot = quote(&plan.acme_webroot);
     let domain = quote(&plan.domain);
