@@ -55,18 +55,20 @@ fn lines(actions: &[Action], parts: &[Part]) -> Vec<String> {
 pub fn live_step_shell(step: &str, plan: &Plan) -> Vec<String> {
     match step {
         "mercure validate" => vec![
-            // As apply does: on a copy whose history database is a throwaway one.
+            // As apply does: on a copy whose history database is a throwaway one, in a
+            // fresh folder (a fixed name in /tmp is a link another user can plant).
+            "tmp=$(mktemp -d)".into(),
             format!(
-                "sed 's|{db}|/tmp/mercure-validate.db|' {cf} > /tmp/mercure-validate.Caddyfile",
+                "sed \"s|{db}|$tmp/validate.db|\" {cf} > \"$tmp/Caddyfile\"",
                 db = format_args!("{}/mercure.db", install::DATA_DIR),
                 cf = quote(install::CADDYFILE)
             ),
             format!(
-                "(set -a && . {} && {} validate --config /tmp/mercure-validate.Caddyfile --adapter caddyfile)",
+                "(set -a && . {} && {} validate --config \"$tmp/Caddyfile\" --adapter caddyfile)",
                 quote(install::ENV_FILE),
                 quote(&plan.hub_binary)
             ),
-            "rm -f /tmp/mercure-validate.Caddyfile /tmp/mercure-validate.db".into(),
+            "rm -r \"$tmp\"".into(),
         ],
         "nginx -t" => vec!["nginx -t".into()],
         "systemctl restart mercure" => vec!["systemctl restart mercure && systemctl is-active mercure".into()],
