@@ -757,6 +757,16 @@ impl Ctx<'_> {
                 return None;
             }
         };
+        // A publish-everything token never crosses a network in clear text.
+        if !url.https && !url.is_loopback_host() {
+            rep.add(ProbeResult::skip(
+                Probe::PublishSymfony,
+                format!(
+                    "MERCURE_URL {url} is plain HTTP to another host: doctor does not send a publish token over it"
+                ),
+            ));
+            return None;
+        }
         let (token, how, es256) = match symfony_token(s) {
             Ok(Some(t)) => t,
             Ok(None) => {
@@ -1185,6 +1195,12 @@ async fn idle_probe(s: Settings, public: Option<TlsTarget>, hub: Option<TlsTarge
     }
 }
 
+/// When doctor's own publish tokens expire: five minutes out, long enough for a run, and
+/// worthless to whoever might read one later.
+fn probe_token_expiry() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() + 300
+}
+
 /// The token Symfony would publish with: signed with `MERCURE_JWT_SECRET` (HMAC) or
 /// with symfony/config/jwt/mercure-private.pem (ES256); else the bundle's publisher token.
 /// Returns the token, how it was made, and whether it is ES256.
@@ -1193,7 +1209,7 @@ fn symfony_token(s: &Settings) -> Result<Option<(String, &'static str, bool)>, S
     match s.algorithm {
         Some(alg) if alg.is_hmac() => {
             let Some(secret) = sym.and_then(|y| y.secret.clone()) else { return Ok(None) };
-            let t = jwt::sign(&SigningKey::Hmac(secret), alg, Role::Publisher, &["*"])
+            let t = jwt::sign_until(&SigningKey::Hmac(secret), alg, Role::Publisher, &["*"], probe_token_expiry())
                 .map_err(|e| format!("cannot sign with MERCURE_JWT_SECRET: {e}"))?;
             Ok(Some((t, "signed with MERCURE_JWT_SECRET", false)))
         }
@@ -1202,7 +1218,7 @@ fn symfony_token(s: &Settings) -> Result<Option<(String, &'static str, bool)>, S
             let key = paths::SYMFONY_PRIVATE_KEY;
             let pair = rcgen::KeyPair::from_pem(&private_pem).map_err(|e| format!("{key}: {e}"))?;
             let signing = SigningKey::Es256 { public_pem: pair.public_key_pem(), private_pem };
-            let t = jwt::sign(&signing, alg, Role::Publisher, &["*"])
+            let t = jwt::sign_until(&signing, alg, Role::Publisher, &["*"], probe_token_expiry())
                 .map_err(|e| format!("cannot sign with {key}: {e}"))?;
             Ok(Some((t, "signed with symfony/config/jwt/mercure-private.pem (ES256)", true)))
         }
