@@ -466,3 +466,32 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Attack 9, preflight: a hub binary that never answers `version` is stopped, and every
+/// missing prerequisite is listed at once with its staged path, exit 3.
+#[test]
+fn preflight_lists_everything_and_never_hangs() {
+    let s = stage();
+    let b = s.bundle("b", &[]);
+    let sleeper = s.tmp.path().join("sleeping-hub");
+    std::fs::write(&sleeper, "#!/bin/sh\nsleep 120\n").unwrap();
+    std::fs::set_permissions(&sleeper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::remove_file(s.root.join("etc/nginx/nginx.conf")).unwrap();
+    std::fs::remove_dir_all(s.root.join("etc/letsencrypt")).unwrap();
+    let root = s.root.to_str().unwrap();
+    let started = Instant::now();
+    let o = run_within(
+        &["apply", b.to_str().unwrap(), "--root", root, "--hub-binary", sleeper.to_str().unwrap(), "--dry-run"],
+        60,
+    );
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(40), "{:?}", started.elapsed());
+    let err = stderr(&o);
+    for staged in
+        [format!("{root}/etc/nginx/nginx.conf"), format!("{root}/etc/letsencrypt/live/{DOMAIN}/fullchain.pem")]
+    {
+        assert!(err.contains(&staged), "{staged}: {err}");
+    }
+    assert!(err.contains("did not finish within"), "{err}");
+    nothing_installed(&s.root);
+}

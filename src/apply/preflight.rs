@@ -194,6 +194,20 @@ mod tests {
     }
 
     #[test]
+    fn a_program_that_never_ends_is_stopped() {
+        let t = std::time::Instant::now();
+        let mut sleeper = std::process::Command::new("sh");
+        sleeper.args(["-c", "sleep 30"]);
+        let e = output_within(&mut sleeper, std::time::Duration::from_millis(300)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        let mut echo = std::process::Command::new("echo");
+        echo.arg("Mercure.rocks 0.24.2");
+        let out = output_within(&mut echo, std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(parse_hub_version(&String::from_utf8_lossy(&out.stdout)), Some((0, 24, 2)));
+    }
+
+    #[test]
     fn ports() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         assert!(!port_free(l.local_addr().unwrap().port()));
