@@ -153,6 +153,10 @@ impl Root {
         &self.path
     }
 
+    pub fn try_clone(&self) -> io::Result<Root> {
+        Ok(Root { fd: self.fd.try_clone()?, path: self.path.clone() })
+    }
+
     /// Where `path` (absolute on the machine) is, for messages: the staged path under `--root`.
     pub fn show(&self, path: &str) -> String {
         show(&self.path, path)

@@ -205,9 +205,12 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
                     file_status(&mut change, root, dest, &want, *mode, (owner, group), ctx, &ids, READ_CAP);
                     // A Symfony file a person wrote (not one apply installed) is merged by hand.
                     let hash = change.current.as_deref().map(super::backup::sha256_hex);
+                    // (One too large to read back is a person's too.)
+                    let exists = root.lstat(dest).ok().flatten().is_some();
                     if *part == Part::Symfony
                         && change.todo()
-                        && change.current.as_ref().is_some_and(|c| *c != want)
+                        && exists
+                        && change.current.as_ref().is_none_or(|c| *c != want)
                         && installed.get(dest) != hash.as_ref()
                     {
                         change.status = Status::Skipped(format!(

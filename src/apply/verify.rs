@@ -104,6 +104,11 @@ impl Reader<'_> {
 
     /// The file's bytes; `None` (with the problem noted) when it cannot be used.
     fn read(&mut self, rel: &str) -> Option<Vec<u8>> {
+        self.read_if(rel, true)
+    }
+
+    /// Like [`Reader::read`]; a missing file is a problem only when `required`.
+    fn read_if(&mut self, rel: &str, required: bool) -> Option<Vec<u8>> {
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let d = self.dir(dir)?;
         match d.read(name, BUNDLE_CAP) {
@@ -112,7 +117,9 @@ impl Reader<'_> {
                 Some(bytes)
             }
             Ok(None) => {
-                self.problems.insert(format!("the bundle has no {rel}: render it again"));
+                if required {
+                    self.problems.insert(format!("the bundle has no {rel}: render it again"));
+                }
                 None
             }
             Err(e) => {
@@ -147,7 +154,8 @@ pub fn read_bundle(
     if let Ok(meta) = r.top.meta() {
         r.check(&root.display().to_string(), &meta);
     }
-    let manifest: Option<Manifest> = r.read(paths::state::MANIFEST).and_then(|b| serde_json::from_slice(&b).ok());
+    let manifest: Option<Manifest> =
+        r.read_if(paths::state::MANIFEST, false).and_then(|b| serde_json::from_slice(&b).ok());
     if manifest.is_none() && !accept_edits {
         r.problems.insert(format!(
             "{}/{} is missing or unreadable: apply installs only what `render` recorded; render the bundle again",
