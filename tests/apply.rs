@@ -97,6 +97,7 @@ fn staging_plan_backup_idempotence_rerender_and_rollback() {
     );
     assert!(plan.contains("dry run: nothing was changed"), "{plan}");
     assert_eq!(files_in(&root), pristine, "--dry-run changed the root");
+    assert!(!root.join("var").exists(), "--dry-run left folders behind (the lock's)");
 
     // No terminal and no --yes: exit 2, nothing changed.
     let o = apply(&bundle, &root, &hub, &[]);
