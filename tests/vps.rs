@@ -488,7 +488,8 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
     let site = share.join(format!("bundle/nginx/{DOMAIN}.conf"));
     let text = std::fs::read_to_string(&site).unwrap();
     std::fs::write(&site, text.replacen("server {", "server {\n\tno_such_directive on;", 1)).unwrap();
-    let (rc, log) = vm.sh(&apply_cmd("--yes"));
+    // The edit differs from what render recorded: accepted, so that nginx -t sees it.
+    let (rc, log) = vm.sh(&apply_cmd("--yes --accept-edits"));
     assert_eq!(rc, 1, "{log}");
     assert!(log.contains("step `nginx -t` failed") && log.contains("rolled back"), "{log}");
     check_restored(&mut vm, &etc_before, "broken site");
