@@ -273,7 +273,7 @@ answer_fields! {
     certificate: AbsPath = scalar("public_tls.certificate", AbsPath::parse) => |a| text(a.public_tls.certificate.as_str());
     certificate_key: AbsPath =
         scalar("public_tls.certificate_key", AbsPath::parse) => |a| text(a.public_tls.certificate_key.as_str());
-    acme_webroot: AbsPath = scalar("public_tls.acme_webroot", AbsPath::parse) => |a| text(a.public_tls.acme_webroot.as_str());
+    acme_webroot: AbsPath = scalar("public_tls.acme_webroot", crate::values::parse_web_dir) => |a| text(a.public_tls.acme_webroot.as_str());
     tls_profile: TlsProfile = scalar("public_tls.profile", TlsProfile::parse) => |a| text(a.public_tls.profile);
     hsts: Hsts = scalar("public_tls.hsts", Hsts::parse) => |a| text(a.public_tls.hsts);
     hsts_include_subdomains: bool =
@@ -292,7 +292,7 @@ answer_fields! {
     publish_origins: Vec<Origin> =
         list("hub.publish_origins", parse_publish_origin) => |a| items(a.hub.publish_origins.iter().map(Origin::as_str));
     jwt_algorithm: JwtAlgorithm = scalar("jwt.algorithm", JwtAlgorithm::parse) => |a| text(a.jwt_algorithm.as_str());
-    project_dir: AbsPath = scalar("symfony.project_dir", AbsPath::parse) => |a| text(a.symfony.project_dir.as_str());
+    project_dir: AbsPath = scalar("symfony.project_dir", crate::values::parse_web_dir) => |a| text(a.symfony.project_dir.as_str());
     php_fpm: FastcgiAddress = scalar("symfony.php_fpm", FastcgiAddress::parse) => |a| text(a.symfony.php_fpm.as_str());
     nginx_version: NginxVersionChoice = scalar("nginx.version", NginxVersionChoice::parse) => |a| match a.nginx.version {
         NginxVersionChoice::Auto => text("auto"),

@@ -8,6 +8,9 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
 /// Exit code for invalid answers or usage.
 pub const EXIT_USAGE: i32 = 2;
+/// Exit code for `apply` refusing a machine or bundle before changing anything
+/// (a missing prerequisite, an unsafe destination, an untrusted bundle).
+pub const EXIT_PREFLIGHT: i32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -17,6 +20,8 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Failed(String),
+    #[error("{0}")]
+    Preflight(String),
     #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
     #[error(transparent)]
@@ -31,6 +36,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::InvalidAnswers(_) | Error::Usage(_) => EXIT_USAGE,
+            Error::Preflight(_) => EXIT_PREFLIGHT,
             _ => EXIT_FAILURE,
         }
     }

@@ -21,6 +21,7 @@ pub mod error;
 pub mod formats;
 pub mod generate;
 pub mod host;
+pub mod install_plan;
 pub mod jwt;
 pub mod loadtest;
 pub mod net;

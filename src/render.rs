@@ -54,7 +54,7 @@ struct Context<'a> {
     /// `MERCURE_JWT_SECRET` for HMAC algorithms.
     symfony_jwt_secret: &'a str,
     /// INSTALL.md's commands, from the plan of actions `apply` runs.
-    install: crate::apply::install_doc::InstallDoc,
+    install: crate::install_plan::install_doc::InstallDoc,
 }
 
 /// Formats a value for a systemd `EnvironmentFile` / dotenv line: bare when it is a
@@ -81,7 +81,7 @@ fn describe(e: &tera::Error) -> String {
 pub fn render(plan: &Plan, secrets: &Secrets) -> Result<Bundle, RenderError> {
     let ctx = Context {
         plan,
-        install: crate::apply::install_doc::install_doc(plan),
+        install: crate::install_plan::install_doc::install_doc(plan),
         hub_jwt_key: env_value(secrets.jwt.hub_key()),
         symfony_jwt_secret: match &secrets.jwt {
             SigningKey::Hmac(s) => s,

@@ -424,6 +424,104 @@ impl JwtAlgorithm {
     }
 }
 
+/// Folders that hold the system itself: a web folder there would have `apply` (as
+/// root) change the owner and mode of, or write files into, the system's own files.
+const SYSTEM_TREES: &[&str] = &[
+    "/root",
+    "/etc",
+    "/boot",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/tmp",
+    "/var/tmp",
+];
+/// Folders that hold other folders: fine to be below, not to be.
+const SHARED_PARENTS: &[&str] = &[
+    "/",
+    "/usr",
+    "/usr/local",
+    "/usr/share",
+    "/var",
+    "/var/lib",
+    "/var/log",
+    "/var/cache",
+    "/var/www",
+    "/var/spool",
+    "/var/mail",
+    "/home",
+    "/srv",
+    "/opt",
+    "/mnt",
+    "/media",
+];
+
+/// An absolute path for a folder the web server serves or a project lives in
+/// (`public_tls.acme_webroot`, `symfony.project_dir`): never a system folder.
+pub fn parse_web_dir(s: &str) -> Result<AbsPath, String> {
+    let p = AbsPath::parse(s)?;
+    let path = p.as_str();
+    if let Some(tree) = SYSTEM_TREES.iter().find(|t| path == **t || path.starts_with(&format!("{t}/"))) {
+        return Err(format!(
+            "`{path}` is in {tree}, a system folder: apply (as root) would create it, set its owner and mode, or              write into it; use a folder of its own such as /var/www/app"
+        ));
+    }
+    if SHARED_PARENTS.contains(&path) {
+        return Err(format!(
+            "`{path}` holds other folders of the system: apply (as root) would set its owner and mode; use a              folder of its own below it, such as /var/www/app"
+        ));
+    }
+    Ok(p)
+}
+
+/// Debian's own system accounts: the hub needs one of its own, as an account shared
+/// with another service (php-fpm's `www-data`, `nobody`) would let that service read
+/// the hub's keys and the hub read that service's files.
+const SYSTEM_ACCOUNTS: &[&str] = &[
+    "root",
+    "daemon",
+    "bin",
+    "sys",
+    "sync",
+    "games",
+    "man",
+    "lp",
+    "mail",
+    "news",
+    "uucp",
+    "proxy",
+    "www-data",
+    "backup",
+    "list",
+    "irc",
+    "gnats",
+    "_gnats",
+    "nobody",
+    "_apt",
+    "systemd-network",
+    "systemd-resolve",
+    "systemd-timesync",
+    "messagebus",
+    "sshd",
+    "nginx",
+    "caddy",
+    "postgres",
+    "mysql",
+    "redis",
+    "polkitd",
+    "_chrony",
+    "ntp",
+];
+
 /// A Unix user name for the hub's service account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -440,6 +538,12 @@ impl UnixUser {
         }
         if s == "root" {
             return Err("the hub must not run as root".into());
+        }
+        if SYSTEM_ACCOUNTS.contains(&s) {
+            return Err(format!(
+                "`{s}` is a system account another service uses: the hub needs its own (apply creates it), as a \
+                 shared account would let that service read the hub's keys; e.g. mercure"
+            ));
         }
         Ok(Self(s.into()))
     }
@@ -609,6 +713,28 @@ mod tests {
         assert!(AdminAddress::parse("localhost:+2019").is_err());
         assert!(Port::parse("+3000").is_err());
         assert_eq!(FastcgiAddress::parse("127.0.0.1:9000").unwrap().loopback_port(), Some(9000));
+    }
+
+    #[test]
+    fn web_folders_are_not_system_folders() {
+        for ok in ["/var/www/app", "/srv/shop", "/var/www/letsencrypt", "/home/deploy/app", "/var/lib/app"] {
+            assert!(parse_web_dir(ok).is_ok(), "{ok}");
+        }
+        for bad in
+            ["/", "/root", "/etc", "/etc/nginx", "/usr", "/bin", "/boot", "/var/lib", "/var/lib/", "/var/www", "/tmp/x"]
+        {
+            let e = parse_web_dir(bad).unwrap_err();
+            assert!(e.contains("system") || e.contains("holds other folders"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_hub_gets_an_account_of_its_own() {
+        assert!(UnixUser::parse("mercure").is_ok());
+        for shared in ["www-data", "nobody", "daemon"] {
+            assert!(UnixUser::parse(shared).unwrap_err().contains("system account"), "{shared}");
+        }
+        assert!(UnixUser::parse("root").unwrap_err().contains("root"));
     }
 
     #[test]

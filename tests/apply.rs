@@ -30,7 +30,7 @@ fn debian_nginx_conf() -> String {
 }
 
 /// A staging root with Debian's nginx.conf and a public certificate for `domain`.
-fn staging_root(dir: &Path, domain: &str) -> PathBuf {
+pub fn staging_root(dir: &Path, domain: &str) -> PathBuf {
     let root = dir.join("root");
     std::fs::create_dir_all(root.join("etc/nginx/sites-available")).unwrap();
     std::fs::create_dir_all(root.join("etc/nginx/sites-enabled")).unwrap();
@@ -43,7 +43,7 @@ fn staging_root(dir: &Path, domain: &str) -> PathBuf {
     root
 }
 
-fn render(fixture_name: &str, out: &Path, sets: &[String]) {
+pub fn render(fixture_name: &str, out: &Path, sets: &[String]) {
     let answers = fixture(fixture_name);
     let mut args = vec!["render", "--answers", answers.to_str().unwrap(), "--out", out.to_str().unwrap()];
     for s in sets {
@@ -53,7 +53,7 @@ fn render(fixture_name: &str, out: &Path, sets: &[String]) {
     assert!(o.status.success(), "render: {}", stderr(&o));
 }
 
-fn apply(bundle: &Path, root: &Path, hub: &Path, extra: &[&str]) -> Output {
+pub fn apply(bundle: &Path, root: &Path, hub: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["apply", bundle.to_str().unwrap(), "--root", root.to_str().unwrap()];
     args.extend(["--hub-binary", hub.to_str().unwrap()]);
     args.extend(extra);
@@ -97,6 +97,7 @@ fn staging_plan_backup_idempotence_rerender_and_rollback() {
     );
     assert!(plan.contains("dry run: nothing was changed"), "{plan}");
     assert_eq!(files_in(&root), pristine, "--dry-run changed the root");
+    assert!(!root.join("var").exists(), "--dry-run left folders behind (the lock's)");
 
     // No terminal and no --yes: exit 2, nothing changed.
     let o = apply(&bundle, &root, &hub, &[]);
@@ -171,18 +172,21 @@ fn etc_state_of(m: &std::collections::BTreeMap<String, Vec<u8>>) -> std::collect
 }
 
 #[test]
-fn preflight_refuses_with_exit_2_and_changes_nothing() {
+fn preflight_refuses_with_exit_3_and_changes_nothing() {
     let hub = hub_binary();
     let tmp = tempfile::tempdir().unwrap();
     let root = staging_root(tmp.path(), "app.example.com");
     let pristine = files_in(&root);
-    let refused = |bundle: &Path, hub: &Path, what: &str| {
-        let o = apply(bundle, &root, hub, &["--yes"]);
-        assert_eq!(o.status.code(), Some(2), "{what}: {}{}", stdout(&o), stderr(&o));
+    let refused_with = |bundle: &Path, hub: &Path, what: &str, extra: &[&str]| {
+        let mut args = vec!["--yes"];
+        args.extend(extra);
+        let o = apply(bundle, &root, hub, &args);
+        assert_eq!(o.status.code(), Some(3), "{what}: {}{}", stdout(&o), stderr(&o));
         assert!(stderr(&o).contains("preflight failed, nothing was changed"), "{what}: {}", stderr(&o));
         assert_eq!(files_in(&root), pristine, "{what} changed the root");
         stderr(&o)
     };
+    let refused = |bundle: &Path, hub: &Path, what: &str| refused_with(bundle, hub, what, &[]);
 
     // Rendered for another nginx version than the one installed here (1.22).
     let b126 = tmp.path().join("b126");
@@ -201,7 +205,8 @@ fn preflight_refuses_with_exit_2_and_changes_nothing() {
     let text = std::fs::read_to_string(&site).unwrap();
     assert!(text.lines().next().unwrap().contains(", nginx 1.22.1)"), "{text}");
     std::fs::write(&site, text.replacen(", nginx 1.22.1)", ", nginx 1.26.2)", 1)).unwrap();
-    let e = refused(&auto, &hub, "auto bundle from an nginx 1.26 machine");
+    // The edited line differs from what render recorded: accepted, as a bundle rendered there would hold it.
+    let e = refused_with(&auto, &hub, "auto bundle from an nginx 1.26 machine", &["--accept-edits"]);
     assert!(e.contains("rendered for nginx 1.26.2"), "{e}");
 
     // The hub port held by another program.

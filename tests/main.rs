@@ -16,6 +16,8 @@ mod admin_socket;
 #[cfg(feature = "real-stack")]
 mod apply;
 #[cfg(feature = "real-stack")]
+mod apply_attacks;
+#[cfg(feature = "real-stack")]
 mod check;
 #[cfg(feature = "real-stack")]
 mod check_lint;

@@ -466,13 +466,13 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
         assert_eq!(vm.ok(SITE_ANSWERS), site_before, "{what}: the site answers differently");
     };
 
-    // 1. Another program holds the new hub port: refused before any change (exit 2).
+    // 1. Another program holds the new hub port: refused before any change (exit 3).
     let etc_before = etc(&mut vm);
     render(&share, &["hub.port=9555"]);
     vm.ok("systemd-run --unit vps-holder python3 -m http.server 9555 --bind 127.0.0.1 && \
          for i in $(seq 150); do ss -ltn | grep -q '127.0.0.1:9555 ' && exit 0; sleep 0.2; done; exit 1");
     let (rc, log) = vm.sh(&apply_cmd("--yes"));
-    assert_eq!(rc, 2, "{log}");
+    assert_eq!(rc, 3, "{log}");
     assert!(log.contains("the hub port 127.0.0.1:9555 is taken"), "{log}");
     vm.ok("systemctl stop vps-holder");
     check_restored(&mut vm, &etc_before, "port held");
@@ -488,7 +488,8 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
     let site = share.join(format!("bundle/nginx/{DOMAIN}.conf"));
     let text = std::fs::read_to_string(&site).unwrap();
     std::fs::write(&site, text.replacen("server {", "server {\n\tno_such_directive on;", 1)).unwrap();
-    let (rc, log) = vm.sh(&apply_cmd("--yes"));
+    // The edit differs from what render recorded: accepted, so that nginx -t sees it.
+    let (rc, log) = vm.sh(&apply_cmd("--yes --accept-edits"));
     assert_eq!(rc, 1, "{log}");
     assert!(log.contains("step `nginx -t` failed") && log.contains("rolled back"), "{log}");
     check_restored(&mut vm, &etc_before, "broken site");

@@ -1,19 +1,26 @@
 //! Backups: before `apply` changes a path, its previous state (contents, kind, mode,
 //! owner, hash) is saved under `/var/lib/mercure-setup/backups/TIMESTAMP/` with a
 //! manifest, together with which services were active. `restore` puts every path
-//! back as it was, including removing what did not exist before.
+//! back as it was, including removing what did not exist before. Both go through
+//! `beneath`'s descriptors: a backup read or restored never follows a link, and a
+//! manifest naming a path outside the root or a copy outside the backup is refused.
 
-use std::fs;
 use std::io;
-use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
+
+use super::beneath::{self, Dir, Kind, Root};
+use super::changes::{BINARY_CAP, READ_CAP};
 
 use serde::{Deserialize, Serialize};
+
+use crate::install_plan::steps::Services;
 use sha2::{Digest as _, Sha256};
 
 /// Where backups live, relative to the root.
-pub const BACKUPS_DIR: &str = "var/lib/mercure-setup/backups";
+pub const BACKUPS_DIR: &str = "/var/lib/mercure-setup/backups";
+/// The folder of apply's own records (backups, installed hashes, the lock), relative to the root.
+pub const STATE_DIR: &str = "/var/lib/mercure-setup";
 const MANIFEST: &str = "manifest.json";
+const FILES: &str = "files";
 
 /// What a path was before `apply` touched it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,29 +39,16 @@ pub struct Entry {
     pub before: Before,
 }
 
-/// The services' state before the change, restored on rollback.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Services {
-    pub hub_active: bool,
-    pub hub_enabled: bool,
-    pub nginx_active: bool,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub timestamp: String,
     pub bundle: String,
     pub tool_version: String,
+    /// The services' state before the change, restored on rollback.
     pub services: Services,
     /// Whether this apply created the hub's system user.
     pub created_user: Option<String>,
     pub entries: Vec<Entry>,
-}
-
-/// A backup folder being filled.
-pub struct Backup {
-    pub dir: PathBuf,
-    pub manifest: Manifest,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -63,11 +57,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
-}
-
-/// `path` (absolute) under `root`.
-pub fn under(root: &Path, path: &str) -> PathBuf {
-    root.join(path.trim_start_matches('/'))
 }
 
 /// A UTC timestamp for a folder name, e.g. `20261202T051500Z`.
@@ -84,21 +73,30 @@ pub fn timestamp_now() -> String {
     )
 }
 
+/// A backup folder being filled.
+pub struct Backup {
+    pub dir: Dir,
+    files: Dir,
+    pub manifest: Manifest,
+}
+
 impl Backup {
     /// Creates `BACKUPS_DIR/TIMESTAMP` (with a suffix if it exists), mode 0700: it holds secrets.
-    pub fn create(root: &Path, bundle: &str, services: Services) -> io::Result<Backup> {
-        let base = under(root, BACKUPS_DIR);
-        fs::create_dir_all(&base)?;
-        fs::set_permissions(&base, fs::Permissions::from_mode(0o700))?;
+    pub fn create(root: &Root, bundle: &str, services: Services) -> io::Result<Backup> {
+        let lib = root.make_dir(STATE_DIR, 0o755)?;
+        let base = lib.make_sub("backups", 0o700)?;
+        base.set_meta(0o700, None)?;
         let stamp = timestamp_now();
-        let (dir, timestamp) = (0..100)
-            .map(|n| if n == 0 { stamp.clone() } else { format!("{stamp}-{n}") })
-            .find_map(|t| {
-                let d = base.join(&t);
-                fs::create_dir(&d).ok().map(|()| (d, t))
-            })
-            .ok_or_else(|| io::Error::other("cannot create a backup folder"))?;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        let mut found = None;
+        for n in 0..100 {
+            let t = if n == 0 { stamp.clone() } else { format!("{stamp}-{n}") };
+            if let Some(d) = base.new_sub(&t, 0o700)? {
+                found = Some((d, t));
+                break;
+            }
+        }
+        let (dir, timestamp) = found.ok_or_else(|| io::Error::other("cannot create a backup folder"))?;
+        let files = dir.make_sub(FILES, 0o700)?;
         let manifest = Manifest {
             timestamp,
             bundle: bundle.into(),
@@ -107,33 +105,44 @@ impl Backup {
             created_user: None,
             entries: Vec::new(),
         };
-        let b = Backup { dir, manifest };
+        let b = Backup { dir, files, manifest };
         b.save()?;
         Ok(b)
     }
 
+    /// Where the backup is, for messages.
+    pub fn shown(&self) -> String {
+        self.dir.shown()
+    }
+
     /// Records `path`'s current state (once) and saves the manifest before the change is made.
-    pub fn record(&mut self, root: &Path, path: &str) -> io::Result<()> {
+    pub fn record(&mut self, root: &Root, path: &str) -> io::Result<()> {
         if self.manifest.entries.iter().any(|e| e.path == path) {
             return Ok(());
         }
-        let real = under(root, path);
-        let before = match fs::symlink_metadata(&real) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Before::Absent,
-            Err(e) => return Err(e),
-            Ok(m) if m.file_type().is_symlink() => {
-                Before::Symlink { target: fs::read_link(&real)?.to_string_lossy().into_owned() }
-            }
-            Ok(m) if m.is_dir() => Before::Dir { mode: m.mode() & 0o7777, uid: m.uid(), gid: m.gid() },
-            Ok(m) => {
-                let bytes = fs::read(&real)?;
-                let saved = format!("files/{}", self.manifest.entries.len());
-                let dest = self.dir.join(&saved);
-                fs::create_dir_all(self.dir.join("files"))?;
-                fs::write(&dest, &bytes)?;
-                fs::set_permissions(&dest, fs::Permissions::from_mode(0o600))?;
-                Before::File { mode: m.mode() & 0o7777, uid: m.uid(), gid: m.gid(), sha256: sha256_hex(&bytes), saved }
-            }
+        let (dir, name) = root.parent(path)?;
+        let meta = match &dir {
+            Some(d) => d.lstat(name)?,
+            None => None,
+        };
+        let before = match (meta, &dir) {
+            (None, _) | (_, None) => Before::Absent,
+            (Some(m), Some(d)) => match m.kind {
+                Kind::Symlink => Before::Symlink { target: d.read_link(name)? },
+                Kind::Dir => Before::Dir { mode: m.mode, uid: m.uid, gid: m.gid },
+                Kind::File => {
+                    let (bytes, m) = d
+                        .read(name, BINARY_CAP)?
+                        .ok_or_else(|| io::Error::other(format!("{} vanished", root.show(path))))?;
+                    let n = self.manifest.entries.len().to_string();
+                    self.files.write(&n, &bytes, 0o600, None)?;
+                    let saved = format!("{FILES}/{n}");
+                    Before::File { mode: m.mode, uid: m.uid, gid: m.gid, sha256: sha256_hex(&bytes), saved }
+                }
+                other => {
+                    return Err(io::Error::other(format!("{} is {}: not backed up", root.show(path), other.name())));
+                }
+            },
         };
         self.manifest.entries.push(Entry { path: path.into(), before });
         self.save()
@@ -141,84 +150,133 @@ impl Backup {
 
     pub fn save(&self) -> io::Result<()> {
         let text = serde_json::to_string_pretty(&self.manifest).map_err(io::Error::other)?;
-        let tmp = self.dir.join(".manifest.tmp");
-        fs::write(&tmp, text + "\n")?;
-        fs::rename(tmp, self.dir.join(MANIFEST))
+        self.dir.write(MANIFEST, format!("{text}\n").as_bytes(), 0o600, None)
     }
 }
 
-/// Reads a backup: the named one, or the newest.
-pub fn load(root: &Path, timestamp: Option<&str>) -> Result<(PathBuf, Manifest), String> {
-    let base = under(root, BACKUPS_DIR);
+/// A backup read back: its folder and its checked manifest.
+pub struct Loaded {
+    pub dir: Dir,
+    pub manifest: Manifest,
+}
+
+/// Reads a backup: the named one, or the newest; its manifest must pass [`validate`].
+pub fn load(root: &Root, timestamp: Option<&str>) -> Result<Loaded, String> {
+    let base = root
+        .dir(BACKUPS_DIR)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no backups in {}", root.show(BACKUPS_DIR)))?;
     let name = match timestamp {
         Some(t) => {
-            if t.contains('/') || t.starts_with('.') {
+            if t.contains('/') || t.starts_with('.') || t.is_empty() {
                 return Err(format!("`{t}` is not a backup name"));
             }
             t.to_string()
         }
         None => {
-            let mut names: Vec<String> = fs::read_dir(&base)
-                .map_err(|e| format!("no backups in {}: {e}", base.display()))?
-                .filter_map(Result::ok)
-                .filter(|e| e.path().join(MANIFEST).is_file())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect();
-            names.sort();
-            names.pop().ok_or_else(|| format!("no backups in {}", base.display()))?
+            let mut names = base.list().map_err(|e| e.to_string())?;
+            names.retain(|n| !n.starts_with('.'));
+            names.pop().ok_or_else(|| format!("no backups in {}", root.show(BACKUPS_DIR)))?
         }
     };
-    let dir = base.join(&name);
-    let text = fs::read_to_string(dir.join(MANIFEST)).map_err(|e| format!("backup {name}: {e}"))?;
-    let manifest = serde_json::from_str(&text).map_err(|e| format!("backup {name}: bad manifest: {e}"))?;
-    Ok((dir, manifest))
+    let dir = base.sub(&name).map_err(|e| e.to_string())?.ok_or_else(|| format!("no backup {name}"))?;
+    let (text, _) = dir
+        .read(MANIFEST, READ_CAP)
+        .map_err(|e| format!("backup {name}: {e}"))?
+        .ok_or_else(|| format!("backup {name} has no manifest"))?;
+    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| format!("backup {name}: bad manifest: {e}"))?;
+    validate(&manifest).map_err(|e| format!("backup {name}: {e}"))?;
+    Ok(Loaded { dir, manifest })
+}
+
+/// A manifest names only absolute plain paths (no `..`, no `.`, no empty part) and copies
+/// inside the backup's own `files/` folder.
+pub fn validate(m: &Manifest) -> Result<(), String> {
+    for e in &m.entries {
+        if !e.path.starts_with('/') || e.path == "/" {
+            return Err(format!("{:?} is not an absolute path below the root", e.path));
+        }
+        beneath::components(&e.path).map_err(|e| e.to_string())?;
+        if let Before::File { saved, .. } = &e.before {
+            let n = saved.strip_prefix("files/").unwrap_or_default();
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("the copy of {} is {saved:?}, not a file of the backup", e.path));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a restore would do to each path, in order (last change first).
+pub fn restore_plan(m: &Manifest) -> Vec<String> {
+    m.entries
+        .iter()
+        .rev()
+        .map(|e| match &e.before {
+            Before::Absent => format!("remove {} (it did not exist)", e.path),
+            Before::Symlink { target } => format!("link {} -> {target}", e.path),
+            Before::Dir { mode, uid, gid } => format!("folder {} ({uid}:{gid} {mode:04o})", e.path),
+            Before::File { mode, uid, gid, .. } => format!("file {} ({uid}:{gid} {mode:04o}) from the backup", e.path),
+        })
+        .collect()
 }
 
 /// Puts every recorded path back, last change first; returns the paths restored.
 /// `chown` is false under `--root`, where owners are not set.
-pub fn restore(root: &Path, dir: &Path, manifest: &Manifest, chown: bool) -> Result<Vec<String>, String> {
+pub fn restore(root: &Root, backup: &Dir, manifest: &Manifest, chown: bool) -> Result<Vec<String>, String> {
+    validate(manifest)?;
+    let files = backup.sub(FILES).map_err(|e| e.to_string())?;
     let mut done = Vec::new();
     for entry in manifest.entries.iter().rev() {
-        let real = under(root, &entry.path);
         let fail = |e: io::Error| format!("restoring {}: {e}", entry.path);
-        let current = fs::symlink_metadata(&real).ok();
-        match &entry.before {
-            Before::Absent => match current {
-                Some(m) if m.is_dir() => {
+        let (parent, name) = beneath::split(&entry.path).map_err(fail)?;
+        let owner = |uid: u32, gid: u32| chown.then_some((uid, gid));
+        if entry.before == Before::Absent {
+            if let Some(d) = root.dir(parent).map_err(fail)? {
+                match d.lstat(name).map_err(fail)? {
                     // Only an empty folder goes: anything in it was not ours to remove.
-                    let _ = fs::remove_dir(&real);
+                    Some(m) if m.kind == Kind::Dir => {
+                        let _ = d.remove(name);
+                    }
+                    Some(_) => d.remove(name).map_err(fail)?,
+                    None => {}
                 }
-                Some(_) => fs::remove_file(&real).map_err(fail)?,
-                None => {}
-            },
+            }
+            done.push(entry.path.clone());
+            continue;
+        }
+        let d = root.make_dir(parent, 0o755).map_err(fail)?;
+        let current = d.lstat(name).map_err(fail)?;
+        match &entry.before {
+            Before::Absent => {}
             Before::Symlink { target } => {
-                if current.is_some() {
-                    remove_any(&real).map_err(fail)?;
+                if current.is_some_and(|m| m.kind == Kind::Dir) {
+                    d.remove(name).map_err(fail)?;
                 }
-                std::os::unix::fs::symlink(target, &real).map_err(fail)?;
+                d.symlink(name, target).map_err(fail)?;
             }
             Before::Dir { mode, uid, gid } => {
-                if current.as_ref().is_some_and(|m| !m.is_dir()) {
-                    remove_any(&real).map_err(fail)?;
+                if current.is_some_and(|m| m.kind != Kind::Dir) {
+                    d.remove(name).map_err(fail)?;
                 }
-                fs::create_dir_all(&real).map_err(fail)?;
-                set_meta(&real, *mode, *uid, *gid, chown).map_err(fail)?;
+                d.make_sub(name, *mode).and_then(|s| s.set_meta(*mode, owner(*uid, *gid))).map_err(fail)?;
             }
             Before::File { mode, uid, gid, sha256, saved } => {
-                let bytes = fs::read(dir.join(saved)).map_err(fail)?;
+                let copy = saved.strip_prefix("files/").unwrap_or_default();
+                let bytes = files
+                    .as_ref()
+                    .ok_or_else(|| format!("the backup has no {FILES}/ folder"))?
+                    .read(copy, BINARY_CAP)
+                    .map_err(fail)?
+                    .ok_or_else(|| format!("the backup copy of {} is missing", entry.path))?
+                    .0;
                 if sha256_hex(&bytes) != *sha256 {
                     return Err(format!("backup copy of {} does not match its hash", entry.path));
                 }
-                if current.as_ref().is_some_and(|m| m.is_dir() || m.file_type().is_symlink()) {
-                    remove_any(&real).map_err(fail)?;
+                if current.is_some_and(|m| m.kind == Kind::Dir) {
+                    d.remove(name).map_err(fail)?;
                 }
-                let tmp = real.with_file_name(format!(
-                    ".{}.mercure-setup-restore",
-                    real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-                ));
-                fs::write(&tmp, &bytes).map_err(fail)?;
-                set_meta(&tmp, *mode, *uid, *gid, chown).map_err(fail)?;
-                fs::rename(&tmp, &real).map_err(fail)?;
+                d.write(name, &bytes, *mode, owner(*uid, *gid)).map_err(fail)?;
             }
         }
         done.push(entry.path.clone());
@@ -226,26 +284,12 @@ pub fn restore(root: &Path, dir: &Path, manifest: &Manifest, chown: bool) -> Res
     Ok(done)
 }
 
-fn remove_any(p: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
-        Ok(_) => fs::remove_file(p),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Sets mode (and owner, when `chown`).
-pub fn set_meta(p: &Path, mode: u32, uid: u32, gid: u32, chown: bool) -> io::Result<()> {
-    if chown {
-        std::os::unix::fs::chown(p, Some(uid), Some(gid))?;
-    }
-    fs::set_permissions(p, fs::Permissions::from_mode(mode))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    use std::path::Path;
 
     #[test]
     fn record_and_restore_every_kind() {
@@ -255,9 +299,10 @@ mod tests {
         fs::write(r.join("etc/a/file"), "old").unwrap();
         fs::set_permissions(r.join("etc/a/file"), fs::Permissions::from_mode(0o640)).unwrap();
         std::os::unix::fs::symlink("x", r.join("etc/a/link")).unwrap();
-        let mut b = Backup::create(r, "/b", Services::default()).unwrap();
+        let staged = Root::open(r).unwrap();
+        let mut b = Backup::create(&staged, "/b", Services::default()).unwrap();
         for p in ["/etc/a/file", "/etc/a/link", "/etc/a/new", "/etc/a/newdir", "/etc/a"] {
-            b.record(r, p).unwrap();
+            b.record(&staged, p).unwrap();
         }
         // The change.
         fs::write(r.join("etc/a/file"), "new").unwrap();
@@ -267,14 +312,41 @@ mod tests {
         fs::write(r.join("etc/a/new"), "n").unwrap();
         fs::create_dir(r.join("etc/a/newdir")).unwrap();
 
-        let (dir, m) = load(r, None).unwrap();
-        assert_eq!(m, b.manifest);
-        let restored = restore(r, &dir, &m, false).unwrap();
+        let loaded = load(&staged, None).unwrap();
+        assert_eq!(loaded.manifest, b.manifest);
+        let restored = restore(&staged, &loaded.dir, &loaded.manifest, false).unwrap();
         assert_eq!(restored.len(), 5);
         assert_eq!(fs::read_to_string(r.join("etc/a/file")).unwrap(), "old");
         assert_eq!(fs::metadata(r.join("etc/a/file")).unwrap().mode() & 0o777, 0o640);
         assert_eq!(fs::read_link(r.join("etc/a/link")).unwrap(), Path::new("x"));
         assert!(!r.join("etc/a/new").exists() && !r.join("etc/a/newdir").exists());
-        assert!(load(r, Some("../x")).is_err());
+        assert!(load(&staged, Some("../x")).is_err());
+    }
+
+    #[test]
+    fn a_manifest_cannot_reach_outside() {
+        let entry = |path: &str, saved: &str| Entry {
+            path: path.into(),
+            before: Before::File { mode: 0o644, uid: 0, gid: 0, sha256: String::new(), saved: saved.into() },
+        };
+        let m = |e: Entry| Manifest {
+            timestamp: "t".into(),
+            bundle: "b".into(),
+            tool_version: "v".into(),
+            services: Services::default(),
+            created_user: None,
+            entries: vec![e],
+        };
+        assert!(validate(&m(entry("/etc/x", "files/0"))).is_ok());
+        for (path, saved) in [
+            ("/etc/../x", "files/0"),
+            ("etc/x", "files/0"),
+            ("/", "files/0"),
+            ("/etc/x", "/etc/shadow"),
+            ("/etc/x", "files/../../x"),
+            ("/etc/x", "files/"),
+        ] {
+            assert!(validate(&m(entry(path, saved))).is_err(), "{path} {saved}");
+        }
     }
 }

@@ -1,19 +1,26 @@
 //! Comparing the plan of actions with the machine: for each action, whether it is
-//! already in place, what it would replace, and the bytes it would write. This is
-//! what the printed plan shows and what makes a second `apply` a no-op.
+//! already in place, what it would replace, and the bytes it would write; and every
+//! destination that cannot be written safely (a link, FIFO, socket or device where a
+//! file or folder goes, a folder where a file goes), all listed at once before
+//! anything changes. This is what the printed plan shows and what makes a second
+//! `apply` a no-op.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::os::unix::fs::MetadataExt as _;
-use std::path::{Path, PathBuf};
 
-use super::actions::{Action, Part};
-use super::backup::{sha256_hex, under};
+use super::beneath::{Kind, Meta, Root};
 use super::nginx_conf;
+use crate::install_plan::actions::{Action, Part};
+use crate::install_plan::steps::Touched;
 
 /// Where apply remembers the hash of every file it installed (to tell its own files
 /// from ones a person wrote, e.g. an existing `.env.local`).
 pub const INSTALLED: &str = "/var/lib/mercure-setup/installed.json";
+
+/// Largest file apply reads back from the machine to compare (configuration files are
+/// a few kilobytes).
+pub const READ_CAP: u64 = 1 << 20;
+/// Largest hub binary apply reads (the release binary is about 50 MB).
+pub const BINARY_CAP: u64 = 512 << 20;
 
 /// What an action needs here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +39,8 @@ pub struct Change {
     pub action: Action,
     pub status: Status,
     pub contents: Option<Vec<u8>>,
+    /// What the destination holds now, when it is a file that differs.
+    pub current: Option<Vec<u8>>,
     /// For the nginx.conf edit: the unified diff.
     pub diff: Option<String>,
 }
@@ -42,19 +51,26 @@ impl Change {
     }
 }
 
+/// The services the changes to do concern.
+pub fn touched(changes: &[Change]) -> Touched {
+    crate::install_plan::steps::touched(changes.iter().filter(|c| c.todo()).map(|c| c.action.part()))
+}
+
 /// What the comparison needs to know about the run.
 pub struct Context<'a> {
-    pub root: &'a Path,
-    pub bundle: &'a Path,
-    pub hub_source: Option<&'a Path>,
+    pub root: &'a Root,
+    /// The bundle's files, read and verified (bundle-relative path -> bytes).
+    pub bundle: &'a BTreeMap<String, Vec<u8>>,
+    /// The hub binary given with `--hub-binary`, read.
+    pub hub: Option<&'a [u8]>,
     /// Owners are compared and set only on a real machine, not under `--root`.
     pub owners: bool,
 }
 
 /// user/group name -> id, from ROOT/etc/passwd and ROOT/etc/group.
-pub fn ids(root: &Path, file: &str) -> BTreeMap<String, u32> {
-    fs::read_to_string(under(root, file))
-        .unwrap_or_default()
+pub fn ids(root: &Root, file: &str) -> BTreeMap<String, u32> {
+    let bytes = root.read(file, READ_CAP).ok().flatten().unwrap_or_default();
+    String::from_utf8_lossy(&bytes)
         .lines()
         .filter_map(|l| {
             let mut f = l.split(':');
@@ -65,13 +81,12 @@ pub fn ids(root: &Path, file: &str) -> BTreeMap<String, u32> {
         .collect()
 }
 
-fn mode_owner_differs(m: &fs::Metadata, mode: u32, owner: &str, group: &str, ctx: &Context, users: &Ids) -> bool {
-    if m.mode() & 0o7777 != mode {
+fn mode_owner_differs(m: &Meta, mode: u32, owner: &str, group: &str, ctx: &Context, users: &Ids) -> bool {
+    if m.mode != mode {
         return true;
     }
     ctx.owners
-        && (users.users.get(owner).is_none_or(|&u| u != m.uid())
-            || users.groups.get(group).is_none_or(|&g| g != m.gid()))
+        && (users.users.get(owner).is_none_or(|&u| u != m.uid) || users.groups.get(group).is_none_or(|&g| g != m.gid))
 }
 
 pub struct Ids {
@@ -80,29 +95,71 @@ pub struct Ids {
 }
 
 impl Ids {
-    pub fn read(root: &Path) -> Ids {
+    pub fn read(root: &Root) -> Ids {
         Ids { users: ids(root, "/etc/passwd"), groups: ids(root, "/etc/group") }
     }
 }
 
-fn describe_existing(m: &fs::Metadata) -> String {
-    format!("{} {:04o} uid {} gid {}", if m.is_dir() { "folder" } else { "file" }, m.mode() & 0o7777, m.uid(), m.gid())
+/// Why `path` cannot take `want` (a file, a folder, or a link for `Kind::Symlink`).
+fn dest_problem(root: &Root, path: &str, want: Kind) -> Option<String> {
+    let meta = match root.lstat(path) {
+        Ok(m) => m?,
+        Err(e) => return Some(e.to_string()),
+    };
+    let fits = match want {
+        Kind::Symlink => matches!(meta.kind, Kind::Symlink | Kind::File),
+        k => meta.kind == k,
+    };
+    (!fits).then(|| {
+        format!(
+            "{} is {} where {} goes: move it away (mercure-setup never follows, opens, or deletes it)",
+            root.show(path),
+            meta.kind.name(),
+            if want == Kind::Dir { "a folder" } else { "a file" }
+        )
+    })
 }
 
-/// Compares every action with the machine under `ctx.root`.
-pub fn compare(actions: &[Action], ctx: &Context) -> Result<Vec<Change>, String> {
-    let ids = Ids::read(ctx.root);
-    let installed: BTreeMap<String, String> = fs::read_to_string(under(ctx.root, INSTALLED))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
+/// Compares every action with the machine under `ctx.root`: the changes, and every
+/// destination problem (nothing may change when there is one).
+// One arm per kind of action, each short; split, they would share half the state.
+#[allow(clippy::too_many_lines)]
+pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<String>), String> {
+    let root = ctx.root;
+    let ids = Ids::read(root);
+    let installed: BTreeMap<String, String> = root
+        .read(INSTALLED, READ_CAP)
+        .map_err(|e| e.to_string())?
+        .and_then(|t| serde_json::from_slice(&t).ok())
         .unwrap_or_default();
-    let project_missing = |dest: &str, part: Part| {
-        part == Part::Symfony && !symfony_root(dest).is_some_and(|p| under(ctx.root, &p).is_dir())
+    let mut problems = Vec::new();
+    let project_missing = |dest: &str, part: Part, problems: &mut Vec<String>| {
+        if part != Part::Symfony {
+            return false;
+        }
+        let Some(project) = symfony_root(dest) else { return true };
+        match root.lstat(&project) {
+            Ok(Some(m)) if m.kind == Kind::Dir => false,
+            Ok(None) => true,
+            Ok(Some(m)) => {
+                let p = format!("the Symfony project {} is {}, not a folder", root.show(&project), m.kind.name());
+                if !problems.contains(&p) {
+                    problems.push(p);
+                }
+                true
+            }
+            Err(e) => {
+                problems.push(e.to_string());
+                true
+            }
+        }
     };
     let mut out = Vec::new();
     for action in actions {
-        let mut change = Change { action: action.clone(), status: Status::InPlace, contents: None, diff: None };
+        let mut change =
+            Change { action: action.clone(), status: Status::InPlace, contents: None, current: None, diff: None };
         let todo = |s: &str| Status::Todo { replaces: s.to_string() };
+        let bundle_file = |src: &str| ctx.bundle.get(src).cloned().ok_or_else(|| format!("the bundle has no {src}"));
         match action {
             Action::CreateUser { user, .. } => {
                 if ids.users.contains_key(user) {
@@ -113,41 +170,48 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<Vec<Change>, String>
                 }
             }
             Action::InstallHub { dest } => {
-                let real = under(ctx.root, dest);
-                match ctx.hub_source {
-                    None if real.is_file() => {}
-                    None => return Err(format!("no hub binary at {dest}: pass --hub-binary FILE")),
-                    Some(src) => {
-                        let want = fs::read(src).map_err(|e| format!("reading {}: {e}", src.display()))?;
-                        change.status = file_status(&real, &want, 0o755, "root", "root", ctx, &ids);
-                        change.contents = Some(want);
+                problems.extend(dest_problem(root, dest, Kind::File));
+                match ctx.hub {
+                    None if root.lstat(dest).ok().flatten().is_some_and(|m| m.kind == Kind::File) => {}
+                    // Preflight names the missing binary.
+                    None => {}
+                    Some(want) => {
+                        file_status(&mut change, root, dest, want, 0o755, ("root", "root"), ctx, &ids, BINARY_CAP);
+                        change.current = None;
+                        change.contents = Some(want.to_vec());
                     }
                 }
             }
             Action::Dir { path, mode, owner, group, part } => {
-                if project_missing(path, *part) {
+                if project_missing(path, *part, &mut problems) {
                     change.status = Status::Skipped(missing_project(path));
+                } else if let Some(p) = dest_problem(root, path, Kind::Dir) {
+                    problems.push(p);
                 } else {
-                    match fs::symlink_metadata(under(ctx.root, path)) {
-                        Ok(m) if m.is_dir() && !mode_owner_differs(&m, *mode, owner, group, ctx, &ids) => {}
-                        Ok(m) => change.status = todo(&describe_existing(&m)),
-                        Err(_) => change.status = todo("nothing"),
+                    match root.lstat(path) {
+                        Ok(Some(m)) if !mode_owner_differs(&m, *mode, owner, group, ctx, &ids) => {}
+                        Ok(Some(m)) => change.status = todo(&m.describe()),
+                        _ => change.status = todo("nothing"),
                     }
                 }
             }
             Action::File { src, dest, owner, group, mode, part, .. } => {
-                let want = fs::read(ctx.bundle.join(src)).map_err(|e| format!("reading the bundle's {src}: {e}"))?;
-                let real = under(ctx.root, dest);
-                if project_missing(dest, *part) {
+                let want = bundle_file(src)?;
+                if project_missing(dest, *part, &mut problems) {
                     change.status = Status::Skipped(missing_project(dest));
+                } else if let Some(p) = dest_problem(root, dest, Kind::File) {
+                    problems.push(p);
                 } else {
-                    change.status = file_status(&real, &want, *mode, owner, group, ctx, &ids);
+                    file_status(&mut change, root, dest, &want, *mode, (owner, group), ctx, &ids, READ_CAP);
                     // A Symfony file a person wrote (not one apply installed) is merged by hand.
+                    let hash = change.current.as_deref().map(super::backup::sha256_hex);
+                    // (One too large to read back is a person's too.)
+                    let exists = root.lstat(dest).ok().flatten().is_some();
                     if *part == Part::Symfony
                         && change.todo()
-                        && real.is_file()
-                        && fs::read(&real).is_ok_and(|b| installed.get(dest) != Some(&sha256_hex(&b)))
-                        && fs::read(&real).is_ok_and(|b| b != want)
+                        && exists
+                        && change.current.as_ref().is_none_or(|c| *c != want)
+                        && installed.get(dest) != hash.as_ref()
                     {
                         change.status = Status::Skipped(format!(
                             "{dest} exists and was not written by mercure-setup: copy the MERCURE_* lines \
@@ -158,8 +222,22 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<Vec<Change>, String>
                 change.contents = Some(want);
             }
             Action::NginxLimits { path, .. } => {
-                let real = under(ctx.root, path);
-                let old = fs::read_to_string(&real).map_err(|e| format!("reading {path}: {e}"))?;
+                if let Some(p) = dest_problem(root, path, Kind::File) {
+                    problems.push(if root.lstat(path).ok().flatten().is_some_and(|m| m.kind == Kind::Symlink) {
+                        format!(
+                            "{} is a symbolic link: mercure-setup edits nginx.conf only as a file of its own, \
+                             so that the edit is backed up and undone as one (a link may point anywhere); replace \
+                             the link by the file it points to, or make the edit the plan shows by hand",
+                            root.show(path)
+                        )
+                    } else {
+                        p
+                    });
+                    continue;
+                }
+                // Preflight names a missing nginx.conf.
+                let Some(old) = root.read(path, READ_CAP).map_err(|e| e.to_string())? else { continue };
+                let old = String::from_utf8(old).map_err(|_| format!("{path} is not UTF-8 text"))?;
                 let limits = action.limits().ok_or("nginx limits")?;
                 if let Some(new) = nginx_conf::edit(&old, limits).map_err(|e| format!("{path}: {e}"))? {
                     change.diff = Some(nginx_conf::diff(path, &old, &new));
@@ -167,33 +245,54 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<Vec<Change>, String>
                     change.contents = Some(new.into_bytes());
                 }
             }
-            Action::EnableSite { link, target } => match fs::read_link(under(ctx.root, link)) {
-                Ok(t) if t == Path::new(target) => {}
-                Ok(t) => change.status = todo(&format!("a link to {}", t.display())),
-                Err(_) if under(ctx.root, link).exists() => change.status = todo("a file"),
-                Err(_) => change.status = todo("nothing"),
-            },
+            Action::EnableSite { link, target } => {
+                if let Some(p) = dest_problem(root, link, Kind::Symlink) {
+                    problems.push(p);
+                } else {
+                    let (dir, name) = root.parent(link).map_err(|e| e.to_string())?;
+                    match (root.lstat(link).ok().flatten().map(|m| m.kind), dir) {
+                        (Some(Kind::Symlink), Some(d)) => match d.read_link(name) {
+                            Ok(t) if t == *target => {}
+                            Ok(t) => change.status = todo(&format!("a link to {t}")),
+                            Err(e) => return Err(e.to_string()),
+                        },
+                        (Some(_), _) => change.status = todo("a file"),
+                        (None, _) => change.status = todo("nothing"),
+                    }
+                }
+            }
         }
         out.push(change);
     }
-    Ok(out)
+    Ok((out, problems))
 }
 
-fn file_status(real: &PathBuf, want: &[u8], mode: u32, owner: &str, group: &str, ctx: &Context, ids: &Ids) -> Status {
-    match fs::symlink_metadata(real) {
-        Err(_) => Status::Todo { replaces: "nothing".into() },
-        Ok(m) if !m.is_file() => Status::Todo { replaces: describe_existing(&m) },
-        Ok(m) => {
-            let same = fs::read(real).is_ok_and(|b| b == want);
-            if same && !mode_owner_differs(&m, mode, owner, group, ctx, ids) {
-                Status::InPlace
-            } else if same {
-                Status::Todo { replaces: format!("the same contents with {}", describe_existing(&m)) }
-            } else {
-                Status::Todo { replaces: format!("other contents ({})", describe_existing(&m)) }
-            }
-        }
-    }
+#[allow(clippy::too_many_arguments)]
+fn file_status(
+    change: &mut Change,
+    root: &Root,
+    dest: &str,
+    want: &[u8],
+    mode: u32,
+    (owner, group): (&str, &str),
+    ctx: &Context,
+    ids: &Ids,
+    cap: u64,
+) {
+    let Ok(Some(m)) = root.lstat(dest) else {
+        change.status = Status::Todo { replaces: "nothing".into() };
+        return;
+    };
+    let current = root.read(dest, cap).ok().flatten();
+    let same = current.as_deref() == Some(want);
+    change.status = if same && !mode_owner_differs(&m, mode, owner, group, ctx, ids) {
+        Status::InPlace
+    } else if same {
+        Status::Todo { replaces: format!("the same contents with {}", m.describe()) }
+    } else {
+        Status::Todo { replaces: format!("other contents ({})", m.describe()) }
+    };
+    change.current = current;
 }
 
 /// The Symfony project folder a Symfony path lies in (`.../config/...` or `.../.env.local`).

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 
-use super::actions::{Action, Part};
-use super::backup::{self, Backup, Manifest, Services, set_meta, sha256_hex, under};
-use super::changes::{Change, INSTALLED, Ids};
+use super::backup::{self, Backup, Manifest, sha256_hex};
+use super::beneath::{self, Dir, Root};
+use super::changes::{Change, INSTALLED, Ids, READ_CAP};
+use crate::install_plan::actions::Action;
+use crate::install_plan::steps::Services;
 use crate::plan::install;
 
 /// The hub's systemd unit name.
@@ -45,8 +46,10 @@ pub fn services_now() -> Services {
     }
 }
 
-/// Writes every change that is to do, recording each path in the backup first.
-pub fn write_changes(root: &Path, changes: &[Change], backup: &mut Backup, owners: bool) -> Result<(), String> {
+/// Writes every change that is to do, recording each path in the backup first. Every
+/// write goes through `beneath`: folders opened without following links, files made
+/// under a random name and renamed within their folder.
+pub fn write_changes(root: &Root, changes: &[Change], backup: &mut Backup, owners: bool) -> Result<(), String> {
     for c in changes.iter().filter(|c| c.todo()) {
         let fail = |e: std::io::Error| format!("{}: {e}", c.action.describe());
         if let Some(dest) = c.action.dest() {
@@ -59,72 +62,55 @@ pub fn write_changes(root: &Path, changes: &[Change], backup: &mut Backup, owner
                 backup.save().map_err(fail)?;
             }
             Action::Dir { path, owner, group, mode, .. } => {
-                let real = under(root, path);
-                fs::create_dir_all(&real).map_err(fail)?;
-                let (uid, gid) = owner_ids(root, owner, group, owners)?;
-                set_meta(&real, *mode, uid, gid, owners).map_err(fail)?;
+                let ids = owner_ids(root, owner, group, owners)?;
+                let d = root.make_dir(path, 0o755).map_err(fail)?;
+                d.set_meta(*mode, ids).map_err(fail)?;
             }
             Action::InstallHub { dest } => write_file(root, dest, c, 0o755, ("root", "root"), owners)?,
             Action::File { dest, owner, group, mode, .. } => write_file(root, dest, c, *mode, (owner, group), owners)?,
             Action::NginxLimits { path, .. } => {
-                let mode = fs::metadata(under(root, path)).map_or(0o644, |m| {
-                    use std::os::unix::fs::PermissionsExt as _;
-                    m.permissions().mode() & 0o7777
-                });
+                let mode = root.lstat(path).ok().flatten().map_or(0o644, |m| m.mode);
                 write_file(root, path, c, mode, ("root", "root"), owners)?;
             }
             Action::EnableSite { link, target } => {
-                let real = under(root, link);
-                if fs::symlink_metadata(&real).is_ok() {
-                    fs::remove_file(&real).map_err(fail)?;
-                }
-                std::os::unix::fs::symlink(target, &real).map_err(fail)?;
+                let (dir, name) = beneath::split(link).map_err(fail)?;
+                root.make_dir(dir, 0o755).and_then(|d| d.symlink(name, target)).map_err(fail)?;
             }
         }
     }
     remember_installed(root, changes, backup)
 }
 
-fn owner_ids(root: &Path, owner: &str, group: &str, owners: bool) -> Result<(u32, u32), String> {
+fn owner_ids(root: &Root, owner: &str, group: &str, owners: bool) -> Result<Option<(u32, u32)>, String> {
     if !owners {
-        return Ok((0, 0));
+        return Ok(None);
     }
     let ids = Ids::read(root);
     let uid = *ids.users.get(owner).ok_or_else(|| format!("no user {owner} on this machine"))?;
     let gid = *ids.groups.get(group).ok_or_else(|| format!("no group {group} on this machine"))?;
-    Ok((uid, gid))
+    Ok(Some((uid, gid)))
 }
 
-/// Temp file beside the target, owner and mode set, then one rename.
+/// The file through its folder's descriptor: temp file, owner and mode, one rename.
 fn write_file(
-    root: &Path,
+    root: &Root,
     dest: &str,
     c: &Change,
     mode: u32,
     (owner, group): (&str, &str),
     owners: bool,
 ) -> Result<(), String> {
-    let real = under(root, dest);
-    let fail = |e: std::io::Error| format!("writing {dest}: {e}");
     let bytes = c.contents.as_deref().ok_or_else(|| format!("nothing to write for {dest}"))?;
-    let parent = real.parent().ok_or_else(|| format!("{dest} has no folder"))?;
-    fs::create_dir_all(parent).map_err(fail)?;
-    let tmp = tempfile::Builder::new().prefix(".mercure-setup-").tempfile_in(parent).map_err(fail)?;
-    fs::write(tmp.path(), bytes).map_err(fail)?;
-    let (uid, gid) = owner_ids(root, owner, group, owners)?;
-    set_meta(tmp.path(), mode, uid, gid, owners).map_err(fail)?;
-    if fs::symlink_metadata(&real).is_ok_and(|m| m.is_dir()) {
-        fs::remove_dir_all(&real).map_err(fail)?;
-    }
-    tmp.persist(&real).map_err(|e| fail(e.error))?;
-    Ok(())
+    let ids = owner_ids(root, owner, group, owners)?;
+    let (dir, name) = beneath::split(dest).map_err(|e| e.to_string())?;
+    root.make_dir(dir, 0o755).and_then(|d| d.write(name, bytes, mode, ids)).map_err(|e| e.to_string())
 }
 
 /// Records the hash of every file now installed, so a later apply knows its own files.
-fn remember_installed(root: &Path, changes: &[Change], backup: &mut Backup) -> Result<(), String> {
-    let path = under(root, INSTALLED);
+fn remember_installed(root: &Root, changes: &[Change], backup: &mut Backup) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("{INSTALLED}: {e}");
     let mut map: BTreeMap<String, String> =
-        fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        root.read(INSTALLED, READ_CAP).ok().flatten().and_then(|t| serde_json::from_slice(&t).ok()).unwrap_or_default();
     let before = map.clone();
     for c in changes {
         if let (Action::File { dest, .. }, Some(b)) = (&c.action, &c.contents)
@@ -136,58 +122,10 @@ fn remember_installed(root: &Path, changes: &[Change], backup: &mut Backup) -> R
     if map == before {
         return Ok(());
     }
-    backup.record(root, INSTALLED).map_err(|e| format!("{INSTALLED}: {e}"))?;
+    backup.record(root, INSTALLED).map_err(fail)?;
     let text = serde_json::to_string_pretty(&map).map_err(|e| e.to_string())?;
-    fs::create_dir_all(path.parent().unwrap_or(root)).map_err(|e| format!("{INSTALLED}: {e}"))?;
-    fs::write(&path, text + "\n").map_err(|e| format!("{INSTALLED}: {e}"))
-}
-
-/// What changed, by the service it concerns.
-// One flag per service part, read as a set of facts.
-#[allow(clippy::struct_excessive_bools)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Touched {
-    pub hub: bool,
-    pub hub_unit: bool,
-    pub nginx: bool,
-    pub nginx_unit: bool,
-}
-
-pub fn touched(changes: &[Change]) -> Touched {
-    let mut t = Touched::default();
-    for c in changes.iter().filter(|c| c.todo()) {
-        match c.action.part() {
-            Part::Hub => t.hub = true,
-            Part::HubUnit => t.hub_unit = true,
-            Part::Nginx => t.nginx = true,
-            Part::NginxUnit => t.nginx_unit = true,
-            Part::Symfony => {}
-        }
-    }
-    t
-}
-
-/// The go-live steps for what changed, in order, each with its name.
-pub fn live_steps(t: Touched, before: &Services) -> Vec<&'static str> {
-    let mut s = Vec::new();
-    if t.hub_unit || t.nginx_unit {
-        s.push("systemctl daemon-reload");
-    }
-    let hub = t.hub || t.hub_unit || !before.hub_active;
-    if hub {
-        s.push("mercure validate");
-    }
-    s.push("nginx -t");
-    if hub {
-        s.push("systemctl enable mercure");
-        s.push("systemctl restart mercure");
-    }
-    if t.nginx_unit || !before.nginx_active {
-        s.push("systemctl restart nginx");
-    } else if t.nginx {
-        s.push("systemctl reload nginx");
-    }
-    s
+    let (dir, name) = beneath::split(INSTALLED).map_err(fail)?;
+    root.make_dir(dir, 0o755).and_then(|d| d.write(name, format!("{text}\n").as_bytes(), 0o644, None)).map_err(fail)
 }
 
 /// Runs one go-live step.
@@ -268,7 +206,7 @@ pub fn restore_services(m: &Manifest) -> Vec<String> {
 }
 
 /// Restores files and (on a real machine) services from a backup; returns what was done.
-pub fn rollback(root: &Path, dir: &Path, m: &Manifest, real: bool) -> Result<Vec<String>, String> {
+pub fn rollback(root: &Root, dir: &Dir, m: &Manifest, real: bool) -> Result<Vec<String>, String> {
     let mut done = backup::restore(root, dir, m, real)?;
     if real {
         done.extend(restore_services(m));

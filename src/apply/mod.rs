@@ -3,29 +3,39 @@
 //! (preflight), backs up every path it touches, then verifies the result with the
 //! real programs and doctor's probes, rolling everything back when a step fails.
 //!
-//! `actions` (pure, shared with INSTALL.md) -> `changes` (compared with the machine)
-//! -> `preflight` -> `backup` + `execute`.
+//! `lock` (one run per root) -> `verify` (the bundle, read once) -> `install_plan`
+//! (pure, shared with INSTALL.md) -> `changes` (compared with the machine) ->
+//! `preflight` -> `backup` + `execute`; every file access below the root goes through
+//! `beneath`'s folder descriptors.
 
-pub mod actions;
 pub mod backup;
+pub mod beneath;
 pub mod changes;
 pub mod execute;
-pub mod install_doc;
+pub mod lock;
 pub mod nginx_conf;
 pub mod preflight;
-pub mod shell;
+pub mod verify;
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::bundle_dir::{BundleDir, LoadError};
 use crate::error::Error;
+use crate::install_plan::actions::{self, Action};
+use crate::install_plan::steps::{Services, live_steps};
 use crate::plan::Plan;
+use beneath::Root;
 use changes::{Change, Status};
+use verify::Verified;
 
 /// The flags `apply` takes.
+// Flags are on or off.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(after_help = "Exit status: 0 applied (or nothing to do, or a dry run); 1 a step failed and everything \
+    was rolled back, or another apply is running on the same root; 2 invalid answers or usage; 3 refused before \
+    changing anything (a missing prerequisite, an unsafe destination, or a bundle that cannot be trusted).")]
 pub struct ApplyArgs {
     /// The bundle folder written by `render`.
     #[arg(value_name = "BUNDLE", required_unless_present = "rollback")]
@@ -45,9 +55,16 @@ pub struct ApplyArgs {
     /// Apply into this staging folder instead of / (no users, owners or services).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Restore the backup TIMESTAMP (default: the newest) instead of applying.
-    #[arg(long, value_name = "TIMESTAMP", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["dry_run", "hub_binary", "certbot"])]
+    /// Restore the backup TIMESTAMP (default: the newest) instead of applying; with
+    /// --dry-run, show what it would restore.
+    #[arg(long, value_name = "TIMESTAMP", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["hub_binary", "certbot", "accept_edits"])]
     pub rollback: Option<String>,
+    /// Install bundle files that differ from what `render` recorded (shown first).
+    #[arg(long)]
+    pub accept_edits: bool,
+    /// Show the contents of the files to be written (--dry-run shows them too).
+    #[arg(long)]
+    pub show_content: bool,
     #[command(flatten)]
     pub reach: crate::cli::ReachArgs,
 }
@@ -55,18 +72,31 @@ pub struct ApplyArgs {
 /// Runs `apply`.
 pub fn run(args: &ApplyArgs) -> Result<(), Error> {
     let real = args.root.is_none();
-    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let root_path = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     if real && !preflight::is_root() {
         return Err(Error::Usage("apply changes system files: run it as root (sudo)".into()));
     }
+    let root = Root::open(&root_path).map_err(|e| Error::Usage(format!("--root: {e}")))?;
+    // Held until this function returns: the comparison, the writes and any rollback.
+    let _lock = lock::acquire(&root)?;
     if let Some(ts) = &args.rollback {
-        return rollback(&root, (!ts.is_empty()).then_some(ts.as_str()), real, args.yes);
+        return rollback(&root, (!ts.is_empty()).then_some(ts.as_str()), real, args);
     }
     let dir = args.bundle.as_deref().ok_or_else(|| Error::Usage("apply needs the BUNDLE folder".into()))?;
-    let bundle = BundleDir::open(dir).map_err(|e| match e {
-        LoadError::Answers { errors, .. } => Error::InvalidAnswers(errors),
-        e => Error::Usage(e.to_string()),
-    })?;
+    let bundle = verify::read_bundle(
+        dir,
+        args.accept_edits,
+        |dest| root.read(dest, changes::READ_CAP).ok().flatten(),
+        |answers| {
+            actions::actions(&Plan::new(answers.clone(), None))
+                .into_iter()
+                .filter_map(|a| match a {
+                    Action::File { src, dest, secret, .. } => Some(verify::Wanted { rel: src, secret, dest }),
+                    _ => None,
+                })
+                .collect()
+        },
+    )?;
     let plan = Plan::new(bundle.answers.clone(), None);
     let actions = actions::actions(&plan);
     let hub_source = match &args.hub_binary {
@@ -75,20 +105,28 @@ pub fn run(args: &ApplyArgs) -> Result<(), Error> {
         }
         None => None,
     };
-    let ctx = changes::Context { root: &root, bundle: &bundle.root, hub_source: hub_source.as_deref(), owners: real };
-    let changes = changes::compare(&actions, &ctx).map_err(Error::Usage)?;
+    let hub_bytes = match &hub_source {
+        Some(p) => Some(
+            crate::output::read_regular(p, changes::BINARY_CAP)
+                .map_err(|e| Error::Usage(format!("--hub-binary: {e}")))?
+                .ok_or_else(|| Error::Usage(format!("--hub-binary {}: no such file", p.display())))?,
+        ),
+        None => None,
+    };
+    let ctx = changes::Context { root: &root, bundle: &bundle.files, hub: hub_bytes.as_deref(), owners: real };
+    let (changes, mut problems) = changes::compare(&actions, &ctx).map_err(Error::Usage)?;
 
-    let problems = preflight_problems(args, &bundle, &plan, &root, real, hub_source.as_deref());
-    let mut text = plan_text(&changes, &bundle.root, real);
+    problems.extend(preflight_problems(args, &bundle, &plan, &root, real, hub_source.as_deref()));
+    let show = args.show_content || args.dry_run;
+    let text = plan_text(&changes, &bundle, real, show);
     print!("{text}");
-    text.clear();
     if !problems.is_empty() {
         let list = problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n");
-        return Err(Error::Usage(format!("preflight failed, nothing was changed:\n{list}")));
+        return Err(Error::Preflight(format!("preflight failed, nothing was changed:\n{list}")));
     }
     let todo = changes.iter().filter(|c| c.todo()).count();
     if todo == 0 {
-        println!("nothing to do: {} already matches the bundle", root.display());
+        println!("nothing to do: {} already matches the bundle", root_path.display());
         return Ok(());
     }
     if args.dry_run {
@@ -104,9 +142,9 @@ pub fn run(args: &ApplyArgs) -> Result<(), Error> {
 /// Every preflight problem at once.
 fn preflight_problems(
     args: &ApplyArgs,
-    bundle: &BundleDir,
+    bundle: &Verified,
     plan: &Plan,
-    root: &Path,
+    root: &Root,
     real: bool,
     hub: Option<&Path>,
 ) -> Vec<String> {
@@ -131,16 +169,21 @@ fn preflight_problems(
             }
         }
     }
-    if !backup::under(root, actions::NGINX_CONF).is_file() {
-        p.push(format!("{} is missing: is nginx installed from Debian's package?", actions::NGINX_CONF));
+    if root.lstat(actions::NGINX_CONF).ok().flatten().is_none() {
+        p.push(format!("{} is missing: is nginx installed from Debian's package?", root.show(actions::NGINX_CONF)));
     }
-    let hub_bin = hub.map_or_else(|| backup::under(root, &plan.hub_binary), Path::to_path_buf);
-    if hub_bin.is_file() {
+    let staged_hub = || root.path().join(plan.hub_binary.trim_start_matches('/'));
+    let hub_bin = hub.map_or_else(staged_hub, Path::to_path_buf);
+    let hub_is_file = match hub {
+        Some(h) => h.is_file(),
+        None => root.lstat(&plan.hub_binary).ok().flatten().is_some_and(|m| m.kind == beneath::Kind::File),
+    };
+    if hub_is_file {
         p.extend(preflight::hub_version_problem(&hub_bin, plan.hub));
     } else {
         p.push(format!(
             "no hub binary at {}: download the Mercure release and pass --hub-binary FILE",
-            plan.hub_binary
+            root.show(&plan.hub_binary)
         ));
     }
     // The running hub holds its own port and admin address; anything else holding them is a conflict.
@@ -157,9 +200,15 @@ fn preflight_problems(
         p.push(format!("the hub admin address {} is taken by another program", plan.hub_admin));
     }
     if args.certbot.is_none() {
-        let cert = backup::under(root, &plan.public_certificate);
-        let key = backup::under(root, &plan.public_certificate_key);
-        p.extend(preflight::certificate_problem(&cert, &key, &plan.domain));
+        let cert = root.read_following(&plan.public_certificate, changes::READ_CAP);
+        let key = root.read_following(&plan.public_certificate_key, changes::READ_CAP).map(drop);
+        p.extend(preflight::certificate_problem(
+            cert,
+            &root.show(&plan.public_certificate),
+            key,
+            &root.show(&plan.public_certificate_key),
+            &plan.domain,
+        ));
     } else if real && crate::host::find_program("certbot").is_none() {
         p.push("--certbot needs certbot: apt-get install certbot".into());
     }
@@ -168,28 +217,36 @@ fn preflight_problems(
 
 /// The nginx version the bundle was rendered for: its answers, or for `nginx.version: auto`
 /// the version the site file's first line names (what `auto` found when it was rendered).
-fn rendered_nginx(bundle: &BundleDir, plan: &Plan) -> Option<crate::values::NginxVersion> {
+fn rendered_nginx(bundle: &Verified, plan: &Plan) -> Option<crate::values::NginxVersion> {
     if let crate::values::NginxVersionChoice::Known(v) = plan.answers.nginx.version {
         return Some(v);
     }
-    let site = bundle.read(&bundle.nginx_site).ok()?;
+    let site = std::str::from_utf8(bundle.files.get(&bundle.nginx_site)?).ok()?;
     let first = site.lines().next()?;
     let v = first.split(", nginx ").nth(1)?.split(')').next()?;
     crate::values::NginxVersion::parse(v).ok()
 }
 
 /// The installed Caddyfile, if there is one.
-fn installed_caddyfile(root: &Path) -> Option<String> {
-    std::fs::read_to_string(backup::under(root, crate::plan::install::CADDYFILE)).ok()
+fn installed_caddyfile(root: &Root) -> Option<String> {
+    let bytes = root.read(crate::plan::install::CADDYFILE, changes::READ_CAP).ok().flatten()?;
+    String::from_utf8(bytes).ok()
 }
 
-/// The printed plan: every action with its status.
-pub fn plan_text(changes: &[Change], bundle: &Path, real: bool) -> String {
+/// The printed plan: every action with its status; with `show`, what each file to
+/// write holds (new) or how it differs (replaced), secrets excepted.
+pub fn plan_text(changes: &[Change], bundle: &Verified, real: bool, show: bool) -> String {
     let mut t = format!(
         "mercure-setup apply: {} ({})\n",
-        bundle.display(),
+        bundle.root.display(),
         if real { "this machine" } else { "staging root, no service actions" }
     );
+    let n = bundle.files.len();
+    if bundle.accepted.is_empty() {
+        let _ = writeln!(t, "verified: the {n} bundle files apply installs are as `render` wrote them");
+    } else {
+        let _ = writeln!(t, "verified: {n} bundle files; installing edits accepted in: {}", bundle.accepted.join(", "));
+    }
     for (i, c) in changes.iter().enumerate() {
         let (mark, note) = match &c.status {
             Status::InPlace => ("=", "in place".to_string()),
@@ -201,15 +258,49 @@ pub fn plan_text(changes: &[Change], bundle: &Path, real: bool) -> String {
             for line in diff.lines() {
                 let _ = writeln!(t, "        {line}");
             }
+        } else if show && c.todo() {
+            t.push_str(&content_text(c));
         }
     }
     if real {
-        let steps = execute::live_steps(execute::touched(changes), &execute::services_now());
+        let steps = live_steps(changes::touched(changes), &execute::services_now());
         if changes.iter().any(Change::todo) {
             let _ = writeln!(t, "then: {}; then doctor's probes", steps.join("; "));
         }
     }
     t
+}
+
+/// A file change's new contents, or its diff from what is there.
+fn content_text(c: &Change) -> String {
+    let Some(new) = &c.contents else { return String::new() };
+    let secret = matches!(c.action, Action::File { secret: true, .. });
+    let body = if secret {
+        "(holds a secret: contents not shown)".to_string()
+    } else if matches!(c.action, Action::InstallHub { .. }) {
+        format!("(a program, {} bytes)", new.len())
+    } else {
+        match (std::str::from_utf8(new), c.current.as_deref().map(std::str::from_utf8)) {
+            (Ok(new), Some(Ok(old))) if old != new => similar::TextDiff::from_lines(old, new)
+                .unified_diff()
+                .context_radius(2)
+                .header("installed", "bundle")
+                .to_string(),
+            (Ok(new), _) => new.to_string(),
+            (Err(_), _) => format!("(not text, {} bytes)", new.len()),
+        }
+    };
+    indent(&body, "        | ")
+}
+
+/// Each line of `text` with `prefix` in front, for text shown inside the plan.
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines().fold(String::new(), |mut out, line| {
+        out.push_str(prefix);
+        out.push_str(line);
+        out.push('\n');
+        out
+    })
 }
 
 fn confirm(question: &str) -> Result<(), Error> {
@@ -228,21 +319,21 @@ fn confirm(question: &str) -> Result<(), Error> {
 }
 
 /// Backs up and writes, then goes live; a failure rolls everything back.
-fn go(args: &ApplyArgs, plan: &Plan, root: &Path, bundle: &Path, changes: &[Change], real: bool) -> Result<(), Error> {
-    let services = if real { execute::services_now() } else { backup::Services::default() };
+fn go(args: &ApplyArgs, plan: &Plan, root: &Root, bundle: &Path, changes: &[Change], real: bool) -> Result<(), Error> {
+    let services = if real { execute::services_now() } else { Services::default() };
     let mut b = backup::Backup::create(root, &bundle.display().to_string(), services.clone())
         .map_err(|e| Error::Failed(format!("cannot create the backup folder: {e}")))?;
-    println!("backup: {}", b.dir.display());
+    println!("backup: {}", b.shown());
     // The certificate comes first: the new site cannot pass `nginx -t` without it.
     let mut result = match (&args.certbot, real) {
-        (Some(email), true) => certbot(plan, email).map_err(|e| ("certbot".to_string(), e)),
+        (Some(email), true) => certbot(root, plan, email).map_err(|e| ("certbot".to_string(), e)),
         _ => Ok(()),
     };
     if result.is_ok() {
         result = execute::write_changes(root, changes, &mut b, real).map_err(|e| ("writing files".to_string(), e));
     }
     if result.is_ok() && real {
-        for step in execute::live_steps(execute::touched(changes), &services) {
+        for step in live_steps(changes::touched(changes), &services) {
             println!("  {step}");
             if let Err(e) = execute::live_step(step, &plan.hub_binary) {
                 result = Err((step.to_string(), e));
@@ -257,10 +348,10 @@ fn go(args: &ApplyArgs, plan: &Plan, root: &Path, bundle: &Path, changes: &[Chan
         Ok(()) => {
             let n = changes.iter().filter(|c| c.todo()).count();
             println!(
-                "applied {n} change{}; backup {} (undo: mercure-setup apply --rollback {})",
+                "applied {n} change{}; backup {} (undo: {})",
                 plural(n),
                 b.manifest.timestamp,
-                b.manifest.timestamp
+                undo_command(args, &b.manifest.timestamp)
             );
             let mut notes: Vec<&String> = changes
                 .iter()
@@ -274,13 +365,23 @@ fn go(args: &ApplyArgs, plan: &Plan, root: &Path, bundle: &Path, changes: &[Chan
         }
         Err((step, e)) => {
             let restored = execute::rollback(root, &b.dir, &b.manifest, real)
-                .unwrap_or_else(|r| vec![format!("ROLLBACK FAILED: {r}; the backup is {}", b.dir.display())]);
+                .unwrap_or_else(|r| vec![format!("ROLLBACK FAILED: {r}; the backup is {}", b.shown())]);
             Err(Error::Failed(format!(
                 "step `{step}` failed: {e}\nrolled back:\n{}",
                 restored.iter().map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n")
             )))
         }
     }
+}
+
+/// The command that undoes this run, safe to paste: `--root` kept, every value quoted.
+fn undo_command(args: &ApplyArgs, timestamp: &str) -> String {
+    let mut words = vec!["mercure-setup", "apply", "--rollback", timestamp];
+    let root = args.root.as_ref().map(|r| r.display().to_string());
+    if let Some(r) = &root {
+        words.extend(["--root", r]);
+    }
+    crate::install_plan::shell::command(&words)
 }
 
 fn plural(n: usize) -> &'static str {
@@ -320,7 +421,7 @@ fn doctor(args: &ApplyArgs, bundle: &Path, plan: &Plan) -> Result<(), String> {
 
 /// Obtains the public certificate with certbot's webroot plugin, saving a deploy hook
 /// that reloads nginx so every renewal is served.
-fn certbot(plan: &Plan, email: &str) -> Result<(), String> {
+fn certbot(root: &Root, plan: &Plan, email: &str) -> Result<(), String> {
     let expected = format!("/etc/letsencrypt/live/{}/fullchain.pem", plan.domain);
     if plan.public_certificate != expected {
         return Err(format!("--certbot writes {expected}; render with public_tls.certificate set to it"));
@@ -329,16 +430,18 @@ fn certbot(plan: &Plan, email: &str) -> Result<(), String> {
         return Ok(());
     }
     // Until the site is live, a small port-80 server answers the ACME challenge.
-    std::fs::create_dir_all(&plan.acme_webroot).map_err(|e| format!("{}: {e}", plan.acme_webroot))?;
+    root.make_dir(&plan.acme_webroot, 0o755).map_err(|e| e.to_string())?;
     let conf = format!(
         "server {{\n\tlisten 80;\n\tserver_name {};\n\tlocation ^~ /.well-known/acme-challenge/ {{\n\t\troot {};\n\t}}\n}}\n",
         plan.domain, plan.acme_webroot
     );
-    std::fs::write(ACME_CONF, conf).map_err(|e| format!("{ACME_CONF}: {e}"))?;
+    let (conf_dir, conf_name) = beneath::split(ACME_CONF).map_err(|e| e.to_string())?;
+    let conf_dir = root.make_dir(conf_dir, 0o755).map_err(|e| e.to_string())?;
+    conf_dir.write(conf_name, conf.as_bytes(), 0o644, None).map_err(|e| e.to_string())?;
     let result = execute::run("nginx", &["-t", "-q"])
         .and_then(|_| execute::run("systemctl", &["reload-or-restart", "nginx"]))
         .and_then(|_| obtain(plan, email));
-    let _ = std::fs::remove_file(ACME_CONF);
+    let _ = conf_dir.remove(conf_name);
     let _ = execute::run("systemctl", &["reload", "nginx"]);
     result
 }
@@ -353,16 +456,21 @@ fn obtain(plan: &Plan, email: &str) -> Result<(), String> {
     execute::run("certbot", &args).map(drop)
 }
 
-fn rollback(root: &Path, ts: Option<&str>, real: bool, yes: bool) -> Result<(), Error> {
-    let (dir, m) = backup::load(root, ts).map_err(Error::Usage)?;
-    println!("restoring backup {} ({} paths) into {}", m.timestamp, m.entries.len(), root.display());
-    for e in &m.entries {
-        println!("  {}", e.path);
+fn rollback(root: &Root, ts: Option<&str>, real: bool, args: &ApplyArgs) -> Result<(), Error> {
+    let loaded = backup::load(root, ts).map_err(Error::Usage)?;
+    let m = &loaded.manifest;
+    println!("restoring backup {} ({} paths) into {}", m.timestamp, m.entries.len(), root.path().display());
+    for line in backup::restore_plan(m) {
+        println!("  {line}");
     }
-    if !yes {
+    if args.dry_run {
+        println!("dry run: nothing was changed");
+        return Ok(());
+    }
+    if !args.yes {
         confirm("Restore these paths?")?;
     }
-    let done = execute::rollback(root, &dir, &m, real).map_err(Error::Failed)?;
+    let done = execute::rollback(root, &loaded.dir, m, real).map_err(Error::Failed)?;
     println!("restored {} item{}", done.len(), plural(done.len()));
     Ok(())
 }

@@ -4,13 +4,7 @@
 //! Every other line is kept byte for byte; a limit already high enough is left alone.
 
 use crate::formats::{NginxDirective, parse_nginx};
-
-/// The limits the bundle needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub worker_connections: u32,
-    pub worker_rlimit_nofile: u32,
-}
+use crate::install_plan::actions::Limits;
 
 /// The edited text, or `None` when the file already has what the bundle needs.
 pub fn edit(text: &str, limits: Limits) -> Result<Option<String>, String> {

@@ -1,5 +1,5 @@
 //! Preflight: everything `apply` checks before it changes anything. Each problem is
-//! one message; any problem means exit 2 with the machine untouched.
+//! one message; any problem means exit 3 with the machine untouched.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -39,9 +39,37 @@ pub fn parse_hub_version(text: &str) -> Option<(u32, u32, u32)> {
     Some((nums.next()?.ok()?, nums.next()?.ok()?, nums.next()?.ok()?))
 }
 
-/// Runs `BINARY version` and checks the release is one the bundle supports.
+/// How long `BINARY version` may take: the real hub answers in well under a second.
+pub const VERSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs a program with no input and a deadline: its output, or why not (a program that
+/// does not finish in time is killed).
+pub fn output_within(
+    cmd: &mut std::process::Command,
+    limit: std::time::Duration,
+) -> std::io::Result<std::process::Output> {
+    use std::process::Stdio;
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait()?.is_some() {
+            return child.wait_with_output();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("it did not finish within {}s and was stopped", limit.as_secs()),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Runs `BINARY version` (with a deadline) and checks the release is one the bundle supports.
 pub fn hub_version_problem(binary: &Path, hub: HubFacts) -> Option<String> {
-    let out = match std::process::Command::new(binary).arg("version").stdin(std::process::Stdio::null()).output() {
+    let out = match output_within(std::process::Command::new(binary).arg("version"), VERSION_TIMEOUT) {
         Ok(o) => o,
         Err(e) => return Some(format!("the hub binary {} cannot be run: {e}", binary.display())),
     };
@@ -66,28 +94,33 @@ pub fn port_free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-/// Checks the public certificate: readable PEM, valid now, and naming `domain`.
-pub fn certificate_problem(cert: &Path, key: &Path, domain: &str) -> Option<String> {
-    let pem = match std::fs::read(cert) {
+/// Checks the public certificate (read by the caller, `cert_at` naming it): readable
+/// PEM, valid now, and naming `domain`; and that its key could be read.
+pub fn certificate_problem(
+    cert: std::io::Result<Vec<u8>>,
+    cert_at: &str,
+    key: std::io::Result<()>,
+    key_at: &str,
+    domain: &str,
+) -> Option<String> {
+    let pem = match cert {
         Ok(p) => p,
         Err(e) => {
             return Some(format!(
-                "the public certificate {} cannot be read ({e}); obtain it first, or pass --certbot EMAIL",
-                cert.display()
+                "the public certificate {cert_at} cannot be read ({e}); obtain it first, or pass --certbot EMAIL"
             ));
         }
     };
-    if let Err(e) = std::fs::metadata(key) {
-        return Some(format!("the public certificate's key {} cannot be read ({e})", key.display()));
+    if let Err(e) = key {
+        return Some(format!("the public certificate's key {key_at} cannot be read ({e})"));
     }
     let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(&pem) else {
-        return Some(format!("{} is not a PEM certificate", cert.display()));
+        return Some(format!("{cert_at} is not a PEM certificate"));
     };
-    let Ok(x509) = pem.parse_x509() else { return Some(format!("{} holds no valid certificate", cert.display())) };
+    let Ok(x509) = pem.parse_x509() else { return Some(format!("{cert_at} holds no valid certificate")) };
     if !x509.validity().is_valid() {
         return Some(format!(
-            "the public certificate {} is not valid now (valid {} to {})",
-            cert.display(),
+            "the public certificate {cert_at} is not valid now (valid {} to {})",
             x509.validity().not_before,
             x509.validity().not_after
         ));
@@ -108,8 +141,7 @@ pub fn certificate_problem(cert: &Path, key: &Path, domain: &str) -> Option<Stri
         None
     } else {
         Some(format!(
-            "the public certificate {} is for {} and not for {domain}",
-            cert.display(),
+            "the public certificate {cert_at} is for {} and not for {domain}",
             if names.is_empty() { "no DNS name".to_string() } else { names.join(", ") }
         ))
     }
@@ -153,9 +185,26 @@ mod tests {
         let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
         std::fs::write(&c, cert.pem()).unwrap();
         std::fs::write(&k, key.serialize_pem()).unwrap();
-        assert_eq!(certificate_problem(&c, &k, "app.example.com"), None);
-        assert!(certificate_problem(&c, &k, "other.example.com").unwrap().contains("is for app.example.com"));
-        assert!(certificate_problem(&dir.path().join("none"), &k, "a.b").unwrap().contains("--certbot"));
+        let check = |c: &std::path::Path, domain: &str| {
+            certificate_problem(std::fs::read(c), "c.pem", std::fs::metadata(&k).map(drop), "k.pem", domain)
+        };
+        assert_eq!(check(&c, "app.example.com"), None);
+        assert!(check(&c, "other.example.com").unwrap().contains("is for app.example.com"));
+        assert!(check(&dir.path().join("none"), "a.b").unwrap().contains("--certbot"));
+    }
+
+    #[test]
+    fn a_program_that_never_ends_is_stopped() {
+        let t = std::time::Instant::now();
+        let mut sleeper = std::process::Command::new("sh");
+        sleeper.args(["-c", "sleep 30"]);
+        let e = output_within(&mut sleeper, std::time::Duration::from_millis(300)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        let mut echo = std::process::Command::new("echo");
+        echo.arg("Mercure.rocks 0.24.2");
+        let out = output_within(&mut echo, std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(parse_hub_version(&String::from_utf8_lossy(&out.stdout)), Some((0, 24, 2)));
     }
 
     #[test]

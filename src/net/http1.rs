@@ -27,6 +27,25 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
+    /// Refuses a request whose line or headers would hold a CR or LF: a token file or
+    /// URL with a line break in it would otherwise add headers of its own.
+    pub fn check(&self) -> Result<(), Failure> {
+        let host = self.host.map_or_else(|| self.url.authority(), str::to_string);
+        let broken = |s: &str| s.contains(['\r', '\n']);
+        let part = if broken(&self.url.path) || broken(&host) {
+            Some("URL")
+        } else {
+            self.headers.iter().find(|(k, v)| broken(k) || broken(v)).map(|(k, _)| *k)
+        };
+        match part {
+            Some(p) => Err(Failure::Other(format!(
+                "refusing to send a request whose {p} holds a line break (it would inject headers): check the token \
+                 file or URL"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let host = self.host.map_or_else(|| self.url.authority(), str::to_string);
         let mut head = format!(
@@ -261,6 +280,7 @@ pub async fn exchange(
     limit: usize,
     body_wait: Duration,
 ) -> Result<Exchange, Failure> {
+    req.check()?;
     let stream = open(req.url, resolver, tls, timeout).await?;
     let mut r = BufReader::new(stream);
     let work = async {
@@ -292,6 +312,27 @@ pub fn preview(bytes: &[u8], n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_breaks_never_reach_the_wire() {
+        let url = Url::parse("https://hub.example.com/.well-known/mercure").unwrap();
+        let req = |token: &str| Request {
+            method: "POST",
+            url: &url,
+            host: None,
+            headers: vec![("Authorization", format!("Bearer {token}"))],
+            body: None,
+            close: true,
+        };
+        assert!(req("abc.def.ghi").check().is_ok());
+        for bad in ["abc\r\nX-Injected: 1", "abc\n", "abc\r"] {
+            assert!(req(bad).check().is_err(), "{bad:?}");
+        }
+        let mut evil = Url::parse("https://hub.example.com/x").unwrap();
+        evil.path = "/x\r\nX-Injected: 1".into();
+        let r = Request { method: "GET", url: &evil, host: None, headers: vec![], body: None, close: true };
+        assert!(r.check().is_err());
+    }
 
     #[test]
     fn parses_heads_and_framing() {

@@ -21,6 +21,9 @@ pub struct Endpoint {
     pub resolver: Resolver,
 }
 
+/// Most bytes of a publish answer read (a hub answers with the update's ID).
+const ANSWER_CAP: usize = 64 << 10;
+
 /// The Mercure publish: a form POST of `topic` and `data` with `token` as the bearer token.
 fn request<'a>(to: &'a Endpoint, token: &str, topic: &str, data: &str, close: bool) -> Request<'a> {
     Request {
@@ -83,13 +86,23 @@ impl Publisher {
             None => BufReader::new(open(&self.to.url, &self.to.resolver, self.to.tls.as_ref(), self.timeout).await?),
         };
         let req = request(&self.to, &self.token, &self.topic, data, false);
+        req.check()?;
         let work = async {
             conn.get_mut().write_all(&req.encode()).await.map_err(|e| classify(&e))?;
             let head = read_head(&mut conn).await?;
             let mut framing = head.framing("POST");
+            // The answer is the update's ID; a longer one is read up to a cap and the
+            // connection dropped, so a hostile server cannot fill memory.
             let mut sink = Vec::new();
-            while framing.read_some(&mut conn, &mut sink).await.map_err(|e| classify(&e))? > 0 {}
-            let reusable = framing != Framing::Close
+            let mut complete = false;
+            while sink.len() <= ANSWER_CAP {
+                if framing.read_some(&mut conn, &mut sink).await.map_err(|e| classify(&e))? == 0 {
+                    complete = true;
+                    break;
+                }
+            }
+            let reusable = complete
+                && framing != Framing::Close
                 && !head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
             Ok::<_, Failure>((head.status, reusable))
         };

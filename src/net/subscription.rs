@@ -113,6 +113,7 @@ async fn request_h1(stream: Stream, url: &Url, token: Option<&str>) -> Result<(H
         headers.push(("Authorization", format!("Bearer {t}")));
     }
     let req = Request { method: "GET", url, host: None, headers, body: None, close: false };
+    req.check()?;
     r.get_mut().write_all(&req.encode()).await.map_err(|e| classify(&e))?;
     let head = read_head(&mut r).await?;
     let framing = head.framing("GET");

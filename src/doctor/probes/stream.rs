@@ -208,6 +208,16 @@ impl Ctx<'_> {
                 return None;
             }
         };
+        // A publish-everything token never crosses a network in clear text.
+        if !url.https && !url.is_loopback_host() {
+            rep.add(ProbeResult::skip(
+                Probe::PublishSymfony,
+                format!(
+                    "MERCURE_URL {url} is plain HTTP to another host: doctor does not send a publish token over it"
+                ),
+            ));
+            return None;
+        }
         let (token, how, es256) = match symfony_token(s) {
             Ok(Some(t)) => t,
             Ok(None) => {

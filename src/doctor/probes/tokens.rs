@@ -41,6 +41,12 @@ pub(super) fn secrets_probe(s: &Settings, rep: &mut Reporter) {
     }
 }
 
+/// When doctor's own publish tokens expire: five minutes out, long enough for a run, and
+/// worthless to whoever might read one later.
+fn probe_token_expiry() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() + 300
+}
+
 /// The token Symfony would publish with: signed with `MERCURE_JWT_SECRET` (HMAC) or
 /// with symfony/config/jwt/mercure-private.pem (ES256); else the bundle's publisher token.
 /// Returns the token, how it was made, and whether it is ES256.
@@ -49,7 +55,7 @@ pub(super) fn symfony_token(s: &Settings) -> Result<Option<(String, &'static str
     match s.algorithm {
         Some(alg) if alg.is_hmac() => {
             let Some(secret) = sym.and_then(|y| y.secret.clone()) else { return Ok(None) };
-            let t = jwt::sign(&SigningKey::Hmac(secret), alg, Role::Publisher, &["*"])
+            let t = jwt::sign_until(&SigningKey::Hmac(secret), alg, Role::Publisher, &["*"], probe_token_expiry())
                 .map_err(|e| format!("cannot sign with MERCURE_JWT_SECRET: {e}"))?;
             Ok(Some((t, "signed with MERCURE_JWT_SECRET", false)))
         }
@@ -58,7 +64,7 @@ pub(super) fn symfony_token(s: &Settings) -> Result<Option<(String, &'static str
             let key = paths::SYMFONY_PRIVATE_KEY;
             let pair = rcgen::KeyPair::from_pem(&private_pem).map_err(|e| format!("{key}: {e}"))?;
             let signing = SigningKey::Es256 { public_pem: pair.public_key_pem(), private_pem };
-            let t = jwt::sign(&signing, alg, Role::Publisher, &["*"])
+            let t = jwt::sign_until(&signing, alg, Role::Publisher, &["*"], probe_token_expiry())
                 .map_err(|e| format!("cannot sign with {key}: {e}"))?;
             Ok(Some((t, "signed with symfony/config/jwt/mercure-private.pem (ES256)", true)))
         }

@@ -5,7 +5,6 @@
 
 use serde::Serialize;
 
-use super::nginx_conf::Limits;
 use super::shell::{command, quote};
 use crate::bundle::paths;
 use crate::plan::{Plan, install};
@@ -16,6 +15,13 @@ pub const NGINX_SITES_AVAILABLE: &str = "/etc/nginx/sites-available";
 pub const NGINX_SITES_ENABLED: &str = "/etc/nginx/sites-enabled";
 /// The user php-fpm runs as on Debian.
 pub const WEB_USER: &str = "www-data";
+
+/// The connection limits the bundle was sized for, set in nginx.conf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub worker_connections: u32,
+    pub worker_rlimit_nofile: u32,
+}
 
 /// Which service a file belongs to: what must restart or reload when it changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use super::actions::{self, Action, Part};
-use super::execute::{Touched, live_steps};
 use super::shell::{command, quote};
+use super::steps::{Services, Touched, live_steps};
 use crate::plan::{Plan, install};
 
 /// The command sections of INSTALL.md, in the order `apply` runs them.
@@ -55,18 +55,20 @@ fn lines(actions: &[Action], parts: &[Part]) -> Vec<String> {
 pub fn live_step_shell(step: &str, plan: &Plan) -> Vec<String> {
     match step {
         "mercure validate" => vec![
-            // As apply does: on a copy whose history database is a throwaway one.
+            // As apply does: on a copy whose history database is a throwaway one, in a
+            // fresh folder (a fixed name in /tmp is a link another user can plant).
+            "tmp=$(mktemp -d)".into(),
             format!(
-                "sed 's|{db}|/tmp/mercure-validate.db|' {cf} > /tmp/mercure-validate.Caddyfile",
+                "sed \"s|{db}|$tmp/validate.db|\" {cf} > \"$tmp/Caddyfile\"",
                 db = format_args!("{}/mercure.db", install::DATA_DIR),
                 cf = quote(install::CADDYFILE)
             ),
             format!(
-                "(set -a && . {} && {} validate --config /tmp/mercure-validate.Caddyfile --adapter caddyfile)",
+                "(set -a && . {} && {} validate --config \"$tmp/Caddyfile\" --adapter caddyfile)",
                 quote(install::ENV_FILE),
                 quote(&plan.hub_binary)
             ),
-            "rm -f /tmp/mercure-validate.Caddyfile /tmp/mercure-validate.db".into(),
+            "rm -r \"$tmp\"".into(),
         ],
         "nginx -t" => vec!["nginx -t".into()],
         "systemctl restart mercure" => vec!["systemctl restart mercure && systemctl is-active mercure".into()],
@@ -78,7 +80,7 @@ pub fn live_step_shell(step: &str, plan: &Plan) -> Vec<String> {
 pub fn install_doc(plan: &Plan) -> InstallDoc {
     let acts = actions::actions(plan);
     let all = Touched { hub: true, hub_unit: true, nginx: true, nginx_unit: true };
-    let steps = live_steps(all, &super::backup::Services::default());
+    let steps = live_steps(all, &Services::default());
     let go_live = steps.iter().flat_map(|s| live_step_shell(s, plan)).collect();
     let webroot = quote(&plan.acme_webroot);
     let domain = quote(&plan.domain);

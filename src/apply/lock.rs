@@ -1,0 +1,73 @@
+//! One `apply` (or rollback) at a time per root: an exclusive `flock` on
+//! `ROOT/var/lib/mercure-setup/apply.lock`, taken before the bundle is compared with the
+//! machine and held until the run ends, rollback included. The file holds the holder's
+//! PID for the message a second run prints; it is removed, still locked, at the end,
+//! with the folders taking it made (when nothing else went in them): a run that
+//! changes nothing leaves no trace.
+
+use std::fs::File;
+use std::io::{Seek as _, Write as _};
+
+use super::backup::STATE_DIR;
+use super::beneath::{Dir, Root};
+use crate::error::Error;
+
+const NAME: &str = "apply.lock";
+
+/// The held lock; dropping it removes the file and releases the lock.
+pub struct ApplyLock {
+    dir: Dir,
+    file: File,
+    root: Root,
+    /// The folders on the way that did not exist before, deepest first.
+    made: Vec<&'static str>,
+}
+
+/// Takes the lock, or says which process holds it.
+pub fn acquire(root: &Root) -> Result<ApplyLock, Error> {
+    let fail = |e: std::io::Error| Error::Failed(format!("cannot take the apply lock: {e}"));
+    let made: Vec<&'static str> = ["/var/lib/mercure-setup", "/var/lib", "/var"]
+        .into_iter()
+        .filter(|p| root.lstat(p).ok().flatten().is_none())
+        .collect();
+    let dir = root.make_dir(STATE_DIR, 0o755).map_err(fail)?;
+    let root = root.try_clone().map_err(fail)?;
+    // A run that removes the file between another's open and lock leaves that one holding
+    // a lock on a removed file: the lock counts only while the name is still that file.
+    for _ in 0..10 {
+        let Some(mut file) = dir.try_lock(NAME).map_err(fail)? else {
+            let mut pid = String::new();
+            if let Ok(Some((bytes, _))) = dir.read(NAME, 64) {
+                pid = String::from_utf8_lossy(&bytes).trim().to_string();
+            }
+            let holder = if pid.is_empty() { "another process".to_string() } else { format!("process {pid}") };
+            return Err(Error::Failed(format!(
+                "another mercure-setup apply is running on {} ({holder} holds {}): wait for it to finish; \
+                 a run that was killed holds no lock",
+                root.path().display(),
+                root.show(&format!("{STATE_DIR}/{NAME}"))
+            )));
+        };
+        if dir.same_file(NAME, &file).map_err(fail)? {
+            file.set_len(0).map_err(fail)?;
+            file.rewind().map_err(fail)?;
+            writeln!(file, "{}", std::process::id()).map_err(fail)?;
+            return Ok(ApplyLock { dir, file, root, made });
+        }
+    }
+    Err(Error::Failed("cannot take the apply lock: its file keeps changing".into()))
+}
+
+impl Drop for ApplyLock {
+    fn drop(&mut self) {
+        // Removed while still locked; the lock goes with `file` right after.
+        let _ = self.dir.remove(NAME);
+        let _ = self.file.flush();
+        for path in &self.made {
+            // Only an empty folder goes (backups stay).
+            if let Ok((Some(parent), name)) = self.root.parent(path) {
+                let _ = parent.remove(name);
+            }
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The bundle as `apply` trusts it: read once, before anything is planned, through
+//! folder descriptors (a link anywhere in it is refused, never followed), regular files
+//! only (a FIFO or device is never waited on), each capped, each folder and file owned
+//! by root or the person running apply and writable by no one else, and each file's
+//! bytes equal to what `render` recorded in `.state/manifest.json`. Everything after
+//! works on these bytes, never on the folder again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::backup::sha256_hex;
+use super::beneath::{Dir, Meta, Root};
+use crate::answers::Answers;
+use crate::bundle::paths;
+use crate::error::Error;
+
+/// Largest bundle file apply reads (the biggest generated file is a few kilobytes).
+pub const BUNDLE_CAP: u64 = 1 << 20;
+
+/// The bundle's files apply uses, read and checked.
+pub struct Verified {
+    /// The bundle folder, absolute (doctor reads its tokens after going live).
+    pub root: PathBuf,
+    pub answers: Answers,
+    /// Bundle-relative path of the nginx site file.
+    pub nginx_site: String,
+    /// Bundle-relative path -> bytes.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Files whose bytes differ from the manifest's, accepted with `--accept-edits`.
+    pub accepted: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    files: BTreeMap<String, String>,
+}
+
+/// The user who ran apply: `sudo`'s caller, else the real user.
+pub fn invoking_uid() -> u32 {
+    let real = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|u| u.parse().ok())
+    });
+    match real {
+        Some(0) | None => std::env::var("SUDO_UID").ok().and_then(|u| u.parse().ok()).unwrap_or(0),
+        Some(u) => u,
+    }
+}
+
+/// What is wrong with a bundle folder or file's owner and mode, with the fix.
+fn owner_problem(shown: &str, meta: &Meta, me: u32, bundle: &Path) -> Option<String> {
+    let fix = format!("check its contents, then `chown -R root: {b} && chmod -R go-w {b}`", b = bundle.display());
+    if meta.uid != 0 && meta.uid != me {
+        return Some(format!(
+            "{shown} is owned by uid {}: apply installs only a bundle owned by root or by you (uid {me}), as its \
+             owner could change what root installs; {fix}",
+            meta.uid
+        ));
+    }
+    (meta.mode & 0o022 != 0).then(|| {
+        format!(
+            "{shown} is writable by other users (mode {:04o}): they could change what root installs; {fix}",
+            meta.mode
+        )
+    })
+}
+
+/// Reads bundle files through descriptors, checking every folder and file on the way.
+struct Reader<'a> {
+    top: Dir,
+    bundle: &'a Path,
+    me: u32,
+    problems: BTreeSet<String>,
+}
+
+impl Reader<'_> {
+    fn check(&mut self, shown: &str, meta: &Meta) {
+        if let Some(p) = owner_problem(shown, meta, self.me, self.bundle) {
+            self.problems.insert(p);
+        }
+    }
+
+    fn dir(&mut self, rel: &str) -> Option<Dir> {
+        let mut cur = self.top.try_clone().ok()?;
+        for part in rel.split('/').filter(|p| !p.is_empty()) {
+            match cur.sub(part) {
+                Ok(Some(sub)) => {
+                    let meta = sub.meta().ok()?;
+                    self.check(&sub.shown(), &meta);
+                    cur = sub;
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    self.problems.insert(e.to_string());
+                    return None;
+                }
+            }
+        }
+        Some(cur)
+    }
+
+    /// The file's bytes; `None` (with the problem noted) when it cannot be used.
+    fn read(&mut self, rel: &str) -> Option<Vec<u8>> {
+        self.read_if(rel, true)
+    }
+
+    /// Like [`Reader::read`]; a missing file is a problem only when `required`.
+    fn read_if(&mut self, rel: &str, required: bool) -> Option<Vec<u8>> {
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let d = self.dir(dir)?;
+        match d.read(name, BUNDLE_CAP) {
+            Ok(Some((bytes, meta))) => {
+                self.check(&format!("{}/{rel}", self.bundle.display()), &meta);
+                Some(bytes)
+            }
+            Ok(None) => {
+                if required {
+                    self.problems.insert(format!("the bundle has no {rel}: render it again"));
+                }
+                None
+            }
+            Err(e) => {
+                self.problems.insert(format!("{e}: apply reads only regular files from a bundle"));
+                None
+            }
+        }
+    }
+}
+
+/// A bundle file the actions install.
+pub struct Wanted {
+    pub rel: String,
+    pub secret: bool,
+    /// Where it is installed (an edit is shown against what is there now).
+    pub dest: String,
+}
+
+/// Reads and verifies the bundle at `dir`: the answers, then every file the actions
+/// install (`what_to_read` lists them from the answers). `installed` reads a
+/// destination, for showing an edit.
+pub fn read_bundle(
+    dir: &Path,
+    accept_edits: bool,
+    installed: impl Fn(&str) -> Option<Vec<u8>>,
+    what_to_read: impl Fn(&Answers) -> Vec<Wanted>,
+) -> Result<Verified, Error> {
+    let root = std::fs::canonicalize(dir).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
+    let top = Root::open(&root).and_then(|r| r.top()).map_err(|e| Error::Usage(e.to_string()))?;
+    let me = invoking_uid();
+    let mut r = Reader { top, bundle: &root, me, problems: BTreeSet::new() };
+    if let Ok(meta) = r.top.meta() {
+        r.check(&root.display().to_string(), &meta);
+    }
+    let manifest: Option<Manifest> =
+        r.read_if(paths::state::MANIFEST, false).and_then(|b| serde_json::from_slice(&b).ok());
+    if manifest.is_none() && !accept_edits {
+        r.problems.insert(format!(
+            "{}/{} is missing or unreadable: apply installs only what `render` recorded; render the bundle again",
+            root.display(),
+            paths::state::MANIFEST
+        ));
+    }
+    let answers_bytes = r.read(paths::ANSWERS);
+    let sites: Vec<String> = r
+        .dir(paths::NGINX_DIR)
+        .and_then(|d| d.list().ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| Path::new(n).extension().is_some_and(|e| e == "conf"))
+        .collect();
+    if !r.problems.is_empty() {
+        return Err(refused(&r.problems));
+    }
+    let answers_path = root.join(paths::ANSWERS);
+    let text = String::from_utf8(answers_bytes.unwrap_or_default())
+        .map_err(|_| Error::Usage(format!("{} is not UTF-8", answers_path.display())))?;
+    let answers = crate::answers_file::parse(&text, &answers_path.display().to_string())
+        .and_then(|draft| Answers::from_draft(&draft))
+        .map(|(a, _)| a)
+        .map_err(Error::InvalidAnswers)?;
+    let [site] = sites.as_slice() else {
+        return Err(Error::Usage(format!(
+            "{}: expected exactly one {}/*.conf site file, found {}",
+            root.display(),
+            paths::NGINX_DIR,
+            sites.len()
+        )));
+    };
+    let nginx_site = format!("{}/{site}", paths::NGINX_DIR);
+    let mut files = BTreeMap::new();
+    files.insert(paths::ANSWERS.to_string(), text.into_bytes());
+    let wanted = what_to_read(&answers);
+    for w in &wanted {
+        if !files.contains_key(&w.rel)
+            && let Some(bytes) = r.read(&w.rel)
+        {
+            files.insert(w.rel.clone(), bytes);
+        }
+    }
+    if !files.contains_key(&nginx_site)
+        && let Some(bytes) = r.read(&nginx_site)
+    {
+        files.insert(nginx_site.clone(), bytes);
+    }
+    if !r.problems.is_empty() {
+        return Err(refused(&r.problems));
+    }
+    // Every file must be as render wrote it.
+    let recorded = manifest.unwrap_or_default();
+    let edited: Vec<String> = files
+        .iter()
+        .filter(|(rel, bytes)| recorded.files.get(*rel) != Some(&sha256_hex(bytes)))
+        .map(|(rel, _)| rel.clone())
+        .collect();
+    if !edited.is_empty() && !accept_edits {
+        let mut text = String::from(
+            "the bundle was changed since `render` wrote it (its files do not match .state/manifest.json); \
+             nothing was changed here.\n",
+        );
+        for rel in &edited {
+            let w = wanted.iter().find(|w| w.rel == *rel);
+            let _ = writeln!(text, "  {rel}");
+            text.push_str(&edit_diff(&files[rel], w, &installed));
+        }
+        text.push_str(
+            "Render the bundle again, or, having read the changes above, pass --accept-edits to install them",
+        );
+        return Err(Error::Preflight(text));
+    }
+    Ok(Verified { root, answers, nginx_site, files, accepted: edited })
+}
+
+fn refused(problems: &BTreeSet<String>) -> Error {
+    Error::Preflight(format!(
+        "the bundle cannot be trusted, nothing was changed:\n{}",
+        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    ))
+}
+
+/// The edited file against what is installed now (the manifest keeps hashes, not
+/// contents); a secret's contents are never shown.
+fn edit_diff(now: &[u8], wanted: Option<&Wanted>, installed: &impl Fn(&str) -> Option<Vec<u8>>) -> String {
+    if wanted.is_some_and(|w| w.secret) {
+        return "    (holds a secret: contents not shown)\n".into();
+    }
+    let Ok(new) = std::str::from_utf8(now) else { return "    (not text)\n".into() };
+    let old = wanted.and_then(|w| installed(&w.dest)).and_then(|b| String::from_utf8(b).ok()).unwrap_or_default();
+    let label = wanted.map_or("nothing", |w| w.dest.as_str());
+    let diff = similar::TextDiff::from_lines(old.as_str(), new)
+        .unified_diff()
+        .context_radius(2)
+        .header(label, "bundle")
+        .to_string();
+    super::indent(&diff, "    ")
+}
