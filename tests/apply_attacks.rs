@@ -495,3 +495,56 @@ fn preflight_lists_everything_and_never_hangs() {
     assert!(err.contains("did not finish within"), "{err}");
     nothing_installed(&s.root);
 }
+
+/// The hub binary is run as root (its `version` in the preflight, then as the service):
+/// a `hub.binary` in a folder the project's owner controls is refused before anything
+/// runs, even in a dry run, and a staged binary the attacker owns is never executed.
+#[test]
+fn a_hub_binary_another_user_controls_is_never_run() {
+    let s = stage();
+    let marker = s.tmp.path().join("pwned");
+    let evil = format!(
+        "#!/bin/sh\nid > {marker}\necho pwned > {inside}\nchmod 644 {inside}\necho Mercure.rocks 0.24.2 Caddy v2.10.0\n",
+        marker = marker.display(),
+        inside = s.inside.display()
+    );
+    let root = s.root.to_str().unwrap();
+
+    // hub.binary inside the project, planted by its owner.
+    let b = s.bundle("b", &["hub.binary=/var/www/app/bin/mercure".into()]);
+    let script = s.tmp.path().join("evil.sh");
+    std::fs::write(&script, &evil).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    as_nobody(&format!(
+        "mkdir {p}/bin && cp {script} {p}/bin/mercure",
+        p = s.project.display(),
+        script = script.display()
+    ));
+    let o = run_within(&["apply", b.to_str().unwrap(), "--root", root, "--dry-run"], 60);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("whoever can write it can replace the hub binary"), "{}", stderr(&o));
+    assert!(!marker.exists(), "root ran the attacker's binary");
+    s.victims_untouched();
+
+    // The staged binary in root's folder but owned by the attacker (or writable by it).
+    let b = s.bundle("b2", &[]);
+    let staged = s.root.join("usr/local/bin/mercure");
+    std::fs::create_dir_all(staged.parent().unwrap()).unwrap();
+    std::fs::write(&staged, &evil).unwrap();
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(&staged, Some(NOBODY), Some(NOBODY)).unwrap();
+    let o = run_within(&["apply", b.to_str().unwrap(), "--root", root, "--dry-run"], 60);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(!marker.exists(), "root ran the attacker's binary");
+    s.victims_untouched();
+    nothing_installed_but(&s.root, "usr/local/bin/mercure");
+}
+
+/// `nothing_installed`, for a root where the test itself staged `except`.
+fn nothing_installed_but(root: &Path, except: &str) {
+    for p in ["etc/mercure", "etc/systemd/system/mercure.service", "usr/local/bin/mercure"] {
+        if p != except {
+            assert!(std::fs::symlink_metadata(root.join(p)).is_err(), "{p} was installed");
+        }
+    }
+}

@@ -116,7 +116,8 @@ pub fn run(args: &ApplyArgs) -> Result<(), Error> {
     let ctx = changes::Context { root: &root, bundle: &bundle.files, hub: hub_bytes.as_deref(), owners: real };
     let (changes, mut problems) = changes::compare(&actions, &ctx).map_err(Error::Usage)?;
 
-    problems.extend(preflight_problems(args, &bundle, &plan, &root, real, hub_source.as_deref()));
+    let hub = hub_bytes.as_deref().zip(hub_source.as_deref());
+    problems.extend(preflight_problems(args, &bundle, &plan, &root, real, hub));
     let show = args.show_content || args.dry_run;
     let text = plan_text(&changes, &bundle, real, show);
     print!("{text}");
@@ -139,6 +140,49 @@ pub fn run(args: &ApplyArgs) -> Result<(), Error> {
     go(args, &plan, &root, &bundle.root, &changes, real)
 }
 
+/// The hub binary already in place, read once (regular, capped, no link followed at
+/// its name): root runs it, so it must be root's and writable by root alone.
+fn staged_hub(root: &Root, path: &str) -> Result<Option<Vec<u8>>, String> {
+    let shown = root.show(path);
+    let read = root.parent(path).and_then(|(dir, name)| match dir {
+        Some(d) => d.read(name, changes::BINARY_CAP),
+        None => Ok(None),
+    });
+    match read {
+        Ok(None) => Ok(None),
+        Ok(Some((_, meta))) if meta.writable_by_others() => Err(format!(
+            "the hub binary {shown} is {}: root runs it, so only root may be able to change it \
+             (chown root:root {shown}; chmod 755 {shown}), or pass --hub-binary FILE",
+            meta.describe()
+        )),
+        Ok(Some((bytes, _))) => Ok(Some(bytes)),
+        Err(e) => Err(format!("the hub binary cannot be read: {e}")),
+    }
+}
+
+/// The folders above `hub.binary` that a user other than root can change: whoever can
+/// would swap the binary that root and the hub's service run. A folder that does not
+/// exist yet is made by apply, root's.
+fn hub_folder_problems(root: &Root, path: &str) -> Vec<String> {
+    let Ok(parts) = beneath::components(path) else { return vec![] };
+    let mut problems = Vec::new();
+    for depth in 1..parts.len() {
+        let folder = format!("/{}", parts[..depth].join("/"));
+        match root.dir(&folder).and_then(|d| d.map(|d| d.meta()).transpose()) {
+            Ok(None) => break,
+            Ok(Some(meta)) if meta.writable_by_others() => problems.push(format!(
+                "{} is {}: whoever can write it can replace the hub binary root runs; keep hub.binary in a \
+                 folder only root can change, such as /usr/local/bin",
+                root.show(&folder),
+                meta.describe()
+            )),
+            Ok(Some(_)) => {}
+            Err(e) => problems.push(format!("hub.binary's folder {}: {e}", root.show(&folder))),
+        }
+    }
+    problems
+}
+
 /// Every preflight problem at once.
 fn preflight_problems(
     args: &ApplyArgs,
@@ -146,7 +190,7 @@ fn preflight_problems(
     plan: &Plan,
     root: &Root,
     real: bool,
-    hub: Option<&Path>,
+    hub: Option<(&[u8], &Path)>,
 ) -> Vec<String> {
     let mut p = Vec::new();
     if real && !preflight::has_systemd() {
@@ -172,19 +216,24 @@ fn preflight_problems(
     if root.lstat(actions::NGINX_CONF).ok().flatten().is_none() {
         p.push(format!("{} is missing: is nginx installed from Debian's package?", root.show(actions::NGINX_CONF)));
     }
-    let staged_hub = || root.path().join(plan.hub_binary.trim_start_matches('/'));
-    let hub_bin = hub.map_or_else(staged_hub, Path::to_path_buf);
-    let hub_is_file = match hub {
-        Some(h) => h.is_file(),
-        None => root.lstat(&plan.hub_binary).ok().flatten().is_some_and(|m| m.kind == beneath::Kind::File),
+    p.extend(hub_folder_problems(root, &plan.hub_binary));
+    let staged = match hub {
+        Some(_) => Ok(None),
+        None => staged_hub(root, &plan.hub_binary),
     };
-    if hub_is_file {
-        p.extend(preflight::hub_version_problem(&hub_bin, plan.hub));
-    } else {
-        p.push(format!(
+    let private = root.path().join(backup::STATE_DIR.trim_start_matches('/'));
+    match (hub, staged) {
+        (Some((bytes, source)), _) => {
+            p.extend(preflight::hub_version_problem(bytes, &source.display().to_string(), &private, plan.hub));
+        }
+        (None, Ok(Some(bytes))) => {
+            p.extend(preflight::hub_version_problem(&bytes, &root.show(&plan.hub_binary), &private, plan.hub));
+        }
+        (None, Ok(None)) => p.push(format!(
             "no hub binary at {}: download the Mercure release and pass --hub-binary FILE",
             root.show(&plan.hub_binary)
-        ));
+        )),
+        (None, Err(e)) => p.push(e),
     }
     // The running hub holds its own port and admin address; anything else holding them is a conflict.
     let hub_active = real && execute::services_now().hub_active;

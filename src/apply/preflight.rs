@@ -42,18 +42,27 @@ pub fn parse_hub_version(text: &str) -> Option<(u32, u32, u32)> {
 /// How long `BINARY version` may take: the real hub answers in well under a second.
 pub const VERSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Runs a program with no input and a deadline: its output, or why not (a program that
-/// does not finish in time is killed).
+/// The most of a program's output read back: a version line is a few dozen bytes.
+const OUTPUT_CAP: u64 = 64 << 10;
+
+/// Runs a program with no input and a deadline: its exit status and output (stdout then
+/// stderr, capped), or why not. Output goes to files in `scratch`, not pipes, so a child
+/// that leaves a background process holding them cannot stall the wait; a program that
+/// does not finish in time is killed.
 pub fn output_within(
     cmd: &mut std::process::Command,
+    scratch: &Path,
     limit: std::time::Duration,
-) -> std::io::Result<std::process::Output> {
+) -> std::io::Result<(std::process::ExitStatus, String)> {
+    use std::io::Read as _;
     use std::process::Stdio;
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let out_path = scratch.join("output");
+    let out = std::fs::OpenOptions::new().create_new(true).read(true).write(true).open(&out_path)?;
+    let mut child = cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out.try_clone()?).spawn()?;
     let start = std::time::Instant::now();
-    loop {
-        if child.try_wait()?.is_some() {
-            return child.wait_with_output();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
         }
         if start.elapsed() > limit {
             let _ = child.kill();
@@ -64,22 +73,37 @@ pub fn output_within(
             ));
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    };
+    let mut text = String::new();
+    std::fs::File::open(&out_path)?.take(OUTPUT_CAP).read_to_string(&mut text).ok();
+    Ok((status, text))
 }
 
-/// Runs `BINARY version` (with a deadline) and checks the release is one the bundle supports.
-pub fn hub_version_problem(binary: &Path, hub: HubFacts) -> Option<String> {
-    let out = match output_within(std::process::Command::new(binary).arg("version"), VERSION_TIMEOUT) {
-        Ok(o) => o,
-        Err(e) => return Some(format!("the hub binary {} cannot be run: {e}", binary.display())),
+/// Runs `version` on the hub binary's bytes (read once, checked by the caller) and checks
+/// the release is one the bundle supports. `shown` names the binary in messages. The bytes
+/// are written to a fresh folder only root can enter, inside `private` (a root-only folder
+/// that allows execution, unlike a `/tmp` mounted noexec), and run from there: what runs
+/// is what was read, whatever happens to the original path meanwhile.
+pub fn hub_version_problem(bytes: &[u8], shown: &str, private: &Path, hub: HubFacts) -> Option<String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let run = || -> std::io::Result<(std::process::ExitStatus, String)> {
+        let dir = tempfile::Builder::new().prefix("hub-version.").tempdir_in(private)?;
+        let binary = dir.path().join("mercure");
+        let mut f = std::fs::OpenOptions::new().create_new(true).write(true).mode(0o700).open(&binary)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        drop(f);
+        output_within(std::process::Command::new(&binary).arg("version"), dir.path(), VERSION_TIMEOUT)
     };
-    if !out.status.success() {
-        return Some(format!("`{} version` failed ({}): is it the Mercure hub?", binary.display(), out.status));
+    let (status, text) = match run() {
+        Ok(o) => o,
+        Err(e) => return Some(format!("the hub binary {shown} cannot be run: {e}")),
+    };
+    if !status.success() {
+        return Some(format!("`{shown} version` failed ({status}): is it the Mercure hub?"));
     }
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     match parse_hub_version(&text) {
-        Some(v) => release_problem(v, hub).map(|p| format!("the hub binary {} {p}", binary.display())),
-        None => Some(format!("`{} version` printed no version; is it the Mercure hub?", binary.display())),
+        Some(v) => release_problem(v, hub).map(|p| format!("the hub binary {shown} {p}")),
+        None => Some(format!("`{shown} version` printed no version; is it the Mercure hub?")),
     }
 }
 
@@ -198,13 +222,33 @@ mod tests {
         let t = std::time::Instant::now();
         let mut sleeper = std::process::Command::new("sh");
         sleeper.args(["-c", "sleep 30"]);
-        let e = output_within(&mut sleeper, std::time::Duration::from_millis(300)).unwrap_err();
+        let scratch = tempfile::tempdir().unwrap();
+        let e = output_within(&mut sleeper, scratch.path(), std::time::Duration::from_millis(300)).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
         assert!(t.elapsed() < std::time::Duration::from_secs(5));
-        let mut echo = std::process::Command::new("echo");
-        echo.arg("Mercure.rocks 0.24.2");
-        let out = output_within(&mut echo, std::time::Duration::from_secs(5)).unwrap();
-        assert_eq!(parse_hub_version(&String::from_utf8_lossy(&out.stdout)), Some((0, 24, 2)));
+        // A program that answers at once but leaves a child holding its output is done
+        // when it exits, not when the child does.
+        let t = std::time::Instant::now();
+        let mut forks = std::process::Command::new("sh");
+        forks.args(["-c", "sleep 30 & echo Mercure.rocks 0.24.2"]);
+        let scratch = tempfile::tempdir().unwrap();
+        let (status, text) = output_within(&mut forks, scratch.path(), std::time::Duration::from_secs(5)).unwrap();
+        assert!(status.success());
+        assert_eq!(parse_hub_version(&text), Some((0, 24, 2)));
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_version_run_is_of_the_bytes_read() {
+        let private = tempfile::tempdir().unwrap();
+        let hub = crate::deployment::HubLine::default().facts();
+        let script = b"#!/bin/sh\necho Mercure.rocks 0.24.2 Caddy v2.10.0\n";
+        assert_eq!(hub_version_problem(script, "/usr/local/bin/mercure", private.path(), hub), None);
+        let old = b"#!/bin/sh\necho Mercure.rocks 0.10.0 Caddy v2.1.0\n";
+        let p = hub_version_problem(old, "/usr/local/bin/mercure", private.path(), hub).unwrap();
+        assert!(p.contains("the hub binary /usr/local/bin/mercure is version 0.10.0"), "{p}");
+        // Nothing is left behind in the private folder.
+        assert_eq!(std::fs::read_dir(private.path()).unwrap().count(), 0);
     }
 
     #[test]
