@@ -8,20 +8,9 @@ use std::process::Output;
 
 use crate::support::{files_in, fixture, free_port, run, stderr, stdout};
 
-/// The real hub binary, built by scripts/mercure-hub.sh (version pinned in tests/hub/VERSION).
-pub fn hub_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let version = std::fs::read_dir(root.join("tests/hub"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .max()
-        .expect("a pinned hub version in tests/hub/");
-    let out = std::process::Command::new(root.join("scripts/mercure-hub.sh")).arg(&version).output().unwrap();
-    assert!(out.status.success(), "scripts/mercure-hub.sh {version} failed (needs Go): {}", stderr(&out));
-    PathBuf::from(stdout(&out).lines().last().unwrap().trim())
-}
+/// The hub these tests install: the suite's one (0.24.2 unless `MERCURE_HUB_VERSION`
+/// says otherwise), not whichever release has pinned modules in tests/hub/.
+pub use crate::support::hub_binary;
 
 /// Debian's nginx.conf as the nginx package installs it (the one on this Debian 12 machine).
 fn debian_nginx_conf() -> String {
