@@ -137,7 +137,7 @@ pub fn run(args: &ApplyArgs) -> Result<(), Error> {
     if !args.yes {
         confirm(&format!("Apply these {todo} changes?"))?;
     }
-    go(args, &plan, &root, &bundle.root, &changes, real)
+    go(args, &plan, &root, &bundle, &changes, real)
 }
 
 /// The hub binary already in place, read once (regular, capped, no link followed at
@@ -368,9 +368,16 @@ fn confirm(question: &str) -> Result<(), Error> {
 }
 
 /// Backs up and writes, then goes live; a failure rolls everything back.
-fn go(args: &ApplyArgs, plan: &Plan, root: &Root, bundle: &Path, changes: &[Change], real: bool) -> Result<(), Error> {
+fn go(
+    args: &ApplyArgs,
+    plan: &Plan,
+    root: &Root,
+    bundle: &Verified,
+    changes: &[Change],
+    real: bool,
+) -> Result<(), Error> {
     let services = if real { execute::services_now() } else { Services::default() };
-    let mut b = backup::Backup::create(root, &bundle.display().to_string(), services.clone())
+    let mut b = backup::Backup::create(root, &bundle.root.display().to_string(), services.clone())
         .map_err(|e| Error::Failed(format!("cannot create the backup folder: {e}")))?;
     println!("backup: {}", b.shown());
     // The certificate comes first: the new site cannot pass `nginx -t` without it.
@@ -390,7 +397,12 @@ fn go(args: &ApplyArgs, plan: &Plan, root: &Root, bundle: &Path, changes: &[Chan
             }
         }
         if result.is_ok() {
-            result = doctor(args, bundle, plan).map_err(|e| ("doctor".to_string(), e));
+            let state = root.path().join(backup::STATE_DIR.trim_start_matches('/'));
+            result = bundle
+                .private_copy(&state)
+                .map_err(|e| format!("cannot copy the verified bundle for doctor: {e}"))
+                .and_then(|copy| doctor(args, copy.path(), plan))
+                .map_err(|e| ("doctor".to_string(), e));
         }
     }
     match result {
@@ -475,7 +487,7 @@ fn certbot(root: &Root, plan: &Plan, email: &str) -> Result<(), String> {
     if plan.public_certificate != expected {
         return Err(format!("--certbot writes {expected}; render with public_tls.certificate set to it"));
     }
-    if Path::new(&plan.public_certificate).is_file() {
+    if root.read_following(&plan.public_certificate, changes::READ_CAP).is_ok() {
         return Ok(());
     }
     // Until the site is live, a small port-80 server answers the ACME challenge.
