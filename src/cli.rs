@@ -7,10 +7,6 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 use crate::cmd;
 use crate::error::{EXIT_OK, Error};
 
-// `apply` reads the shared reach flags through this path until its own change imports
-// them from `net`.
-pub use crate::net::ReachArgs;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "mercure-setup",
@@ -37,7 +33,7 @@ pub enum Command {
     /// Answer the questions in a terminal wizard that explains each choice, then write the bundle.
     Wizard(cmd::wizard::Args),
     /// Put a rendered bundle live on this machine: plan, preflight, backups, verify or roll back.
-    Apply(crate::apply::ApplyArgs),
+    Apply(cmd::apply::Args),
 
     /// Explain the two topologies and which to choose, or find troubleshooting rows by symptom.
     Explain(cmd::explain::Args),
@@ -82,7 +78,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Completions(args)) => cmd::completions::exec(&args, Cli::command()),
         Some(Command::Man(args)) => cmd::man::exec(&args, Cli::command()),
         Some(Command::Schema) => cmd::schema::exec(),
-        Some(Command::Apply(args)) => crate::apply::run(&args),
+        Some(Command::Apply(args)) => cmd::apply::exec(args),
         // No command: the wizard on a terminal, else the same no-TTY error pointing to `render`.
         None => cmd::wizard::exec(cmd::wizard::Args::default()),
     }
