@@ -4,8 +4,10 @@
 //! purpose one directive at a time (the faults people copy) to show the symptom,
 //! doctor's verdict and the fix. The integration tests run the same stack.
 
+pub mod faults;
 pub mod process;
 pub mod programs;
+pub mod scenario;
 pub mod stack;
 pub mod tls;
 

@@ -212,13 +212,25 @@ impl Nginx {
 /// The site as the stack runs it: loopback ports, the lab's public certificate, the
 /// bundle's CA, logs in the prefix, and HTTP/2 in the form this nginx understands.
 pub fn adapted_site(site_text: &str, r: &Rendered, public: &PublicTls, prefix: &Path, https: u16, http: u16) -> String {
+    adapted_site_form(site_text, r, public, prefix, (https, http), installed_http2_form())
+}
+
+/// [`adapted_site`] with HTTP/2 in the given form (`AsRendered` keeps a site without it so).
+pub fn adapted_site_form(
+    site_text: &str,
+    r: &Rendered,
+    public: &PublicTls,
+    prefix: &Path,
+    (https, http): (u16, u16),
+    http2: Http2Form,
+) -> String {
     let how = NginxAdapt {
         http_listen: Some(format!("127.0.0.1:{http}")),
         https_listen: Some(format!("127.0.0.1:{https}")),
         public_cert: Some((public.cert.to_string_lossy().into_owned(), public.key.to_string_lossy().into_owned())),
         tls_dir: Some(r.bundle.path("mercure/tls").to_string_lossy().into_owned()),
         log_dir: Some(prefix.join("log").to_string_lossy().into_owned()),
-        http2: installed_http2_form(),
+        http2,
     };
     adapt::adapt_nginx_site(site_text, &how)
 }
@@ -253,10 +265,22 @@ pub fn start_nginx(
     public: &PublicTls,
     prefix: &Path,
 ) -> Result<Nginx, LabError> {
+    start_nginx_form(nginx, site_text, r, public, prefix, installed_http2_form())
+}
+
+/// [`start_nginx`] with HTTP/2 in the given form.
+pub fn start_nginx_form(
+    nginx: &Path,
+    site_text: &str,
+    r: &Rendered,
+    public: &PublicTls,
+    prefix: &Path,
+    http2: Http2Form,
+) -> Result<Nginx, LabError> {
     let io = |e: std::io::Error| LabError::Io(format!("{}: {e}", prefix.display()));
     std::fs::create_dir_all(prefix).map_err(io)?;
     let (https_port, plain_port) = (free_port(), free_port());
-    let site = adapted_site(site_text, r, public, prefix, https_port, plain_port);
+    let site = adapted_site_form(site_text, r, public, prefix, (https_port, plain_port), http2);
     let conf = tools::write_nginx_wrapper(prefix, &site).map_err(io)?;
     let test = nginx_t(nginx, prefix, &conf).map_err(|e| LabError::Start(format!("cannot run nginx -t: {e}")))?;
     if !test.status.success() {
@@ -328,10 +352,15 @@ impl Stack {
 
     /// (Re)starts nginx with `site_text` in a fresh prefix.
     pub fn start_nginx_with(&mut self, site_text: &str) -> Result<(), LabError> {
+        self.start_nginx_form(site_text, installed_http2_form())
+    }
+
+    /// (Re)starts nginx with `site_text` and HTTP/2 in the given form.
+    pub fn start_nginx_form(&mut self, site_text: &str, http2: Http2Form) -> Result<(), LabError> {
         self.nginx = None;
         let n = std::fs::read_dir(&self.work).map_or(0, Iterator::count);
         let prefix = self.work.join(format!("nginx-{n}"));
-        self.nginx = Some(start_nginx(&self.programs.nginx, site_text, &self.r, &self.public, &prefix)?);
+        self.nginx = Some(start_nginx_form(&self.programs.nginx, site_text, &self.r, &self.public, &prefix, http2)?);
         Ok(())
     }
 
