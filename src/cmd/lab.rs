@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::deployment::Topology;
 use crate::error::Error;
@@ -37,9 +39,20 @@ pub fn exec(args: &Args) -> Result<(), Error> {
     };
     let faults = select(&args.fault, topology)?;
     let programs = crate::lab::find_programs(args.hub_binary.as_deref())?;
+    // Ctrl-C or SIGTERM ends the run after the current scenario, so the servers are
+    // killed and the temporary folder removed on the way out (a default exit would skip both).
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| Error::Failed(format!("cannot watch for signals: {e}")))?;
+    }
     let mut lab = Lab::start(programs, topology)?;
     let mut outcomes = Vec::new();
     for fault in faults {
+        if stop.load(Ordering::Relaxed) {
+            drop(lab);
+            return Err(Error::Failed("lab: interrupted; its servers are stopped and its folder removed".into()));
+        }
         if !args.json {
             eprintln!("lab: {} ...", fault.map_or("none", |f| f.name));
         }

@@ -221,12 +221,12 @@ pub fn adapted_site_form(
     r: &Rendered,
     public: &PublicTls,
     prefix: &Path,
-    (https, http): (u16, u16),
+    (tls_port, plain_port): (u16, u16),
     http2: Http2Form,
 ) -> String {
     let how = NginxAdapt {
-        http_listen: Some(format!("127.0.0.1:{http}")),
-        https_listen: Some(format!("127.0.0.1:{https}")),
+        http_listen: Some(format!("127.0.0.1:{plain_port}")),
+        https_listen: Some(format!("127.0.0.1:{tls_port}")),
         public_cert: Some((public.cert.to_string_lossy().into_owned(), public.key.to_string_lossy().into_owned())),
         tls_dir: Some(r.bundle.path("mercure/tls").to_string_lossy().into_owned()),
         log_dir: Some(prefix.join("log").to_string_lossy().into_owned()),
