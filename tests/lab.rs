@@ -26,12 +26,16 @@ fn lab(tmp: &Path, args: &[&str]) -> std::process::Output {
         .expect("run mercure-setup lab")
 }
 
-/// No process still runs with the lab's folder in its command line.
+/// No process still runs with the lab's folder in its command line (the tmux test's
+/// own wrapper shell, which names the folder to start the lab, aside).
 fn no_process_mentions(dir: &Path) {
     let needle = dir.to_string_lossy().into_owned();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("lab exited with") {
+            continue;
+        }
         assert!(!cmdline.contains(&needle), "a process outlived the lab: {cmdline}");
     }
 }
@@ -159,4 +163,70 @@ fn lab_without_the_hub_says_how_to_get_it() {
     }
     let o = Command::new(bin()).args(["lab", "same-host-http", "--fault", "nope"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// Runs tmux commands on the test's own server, which is killed when this drops.
+struct Kill<F: Fn(&[&str]) -> std::process::Output>(F);
+
+impl<F: Fn(&[&str]) -> std::process::Output> Drop for Kill<F> {
+    fn drop(&mut self) {
+        let _ = (self.0)(&["kill-server"]);
+    }
+}
+
+/// The screen in tmux: toggle a fault, see its symptom on the timeline and verdict,
+/// toggle it off, see recovery; after `q` no process and no file is left.
+#[test]
+fn lab_screen_toggles_a_fault_and_recovers_in_tmux() {
+    let tmux = crate::support::require_tool("tmux", "apt-get install tmux");
+    let tmp = tempfile::tempdir().unwrap();
+    let labdir = tmp.path().join("lab");
+    std::fs::create_dir(&labdir).unwrap();
+    let socket = format!("mercure-lab-test-{}-{}", std::process::id(), crate::support::free_port());
+    let t = |args: &[&str]| {
+        Command::new(&tmux).args(["-L", &socket]).args(args).env("TERM", "xterm-256color").output().unwrap()
+    };
+    let script = format!(
+        "TMPDIR='{}' '{}' lab same-host-http --hub-binary '{}'; echo \"lab exited with $?\"; sleep 600",
+        labdir.display(),
+        bin().display(),
+        hub_binary().display()
+    );
+    let o = t(&["new-session", "-d", "-s", "lab", "-x", "140", "-y", "40", "sh", "-c", &script]);
+    assert!(o.status.success(), "tmux: {}", stderr(&o));
+    let t = Kill(t);
+    let screen = || stdout(&(t.0)(&["capture-pane", "-p", "-t", "lab"]));
+    let wait_for = |what: &str, ok: &dyn Fn(&str) -> bool| {
+        let start = std::time::Instant::now();
+        loop {
+            let s = screen();
+            if ok(&s) {
+                return s;
+            }
+            assert!(start.elapsed() < std::time::Duration::from_secs(60), "timed out waiting for {what}:\n{s}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let s = wait_for("the generated config's verdict", &|s| s.contains("symptom: none  (none)"));
+    assert!(s.contains("[ subscriber ]") && s.contains("[ nginx ]") && s.contains("[ hub ]"), "{s}");
+    assert!(s.contains("proxy_buffering off;"), "{s}");
+
+    // down twice: buffering; space turns it on.
+    t.0(&["send-keys", "-t", "lab", "Down", "Down", "Space"]);
+    let s = wait_for("the buffering verdict", &|s| s.contains("symptom: late  (buffering)"));
+    assert!(s.contains("[x] buffering"), "{s}");
+    assert!(s.contains("never") && s.contains("late / buffering"), "the timeline lacks the held updates:\n{s}");
+    assert!(s.contains("> proxy_ignore_headers X-Accel-Buffering;"), "the changed line is not marked:\n{s}");
+    assert!(s.contains("explain troubleshooting #7"), "{s}");
+
+    // space again: off, and the updates flow again.
+    t.0(&["send-keys", "-t", "lab", "Space"]);
+    let s = wait_for("recovery", &|s| s.contains("symptom: none  (none)") && s.contains("[x] none"));
+    assert!(s.contains("none / none"), "{s}");
+
+    t.0(&["send-keys", "-t", "lab", "q"]);
+    wait_for("the lab to exit", &|s| s.contains("lab exited with 0"));
+    no_process_mentions(&labdir);
+    let left: Vec<_> = std::fs::read_dir(&labdir).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "the lab left {left:?}");
 }

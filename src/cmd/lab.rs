@@ -2,6 +2,7 @@
 //! fault at a time; prints what was seen, doctor's row and the fix (a table or JSON).
 
 use std::fmt::Write as _;
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,9 +17,10 @@ pub struct Args {
     /// The topology to run: same-host-http or end-to-end-tls.
     #[arg(value_name = "TOPOLOGY", value_parser = Topology::parse, required_unless_present = "list_faults")]
     pub topology: Option<Topology>,
-    /// The fault to inject (`none` for the generated config, `all` for none and every fault); see --list-faults.
-    #[arg(long, value_name = "NAME", default_value = "all")]
-    pub fault: String,
+    /// Run this fault and print the result (`none`: the generated config; `all`: none and
+    /// every fault). Without it, on a terminal, the lab opens its screen; elsewhere it runs `all`.
+    #[arg(long, value_name = "NAME")]
+    pub fault: Option<String>,
     /// List the faults and exit.
     #[arg(long)]
     pub list_faults: bool,
@@ -37,8 +39,12 @@ pub fn exec(args: &Args) -> Result<(), Error> {
     let Some(topology) = args.topology else {
         return Err(Error::Usage("lab: name a topology: same-host-http or end-to-end-tls".into()));
     };
-    let faults = select(&args.fault, topology)?;
+    let screen = args.fault.is_none() && !args.json && std::io::stdout().is_terminal();
+    let faults = select(args.fault.as_deref().unwrap_or("all"), topology)?;
     let programs = crate::lab::find_programs(args.hub_binary.as_deref())?;
+    if screen {
+        return crate::lab::screen::terminal::run_screen(&programs, topology);
+    }
     // Ctrl-C or SIGTERM ends the run after the current scenario, so the servers are
     // killed and the temporary folder removed on the way out (a default exit would skip both).
     let stop = Arc::new(AtomicBool::new(false));

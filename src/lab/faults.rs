@@ -196,6 +196,15 @@ pub const FAULTS: &[Fault] = &[
     },
 ];
 
+/// Faults are told apart by name.
+impl PartialEq for Fault {
+    fn eq(&self, other: &Fault) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Fault {}
+
 impl Fault {
     pub fn applies_to(&self, topology: Topology) -> bool {
         self.topology.is_none_or(|t| t == topology)

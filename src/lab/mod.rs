@@ -8,6 +8,7 @@ pub mod faults;
 pub mod process;
 pub mod programs;
 pub mod scenario;
+pub mod screen;
 pub mod stack;
 pub mod tls;
 

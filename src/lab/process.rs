@@ -21,12 +21,15 @@ const PORT_RANGE: std::ops::Range<u16> = 20_000..32_000;
 /// Asking the kernel for port 0 is not enough: a stack picks its ports before it
 /// starts its servers, and meanwhile another thread could be handed the same free
 /// port. Each port is therefore handed out once per process, starting at an offset
-/// from the process id so that two runs at once rarely meet.
+/// from the process id so that two runs at once (several labs, the test suite) rarely meet.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let span = u32::from(PORT_RANGE.end - PORT_RANGE.start);
-    let offset = std::process::id() % span;
+    // Scattered by a multiplicative hash: processes started one after another have
+    // neighbouring ids, and plain `id % span` would make their port runs overlap.
+    let hashed = u32::try_from(u64::from(std::process::id()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).unwrap_or(0);
+    let offset = hashed % span;
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         assert!(n < span, "ran out of ports in {PORT_RANGE:?}");
