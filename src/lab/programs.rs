@@ -11,9 +11,9 @@ pub const NGINX_HOW: &str =
     "install it (Debian/Ubuntu: `sudo apt-get install nginx`; nothing of the system's nginx is used or changed)";
 
 /// How to get the hub, for the error that says it is missing.
-pub const HUB_HOW: &str = "download the Mercure hub for Linux from https://github.com/dunglas/mercure/releases \
-(the legacy build, e.g. mercure-legacy_Linux_x86_64.tar.gz, or any 0.x `mercure` binary), unpack it and pass \
-`--hub-binary PATH/mercure`, or put `mercure` on PATH";
+pub const HUB_HOW: &str = "download a Mercure release for Linux (the lab is tested with 0.24.2) from \
+https://github.com/dunglas/mercure/releases, unpack the archive and pass `--hub-binary PATH/mercure`, or put \
+`mercure` on PATH";
 
 /// nginx from PATH (or the sbin folders) and the hub from `hub_binary` or PATH.
 pub fn find_programs(hub_binary: Option<&Path>) -> Result<Programs, LabError> {
