@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ratatui::DefaultTerminal;
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
 use super::state::{Effect, Key, Screen, config_lines};
 use super::view::view;
@@ -17,8 +17,10 @@ use crate::lab::faults::Fault;
 use crate::lab::scenario::Lab;
 use crate::lab::stack::Programs;
 
-fn key_for(code: KeyCode) -> Option<Key> {
+fn key_for(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {
     match code {
+        // Raw mode turns Ctrl-C into a key, not a signal.
+        KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => Some(Key::Quit),
         KeyCode::Up | KeyCode::Char('k') => Some(Key::Up),
         KeyCode::Down | KeyCode::Char('j') => Some(Key::Down),
         KeyCode::Char(' ') | KeyCode::Enter => Some(Key::Toggle),
@@ -89,7 +91,7 @@ fn event_loop(
         if k.kind != KeyEventKind::Press {
             continue;
         }
-        let Some(effect) = key_for(k.code).and_then(|key| screen.on_key(key)) else { continue };
+        let Some(effect) = key_for(k.code, k.modifiers).and_then(|key| screen.on_key(key)) else { continue };
         match effect {
             Effect::Quit => break,
             Effect::Run(fault) => {
