@@ -35,6 +35,9 @@ pub enum Command {
     /// Put a rendered bundle live on this machine: plan, preflight, backups, verify or roll back.
     Apply(cmd::apply::Args),
 
+    /// Run a topology on loopback with the real nginx and hub, break it one directive at a time, and show what happens.
+    Lab(cmd::lab::Args),
+
     /// Explain the two topologies and which to choose, or find troubleshooting rows by symptom.
     Explain(cmd::explain::Args),
 
@@ -75,6 +78,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Loadtest(args)) => cmd::loadtest::exec(args),
         Some(Command::Wizard(args)) => cmd::wizard::exec(args),
         Some(Command::Explain(args)) => cmd::explain::exec(&args),
+        Some(Command::Lab(args)) => cmd::lab::exec(&args),
         Some(Command::Completions(args)) => cmd::completions::exec(&args, Cli::command()),
         Some(Command::Man(args)) => cmd::man::exec(&args, Cli::command()),
         Some(Command::Schema) => cmd::schema::exec(),
