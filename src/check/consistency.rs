@@ -257,12 +257,24 @@ fn check_tokens(
     ] {
         match token.clone().and_then(|t| jwt::verify(&t, alg, key)) {
             Err(e) => problems.push(format!("{file} does not verify with {}: {e}", paths::HUB_ENV)),
-            Ok(claims) if claims["mercure"][grant].as_array().is_none() => {
-                problems.push(format!("{file} has no mercure.{grant} claim"));
+            Ok(claims) if !grants(&claims, grant) => {
+                problems.push(format!(
+                    "{file} has no mercure.{grant} claim nor an authorization_details entry with action `{grant}`"
+                ));
             }
             Ok(_) => {}
         }
     }
+}
+
+/// Whether a token's claims grant `action` (`publish`, `subscribe`): 0.x's `mercure`
+/// claim or 1.0's `authorization_details`.
+fn grants(claims: &serde_json::Value, action: &str) -> bool {
+    let legacy = claims["mercure"][action].as_array().is_some();
+    let details = claims["authorization_details"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|e| e["actions"].as_array().is_some_and(|a| a.iter().any(|x| x == action))));
+    legacy || details
 }
 
 /// `MERCURE_PUBLIC_URL` is `https://<server_name>/.well-known/mercure`, and `MERCURE_URL` reaches the hub.

@@ -33,6 +33,15 @@ pub const FIXTURES: &[&str] = &[
     "end-to-end-tls-es256-cors-nginx126.yaml",
 ];
 
+/// Fixture answers files for the Mercure 1.0 lines (strict and compatibility mode), both
+/// topologies: snapshotted, and run on the real 1.0 hub.
+pub const HUB10_FIXTURES: &[&str] = &[
+    "same-host-http-hs256-hub10.yaml",
+    "end-to-end-tls-es256-hub10.yaml",
+    "same-host-http-hs512-hub10compat.yaml",
+    "end-to-end-tls-hs256-hub10compat.yaml",
+];
+
 /// Runs the binary with `args` and no stdin.
 pub fn run(args: &[&str]) -> Output {
     Command::new(bin()).args(args).stdin(std::process::Stdio::null()).output().expect("the mercure-setup binary runs")
