@@ -350,8 +350,8 @@ pub struct HubFacts {
 
 /// Compatibility mode's cost, said wherever it is rendered.
 pub const COMPAT_WARNING: &str = "hub.version 1.0-compat: with protocol_version_compatibility 8 the hub checks no \
-token's aud, typ or exp (a token for another hub, or without expiry, is accepted); use it only while clients \
-move to 1.0, then render hub.version 1.0";
+token's aud, typ or exp, nor the iss of a token its key verifies (a token for another hub, or without expiry, is \
+accepted); use it only while clients move to 1.0, then render hub.version 1.0";
 
 impl HubFacts {
     /// The pinned `resource_identifier`, the `aud` every 1.0 token must carry.

@@ -178,7 +178,7 @@ authorization_details) and 0.x tokens get 401 invalid_token; subscribers name to
 errors follow RFC 6750 and point at /.well-known/oauth-protected-resource/.well-known/mercure, which nginx proxies \
 to the hub. Symfony needs MercureBundle 0.5 or newer (symfony/mercure 0.8, PHP 8.2) with protocol_version '1.0'.\n\n\
 1.0-compat is the step between: the 1.0 hub with protocol_version_compatibility 8 accepts 0.x clients and tokens \
-as well as 1.0 ones, but then checks no token's aud, typ or exp. Render 1.0-compat, switch Symfony and the \
+as well as 1.0 ones, but then checks no token's aud, typ or exp (nor the iss of a token its key verifies). Render 1.0-compat, switch Symfony and the \
 JavaScript clients, then render 1.0 (INSTALL.md: Upgrading the hub to 1.0).";
 
 /// A topic of `mercure-setup explain`: a topology, the hub release lines, or the

@@ -35,6 +35,8 @@ mod faults;
 mod hostile;
 #[cfg(feature = "real-stack")]
 mod hub;
+#[cfg(feature = "real-stack")]
+mod hub10;
 mod keys;
 #[cfg(feature = "real-stack")]
 mod loadtest;

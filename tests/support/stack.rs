@@ -24,7 +24,7 @@ use mercure_setup::check::tools;
 use mercure_setup::formats as parse;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
-use super::{ChildGuard, fixture, free_port, hub_binary, require_tool, run, stderr};
+use super::{ChildGuard, fixture, free_port, hub_binary_for, require_tool, run, stderr};
 
 /// How long a server gets to open its port.
 pub const STARTUP: Duration = Duration::from_secs(15);
@@ -195,7 +195,7 @@ pub fn start_hub_text(r: &Rendered, caddyfile_text: &str, port: u16, dir: &Path)
     let caddyfile = dir.join("Caddyfile");
     std::fs::write(&caddyfile, caddyfile_text).expect("write Caddyfile");
     let env = parse::parse_env(&r.bundle.read(paths::HUB_ENV).expect("mercure.env")).expect("parse mercure.env");
-    let mut cmd = Command::new(hub_binary());
+    let mut cmd = Command::new(hub_binary_for(r.bundle.answers.hub.version.line()));
     cmd.args(["run", "--adapter", "caddyfile", "--config"]).arg(&caddyfile).env_clear().envs(&env);
     // The state folder (the unit's StateDirectory) becomes the test's folder.
     for var in ["XDG_DATA_HOME", "XDG_CONFIG_HOME", "HOME"] {
@@ -419,7 +419,9 @@ impl Stack {
             args.push("-H".into());
             args.push(format!("Authorization: Bearer {t}"));
         }
-        args.push(self.public_url(&format!("?topic={}", urlencode(topic))));
+        // `?topic=` on 0.x, `?match=` on 1.0 (where `?topic=` is a 400).
+        let param = self.r.bundle.hub().subscribe_param;
+        args.push(self.public_url(&format!("?{param}={}", urlencode(topic))));
         Subscriber::start(&args)
     }
 
