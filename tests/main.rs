@@ -37,6 +37,8 @@ mod hostile;
 mod hub;
 #[cfg(feature = "real-stack")]
 mod hub10;
+#[cfg(feature = "real-stack")]
+mod hub_migration;
 mod keys;
 #[cfg(feature = "real-stack")]
 mod loadtest;
