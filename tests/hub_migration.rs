@@ -3,7 +3,7 @@
 //! hub already accepts) and run on the 1.0 hub, the client switched to 1.0 (`?match=`,
 //! the cut-over token), then rendered for strict 1.0. `render --dry-run` shows each
 //! change first. One subscriber stays connected throughout, reconnecting with
-//! `Last-Event-ID` after each hub restart as browsers' EventSource does, and receives
+//! `Last-Event-ID` after each hub restart as browsers' `EventSource` does, and receives
 //! every update, in order, once.
 
 use std::io::{BufRead as _, BufReader};
