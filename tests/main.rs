@@ -57,6 +57,8 @@ mod schema;
 #[cfg(feature = "real-stack")]
 mod shipping;
 mod snapshots;
+#[cfg(feature = "real-stack")]
+mod symfony_bundle;
 #[cfg(feature = "vps")]
 mod vps;
 mod wizard;
