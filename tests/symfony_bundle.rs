@@ -1,4 +1,4 @@
-//! Symfony's side of a rendered bundle, read by MercureBundle 0.5.0's own configuration
+//! Symfony's side of a rendered bundle, read by `MercureBundle` 0.5.0's own configuration
 //! tree (`Configuration.php` from the release archive in the shared upstream folder,
 //! extracted at test time; Debian's php-symfony-config processes it): the `mercure.yaml`
 //! of every line is accepted, the 1.0 one with `protocol_version: '1.0'` and the
@@ -15,7 +15,7 @@ use crate::support::{FIXTURES, HUB10_FIXTURES, require_tool, stderr, stdout};
 
 const BUNDLE_ARCHIVE: &str = "mercure-bundle-0.5.0.tar.gz";
 
-/// MercureBundle 0.5.0's `src/`, extracted from the upstream archive into `dir`.
+/// `MercureBundle` 0.5.0's `src/`, extracted from the upstream archive into `dir`.
 fn bundle_src(dir: &std::path::Path) -> PathBuf {
     let upstream = std::env::var_os("MERCURE_UPSTREAM")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream"), PathBuf::from);
