@@ -479,7 +479,7 @@ mod tests {
 
     #[test]
     fn troubleshooting_covers_every_symptom() {
-        assert_eq!(Row::ALL.len(), 19);
+        assert_eq!(Row::ALL.len(), 20);
         assert_eq!(Topic::parse("troubleshooting"), Ok(Topic::Troubleshooting));
         assert_eq!(
             Topic::parse("x").unwrap_err(),
