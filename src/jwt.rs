@@ -148,6 +148,25 @@ pub fn shape_of(claims: &serde_json::Value) -> Option<TokenShape> {
     }
 }
 
+/// A JWT's claims without checking its signature (for naming causes and shapes; the hub
+/// judges the signature).
+pub fn unverified_claims(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let payload = token.trim().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The query parameter a subscriber holding `token` names topics with: `match` for a
+/// Mercure 1.0 token (only 1.0 hubs take it), else `topic` (0.x, and the cut-over token,
+/// which 0.24.2 and a compatibility-mode 1.0 hub both read with `topic`).
+pub fn subscribe_param_for(token: &str) -> &'static str {
+    match unverified_claims(token).as_ref().and_then(shape_of) {
+        Some(TokenShape::Rfc9068) => "match",
+        _ => "topic",
+    }
+}
+
 fn grants<'a>(role: Role, topics: &'a [&'a str]) -> Grants<'a> {
     match role {
         Role::Publisher => Grants { publish: Some(topics), subscribe: None },
@@ -295,10 +314,12 @@ mod tests {
         );
         let claims = verify(&t, JwtAlgorithm::HS512, key.hub_key()).unwrap();
         assert_eq!(shape_of(&claims), Some(TokenShape::Rfc9068));
+        assert_eq!(subscribe_param_for(&t), "match");
         let c = sign_shaped(&key, JwtAlgorithm::HS256, Role::Publisher, &["*"], TokenShape::CutOver, &who, Some(life))
             .unwrap();
         let claims = verify(&c, JwtAlgorithm::HS256, key.hub_key()).unwrap();
         assert_eq!(shape_of(&claims), Some(TokenShape::CutOver));
+        assert_eq!(subscribe_param_for(&c), "topic");
         assert_eq!(claims["mercure"]["publish"][0], "*");
         assert_eq!(claims["authorization_details"][0]["actions"][0], "publish");
         // 1.0 requires exp; a legacy token is the one `sign` makes.
