@@ -165,29 +165,7 @@ impl HubLine {
     /// Whether a hub binary of `version` can load a bundle written for this line; the
     /// error says why not (for apply's preflight and `check`).
     pub fn accepts(self, version: (u32, u32, u32)) -> Result<(), String> {
-        let facts = self.facts();
-        let (min, (a, b, c)) = (facts.min_version, version);
-        if version < min {
-            return Err(format!(
-                "is version {a}.{b}.{c}; this bundle (hub.version {}) needs {}.{}.{} or newer",
-                self.as_str(),
-                min.0,
-                min.1,
-                min.2
-            ));
-        }
-        if let Some(below) = facts.below_version
-            && version >= below
-        {
-            return Err(format!(
-                "is version {a}.{b}.{c}, which refuses this bundle's Caddyfile (hub.version {}, written for {}.x): \
-                 render it for the installed hub with --set hub.version={}",
-                self.as_str(),
-                facts.line,
-                Self::of_release(version).as_str()
-            ));
-        }
-        Ok(())
+        self.facts().accepts(version)
     }
 
     pub fn facts(self) -> HubFacts {
@@ -354,6 +332,30 @@ token's aud, typ or exp, nor the iss of a token its key verifies (a token for an
 accepted); use it only while clients move to 1.0, then render hub.version 1.0";
 
 impl HubFacts {
+    /// Whether a hub binary of `version` can load a bundle written for this line, the
+    /// error completing "the hub binary X ..." (apply's preflight: `release_problem`).
+    pub fn accepts(self, version: (u32, u32, u32)) -> Result<(), String> {
+        let (min, (a, b, c)) = (self.min_version, version);
+        if version < min {
+            return Err(format!(
+                "is version {a}.{b}.{c}; this bundle (hub.version {}) needs {}.{}.{} or newer",
+                self.line, min.0, min.1, min.2
+            ));
+        }
+        if let Some(below) = self.below_version
+            && version >= below
+        {
+            return Err(format!(
+                "is version {a}.{b}.{c}, which refuses this bundle's Caddyfile (hub.version {}, written for {}.x): \
+                 render it for the installed hub with --set hub.version={}",
+                self.line,
+                self.line,
+                HubLine::of_release(version).as_str()
+            ));
+        }
+        Ok(())
+    }
+
     /// The pinned `resource_identifier`, the `aud` every 1.0 token must carry.
     pub fn audience(domain: &str) -> String {
         format!("https://{domain}/.well-known/mercure")
