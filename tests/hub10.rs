@@ -181,3 +181,31 @@ fn compat_serves_0x_and_1_0_clients_the_same_update() {
         }
     }
 }
+
+/// Every hub option the answers have, on both 1.0 lines: the bundle still loads on the
+/// real 1.0 hub and carries a live update through nginx (anonymous subscribers included).
+#[test]
+fn every_hub_option_runs_on_the_1_0_hub() {
+    let sets = [
+        "hub.anonymous=true",
+        "hub.subscriptions=true",
+        "hub.cors_origins=https://admin.example.org",
+        "hub.publish_origins=https://app.example.org",
+        "hub.heartbeat=15s",
+        "hub.history_size=50",
+    ];
+    for fixture in ["same-host-http-hs256-hub10.yaml", "end-to-end-tls-hs256-hub10compat.yaml"] {
+        let stack = Stack::start(fixture, &sets);
+        let topic = "https://example.com/open";
+        let mut anonymous = stack.subscribe(topic, HttpVersion::Http1, None);
+        anonymous.until_subscribed();
+        assert!(anonymous.seen[0].text.starts_with("HTTP/1.1 200"), "{fixture}: {}", anonymous.seen[0].text);
+        let published = stack.publish(topic, "open {seq}", false, 1);
+        assert!(published.status.success(), "{fixture}: {}", String::from_utf8_lossy(&published.stderr));
+        assert!(
+            anonymous.wait_line(Duration::from_secs(2), |l| l == "data: open 0").is_some(),
+            "{fixture}: {}",
+            anonymous.drain(Duration::ZERO)
+        );
+    }
+}
