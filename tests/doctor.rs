@@ -460,3 +460,25 @@ fn doctor_speaks_mercure_1_0_and_names_why_a_token_is_refused() {
         d.failed("public.subscribe", 20, &needle);
     }
 }
+
+/// The hub probe reads the admin API's `/mercure/health/ready` where the bundle's
+/// `hub.admin` reaches it (0.24.2 and 1.0 both serve it).
+#[test]
+fn doctor_reads_the_admin_health_endpoint() {
+    for fixture in [HTTP, "same-host-http-hs256-hub10.yaml"] {
+        let admin = crate::support::free_port();
+        let mut stack = Stack::prepare(fixture, &[&format!("hub.admin=localhost:{admin}")]);
+        let text = stack.hub_caddyfile();
+        assert!(text.contains("admin off"), "{text}");
+        stack.start_hub_text(&text.replace("admin off", &format!("admin localhost:{admin}")));
+        let site = stack.site_text();
+        stack.start_nginx_with(&site);
+        let d = doctor(&stack, &[]);
+        all_pass(&d);
+        let b = d.block("hub.mercure");
+        assert!(
+            b.contains(&format!("admin /mercure/health/ready (localhost:{admin}): 200")) && b.contains("ok"),
+            "{fixture}:\n{b}"
+        );
+    }
+}

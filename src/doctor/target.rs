@@ -109,6 +109,9 @@ pub struct Settings {
     /// The hub release line the bundle was rendered for (0.24 without a bundle): how to
     /// subscribe (`topic=` or `match=`), which tokens to sign, how to read refusals.
     pub hub: HubFacts,
+    /// The hub's admin API from the bundle (`hub.admin`), where doctor reads
+    /// `/mercure/health/ready`; `None` without a bundle.
+    pub hub_admin: Option<crate::values::AdminAddress>,
     /// A 1.0 hub's trusted issuer and audience (for the domain).
     pub hub_issuer: String,
     pub hub_audience: String,
@@ -260,6 +263,7 @@ impl Settings {
             algorithm: plan.as_ref().map(|p| p.answers.jwt_algorithm),
             bundle_public_url: plan.as_ref().map(|p| p.public_hub_url.clone()),
             hub: plan.as_ref().map_or_else(|| HubLine::V0_24.facts(), |p| p.hub),
+            hub_admin: plan.as_ref().map(|p| p.answers.hub.admin.clone()),
             hub_issuer,
             hub_audience,
             nginx_conf,
