@@ -758,4 +758,16 @@ mod tests {
         let written = Hub::parse(&caddy.replace("{env.HB}", "1m"), &env).heartbeat;
         assert_eq!(written, Some((60_000, "1m, mercure/Caddyfile:3".into())));
     }
+
+    #[test]
+    fn only_a_strict_1_0_hub_has_no_query_tokens() {
+        let env = std::collections::BTreeMap::new();
+        let block = |inner: &str| format!("http://:3000 {{\n\tmercure {{\n{inner}\t}}\n}}\n");
+        let legacy = block("\t\tpublisher_jwt k HS256\n");
+        let strict = block("\t\tissuer https://a.com {\n\t\t\tpublisher {\n\t\t\t\tjwt k HS256\n\t\t\t}\n\t\t}\n");
+        let compat = strict.replace("\t}\n}\n", "\t\tprotocol_version_compatibility 8\n\t}\n}\n");
+        assert!(!Hub::parse(&legacy, &env).no_query_tokens);
+        assert!(Hub::parse(&strict, &env).no_query_tokens);
+        assert!(!Hub::parse(&compat, &env).no_query_tokens, "{compat}");
+    }
 }
