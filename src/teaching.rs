@@ -478,6 +478,14 @@ mod tests {
     }
 
     #[test]
+    fn the_wizards_hub_step_teaches_the_hub_versions() {
+        let q = questions::question("hub.version").unwrap();
+        assert_eq!(q.teach, HUB_VERSIONS);
+        assert_eq!(q.step, questions::Step::Hub);
+        assert!(explain(Some(Topic::HubVersions), false).contains("0.24 (0.24.2) is the stable release"));
+    }
+
+    #[test]
     fn troubleshooting_covers_every_symptom() {
         assert_eq!(Row::ALL.len(), 20);
         assert_eq!(Topic::parse("troubleshooting"), Ok(Topic::Troubleshooting));
