@@ -13,8 +13,9 @@ use serde::Serialize;
 use crate::questions::{self, Basis, Kind, RawValue};
 use crate::tls_profile::{Hsts, TlsProfile};
 use crate::values::{
-    AbsPath, AdminAddress, CorsOrigin, Domain, Duration, FastcgiAddress, JwtAlgorithm, NginxVersionChoice, Origin,
-    Port, Topology, UnixUser, parse_bool, parse_count, parse_public_domain, parse_publish_origin,
+    AbsPath, AdminAddress, CorsOrigin, Domain, Duration, FastcgiAddress, HubVersionChoice, JwtAlgorithm,
+    NginxVersionChoice, Origin, Port, Topology, UnixUser, parse_bool, parse_count, parse_public_domain,
+    parse_publish_origin,
 };
 
 /// Schema version of the answers file this build reads and writes.
@@ -160,6 +161,8 @@ pub struct Hub {
     pub heartbeat: Duration,
     pub history_size: u32,
     pub binary: AbsPath,
+    /// The release line the files are written for; `auto` is resolved at render time.
+    pub version: HubVersionChoice,
     pub user: UnixUser,
     pub anonymous: bool,
     pub subscriptions: bool,
@@ -284,6 +287,7 @@ answer_fields! {
     heartbeat: Duration = scalar("hub.heartbeat", parse_heartbeat) => |a| text(&a.hub.heartbeat.text);
     history_size: u32 = scalar("hub.history_size", |s| parse_count(s, 0..=10_000_000)) => |a| text(a.hub.history_size);
     binary: AbsPath = scalar("hub.binary", AbsPath::parse) => |a| text(a.hub.binary.as_str());
+    hub_version: HubVersionChoice = scalar("hub.version", HubVersionChoice::parse) => |a| text(a.hub.version.as_str());
     user: UnixUser = scalar("hub.user", UnixUser::parse) => |a| text(a.hub.user.as_str());
     anonymous: bool = scalar("hub.anonymous", parse_bool) => |a| text(a.hub.anonymous);
     subscriptions: bool = scalar("hub.subscriptions", parse_bool) => |a| text(a.hub.subscriptions);
@@ -366,6 +370,7 @@ impl Answers {
                     heartbeat: p.heartbeat?,
                     history_size: p.history_size?,
                     binary: p.binary?,
+                    version: p.hub_version?,
                     user: p.user?,
                     anonymous: p.anonymous?,
                     subscriptions: p.subscriptions?,

@@ -84,6 +84,11 @@ pub enum Finding {
     CorsWildcardWithCredentials {
         origin: String,
     },
+    /// A Mercure 1.0 hub refused a token or request, for the cause its RFC 6750 answer
+    /// and the token show.
+    TokenRefused {
+        cause: crate::bearer::Cause,
+    },
     /// The hub refused a publish made with the bundle's publisher token.
     PublishRejected {
         status: u16,
@@ -310,6 +315,7 @@ impl Finding {
                 format!("the preflight from {origin} got `Access-Control-Allow-Origin: *`, which browsers refuse with credentials (cookies)"),
                 "list exact origins in hub.cors_origins in answers.yaml instead of `*`, render again and install mercure/Caddyfile".into(),
             ),
+            Finding::TokenRefused { cause } => d(Row::TokenRefused10, cause.to_string(), cause.fix()),
             Finding::PublishRejected { status } => d(
                 Row::PublishRejected,
                 format!(

@@ -11,12 +11,12 @@ use time::OffsetDateTime;
 
 use crate::answers::Answers;
 use crate::bundle::Bundle;
-use crate::host::{self, NginxHere};
+use crate::host::{self, HubHere, NginxHere};
 use crate::output::{self, DirLock, FileChange, OutputError};
 use crate::plan::Plan;
 use crate::render::{self, RenderError};
 use crate::secrets::{self, SecretsError, StoredState};
-use crate::values::NginxVersionChoice;
+use crate::values::{HubVersionChoice, NginxVersionChoice};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -34,6 +34,8 @@ pub struct Generated {
     pub notes: Vec<String>,
     /// What `nginx.version: auto` found here; `None` when the answers name a version.
     pub nginx_here: Option<NginxHere>,
+    /// What `hub.version: auto` found here; `None` when the answers name a line.
+    pub hub_here: Option<HubHere>,
 }
 
 impl Generated {
@@ -42,6 +44,23 @@ impl Generated {
     pub fn nginx_note(&self) -> Option<String> {
         self.nginx_here.as_ref().map(NginxHere::auto_note)
     }
+
+    /// Which hub line `auto` chose and why, for a `note:` line.
+    pub fn hub_note(&self) -> Option<String> {
+        self.hub_here.as_ref().map(HubHere::auto_note)
+    }
+}
+
+/// Resolves `hub.version: auto` by asking `hub.binary version` (the edge; the renderer
+/// only reads the line). The resolved line is what the bundle's answers.yaml records, so
+/// `check`, `doctor` and `apply` read the line the files were written for.
+pub fn resolve_hub_line(mut answers: Answers) -> (Answers, Option<HubHere>) {
+    if answers.hub.version != HubVersionChoice::Auto {
+        return (answers, None);
+    }
+    let here = host::installed_hub(std::path::Path::new(answers.hub.binary.as_str()));
+    answers.hub.version = HubVersionChoice::Known(here.line());
+    (answers, Some(here))
 }
 
 /// The plan for answers on this machine (looks for nginx only for `auto`), with
@@ -61,11 +80,12 @@ pub fn plan_here(answers: Answers) -> (Plan, Option<NginxHere>) {
 /// from before this call until `output::write` returns, so the secrets read here are
 /// still the folder's when the bundle is written.
 pub fn generate(answers: Answers, out_dir: &Path, rotate_secrets: bool) -> Result<Generated, GenerateError> {
+    let (answers, hub_here) = resolve_hub_line(answers);
     let stored = StoredState::read(out_dir)?;
     let (secrets, notes) = secrets::prepare(&answers, stored, rotate_secrets, OffsetDateTime::now_utc())?;
     let (plan, nginx_here) = plan_here(answers);
     let bundle = render::render(&plan, &secrets)?;
-    Ok(Generated { plan, bundle, notes, nginx_here })
+    Ok(Generated { plan, bundle, notes, nginx_here, hub_here })
 }
 
 /// One write of a bundle into its folder, the folder locked from before its state is

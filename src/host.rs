@@ -1,10 +1,10 @@
-//! Facts read from this machine at the edge of a run: where programs are, and the
-//! installed nginx version.
+//! Facts read from this machine at the edge of a run: where programs are, the
+//! installed nginx version and the hub binary's release line.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::values::NginxVersion;
+use crate::values::{HubLine, NginxVersion};
 
 /// Folders searched after `PATH`: a non-root user's `PATH` often lacks them, and
 /// Debian installs nginx as /usr/sbin/nginx.
@@ -62,6 +62,73 @@ impl NginxHere {
     }
 }
 
+/// What asking `hub.binary version` found, for `hub.version: auto`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubHere {
+    Found {
+        path: PathBuf,
+        version: (u32, u32, u32),
+        line: HubLine,
+    },
+    /// The file exists but `version` did not print a release.
+    Unreadable {
+        path: PathBuf,
+    },
+    NotFound {
+        path: PathBuf,
+    },
+}
+
+impl HubHere {
+    /// The line `auto` renders for: the binary's, else 0.24.
+    pub fn line(&self) -> HubLine {
+        match self {
+            HubHere::Found { line, .. } => *line,
+            _ => HubLine::V0_24,
+        }
+    }
+
+    /// What `hub.version: auto` chose here, and why, for a `note:` line.
+    pub fn auto_note(&self) -> String {
+        match self {
+            HubHere::Found { path, version: (a, b, c), line } => {
+                format!("hub.version auto: rendering for {line}, the line of the hub {} ({a}.{b}.{c})", path.display())
+            }
+            HubHere::Unreadable { path } => format!(
+                "hub.version auto: {} did not report its version, rendering for 0.24 (set hub.version to choose)",
+                path.display()
+            ),
+            HubHere::NotFound { path } => format!(
+                "hub.version auto: no hub at {} yet, rendering for 0.24 (set hub.version to choose)",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Asks the hub binary at `path` for its release (`mercure version`).
+pub fn installed_hub(path: &Path) -> HubHere {
+    if !path.is_file() {
+        return HubHere::NotFound { path: path.to_path_buf() };
+    }
+    let out = Command::new(path).arg("version").stdin(std::process::Stdio::null()).output();
+    let version = out.ok().and_then(|o| parse_hub_version(&String::from_utf8_lossy(&o.stdout)));
+    match version {
+        Some(version) => HubHere::Found { path: path.to_path_buf(), version, line: HubLine::of_release(version) },
+        None => HubHere::Unreadable { path: path.to_path_buf() },
+    }
+}
+
+/// The release in a `mercure version` line ("Mercure.rocks 1.0.0-alpha.3 Caddy v2.11.4 ...",
+/// "Mercure.rocks 0.24.2 Caddy ..."): the first word after "Mercure.rocks", pre-release dropped.
+pub fn parse_hub_version(text: &str) -> Option<(u32, u32, u32)> {
+    let word = text.split("Mercure.rocks").nth(1)?.split_whitespace().next()?;
+    let core = word.trim_start_matches('v').split('-').next()?;
+    let mut nums = core.split('.').map(str::parse::<u32>);
+    let v = (nums.next()?.ok()?, nums.next()?.ok()?, nums.next()?.ok()?);
+    nums.next().is_none().then_some(v)
+}
+
 /// Finds nginx (also in the sbin folders) and asks it for its version.
 pub fn installed_nginx() -> NginxHere {
     let Some(path) = find_program("nginx") else { return NginxHere::NotFound };
@@ -97,6 +164,17 @@ mod tests {
         assert_eq!(parse_nginx_v("nginx version: nginx/1.22.1\n"), Some(NginxVersion(1, 22, 1)));
         assert_eq!(parse_nginx_v("nginx version: nginx/1.26.2 (Ubuntu)\n"), Some(NginxVersion(1, 26, 2)));
         assert_eq!(parse_nginx_v("garbage"), None);
+    }
+
+    #[test]
+    fn parses_hub_version() {
+        let v = parse_hub_version("Mercure.rocks 1.0.0-alpha.3 Caddy v2.11.4 h1:XKxk=\n");
+        assert_eq!(v, Some((1, 0, 0)));
+        assert_eq!(parse_hub_version("Mercure.rocks 0.24.2 Caddy v2.11.3 h1:/vFb=\n"), Some((0, 24, 2)));
+        assert_eq!(parse_hub_version("v2.11.4 h1:abc"), None);
+        let missing = installed_hub(Path::new("/nonexistent/mercure"));
+        assert_eq!(missing.line(), HubLine::V0_24);
+        assert!(missing.auto_note().contains("no hub at /nonexistent/mercure yet, rendering for 0.24"));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Mercure JWTs: the claims the hub checks, signed and verified by jsonwebtoken
-//! (its aws-lc-rs backend) with the bundle's key.
+//! (its aws-lc-rs backend) with the bundle's key, in the shape of the hub's release
+//! line: 0.x's `mercure` claim, 1.0's RFC 9068 access token, or both (the cut-over).
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 
+use crate::deployment::TokenShape;
 use crate::values::JwtAlgorithm;
 
 /// The key Symfony signs with: an HMAC secret, or an ES256 private key (PEM).
@@ -39,6 +41,139 @@ struct Grants<'a> {
     subscribe: Option<&'a [&'a str]>,
 }
 
+/// 1.0's RFC 9068 access token (`typ: at+jwt`); with `mercure` set, the cut-over token
+/// that 0.24.2 and strict 1.0 both accept.
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<&'a str>,
+    authorization_details: [AuthorizationDetail<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mercure: Option<Grants<'a>>,
+}
+
+#[derive(Serialize)]
+struct AuthorizationDetail<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    actions: [&'static str; 1],
+    topics: Vec<TopicMatch<'a>>,
+}
+
+/// A topic selector object (1.0 takes objects, not strings).
+#[derive(Serialize)]
+struct TopicMatch<'a> {
+    #[serde(rename = "match")]
+    pattern: &'a str,
+}
+
+/// The `authorization_details` type Mercure 1.0 reads.
+pub const AUTHORIZATION_DETAIL_TYPE: &str = "https://mercure.rocks/authorization-detail";
+
+/// Who a 1.0 token is for and about; ignored for [`TokenShape::Legacy`].
+#[derive(Debug, Clone, Copy)]
+pub struct Audience<'a> {
+    /// `iss`: one of the hub's trusted issuer names, exactly.
+    pub issuer: &'a str,
+    /// `aud`: the hub's resource identifier.
+    pub audience: &'a str,
+    /// `sub`: who uses the token (not checked by the hub; RFC 9068 wants it).
+    pub subject: &'a str,
+}
+
+/// When a token was issued and expires, and its id (`jti`); 1.0 requires `exp`.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetime<'a> {
+    pub issued_at: Option<i64>,
+    pub expires: i64,
+    pub id: Option<&'a str>,
+}
+
+/// Signs a token of `shape` granting `role` on `topics`. A legacy token carries `exp`
+/// only when `lifetime` is given; a 1.0 or cut-over token needs it.
+pub fn sign_shaped(
+    key: &SigningKey,
+    algorithm: JwtAlgorithm,
+    role: Role,
+    topics: &[&str],
+    shape: TokenShape,
+    audience: &Audience<'_>,
+    lifetime: Option<Lifetime<'_>>,
+) -> Result<String, String> {
+    let access = match shape {
+        TokenShape::Legacy => return sign_claims(key, algorithm, role, topics, lifetime.map(|l| l.expires)),
+        TokenShape::Rfc9068 | TokenShape::CutOver => {
+            let Some(l) = lifetime else { return Err("a Mercure 1.0 token needs an expiry (`exp`)".into()) };
+            AccessClaims {
+                iss: audience.issuer,
+                aud: audience.audience,
+                sub: audience.subject,
+                client_id: audience.issuer,
+                iat: l.issued_at,
+                exp: l.expires,
+                jti: l.id,
+                authorization_details: [AuthorizationDetail {
+                    kind: AUTHORIZATION_DETAIL_TYPE,
+                    actions: [match role {
+                        Role::Publisher => "publish",
+                        Role::Subscriber => "subscribe",
+                    }],
+                    topics: topics.iter().map(|t| TopicMatch { pattern: t }).collect(),
+                }],
+                mercure: (shape == TokenShape::CutOver).then(|| grants(role, topics)),
+            }
+        }
+    };
+    let mut header = Header::new(library_algorithm(algorithm));
+    // RFC 9068's media type: 1.0 refuses `typ: JWT` outside compatibility mode.
+    header.typ = Some("at+jwt".into());
+    jsonwebtoken::encode(&header, &access, &encoding_key(key, algorithm)?)
+        .map_err(|e| format!("cannot sign the token: {e}"))
+}
+
+/// The shape a token has, read from its (verified) claims.
+pub fn shape_of(claims: &serde_json::Value) -> Option<TokenShape> {
+    match (claims.get("authorization_details").is_some(), claims.get("mercure").is_some()) {
+        (true, true) => Some(TokenShape::CutOver),
+        (true, false) => Some(TokenShape::Rfc9068),
+        (false, true) => Some(TokenShape::Legacy),
+        (false, false) => None,
+    }
+}
+
+/// A JWT's claims without checking its signature (for naming causes and shapes; the hub
+/// judges the signature).
+pub fn unverified_claims(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let payload = token.trim().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The query parameter a subscriber holding `token` names topics with: `match` for a
+/// Mercure 1.0 token (only 1.0 hubs take it), else `topic` (0.x, and the cut-over token,
+/// which 0.24.2 and a compatibility-mode 1.0 hub both read with `topic`).
+pub fn subscribe_param_for(token: &str) -> &'static str {
+    match unverified_claims(token).as_ref().and_then(shape_of) {
+        Some(TokenShape::Rfc9068) => "match",
+        _ => "topic",
+    }
+}
+
+fn grants<'a>(role: Role, topics: &'a [&'a str]) -> Grants<'a> {
+    match role {
+        Role::Publisher => Grants { publish: Some(topics), subscribe: None },
+        Role::Subscriber => Grants { publish: None, subscribe: Some(topics) },
+    }
+}
+
 /// What a token allows.
 #[derive(Debug, Clone, Copy)]
 pub enum Role {
@@ -71,23 +206,24 @@ fn sign_claims(
     topics: &[&str],
     exp: Option<i64>,
 ) -> Result<String, String> {
-    let grants = match role {
-        Role::Publisher => Grants { publish: Some(topics), subscribe: None },
-        Role::Subscriber => Grants { publish: None, subscribe: Some(topics) },
-    };
-    let key = match (key, algorithm) {
+    let key = encoding_key(key, algorithm)?;
+    // `Header::new` writes `{"typ":"JWT","alg":...}`, the header the tokens have always had.
+    let claims = MercureClaims { mercure: grants(role, topics), exp };
+    jsonwebtoken::encode(&Header::new(library_algorithm(algorithm)), &claims, &key)
+        .map_err(|e| format!("cannot sign the token: {e}"))
+}
+
+fn encoding_key(key: &SigningKey, algorithm: JwtAlgorithm) -> Result<EncodingKey, String> {
+    match (key, algorithm) {
         (SigningKey::Hmac(s), JwtAlgorithm::HS256 | JwtAlgorithm::HS512) => {
-            EncodingKey::from_secret(s.as_bytes()).map_err(|e| format!("not an HMAC secret: {e}"))?
+            EncodingKey::from_secret(s.as_bytes()).map_err(|e| format!("not an HMAC secret: {e}"))
         }
         (SigningKey::Es256 { private_pem, .. }, JwtAlgorithm::ES256) => {
             EncodingKey::from_ec_pem(private_pem.as_bytes())
-                .map_err(|e| format!("not a P-256 private key (PKCS#8 PEM): {e}"))?
+                .map_err(|e| format!("not a P-256 private key (PKCS#8 PEM): {e}"))
         }
-        _ => return Err(format!("the key does not fit algorithm {}", algorithm.as_str())),
-    };
-    // `Header::new` writes `{"typ":"JWT","alg":...}`, the header the tokens have always had.
-    jsonwebtoken::encode(&Header::new(library_algorithm(algorithm)), &MercureClaims { mercure: grants, exp }, &key)
-        .map_err(|e| format!("cannot sign the token: {e}"))
+        _ => Err(format!("the key does not fit algorithm {}", algorithm.as_str())),
+    }
 }
 
 /// Verifies `token` with the hub's key (`SigningKey::hub_key`) and returns its claims.
@@ -107,6 +243,8 @@ pub fn verify(token: &str, algorithm: JwtAlgorithm, hub_key: &str) -> Result<ser
     let mut validation = Validation::new(library_algorithm(algorithm));
     validation.required_spec_claims.clear();
     validation.validate_exp = false;
+    // The audience is the caller's to judge too (1.0 tokens carry one; 0.x tokens none).
+    validation.validate_aud = false;
     match jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation) {
         Ok(data) => Ok(data.claims),
         Err(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature => {
@@ -158,6 +296,39 @@ mod tests {
         let hs512 = sign(&key, JwtAlgorithm::HS512, Role::Publisher, &["*"]).unwrap();
         assert!(verify(&hs512, JwtAlgorithm::HS256, key.hub_key()).is_err());
         assert_eq!(header_alg(&hs512).unwrap(), "HS512");
+    }
+
+    #[test]
+    fn access_tokens_have_the_1_0_shape() {
+        let key = SigningKey::Hmac("s".repeat(64));
+        let who = Audience { issuer: "https://a.com", audience: "https://a.com/.well-known/mercure", subject: "app" };
+        let life = Lifetime { issued_at: Some(10), expires: 20, id: Some("urn:uuid:x") };
+        let t = sign_shaped(&key, JwtAlgorithm::HS512, Role::Subscriber, &["*"], TokenShape::Rfc9068, &who, Some(life))
+            .unwrap();
+        let (header, rest) = t.split_once('.').unwrap();
+        assert_eq!(B64.decode(header).unwrap(), br#"{"typ":"at+jwt","alg":"HS512"}"#);
+        let claims = B64.decode(rest.split_once('.').unwrap().0).unwrap();
+        assert_eq!(
+            String::from_utf8(claims).unwrap(),
+            r#"{"iss":"https://a.com","aud":"https://a.com/.well-known/mercure","sub":"app","client_id":"https://a.com","iat":10,"exp":20,"jti":"urn:uuid:x","authorization_details":[{"type":"https://mercure.rocks/authorization-detail","actions":["subscribe"],"topics":[{"match":"*"}]}]}"#
+        );
+        let claims = verify(&t, JwtAlgorithm::HS512, key.hub_key()).unwrap();
+        assert_eq!(shape_of(&claims), Some(TokenShape::Rfc9068));
+        assert_eq!(subscribe_param_for(&t), "match");
+        let c = sign_shaped(&key, JwtAlgorithm::HS256, Role::Publisher, &["*"], TokenShape::CutOver, &who, Some(life))
+            .unwrap();
+        let claims = verify(&c, JwtAlgorithm::HS256, key.hub_key()).unwrap();
+        assert_eq!(shape_of(&claims), Some(TokenShape::CutOver));
+        assert_eq!(subscribe_param_for(&c), "topic");
+        assert_eq!(claims["mercure"]["publish"][0], "*");
+        assert_eq!(claims["authorization_details"][0]["actions"][0], "publish");
+        // 1.0 requires exp; a legacy token is the one `sign` makes.
+        assert!(
+            sign_shaped(&key, JwtAlgorithm::HS256, Role::Publisher, &["*"], TokenShape::Rfc9068, &who, None).is_err()
+        );
+        let legacy =
+            sign_shaped(&key, JwtAlgorithm::HS256, Role::Publisher, &["*"], TokenShape::Legacy, &who, None).unwrap();
+        assert_eq!(legacy, sign(&key, JwtAlgorithm::HS256, Role::Publisher, &["*"]).unwrap());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod answers;
 pub mod answers_file;
 pub mod apply;
+pub mod bearer;
 pub mod bundle;
 pub mod bundle_dir;
 pub mod check;

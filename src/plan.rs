@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::answers::{Answers, PublicTls};
-use crate::deployment::{HubFacts, HubLine, TopologyFacts};
+use crate::deployment::{HubFacts, TopologyFacts};
 use crate::tls_profile;
 use crate::values::{CorsOrigin, NginxVersion, NginxVersionChoice, Origin};
 
@@ -38,9 +38,11 @@ pub struct Plan {
     /// How nginx, the hub and Symfony are wired (templates read `hub_tls`, `private_ca`, ...).
     #[serde(flatten)]
     pub wiring: TopologyFacts,
-    /// The hub release line the files are written for.
-    #[serde(skip)]
+    /// The hub release line the files are written for (templates read `hub.issuer_block`, ...).
     pub hub: HubFacts,
+    /// The 1.0 hub's trusted issuer (`iss`) and pinned resource identifier (`aud`).
+    pub hub_issuer: String,
+    pub hub_audience: String,
     pub domain: String,
     pub public_certificate: String,
     pub public_certificate_key: String,
@@ -188,7 +190,9 @@ impl Plan {
             tool_version: env!("CARGO_PKG_VERSION"),
             topology: answers.topology.as_str(),
             wiring,
-            hub: HubLine::default().facts(),
+            hub: answers.hub.version.line().facts(),
+            hub_issuer: HubFacts::issuer(&domain),
+            hub_audience: HubFacts::audience(&domain),
             public_certificate: answers.public_tls.certificate.as_str().into(),
             public_certificate_key: answers.public_tls.certificate_key.as_str().into(),
             acme_webroot: answers.public_tls.acme_webroot.as_str().into(),

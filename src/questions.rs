@@ -126,6 +126,7 @@ fn domain_or_placeholder(b: &Basis) -> String {
 
 pub const TOPOLOGY_CHOICES: &[&str] = &Topology::NAMES;
 pub const JWT_CHOICES: &[&str] = &JwtAlgorithm::NAMES;
+pub const HUB_VERSION_CHOICES: &[&str] = &["auto", "0.24", "1.0-compat", "1.0"];
 pub const TLS_PROFILE_CHOICES: &[&str] = &["intermediate", "modern"];
 
 /// Every key of answers-file schema version 1, in file and wizard order.
@@ -332,6 +333,18 @@ database. 0 keeps everything forever, which grows the file without bound.",
         visible: always,
         required: false,
         preview: Preview { file: paths::UNIT, anchor: "ExecStart=" },
+    },
+    Question {
+        key: "hub.version",
+        step: Step::Hub,
+        prompt: "Hub release line",
+        help: "auto: ask hub.binary's `version` when rendering (0.24 when it is not installed); 0.24, 1.0 or 1.0-compat",
+        teach: crate::teaching::HUB_VERSIONS,
+        kind: Kind::Choice(HUB_VERSION_CHOICES),
+        default: |_| fixed("auto"),
+        visible: always,
+        required: false,
+        preview: Preview { file: paths::CADDYFILE, anchor: "mercure {" },
     },
     Question {
         key: "hub.user",

@@ -69,6 +69,7 @@ fn shape(key: &str) -> Option<Shape> {
         | "jwt.algorithm"
         | "hub.anonymous"
         | "hub.subscriptions"
+        | "hub.version"
         | "public_tls.profile"
         | "public_tls.hsts_include_subdomains" => Shape::Kind,
         // A number of seconds or `off`: a count whose text may also be the word.

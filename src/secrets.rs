@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::answers::Answers;
 use crate::bundle::paths::state as paths;
+use crate::deployment::{HubFacts, TokenShape};
 use crate::jwt::{self, Role, SigningKey};
 use crate::pki::{self, Pki};
 use crate::values::JwtAlgorithm;
@@ -100,6 +101,19 @@ fn new_hmac_secret() -> Result<String, SecretsError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A random `jti` (RFC 9068 wants one per token), as a version 4 UUID URN.
+fn new_token_id() -> Result<String, SecretsError> {
+    let mut b = [0u8; 16];
+    crate::random::fill(&mut b).map_err(SecretsError::Random)?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = b.iter().fold(String::new(), |mut h, x| {
+        let _ = std::fmt::Write::write_fmt(&mut h, format_args!("{x:02x}"));
+        h
+    });
+    Ok(format!("urn:uuid:{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]))
+}
+
 fn new_es256_pair() -> Result<(String, String), SecretsError> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(pki::PkiError::from)?;
     Ok((key.serialize_pem().trim_end().to_string(), key.public_key_pem().trim_end().to_string()))
@@ -158,18 +172,40 @@ pub fn prepare(
             (key, true)
         }
     };
-    // A stored token is reused only if this key verifies it with this algorithm and
-    // it still has most of its week.
+    // A stored token is reused only if this key verifies it with this algorithm, it has
+    // the shape of the hub's line (and for 1.0 its issuer and audience), and it still has
+    // most of its week.
+    let hub = answers.hub.version.line().facts();
+    let domain = answers.domain.to_string();
+    let (issuer, audience) = (HubFacts::issuer(&domain), HubFacts::audience(&domain));
     let fresh = |t: &str| {
-        jwt::verify(t, answers.jwt_algorithm, jwt.hub_key())
-            .ok()
-            .and_then(|claims| claims.get("exp").and_then(serde_json::Value::as_i64))
-            .is_some_and(|exp| exp > (now + TOKEN_RENEW_BELOW).unix_timestamp())
+        jwt::verify(t, answers.jwt_algorithm, jwt.hub_key()).ok().is_some_and(|claims| {
+            let ours = jwt::shape_of(&claims) == Some(hub.tokens)
+                && (hub.tokens == TokenShape::Legacy
+                    || (claims["iss"] == issuer.as_str() && claims["aud"] == audience.as_str()));
+            ours && claims
+                .get("exp")
+                .and_then(serde_json::Value::as_i64)
+                .is_some_and(|exp| exp > (now + TOKEN_RENEW_BELOW).unix_timestamp())
+        })
     };
     let exp = (now + TOKEN_LIFETIME).unix_timestamp();
     let token = |stored: Option<String>, role| match stored {
         Some(t) if !key_is_new && fresh(&t) => Ok(t),
-        _ => jwt::sign_until(&jwt, answers.jwt_algorithm, role, &["*"], exp).map_err(SecretsError::Sign),
+        _ if hub.tokens == TokenShape::Legacy => {
+            jwt::sign_until(&jwt, answers.jwt_algorithm, role, &["*"], exp).map_err(SecretsError::Sign)
+        }
+        _ => {
+            let id = new_token_id()?;
+            let subject = match role {
+                Role::Publisher => "mercure-setup-smoke-test-publisher",
+                Role::Subscriber => "mercure-setup-smoke-test-subscriber",
+            };
+            let who = jwt::Audience { issuer: &issuer, audience: &audience, subject };
+            let life = jwt::Lifetime { issued_at: Some(now.unix_timestamp()), expires: exp, id: Some(&id) };
+            jwt::sign_shaped(&jwt, answers.jwt_algorithm, role, &["*"], hub.tokens, &who, Some(life))
+                .map_err(SecretsError::Sign)
+        }
     };
     let publisher_token = token(stored.publisher_token, Role::Publisher)?;
     let subscriber_token = token(stored.subscriber_token, Role::Subscriber)?;

@@ -167,22 +167,39 @@ publish_origins empty, `*` refused.",
     },
 ];
 
-/// A topic of `mercure-setup explain`: a topology, or the troubleshooting table.
+/// What Mercure 1.0 changes for a Symfony + nginx deployment and which line to choose
+/// today: `explain hub-versions` and the wizard's `hub.version` question.
+pub const HUB_VERSIONS: &str = "0.24 (0.24.2) is the stable release and the one to choose today; 1.0 is an alpha \
+(1.0.0-alpha.3, August 2026) with no date for a final release. auto asks the installed hub binary which it is.\n\n\
+What 1.0 changes: the keys move into an `issuer https://DOMAIN { publisher {...} subscriber {...} }` block with a \
+pinned resource_identifier; tokens become RFC 9068 access tokens (header typ at+jwt, iss, aud, exp, \
+authorization_details) and 0.x tokens get 401 invalid_token; subscribers name topics with ?match= (?topic= is a \
+400) and send the token in the Authorization header or the __Secure-mercure_access_token cookie, never in the URL; \
+errors follow RFC 6750 and point at /.well-known/oauth-protected-resource/.well-known/mercure, which nginx proxies \
+to the hub. Symfony needs MercureBundle 0.5 or newer (symfony/mercure 0.8, PHP 8.2) with protocol_version '1.0'.\n\n\
+1.0-compat is the step between: the 1.0 hub with protocol_version_compatibility 8 accepts 0.x clients and tokens \
+as well as 1.0 ones, but then checks no token's aud, typ or exp (nor the iss of a token its key verifies). Render 1.0-compat, switch Symfony and the \
+JavaScript clients, then render 1.0 (INSTALL.md: Upgrading the hub to 1.0).";
+
+/// A topic of `mercure-setup explain`: a topology, the hub release lines, or the
+/// troubleshooting table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topic {
     Topology(Topology),
+    HubVersions,
     Troubleshooting,
 }
 
 impl Topic {
     /// Every topic, topologies first.
     pub fn all() -> impl Iterator<Item = Topic> {
-        Topology::ALL.into_iter().map(Topic::Topology).chain([Topic::Troubleshooting])
+        Topology::ALL.into_iter().map(Topic::Topology).chain([Topic::HubVersions, Topic::Troubleshooting])
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Topic::Topology(t) => t.as_str(),
+            Topic::HubVersions => "hub-versions",
             Topic::Troubleshooting => "troubleshooting",
         }
     }
@@ -266,9 +283,18 @@ pub fn explain(topic: Option<Topic>, styled: bool) -> String {
     match topic {
         None => overview(&mut out),
         Some(Topic::Topology(t)) => topology(&mut out, t),
+        Some(Topic::HubVersions) => hub_versions(&mut out),
         Some(Topic::Troubleshooting) => troubleshooting(&mut out),
     }
     out.text
+}
+
+fn hub_versions(out: &mut Out) {
+    out.heading("Mercure hub release lines: 0.24, 1.0-compat, 1.0");
+    out.text.push('\n');
+    out.para(HUB_VERSIONS, "");
+    out.subheading("Choose it");
+    out.para("hub.version in the answers file, or: mercure-setup render --set hub.version=1.0-compat ...", "  ");
 }
 
 fn overview(out: &mut Out) {
@@ -359,8 +385,8 @@ pub fn explain_words(words: &[String], styled: bool) -> Result<String, String> {
     let rows = crate::troubleshooting::find(&query);
     if rows.is_empty() {
         return Err(format!(
-            "`{}` is neither a topic nor a word of a troubleshooting row: use same-host-http, end-to-end-tls or \
-             troubleshooting, or a symptom such as 502, 504, 401, late, 60s, cors or \"alert 80\"",
+            "`{}` is neither a topic nor a word of a troubleshooting row: use same-host-http, end-to-end-tls, \
+             hub-versions or troubleshooting, or a symptom such as 502, 504, 401, late, 60s, cors or \"alert 80\"",
             query.escape_debug()
         ));
     }
@@ -443,17 +469,29 @@ mod tests {
         let text = explain_words(&words("alert 80"), false).unwrap();
         assert!(text.contains("2. 502, `SSL_do_handshake() failed"), "{text}");
         assert!(explain_words(&words("troubleshooting"), false).unwrap().contains("18. "));
-        assert!(explain_words(&words("kubernetes"), false).unwrap_err().contains("same-host-http, end-to-end-tls or"));
+        assert!(
+            explain_words(&words("kubernetes"), false)
+                .unwrap_err()
+                .contains("same-host-http, end-to-end-tls, hub-versions or")
+        );
         assert_eq!(explain_words(&[], false).unwrap(), explain(None, false));
     }
 
     #[test]
+    fn the_wizards_hub_step_teaches_the_hub_versions() {
+        let q = questions::question("hub.version").unwrap();
+        assert_eq!(q.teach, HUB_VERSIONS);
+        assert_eq!(q.step, questions::Step::Hub);
+        assert!(explain(Some(Topic::HubVersions), false).contains("0.24 (0.24.2) is the stable release"));
+    }
+
+    #[test]
     fn troubleshooting_covers_every_symptom() {
-        assert_eq!(Row::ALL.len(), 19);
+        assert_eq!(Row::ALL.len(), 20);
         assert_eq!(Topic::parse("troubleshooting"), Ok(Topic::Troubleshooting));
         assert_eq!(
             Topic::parse("x").unwrap_err(),
-            "`x` is not a topic: use same-host-http, end-to-end-tls or troubleshooting"
+            "`x` is not a topic: use same-host-http, end-to-end-tls, hub-versions or troubleshooting"
         );
     }
 

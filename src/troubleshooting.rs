@@ -37,11 +37,12 @@ pub enum Row {
     UnverifiedHop = 17,
     EditedByHand = 18,
     ForgedClientAddress = 19,
+    TokenRefused10 = 20,
 }
 
 impl Row {
     /// Every row, in the order (and with the numbers) `explain troubleshooting` prints them.
-    pub const ALL: [Row; 19] = [
+    pub const ALL: [Row; 20] = [
         Row::HubNotRunning,
         Row::NoSni,
         Row::CertificateMismatch,
@@ -61,6 +62,7 @@ impl Row {
         Row::UnverifiedHop,
         Row::EditedByHand,
         Row::ForgedClientAddress,
+        Row::TokenRefused10,
     ];
 
     /// The row's number, as printed.
@@ -244,6 +246,19 @@ impl Row {
                 generated: "`proxy_set_header X-Forwarded-For $remote_addr;` and `trusted_proxies` limited to \
         loopback.",
             },
+            Row::TokenRefused10 => Trouble {
+                symptom: "Mercure 1.0 answers 401 invalid_token, 403 insufficient_scope or 400",
+                cause: "The 1.0 hub checks RFC 9068 tokens: `iss` must be its issuer, `aud` its resource identifier \
+        (which it derives from each request unless pinned), `exp` must be in the future, and a 0.x token (the \
+        `mercure` claim) is refused. `?topic=` is a 400; `public_urls` on nginx's hop makes every answer 421. The \
+        WWW-Authenticate header names the error and the resource_metadata URL.",
+                fix: "Tokens with the hub's iss and aud and an exp (MercureBundle 0.5 with protocol_version 1.0 and \
+        jwt.claims), subscribers with ?match= and the Authorization header or cookie; hub.version 1.0-compat while \
+        0.x clients remain.",
+                generated: "A literal `issuer https://DOMAIN` block and a pinned resource_identifier, mercure.yaml's \
+        jwt.claims with the same iss and aud, 1.0 tokens with exp in tokens/, and nginx passing \
+        /.well-known/oauth-protected-resource/.well-known/mercure to the hub.",
+            },
         }
     }
 }
@@ -293,7 +308,7 @@ mod tests {
             assert_eq!(Row::from_number(row.number()), Some(row));
         }
         assert_eq!(Row::from_number(0), None);
-        assert_eq!(Row::from_number(20), None);
+        assert_eq!(Row::from_number(21), None);
         assert_eq!(serde_json::to_string(&Row::Buffering).unwrap(), "7");
         assert_eq!(Row::Buffering.reference(), "explain troubleshooting #7: Events arrive late or in bursts");
     }
@@ -303,7 +318,7 @@ mod tests {
         let numbers = |q: &str| find(q).into_iter().map(Row::number).collect::<Vec<_>>();
         assert_eq!(numbers("502"), [1, 2, 3, 4, 16]);
         assert_eq!(numbers("504"), [8]);
-        assert_eq!(numbers("401"), [5, 11]);
+        assert_eq!(numbers("401"), [5, 11, 20]);
         assert_eq!(numbers("late"), [7]);
         assert_eq!(numbers("60s"), [8]);
         assert_eq!(numbers("cors"), [10]);

@@ -61,7 +61,7 @@ fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
 
 // `apply`, `check` and `answers` read these through this path until their own changes
 // import them from `deployment`.
-pub use crate::deployment::{HubFacts, HubLine, Topology};
+pub use crate::deployment::{HubFacts, HubLine, HubVersionChoice, Topology};
 
 /// An RFC 1123 host name, stored in lower case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

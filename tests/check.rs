@@ -270,3 +270,37 @@ fn a_check_on_a_stand_in_is_partial_and_strict_fails_it() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stderr(&o).contains("1 check only partial (--strict)"), "{}", stderr(&o));
 }
+
+/// Bundles for Mercure 1.0 pass `check` with the real 1.0 hub's `validate` (`hub.version:
+/// auto` resolves to 1.0 from that binary), and a hub of the other line is named as the
+/// problem rather than run on a Caddyfile it would refuse.
+#[test]
+fn mercure_1_0_bundles_pass_with_the_1_0_hub_and_name_a_hub_of_the_other_line() {
+    use crate::support::{HUB10_FIXTURES, HUB10_RELEASE, hub_binary_of};
+    let hub10 = format!("hub.binary={}", hub_binary_of(HUB10_RELEASE).display());
+    for name in HUB10_FIXTURES {
+        let tmp = tempfile::tempdir().unwrap();
+        render(name, tmp.path(), &["nginx.version=auto", &hub10]);
+        let o = run(&["check", tmp.path().to_str().unwrap()]);
+        let text = stdout(&o);
+        assert_eq!(o.status.code(), Some(0), "{name}:\n{text}{}", stderr(&o));
+        assert!(text.contains(&format!("the Mercure hub {HUB10_RELEASE}")), "{name}:\n{text}");
+        assert!(text.contains("all known to Mercure 1.0"), "{name}:\n{text}");
+    }
+    // auto asks the binary: the 1.0 hub gives a 1.0 bundle.
+    let tmp = tempfile::tempdir().unwrap();
+    render(FIXTURES[0], tmp.path(), &[&hub10]);
+    let answers = std::fs::read_to_string(tmp.path().join("answers.yaml")).unwrap();
+    assert!(answers.contains("version: '1.0'"), "{answers}");
+    // A 0.24 bundle checked against the 1.0 hub: the mismatch is the failure.
+    let tmp = tempfile::tempdir().unwrap();
+    render(FIXTURES[0], tmp.path(), &["hub.version=0.24", &hub10]);
+    let (code, report) = check_json(tmp.path());
+    assert_eq!(code, 1);
+    let failed = failed(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].2.contains("refuses this bundle's Caddyfile") && failed[0].2.contains("hub.version=1.0"),
+        "{failed:?}"
+    );
+}

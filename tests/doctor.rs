@@ -417,3 +417,68 @@ fn doctor_redacts_tokens_that_nginx_logged() {
     let d = doctor_at(&stack, &public, &["--json"]);
     assert!(d.out.contains("authorization=REDACTED") && !d.out.contains(secret), "{}", d.out);
 }
+
+/// Mercure 1.0: doctor subscribes with `?match=` and the Authorization header and signs
+/// 1.0 tokens, so a correct deployment passes on both 1.0 lines and topologies; a
+/// subscriber token the hub refuses is explained from its RFC 6750 answer and the
+/// token's claims (wrong `aud` with the audience the hub expects, wrong `iss`, expired,
+/// a 0.x token).
+#[test]
+fn doctor_speaks_mercure_1_0_and_names_why_a_token_is_refused() {
+    use crate::hub10::subscriber_token;
+    for fixture in crate::support::HUB10_FIXTURES {
+        let stack = Stack::start(fixture, &[]);
+        let d = doctor(&stack, &[]);
+        all_pass(&d);
+        d.passed("public.delivery");
+    }
+    let stack = Stack::start("same-host-http-hs256-hub10.yaml", &[]);
+    let domain = stack.r.domain();
+    let (iss, aud) = (format!("https://{domain}"), format!("https://{domain}/.well-known/mercure"));
+    let now =
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
+    let key = crate::hub10::signing_key(&stack);
+    let legacy = mercure_setup::jwt::sign(
+        &key,
+        stack.r.bundle.answers.jwt_algorithm,
+        mercure_setup::jwt::Role::Subscriber,
+        &["*"],
+    )
+    .unwrap();
+    for (token, needle) in [
+        (
+            subscriber_token(&stack, &iss, "https://other.example/.well-known/mercure", now + 600),
+            format!("expects the audience {aud}"),
+        ),
+        (subscriber_token(&stack, "https://other.example", &aud, now + 600), format!("trusts the issuer {iss}")),
+        (subscriber_token(&stack, &iss, &aud, now - 60), "the token expired".to_string()),
+        (legacy, "a Mercure 0.x token".to_string()),
+    ] {
+        let file = stack.r.tmp.path().join("subscriber.jwt");
+        std::fs::write(&file, token).unwrap();
+        let d = doctor(&stack, &["--subscriber-token-file", file.to_str().unwrap()]);
+        d.failed("public.subscribe", 20, &needle);
+    }
+}
+
+/// The hub probe reads the admin API's `/mercure/health/ready` where the bundle's
+/// `hub.admin` reaches it (0.24.2 and 1.0 both serve it).
+#[test]
+fn doctor_reads_the_admin_health_endpoint() {
+    for fixture in [HTTP, "same-host-http-hs256-hub10.yaml"] {
+        let admin = crate::support::free_port();
+        let mut stack = Stack::prepare(fixture, &[&format!("hub.admin=localhost:{admin}")]);
+        let text = stack.hub_caddyfile();
+        assert!(text.contains("admin off"), "{text}");
+        stack.start_hub_text(&text.replace("admin off", &format!("admin localhost:{admin}")));
+        let site = stack.site_text();
+        stack.start_nginx_with(&site);
+        let d = doctor(&stack, &[]);
+        all_pass(&d);
+        let b = d.block("hub.mercure");
+        assert!(
+            b.contains(&format!("admin /mercure/health/ready (localhost:{admin}): 200")) && b.contains("ok"),
+            "{fixture}:\n{b}"
+        );
+    }
+}

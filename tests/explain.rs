@@ -6,7 +6,7 @@ use crate::support::{run, stderr, stdout};
 
 #[test]
 fn every_topic_matches_its_snapshot() {
-    for topic in ["", "same-host-http", "end-to-end-tls", "troubleshooting"] {
+    for topic in ["", "same-host-http", "end-to-end-tls", "hub-versions", "troubleshooting"] {
         let args: Vec<&str> = std::iter::once("explain").chain((!topic.is_empty()).then_some(topic)).collect();
         let o = run(&args);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -20,7 +20,7 @@ fn every_topic_matches_its_snapshot() {
 #[test]
 fn troubleshooting_names_what_is_generated_for_every_entry() {
     let text = stdout(&run(&["explain", "troubleshooting"]));
-    assert_eq!(text.matches("mercure-setup generates:").count(), 19);
+    assert_eq!(text.matches("mercure-setup generates:").count(), 20);
     for needle in ["SSL alert number 80", "proxy_read_timeout 1h", "worker_connections", "REDACTED"] {
         assert!(text.contains(needle), "{needle}");
     }
@@ -31,8 +31,27 @@ fn unknown_topic_is_a_usage_error() {
     let o = run(&["explain", "kubernetes"]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("same-host-http, end-to-end-tls or troubleshooting"), "{err}");
+    assert!(err.contains("same-host-http, end-to-end-tls, hub-versions or troubleshooting"), "{err}");
     assert!(err.contains("502, 504, 401, late, 60s, cors"), "{err}");
+}
+
+/// Which hub line to choose today and what 1.0 changes for Symfony and nginx.
+#[test]
+fn explain_hub_versions_recommends_the_stable_release() {
+    let flat = |t: String| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = flat(stdout(&run(&["explain", "hub-versions"])));
+    for needle in [
+        "0.24 (0.24.2) is the stable release and the one to choose today",
+        "1.0 is an alpha",
+        "issuer https://DOMAIN",
+        "?match=",
+        "MercureBundle 0.5",
+        "protocol_version_compatibility 8",
+        "checks no token's aud, typ or exp",
+        "oauth-protected-resource",
+    ] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
 }
 
 /// Which topology to choose, where Symfony publishes and what expires.
@@ -55,7 +74,7 @@ fn symptoms_find_their_rows() {
     for (words, rows) in [
         (&["502"][..], &[1, 2, 3, 4, 16][..]),
         (&["504"], &[8]),
-        (&["401"], &[5, 11]),
+        (&["401"], &[5, 11, 20]),
         (&["late"], &[7]),
         (&["60s"], &[8]),
         (&["cors"], &[10]),

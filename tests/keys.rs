@@ -34,6 +34,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("hub.heartbeat", "25s"),
     ("hub.history_size", "500"),
     ("hub.binary", "/opt/mercure/bin/mercure"),
+    ("hub.version", "1.0-compat"),
     ("hub.user", "mercurehub"),
     ("hub.anonymous", "true"),
     ("hub.subscriptions", "true"),

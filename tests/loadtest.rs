@@ -332,3 +332,22 @@ fn loadtest_10000_client_benchmark() {
     keep_report("client-10000.txt", &format!("{table}\n{}", stderr(&o)));
     assert!(table.contains("established             10000"), "{table}\n{}", stderr(&o));
 }
+
+/// Mercure 1.0: with the bundle's 1.0 subscriber token loadtest subscribes with
+/// `?match=` (strict 1.0 refuses `?topic=`), in the Authorization header, and every
+/// update reaches every subscriber on both 1.0 lines.
+#[test]
+fn loadtest_delivers_every_update_on_mercure_1_0() {
+    for fixture in ["end-to-end-tls-es256-hub10.yaml", "same-host-http-hs512-hub10compat.yaml"] {
+        let stack = Stack::start(fixture, &[]);
+        let o = run_loadtest(&stack, &["--subscribers", "50", "--updates", "3", "--rate", "5", "--json"], None);
+        let r = json(&o);
+        assert!(o.status.success(), "{fixture}: {}\n{}", stdout(&o), stderr(&o));
+        assert_eq!(r["established"], 50, "{fixture}: {r:#}");
+        assert_eq!(r["delivered"], 150, "{fixture}: {r:#}");
+        let strict = !stack.r.bundle.hub().compat;
+        let log = stack.nginx().access_log();
+        let param = if strict { "match=" } else { "topic=" };
+        assert!(log.lines().any(|l| l.contains(param)), "{fixture}: no {param} subscription in nginx's log:\n{log}");
+    }
+}

@@ -35,6 +35,10 @@ mod faults;
 mod hostile;
 #[cfg(feature = "real-stack")]
 mod hub;
+#[cfg(feature = "real-stack")]
+mod hub10;
+#[cfg(feature = "real-stack")]
+mod hub_migration;
 mod keys;
 #[cfg(feature = "real-stack")]
 mod lab;
@@ -55,6 +59,8 @@ mod schema;
 #[cfg(feature = "real-stack")]
 mod shipping;
 mod snapshots;
+#[cfg(feature = "real-stack")]
+mod symfony_bundle;
 #[cfg(feature = "vps")]
 mod vps;
 mod wizard;

@@ -9,7 +9,7 @@ use mercure_setup::answers_file;
 use mercure_setup::plan::Plan;
 use mercure_setup::render::render;
 
-use crate::support::{FIXTURES, fixed_secrets, fixture};
+use crate::support::{FIXTURES, HUB10_FIXTURES, fixed_secrets, fixture};
 
 fn answers(name: &str) -> Answers {
     let path = fixture(name);
@@ -20,7 +20,7 @@ fn answers(name: &str) -> Answers {
 
 #[test]
 fn every_rendered_file_matches_its_snapshot() {
-    for name in FIXTURES {
+    for name in FIXTURES.iter().chain(HUB10_FIXTURES) {
         let answers = answers(name);
         let secrets = fixed_secrets(answers.jwt_algorithm, answers.topology.facts().private_ca);
         let plan = Plan::new(answers, None);
@@ -47,7 +47,7 @@ fn every_rendered_file_matches_its_snapshot() {
 
 #[test]
 fn rendering_is_deterministic() {
-    for name in FIXTURES {
+    for name in FIXTURES.iter().chain(HUB10_FIXTURES) {
         let a = answers(name);
         let secrets = fixed_secrets(a.jwt_algorithm, a.topology.facts().private_ca);
         let plan = Plan::new(a, None);

@@ -26,6 +26,7 @@ fn env() -> PreviewEnv {
         hs512: fixed_secrets(JwtAlgorithm::HS512, true),
         es256: fixed_secrets(JwtAlgorithm::ES256, true),
         nginx: None,
+        hub: None,
     }
 }
 

@@ -109,8 +109,7 @@ pub fn hub_version_problem(bytes: &[u8], shown: &str, private: &Path, hub: HubFa
 
 /// Why a hub of `version` cannot load a bundle written for `hub`'s release line, if it cannot.
 fn release_problem(version: (u32, u32, u32), hub: HubFacts) -> Option<String> {
-    let (min, (a, b, c)) = (hub.min_version, version);
-    (version < min).then(|| format!("is version {a}.{b}.{c}; this bundle needs {}.{}.{} or newer", min.0, min.1, min.2))
+    hub.accepts(version).err()
 }
 
 /// Whether a TCP address on loopback can be bound now (nothing else listens there).
@@ -189,8 +188,12 @@ mod tests {
         assert_eq!(release_problem((0, 24, 2), hub), None);
         assert_eq!(
             release_problem((0, 23, 9), hub).as_deref(),
-            Some("is version 0.23.9; this bundle needs 0.24.0 or newer")
+            Some("is version 0.23.9; this bundle (hub.version 0.24) needs 0.24.0 or newer")
         );
+        // A 1.0 hub refuses a 0.24 Caddyfile: named before anything changes, with the fix.
+        let p = release_problem((1, 0, 0), hub).unwrap();
+        assert!(p.contains("--set hub.version=1.0"), "{p}");
+        assert_eq!(release_problem((1, 0, 0), crate::values::HubLine::V1_0.facts()), None);
     }
 
     #[test]

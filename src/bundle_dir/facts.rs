@@ -57,6 +57,9 @@ pub struct Facts {
     pub subscriber_token: Result<String, String>,
     /// `mercure.hubs.default.jwt.algorithm` in Symfony's mercure.yaml, e.g. `hmac.sha256`.
     pub symfony_algorithm: Result<String, String>,
+    /// `mercure.hubs.default.jwt.claims` in Symfony's mercure.yaml (the Symfony bundle 0.5's
+    /// `iss`, `sub`, `client_id`, `aud`); empty when it sets none.
+    pub symfony_claims: Result<BTreeMap<String, String>, String>,
 }
 
 impl Facts {
@@ -80,6 +83,7 @@ impl Facts {
             publisher_token: read(paths::PUBLISHER_TOKEN),
             subscriber_token: read(paths::SUBSCRIBER_TOKEN),
             symfony_algorithm: read(paths::SYMFONY_YAML).and_then(|t| symfony_algorithm(&t)),
+            symfony_claims: read(paths::SYMFONY_YAML).and_then(|t| symfony_claims(&t)),
         }
     }
 }
@@ -121,6 +125,12 @@ fn symfony_algorithm(text: &str) -> Result<String, String> {
         .as_str()
         .map(String::from)
         .ok_or_else(|| format!("{}: no mercure.hubs.default.jwt.algorithm", paths::SYMFONY_YAML))
+}
+
+fn symfony_claims(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| format!("{}: {e}", paths::SYMFONY_YAML))?;
+    let claims = v["mercure"]["hubs"]["default"]["jwt"]["claims"].as_mapping().cloned().unwrap_or_default();
+    Ok(claims.into_iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string()))).collect())
 }
 
 #[cfg(test)]

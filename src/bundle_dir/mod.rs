@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::answers::Answers;
 use crate::answers_file;
 use crate::bundle::paths;
-use crate::deployment::TopologyFacts;
+use crate::deployment::{HubFacts, TopologyFacts};
 
 pub use facts::Facts;
 
@@ -96,5 +96,11 @@ impl BundleDir {
     /// How the bundle's topology wires nginx, the hub and Symfony.
     pub fn wiring(&self) -> TopologyFacts {
         self.answers.topology.facts()
+    }
+
+    /// The hub release line the bundle was rendered for (`hub.version` in its answers,
+    /// which `render` resolves; an unresolved `auto` is 0.24, as `render` would write).
+    pub fn hub(&self) -> HubFacts {
+        self.answers.hub.version.line().facts()
     }
 }

@@ -24,6 +24,9 @@ pub fn all(bundle: &BundleDir) -> Vec<CheckResult> {
     }
     out.push(origins(&facts));
     out.push(jwt_algorithm(&facts));
+    if facts.caddy.as_ref().is_ok_and(|c| c.mercure.contains_key("issuer")) {
+        out.push(issuer_audience(&facts));
+    }
     out
 }
 
@@ -55,6 +58,7 @@ fn row_of(id: &str) -> Option<Row> {
         "jwt-keys" | "jwt-algorithm" => Some(Row::PublishRejected),
         "hub-tls-name" => Some(Row::CertificateMismatch),
         "origins" => Some(Row::Cors),
+        "issuer-audience" => Some(Row::TokenRefused10),
         _ => None,
     }
 }
@@ -257,12 +261,24 @@ fn check_tokens(
     ] {
         match token.clone().and_then(|t| jwt::verify(&t, alg, key)) {
             Err(e) => problems.push(format!("{file} does not verify with {}: {e}", paths::HUB_ENV)),
-            Ok(claims) if claims["mercure"][grant].as_array().is_none() => {
-                problems.push(format!("{file} has no mercure.{grant} claim"));
+            Ok(claims) if !grants(&claims, grant) => {
+                problems.push(format!(
+                    "{file} has no mercure.{grant} claim nor an authorization_details entry with action `{grant}`"
+                ));
             }
             Ok(_) => {}
         }
     }
+}
+
+/// Whether a token's claims grant `action` (`publish`, `subscribe`): 0.x's `mercure`
+/// claim or 1.0's `authorization_details`.
+fn grants(claims: &serde_json::Value, action: &str) -> bool {
+    let legacy = claims["mercure"][action].as_array().is_some();
+    let details = claims["authorization_details"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|e| e["actions"].as_array().is_some_and(|a| a.iter().any(|x| x == action))));
+    legacy || details
 }
 
 /// `MERCURE_PUBLIC_URL` is `https://<server_name>/.well-known/mercure`, and `MERCURE_URL` reaches the hub.
@@ -413,6 +429,52 @@ pub fn origins(f: &Facts) -> CheckResult {
     )
 }
 
+/// Mercure 1.0: the Caddyfile's `issuer` and pinned `resource_identifier` == the `iss` and
+/// `aud` Symfony signs with (mercure.yaml's `jwt.claims`) and the tokens carry.
+pub fn issuer_audience(f: &Facts) -> CheckResult {
+    let files = [paths::CADDYFILE, paths::SYMFONY_YAML];
+    let mut problems = Vec::new();
+    let mut passed = String::new();
+    match (&f.caddy, &f.symfony_claims) {
+        (Err(e), _) | (_, Err(e)) => problems.push(e.clone()),
+        (Ok(caddy), Ok(claims)) => {
+            let first = |d: &str| caddy.mercure.get(d).and_then(|a| a.first()).cloned();
+            let issuer = first("issuer").unwrap_or_default();
+            let Some(audience) = first("resource_identifier") else {
+                problems.push(format!(
+                    "{} has no resource_identifier: the hub derives the audience from each request, so nginx and a \
+                     loopback publisher need different tokens",
+                    paths::CADDYFILE
+                ));
+                return result("issuer-audience", ISSUER_TITLE, &files, &problems, passed, ISSUER_FIX);
+            };
+            let mut compare = |what: &str, name: &str, got: Option<&str>, want: &str| match got {
+                Some(g) if g != want => {
+                    problems.push(format!("{what} `{name}` is {g}, the hub's is {want}"));
+                }
+                _ => {}
+            };
+            compare(paths::SYMFONY_YAML, "iss", claims.get("iss").map(String::as_str), &issuer);
+            compare(paths::SYMFONY_YAML, "aud", claims.get("aud").map(String::as_str), &audience);
+            for (file, token) in
+                [(paths::PUBLISHER_TOKEN, &f.publisher_token), (paths::SUBSCRIBER_TOKEN, &f.subscriber_token)]
+            {
+                let Some(c) = token.as_ref().ok().and_then(|t| jwt::unverified_claims(t)) else { continue };
+                if c.get("authorization_details").is_none() {
+                    continue;
+                }
+                compare(file, "iss", c["iss"].as_str(), &issuer);
+                compare(file, "aud", c["aud"].as_str(), &audience);
+            }
+            passed = format!("issuer {issuer} and audience {audience} on both sides");
+        }
+    }
+    result("issuer-audience", ISSUER_TITLE, &files, &problems, passed, ISSUER_FIX)
+}
+
+const ISSUER_TITLE: &str = "Symfony and the tokens use the hub's issuer and audience";
+const ISSUER_FIX: &str = "render again: the issuer, resource_identifier and jwt.claims come from the domain";
+
 /// The hub's algorithm == Symfony's `jwt.algorithm` == the tokens' `alg`.
 pub fn jwt_algorithm(f: &Facts) -> CheckResult {
     let files = [paths::HUB_ENV, paths::SYMFONY_YAML];
@@ -469,12 +531,17 @@ mod tests {
     /// The facts of a freshly rendered bundle (in memory; nothing is written and no
     /// program runs: the nginx version is named, so none is probed).
     fn rendered(topology: &str, algorithm: &str) -> Facts {
+        rendered_for(topology, algorithm, "0.24")
+    }
+
+    fn rendered_for(topology: &str, algorithm: &str, hub_version: &str) -> Facts {
         let mut d = Draft::default();
         for (key, value) in [
             ("domain", "app.example.com"),
             ("topology", topology),
             ("jwt.algorithm", algorithm),
             ("nginx.version", "1.26.2"),
+            ("hub.version", hub_version),
         ] {
             d.set(key, RawValue::Scalar(value.into()), None);
         }
@@ -613,5 +680,24 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("tokens/publisher.jwt is signed HS256, the hub expects HS512"), "{e}");
+    }
+
+    #[test]
+    fn issuer_and_audience_agree_on_1_0() {
+        for line in ["1.0", "1.0-compat"] {
+            let f = rendered_for("end-to-end-tls", "ES256", line);
+            passes(&issuer_audience(&f));
+        }
+        let mut f = rendered_for("same-host-http", "HS256", "1.0");
+        passes(&issuer_audience(&f));
+        if let Ok(c) = f.symfony_claims.as_mut() {
+            c.insert("aud".into(), "https://other.example/.well-known/mercure".into());
+        }
+        let e = error(&issuer_audience(&f));
+        assert!(e.contains("`aud` is https://other.example/.well-known/mercure, the hub's is https://app.example.com/.well-known/mercure"), "{e}");
+        if let Ok(c) = f.caddy.as_mut() {
+            c.mercure.remove("resource_identifier");
+        }
+        assert!(error(&issuer_audience(&f)).contains("no resource_identifier"));
     }
 }

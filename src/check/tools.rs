@@ -13,7 +13,6 @@ use super::adapt::{self, CaddyAdapt, Http2Form, NginxAdapt};
 use crate::bundle::paths;
 use crate::bundle_dir::BundleDir;
 use crate::host::find_program;
-use crate::values::HubLine;
 
 /// A program `check` runs, and how to get it.
 #[derive(Debug, Clone, Copy)]
@@ -371,6 +370,20 @@ pub fn real_hub_validate(bundle: &BundleDir, program: &Path) -> Outcome {
         Ok(v) => v,
         Err(error) => return Outcome::Failed { error, fix: "install a working Mercure hub binary".into() },
     };
+    // A hub of another release line would refuse (or misread) the Caddyfile for reasons
+    // that say nothing about the bundle: name the mismatch instead.
+    let line = bundle.answers.hub.version.line();
+    if let Some(release) = crate::host::parse_hub_version(&format!("Mercure.rocks {version}"))
+        && let Err(why) = line.accepts(release)
+    {
+        return Outcome::Failed {
+            error: format!("the hub {} {why}", program.display()),
+            fix: format!(
+                "validate with a Mercure {} hub (set hub.binary to it), or render the bundle for this hub",
+                line.facts().release
+            ),
+        };
+    }
     let (text, env) = match (bundle.read(paths::CADDYFILE), bundle.read(paths::HUB_ENV)) {
         (Ok(t), Ok(e)) => (t, e),
         (Err(e), _) | (_, Err(e)) => return io_failed("reading the hub's files", &e),
@@ -489,7 +502,7 @@ fn caddy_stand_in_validate(bundle: &BundleDir) -> Outcome {
 
 /// Every directive in the `mercure { }` block is one the hub's release line knows.
 pub fn mercure_directives(bundle: &BundleDir) -> Outcome {
-    let hub = HubLine::default().facts();
+    let hub = bundle.hub();
     let text = match bundle.read(paths::CADDYFILE) {
         Ok(t) => t,
         Err(e) => return io_failed("reading the Caddyfile", &e),

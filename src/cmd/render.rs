@@ -60,6 +60,16 @@ fn load_answers(path: &Path, sets: &[String]) -> Result<(Answers, Vec<Warning>),
     }
 }
 
+/// What `auto` chose for nginx and the hub, and the warning a compatibility-mode hub needs.
+fn line_notes(generated: &generate::Generated) {
+    for note in [generated.nginx_note(), generated.hub_note()].into_iter().flatten() {
+        eprintln!("note: {note}");
+    }
+    if let Some(w) = generated.plan.hub.warning {
+        eprintln!("warning: {w}");
+    }
+}
+
 fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: bool, rotate: bool) -> Result<(), Error> {
     let (answers, warnings) = load_answers(answers, sets)?;
     for w in &warnings {
@@ -68,9 +78,7 @@ fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: boo
     if dry_run {
         // Reads only: no lock, so nothing is created in (or as) DIR.
         let generated = generate::generate(answers, out, rotate)?;
-        if let Some(note) = generated.nginx_note() {
-            eprintln!("note: {note}");
-        }
+        line_notes(&generated);
         let changes = output::compare(out, &generated.bundle)?;
         let mut text = format!("dry run: nothing written to {}\n", out.display());
         text.push_str(&output::dry_run_report(&changes, &generated.bundle));
@@ -81,9 +89,7 @@ fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: boo
         eprintln!("note: removed what an interrupted run left in {}: {}", out.display(), writing.cleaned().join(", "));
     }
     let generated = writing.generate(answers, rotate)?;
-    if let Some(note) = generated.nginx_note() {
-        eprintln!("note: {note}");
-    }
+    line_notes(&generated);
     let written = writing.write(&generated.bundle, force)?;
     // Only now are the new secrets really there to speak of.
     for note in &generated.notes {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::bundle::paths;
 use crate::bundle_dir::{BundleDir, LoadError};
-use crate::deployment::Topology;
+use crate::deployment::{HubFacts, HubLine, Topology};
 use crate::diagnosis::Names;
 use crate::error::Error;
 use crate::formats;
@@ -103,6 +103,15 @@ pub struct Settings {
     pub algorithm: Option<JwtAlgorithm>,
     /// The public URL the bundle was rendered for (`MERCURE_URL` may name it).
     pub bundle_public_url: Option<String>,
+    /// The hub release line the bundle was rendered for (0.24 without a bundle): how to
+    /// subscribe (`topic=` or `match=`), which tokens to sign, how to read refusals.
+    pub hub: HubFacts,
+    /// The hub's admin API from the bundle (`hub.admin`), where doctor reads
+    /// `/mercure/health/ready`; `None` without a bundle.
+    pub hub_admin: Option<crate::values::AdminAddress>,
+    /// A 1.0 hub's trusted issuer and audience (for the domain).
+    pub hub_issuer: String,
+    pub hub_audience: String,
     pub nginx_conf: Option<PathBuf>,
     pub nginx_error_log: Option<PathBuf>,
     pub timeout: Duration,
@@ -119,6 +128,25 @@ fn read_optional(path: &Path) -> Option<String> {
 }
 
 impl Settings {
+    /// Why a 1.0 hub refused a request with `query` and `token`, from its answer.
+    pub fn bearer_cause(
+        &self,
+        head: &crate::net::Head,
+        query: &str,
+        token: Option<&str>,
+    ) -> Option<crate::bearer::Cause> {
+        if !self.hub.bearer_errors {
+            return None;
+        }
+        let expected = crate::bearer::Expected {
+            hub: self.hub,
+            issuer: &self.hub_issuer,
+            audience: &self.hub_audience,
+            now: time::OffsetDateTime::now_utc().unix_timestamp(),
+        };
+        crate::bearer::explain(head.status, head.header("www-authenticate"), query, token, &expected)
+    }
+
     // One linear read of the bundle and flags; splitting it would only scatter the defaults.
     #[allow(clippy::too_many_lines)]
     pub fn resolve(args: &Options) -> Result<Settings, Error> {
@@ -207,6 +235,7 @@ impl Settings {
             tls: hub_tls,
             heartbeat: plan.as_ref().map_or_else(|| "40s".into(), |p| p.hub_heartbeat.clone()),
         };
+        let (hub_issuer, hub_audience) = (HubFacts::issuer(&names.domain), HubFacts::audience(&names.domain));
         Ok(Settings {
             names,
             topology: plan.as_ref().map_or_else(
@@ -230,6 +259,10 @@ impl Settings {
             bundle,
             algorithm: plan.as_ref().map(|p| p.answers.jwt_algorithm),
             bundle_public_url: plan.as_ref().map(|p| p.public_hub_url.clone()),
+            hub: plan.as_ref().map_or_else(|| HubLine::V0_24.facts(), |p| p.hub),
+            hub_admin: plan.as_ref().map(|p| p.answers.hub.admin.clone()),
+            hub_issuer,
+            hub_audience,
             nginx_conf,
             nginx_error_log,
             timeout,

@@ -26,6 +26,16 @@ pub fn find_programs(hub_binary: Option<&Path>) -> Result<Programs, LabError> {
             LabError::Missing(format!("the lab runs the Mercure hub, and `mercure` is not on PATH: {HUB_HOW}"))
         })?,
     };
+    // The lab's bundles, subscribers and tokens speak the 0.24 line; a 1.0 hub would
+    // refuse them all, which would teach nothing about the proxy.
+    if let crate::host::HubHere::Found { version: (major, minor, patch), line, .. } = crate::host::installed_hub(&hub)
+        && line != crate::deployment::HubLine::V0_24
+    {
+        return Err(LabError::Missing(format!(
+            "{} is Mercure {major}.{minor}.{patch}; the lab runs the 0.24 line (the stable release): {HUB_HOW}",
+            hub.display()
+        )));
+    }
     Ok(Programs { nginx, hub: absolute(hub) })
 }
 

@@ -39,12 +39,15 @@ impl Rendered {
     /// Renders answers-file `text` (`shown` names it in errors) with `--set`-style
     /// overrides through the same answers -> plan -> render -> write path as `render`.
     pub fn from_answers(text: &str, shown: &str, sets: &[String]) -> Result<Rendered, LabError> {
+        Self::render(load_answers(text, shown, sets)?)
+    }
+
+    fn render(answers: Answers) -> Result<Rendered, LabError> {
         let tmp = tempfile::Builder::new()
             .prefix("mercure-lab.")
             .tempdir()
             .map_err(|e| LabError::Io(format!("a temporary folder: {e}")))?;
         let out = tmp.path().join("bundle");
-        let answers = load_answers(text, shown, sets)?;
         let writing = generate::Writing::begin(&out).map_err(|e| LabError::Render(e.to_string()))?;
         let generated = writing.generate(answers, false).map_err(|e| LabError::Render(e.to_string()))?;
         writing.write(&generated.bundle, false).map_err(|e| LabError::Render(e.to_string()))?;

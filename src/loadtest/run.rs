@@ -306,7 +306,7 @@ fn summarize(
 async fn connect(spec: &RunSpec, permit: tokio::sync::SemaphorePermit<'_>) -> Result<Subscription, Failure> {
     let stream = net::open(&spec.url, &spec.resolver, spec.tls.as_ref(), spec.connect_timeout).await?;
     drop(permit);
-    let url = spec.url.with_query("topic", &spec.topic);
+    let url = spec.url.with_query(spec.subscribe_param, &spec.topic);
     let subscribe = async {
         let sub = Subscription::request(stream, &url, Some(&spec.subscriber_token), spec.http2).await?;
         sub.refusal().map_or(Ok(sub), Err)

@@ -67,6 +67,8 @@ pub(super) struct RunSpec {
     pub(super) json: bool,
     pub(super) http2: bool,
     pub(super) topic: String,
+    /// `topic` (0.x) or `match` (a Mercure 1.0 subscriber token), see [`crate::jwt::subscribe_param_for`].
+    pub(super) subscribe_param: &'static str,
 }
 
 /// TLS for `url` (None for http://), offering HTTP/2 alone in ALPN when `http2`.
@@ -131,7 +133,6 @@ impl RunSpec {
             publish_url,
             resolver: a.reach.resolver(),
             publisher_token,
-            subscriber_token,
             subscribers: a.subscribers,
             updates: a.updates,
             rate: a.rate,
@@ -141,6 +142,8 @@ impl RunSpec {
             json: a.json,
             http2: a.http2,
             topic: format!("https://mercure-setup.invalid/loadtest/{}", net::publish::nonce_hex(6)),
+            subscribe_param: crate::jwt::subscribe_param_for(&subscriber_token),
+            subscriber_token,
         })
     }
 }

@@ -116,7 +116,13 @@ pub fn preview_env(draft: &Draft, out_dir: &Path) -> Result<PreviewEnv, String> 
     // One CA for all three, so switching algorithms does not change the certificates shown.
     hs512.pki.clone_from(&hs256.pki);
     es256.pki.clone_from(&hs256.pki);
-    Ok(PreviewEnv { hs256, hs512, es256, nginx: host::installed_nginx_version() })
+    // `hub.version: auto` asks hub.binary once, here, for the binary the draft names.
+    let binary = crate::answers_file::raw_to_text(&draft.value("hub.binary"));
+    let hub = match host::installed_hub(Path::new(&binary)) {
+        host::HubHere::Found { line, .. } => Some((binary, line)),
+        _ => None,
+    };
+    Ok(PreviewEnv { hs256, hs512, es256, nginx: host::installed_nginx_version(), hub })
 }
 
 /// Answers good enough to make preview secrets with: a topology with a private CA (so

@@ -32,6 +32,9 @@ pub struct PreviewEnv {
     pub es256: Secrets,
     /// What `nginx -v` reported, for `nginx.version: auto`.
     pub nginx: Option<NginxVersion>,
+    /// The hub binary asked at start and the line it runs, for `hub.version: auto` while
+    /// `hub.binary` names that binary (as `render` resolves it).
+    pub hub: Option<(String, crate::values::HubLine)>,
 }
 
 impl PreviewEnv {
@@ -245,6 +248,13 @@ fn render_masked(draft: &Draft, env: &PreviewEnv) -> Result<BTreeMap<String, Pre
     let (answers, _) = Answers::from_draft(draft).map_err(|errors| {
         errors.first().map_or_else(|| "the answers are not valid".to_string(), |e| format!("{}: {}", e.key, e.message))
     })?;
+    let mut answers = answers;
+    if let Some((binary, line)) = &env.hub
+        && answers.hub.version == crate::values::HubVersionChoice::Auto
+        && answers.hub.binary.as_str() == binary
+    {
+        answers.hub.version = crate::values::HubVersionChoice::Known(*line);
+    }
     let secrets = env.secrets(answers.jwt_algorithm, answers.topology.facts().private_ca);
     let plan = Plan::new(answers, env.nginx);
     let bundle = render::render(&plan, &secrets).map_err(|e| e.to_string())?;
@@ -311,7 +321,7 @@ pub(crate) mod tests {
                 hub_key: "HUB KEY SECRET".into(),
             }),
         };
-        PreviewEnv { hs256: s("HS256"), hs512: s("HS512"), es256: s("ES256"), nginx: None }
+        PreviewEnv { hs256: s("HS256"), hs512: s("HS512"), es256: s("ES256"), nginx: None, hub: None }
     }
 
     #[test]
@@ -365,5 +375,24 @@ pub(crate) mod tests {
         p.refresh(&d, &env);
         assert!(p.problem.as_deref().is_some_and(|m| m.starts_with("hub.port:")));
         assert!(p.files["mercure/Caddyfile"].text.contains("http://:3100"));
+    }
+
+    #[test]
+    fn auto_previews_the_line_of_the_hub_binary_asked_at_start() {
+        let mut env = env();
+        env.hub = Some(("/usr/local/bin/mercure".into(), crate::values::HubLine::V1_0));
+        let mut d = Draft::default();
+        d.set("domain", RawValue::Scalar("a.com".into()), None);
+        let mut p = Preview::default();
+        p.refresh(&d, &env);
+        assert!(p.files["mercure/Caddyfile"].text.contains("issuer https://a.com {"));
+        // Another binary was not asked: auto stays 0.24, as render finds no hub there.
+        d.set("hub.binary", RawValue::Scalar("/opt/mercure".into()), None);
+        p.refresh(&d, &env);
+        assert!(p.files["mercure/Caddyfile"].text.contains("publisher_jwt"));
+        // A line given explicitly wins.
+        d.set("hub.version", RawValue::Scalar("1.0-compat".into()), None);
+        p.refresh(&d, &env);
+        assert!(p.files["mercure/Caddyfile"].text.contains("protocol_version_compatibility 8"));
     }
 }

@@ -32,6 +32,15 @@ pub const FIXTURES: &[&str] = &[
     "end-to-end-tls-es256-cors-nginx126.yaml",
 ];
 
+/// Fixture answers files for the Mercure 1.0 lines (strict and compatibility mode), both
+/// topologies: snapshotted, and run on the real 1.0 hub.
+pub const HUB10_FIXTURES: &[&str] = &[
+    "same-host-http-hs256-hub10.yaml",
+    "end-to-end-tls-es256-hub10.yaml",
+    "same-host-http-hs512-hub10compat.yaml",
+    "end-to-end-tls-hs256-hub10compat.yaml",
+];
+
 /// Runs the binary with `args` and no stdin.
 pub fn run(args: &[&str]) -> Output {
     Command::new(bin()).args(args).stdin(std::process::Stdio::null()).output().expect("the mercure-setup binary runs")
@@ -110,21 +119,43 @@ pub fn fixed_secrets(algorithm: JwtAlgorithm, tls: bool) -> Secrets {
 /// builds (0.24.2 unless `MERCURE_HUB_VERSION` says otherwise), cached after the first
 /// build; fails the test (never skips) with how to get it.
 pub fn hub_binary() -> PathBuf {
-    static HUB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    HUB.get_or_init(|| {
-        let version = std::env::var("MERCURE_HUB_VERSION").unwrap_or_else(|_| "0.24.2".into());
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mercure-hub.sh");
-        let out = Command::new("bash").arg(&script).arg(&version).stdin(std::process::Stdio::null()).output();
-        let out = out.unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let path = String::from_utf8_lossy(&out.stdout).lines().last().map(PathBuf::from);
-        match path {
-            Some(p) if out.status.success() && p.is_file() => p,
-            _ => panic!(
-                "the real Mercure hub {version} could not be built; these tests run it. Needs Go 1.26 and the Go \
-                 module proxy: run `bash scripts/mercure-hub.sh {version}`. Its output:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        }
-    })
-    .clone()
+    let version = std::env::var("MERCURE_HUB_VERSION").unwrap_or_else(|_| "0.24.2".into());
+    hub_binary_of(&version)
+}
+
+/// The real Mercure 1.0 hub (built from the release's source by `scripts/mercure-hub.sh`).
+pub const HUB10_RELEASE: &str = "1.0.0-alpha.3";
+
+/// The real hub of release `version`, built (once, then cached) by `scripts/mercure-hub.sh`.
+pub fn hub_binary_of(version: &str) -> PathBuf {
+    static HUBS: std::sync::Mutex<std::collections::BTreeMap<String, PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let mut hubs = HUBS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(p) = hubs.get(version) {
+        return p.clone();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mercure-hub.sh");
+    let out = Command::new("bash").arg(&script).arg(version).stdin(std::process::Stdio::null()).output();
+    let out = out.unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let path = String::from_utf8_lossy(&out.stdout).lines().last().map(PathBuf::from);
+    let path = match path {
+        Some(p) if out.status.success() && p.is_file() => p,
+        _ => panic!(
+            "the real Mercure hub {version} could not be built; these tests run it. Needs Go 1.26 and the Go \
+             module proxy: run `bash scripts/mercure-hub.sh {version}`. Its output:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    };
+    hubs.insert(version.to_string(), path.clone());
+    path
+}
+
+/// The hub binary that runs a bundle rendered for `line`: the suite's hub
+/// ([`hub_binary`], 0.24.2 unless `MERCURE_HUB_VERSION` says otherwise) for 0.24,
+/// the 1.0 hub for 1.0 and 1.0-compat.
+pub fn hub_binary_for(line: mercure_setup::values::HubLine) -> PathBuf {
+    match line {
+        mercure_setup::values::HubLine::V0_24 => hub_binary(),
+        _ => hub_binary_of(HUB10_RELEASE),
+    }
 }

@@ -61,10 +61,34 @@ function der_to_raw(string $der): string
     return $parts;
 }
 
-$jwt = (function () use ($secret, $algorithm): string {
+// With `protocol_version: '1.0'` (MercureBundle >= 0.5) the bundle's factory signs an
+// RFC 9068 access token: `typ: at+jwt`, the `jwt.claims` of mercure.yaml (iss, sub,
+// client_id, aud), iat/exp/jti and authorization_details for the `publish` topics.
+$yaml = file_get_contents("$symfonyDir/config/packages/mercure.yaml");
+$v1 = (bool) preg_match("/^\s*protocol_version: '1\.0'/m", $yaml);
+$claims = [];
+if ($v1) {
+    preg_match_all("/^\s{20}(iss|sub|client_id|aud): '([^']*)'/m", $yaml, $found, PREG_SET_ORDER);
+    foreach ($found as [, $name, $value]) {
+        $claims[$name] = $value;
+    }
+}
+
+$jwt = (function () use ($secret, $algorithm, $v1, $claims): string {
     $alg = ['hmac.sha256' => 'HS256', 'hmac.sha512' => 'HS512', 'ecdsa.sha256' => 'ES256'][$algorithm];
-    $head = b64url(json_encode(['typ' => 'JWT', 'alg' => $alg]));
-    $body = b64url(json_encode(['mercure' => ['publish' => ['*']]]));
+    $head = b64url(json_encode(['typ' => $v1 ? 'at+jwt' : 'JWT', 'alg' => $alg]));
+    $body = b64url(json_encode($v1
+        ? $claims + [
+            'iat' => time(),
+            'exp' => time() + 3600,
+            'jti' => bin2hex(random_bytes(16)),
+            'authorization_details' => [[
+                'type' => 'https://mercure.rocks/authorization-detail',
+                'actions' => ['publish'],
+                'topics' => [['match' => '*']],
+            ]],
+        ]
+        : ['mercure' => ['publish' => ['*']]], JSON_UNESCAPED_SLASHES));
     $input = "$head.$body";
     if ($alg === 'ES256') {
         openssl_sign($input, $der, openssl_pkey_get_private($secret), OPENSSL_ALGO_SHA256) or exit("cannot sign with the ES256 key\n");

@@ -21,7 +21,7 @@ pub use mercure_setup::lab::process::{STARTUP, wait_for_port};
 pub use mercure_setup::lab::stack::{Hub, Nginx, adapted_site, host_named, installed_http2_form, with_tls_line};
 pub use mercure_setup::lab::tls::PublicTls;
 
-use super::{ChildGuard, fixture, hub_binary, require_tool};
+use super::{ChildGuard, fixture, hub_binary, hub_binary_for, require_tool};
 
 /// Makes a CA and a certificate for `domain` signed by it, in `dir`.
 pub fn public_tls(dir: &Path, domain: &str) -> PublicTls {
@@ -54,7 +54,7 @@ pub fn hub_caddyfile(r: &lab::Rendered, tls_dir: Option<&Path>, state_dir: &Path
 
 /// Starts the real hub on `port` with `caddyfile_text` (already adapted).
 pub fn start_hub_text(r: &lab::Rendered, caddyfile_text: &str, port: u16, dir: &Path) -> Hub {
-    lab::start_hub_text(&hub_binary(), r, caddyfile_text, port, dir).unwrap_or_else(|e| panic!("{e}"))
+    lab::start_hub_text(&hub_binary_for(r.bundle.answers.hub.version.line()), r, caddyfile_text, port, dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `nginx -t` of the configuration `conf` in `prefix` (its error log there too).
@@ -106,8 +106,10 @@ impl Stack {
         let path = fixture(fixture_name);
         let text = std::fs::read_to_string(&path).expect("read the fixture");
         let sets: Vec<String> = sets.iter().map(|s| (*s).to_string()).collect();
-        let stack = lab::Stack::prepare(programs, &text, &path.display().to_string(), &sets)
+        let mut stack = lab::Stack::prepare(programs, &text, &path.display().to_string(), &sets)
             .unwrap_or_else(|e| panic!("prepare the stack for {fixture_name}: {e}"));
+        // The hub of the release line the bundle was rendered for.
+        stack.programs.hub = hub_binary_for(stack.r.bundle.answers.hub.version.line());
         Stack(stack)
     }
 
@@ -156,7 +158,9 @@ impl Stack {
             args.push("-H".into());
             args.push(format!("Authorization: Bearer {t}"));
         }
-        args.push(self.public_url(&format!("?topic={}", urlencode(topic))));
+        // `?topic=` on 0.x, `?match=` on 1.0 (where `?topic=` is a 400).
+        let param = self.r.bundle.hub().subscribe_param;
+        args.push(self.public_url(&format!("?{param}={}", urlencode(topic))));
         Subscriber::start(&args)
     }
 

@@ -139,6 +139,9 @@ pub struct Hub {
     /// An HTTPS site without `auto_https off` or `disable_redirects`: Caddy then also
     /// binds :80 for redirects, which nginx holds, and the hub exits. The site's line.
     pub redirect_listener: Option<usize>,
+    /// A strict Mercure 1.0 hub (an `issuer` block, no `protocol_version_compatibility`)
+    /// ignores `?authorization=`, so no subscriber has a reason to put a JWT in the URL.
+    pub no_query_tokens: bool,
 }
 
 /// Mercure's heartbeat when the Caddyfile sets none.
@@ -184,7 +187,9 @@ impl Hub {
             .and_then(|a| a.first().cloned());
         let redirect_listener =
             https_site.filter(|_| !matches!(auto_https.as_deref(), Some("off" | "disable_redirects"))).map(|e| e.line);
-        Hub { heartbeat, wildcard_origins, redirect_listener }
+        let has = |name: &str| mercure.block.iter().flatten().any(|e| e.tokens.first().is_some_and(|t| t == name));
+        let no_query_tokens = has("issuer") && !has("protocol_version_compatibility");
+        Hub { heartbeat, wildcard_origins, redirect_listener, no_query_tokens }
     }
 }
 
@@ -511,8 +516,11 @@ pub fn hub_listeners(_: &Site, hub: &Hub) -> Vec<Finding> {
 /// The hub location's access log writes the query string (where subscribers may put
 /// their JWT): nginx's `combined` format, or a `log_format` with `$request`,
 /// `$request_uri`, `$args` or `$query_string`.
-pub fn access_log(site: &Site, _: &Hub) -> Vec<Finding> {
+pub fn access_log(site: &Site, hub: &Hub) -> Vec<Finding> {
     let Some(scope) = Scope::of(site) else { return Vec::new() };
+    if hub.no_query_tokens {
+        return Vec::new();
+    }
     let logs = scope.all("access_log");
     if logs.is_empty() {
         return vec![Finding::at(
@@ -749,5 +757,17 @@ mod tests {
         assert_eq!(from_env, Some((15_000, "15s, HB in mercure/mercure.env for mercure/Caddyfile:3".into())));
         let written = Hub::parse(&caddy.replace("{env.HB}", "1m"), &env).heartbeat;
         assert_eq!(written, Some((60_000, "1m, mercure/Caddyfile:3".into())));
+    }
+
+    #[test]
+    fn only_a_strict_1_0_hub_has_no_query_tokens() {
+        let env = std::collections::BTreeMap::new();
+        let block = |inner: &str| format!("http://:3000 {{\n\tmercure {{\n{inner}\t}}\n}}\n");
+        let legacy = block("\t\tpublisher_jwt k HS256\n");
+        let strict = block("\t\tissuer https://a.com {\n\t\t\tpublisher {\n\t\t\t\tjwt k HS256\n\t\t\t}\n\t\t}\n");
+        let compat = strict.replace("\t}\n}\n", "\t\tprotocol_version_compatibility 8\n\t}\n}\n");
+        assert!(!Hub::parse(&legacy, &env).no_query_tokens);
+        assert!(Hub::parse(&strict, &env).no_query_tokens);
+        assert!(!Hub::parse(&compat, &env).no_query_tokens, "{compat}");
     }
 }

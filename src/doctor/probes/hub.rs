@@ -14,6 +14,50 @@ use crate::doctor::target::Settings;
 use crate::net::{self, Failure, Request, TlsFailure, TlsTarget, classify, exchange, preview};
 use crate::pki;
 
+/// `GET /mercure/health/ready` on the hub's admin API (TCP on loopback, or the unix
+/// socket, which needs the hub's user or root), as one line for the hub probe's detail;
+/// `None` when the admin API is off or not known.
+async fn admin_ready(s: &Settings) -> Option<String> {
+    use crate::values::ADMIN_SOCKET;
+    let admin = s.hub_admin.as_ref().filter(|a| !a.is_off())?;
+    let path = "/mercure/health/ready";
+    // Caddy checks the Host of TCP admin requests against its listen address.
+    let (host, answer) = if admin.is_unix() {
+        let io = async {
+            let mut c = tokio::net::UnixStream::connect(ADMIN_SOCKET).await?;
+            admin_get(&mut c, "localhost", path).await
+        };
+        ("unix socket", tokio::time::timeout(Duration::from_secs(2), io).await)
+    } else {
+        let port = admin.port()?;
+        let io = async {
+            let mut c = TcpStream::connect(("127.0.0.1", port)).await?;
+            admin_get(&mut c, &format!("localhost:{port}"), path).await
+        };
+        (admin.as_str(), tokio::time::timeout(Duration::from_secs(2), io).await)
+    };
+    Some(match answer {
+        Ok(Ok(text)) => format!("admin {path} ({host}): {text}"),
+        Ok(Err(e)) => format!("admin {path} ({host}) not reachable: {e}"),
+        Err(_) => format!("admin {path} ({host}): no answer within 2 s"),
+    })
+}
+
+/// One HTTP/1.1 GET on an admin connection: the status line's code and the body's start.
+async fn admin_get<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    c: &mut S,
+    host: &str,
+    path: &str,
+) -> std::io::Result<String> {
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut buf = Vec::new();
+    c.take(4096).read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf);
+    let status = text.split_whitespace().nth(1).unwrap_or("?").to_string();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b.trim());
+    Ok(format!("{status} {}", preview(body.as_bytes(), 40)))
+}
+
 /// The TLS probes of the hub, which need a hub that speaks TLS and a CA to verify it.
 const TLS_PROBES: [Probe; 3] = [Probe::HubTlsSni, Probe::HubTlsNoSni, Probe::HubCertExpiry];
 
@@ -319,6 +363,10 @@ async fn hub_answer(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     {
         Ok(x) => format!("; /healthz: {}", x.head.status),
         Err(e) => format!("; /healthz: {e}"),
+    };
+    let health = match admin_ready(s).await {
+        Some(admin) => format!("{health}; {admin}"),
+        None => health,
     };
     let path = &url.path;
     match r {

@@ -53,7 +53,8 @@ pub(super) fn subscribe_task(
     head_wait: Duration,
 ) -> mpsc::Receiver<SubMsg> {
     let (tx, rx) = mpsc::channel(64);
-    let url = s.public_url.with_query("topic", topic);
+    // `topic=` on 0.x, `match=` on 1.0 (where `topic=` is a 400).
+    let url = s.public_url.with_query(s.hub.subscribe_param, topic);
     let resolver = s.resolver.clone();
     let token = s.subscriber_token.clone();
     let timeout = s.timeout;
@@ -160,7 +161,9 @@ impl Ctx<'_> {
                 Some(t)
             }
             Ok((h, body)) => {
+                let cause = s.bearer_cause(&h, "", Some(token));
                 let findings = match h.status {
+                    _ if cause.is_some() => cause.map(|cause| Finding::TokenRefused { cause }).into_iter().collect(),
                     401 | 403 => vec![Finding::PublishRejected { status: h.status }],
                     400 if String::from_utf8_lossy(&body).contains("HTTPS server") => vec![Finding::HubSpeaksTls],
                     _ => vec![],
@@ -294,7 +297,10 @@ impl Ctx<'_> {
                 true
             }
             Some(Ok((h, first))) => {
+                let query = url.path.split_once('?').map_or("", |(_, q)| q);
+                let cause = self.s.bearer_cause(h, query, self.s.subscriber_token.as_deref());
                 let findings = match h.status {
+                    _ if cause.is_some() => cause.map(|cause| Finding::TokenRefused { cause }).into_iter().collect(),
                     502 => self.bad_gateway(rep),
                     400 if String::from_utf8_lossy(first).contains("HTTPS server") => vec![Finding::HubSpeaksTls],
                     504 => vec![Finding::IdleTimeout { after_ms: elapsed }],

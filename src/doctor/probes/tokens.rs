@@ -47,6 +47,14 @@ fn probe_token_expiry() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp() + 300
 }
 
+/// A short-lived publisher token in the shape the bundle's hub line takes (for 1.0, the
+/// claims mercure.yaml gives the Symfony bundle: its issuer and audience).
+fn sign_for_line(s: &Settings, key: &SigningKey, alg: crate::values::JwtAlgorithm) -> Result<String, String> {
+    let who = jwt::Audience { issuer: &s.hub_issuer, audience: &s.hub_audience, subject: "mercure-setup-doctor" };
+    let life = jwt::Lifetime { issued_at: None, expires: probe_token_expiry(), id: None };
+    jwt::sign_shaped(key, alg, Role::Publisher, &["*"], s.hub.tokens, &who, Some(life))
+}
+
 /// The token Symfony would publish with: signed with `MERCURE_JWT_SECRET` (HMAC) or
 /// with symfony/config/jwt/mercure-private.pem (ES256); else the bundle's publisher token.
 /// Returns the token, how it was made, and whether it is ES256.
@@ -55,7 +63,7 @@ pub(super) fn symfony_token(s: &Settings) -> Result<Option<(String, &'static str
     match s.algorithm {
         Some(alg) if alg.is_hmac() => {
             let Some(secret) = sym.and_then(|y| y.secret.clone()) else { return Ok(None) };
-            let t = jwt::sign_until(&SigningKey::Hmac(secret), alg, Role::Publisher, &["*"], probe_token_expiry())
+            let t = sign_for_line(s, &SigningKey::Hmac(secret), alg)
                 .map_err(|e| format!("cannot sign with MERCURE_JWT_SECRET: {e}"))?;
             Ok(Some((t, "signed with MERCURE_JWT_SECRET", false)))
         }
@@ -64,8 +72,7 @@ pub(super) fn symfony_token(s: &Settings) -> Result<Option<(String, &'static str
             let key = paths::SYMFONY_PRIVATE_KEY;
             let pair = rcgen::KeyPair::from_pem(&private_pem).map_err(|e| format!("{key}: {e}"))?;
             let signing = SigningKey::Es256 { public_pem: pair.public_key_pem(), private_pem };
-            let t = jwt::sign_until(&signing, alg, Role::Publisher, &["*"], probe_token_expiry())
-                .map_err(|e| format!("cannot sign with {key}: {e}"))?;
+            let t = sign_for_line(s, &signing, alg).map_err(|e| format!("cannot sign with {key}: {e}"))?;
             Ok(Some((t, "signed with symfony/config/jwt/mercure-private.pem (ES256)", true)))
         }
         None => Ok(s.publisher_token.clone().map(|t| (t, "with the publisher token", false))),
