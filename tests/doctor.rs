@@ -134,7 +134,7 @@ fn doctor_passes_a_correct_end_to_end_tls_deployment_and_speaks_json() {
     let v: serde_json::Value = serde_json::from_str(&d.out).expect("doctor --json prints JSON");
     assert_eq!(v["failed"], 0, "{}", d.out);
     assert_eq!(v["target"]["topology"], "end-to-end-tls");
-    assert!(v["probes"].as_array().unwrap().iter().all(|p| p["status"] == "pass" && p["millis"].is_u64()));
+    assert!(v["probes"].as_array().unwrap().iter().all(|p| p["status"] == "passed" && p["millis"].is_u64()));
 }
 
 #[test]

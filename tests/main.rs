@@ -23,6 +23,7 @@ mod check;
 mod check_lint;
 mod cli_render;
 mod cli_render_concurrency;
+mod cli_shape;
 #[cfg(feature = "real-stack")]
 mod crash;
 #[cfg(feature = "real-stack")]

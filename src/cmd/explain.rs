@@ -11,9 +11,8 @@ pub struct Args {
     topic: Vec<String>,
 }
 
-/// Bold headings only on a terminal without `NO_COLOR`.
+/// Bold headings when stdout may carry colour (`--color`, a terminal, `NO_COLOR`).
 pub fn exec(args: &Args) -> Result<(), Error> {
-    use std::io::IsTerminal as _;
-    let styled = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let styled = crate::ui::color(false);
     crate::stdout::print(&crate::teaching::explain_words(&args.topic, styled).map_err(Error::Usage)?)
 }

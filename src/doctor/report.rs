@@ -8,12 +8,15 @@ use serde::{Serialize, Serializer};
 use crate::diagnosis::{Diagnosis, Finding, Names};
 use crate::error::Error;
 
+/// In JSON the words every command uses: passed, failed, skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    #[serde(rename = "passed")]
     Pass,
+    #[serde(rename = "failed")]
     Fail,
     /// Could not run (its precondition failed or it does not apply); never a pass.
+    #[serde(rename = "skipped")]
     Skip,
 }
 
@@ -133,9 +136,11 @@ impl Reporter {
         Reporter { names, json, results: Vec::new(), print_error: None }
     }
 
-    /// Prints `text` now; a failed write is kept for the end of the run.
+    /// Prints `text` now (the human report coloured and silenced by `-q`, JSON as is);
+    /// a failed write is kept for the end of the run.
     pub fn print(&mut self, text: &str) {
-        if let Err(e) = crate::stdout::print(text) {
+        let printed = if self.json { crate::stdout::print(text) } else { crate::stdout::print_report(text) };
+        if let Err(e) = printed {
             self.print_error.get_or_insert(e);
         }
     }
@@ -184,7 +189,9 @@ impl Reporter {
     }
 
     pub fn to_json(&self, target: &serde_json::Value) -> String {
+        let status = crate::status::Status::of_counts(self.count(Verdict::Fail), self.count(Verdict::Skip));
         let doc = serde_json::json!({
+            "status": status,
             "target": target,
             "probes": self.results,
             "passed": self.count(Verdict::Pass),
@@ -221,7 +228,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&rep.to_json(&serde_json::json!({}))).unwrap();
         assert_eq!(json["failed"], 1);
         assert_eq!(json["probes"][1]["diagnoses"][0]["item"], 7);
-        assert_eq!(json["probes"][2]["status"], "skip");
+        assert_eq!(json["probes"][2]["status"], "skipped");
         assert_eq!(json["probes"][2]["id"], "hub.tls.sni");
         assert_eq!(format!("[{:<8}]", Probe::Cors("o".into())), "[cors o  ]");
     }
