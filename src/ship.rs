@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Command;
+use clap_mangen::roff;
 
 use crate::error::Error;
 
@@ -84,7 +85,6 @@ fn man_page(man: &clap_mangen::Man, cmd: &Command, w: &mut Vec<u8>) -> std::io::
     let examples = examples.trim_start_matches("Examples:\n").trim_start_matches("e.g. ").trim();
     let name = cmd.get_name();
     let sub = if name == BIN { None } else { Some(name) };
-    use clap_mangen::roff;
     let mut roff = roff::Roff::new();
     if !examples.is_empty() {
         roff.control("SH", ["EXAMPLES"]).control("nf", []).text([roff::roman(examples)]).control("fi", []);
