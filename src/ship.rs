@@ -175,6 +175,25 @@ mod tests {
     }
 
     #[test]
+    fn completions_offer_topics_topologies_and_answer_keys() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let script = completions(shell, crate::cli::command());
+            for word in ["troubleshooting", "502", "cors", "end-to-end-tls", "same-host-http", "hub.port", "domain"] {
+                assert!(script.contains(word), "{shell:?} completion lacks {word}");
+            }
+            for q in crate::questions::QUESTIONS {
+                assert!(script.contains(q.key), "{shell:?} completion lacks the key {}", q.key);
+            }
+        }
+        let bash = completions(Shell::Bash, crate::cli::command());
+        assert!(bash.contains("same-host-http end-to-end-tls troubleshooting 502 504 401 late 60s cors"), "explain");
+        assert!(
+            bash.contains("--topology)\n                    COMPREPLY=($(compgen -W \"same-host-http end-to-end-tls\""),
+            "init"
+        );
+    }
+
+    #[test]
     fn one_man_page_per_visible_subcommand() {
         let dir = tempfile::tempdir().unwrap();
         let files = write_man_pages(dir.path(), Cli::command()).unwrap();

@@ -228,3 +228,15 @@ fn global_flags_colour_silence_and_reach_every_command() {
         }
     }
 }
+
+#[test]
+fn a_tab_in_the_answers_shows_the_line_a_caret_and_a_hint() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("answers.yaml"), "domain: app.example.com\nhub:\n\tport: 3000\n").unwrap();
+    let o = run_in(tmp.path(), &["render"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("answers.yaml:3:1:") && err.contains("      3 |  port: 3000\n        | ^\n"), "{err}");
+    assert!(err.contains("hint: YAML indents with spaces, never tabs"), "{err}");
+    assert!(!tmp.path().join("nginx").exists(), "nothing written");
+}

@@ -7,7 +7,7 @@ use crate::error::Error;
 pub struct Args {
     /// same-host-http, end-to-end-tls or troubleshooting, or a symptom (502, 504, 401, late, 60s, cors,
     /// alert 80); an overview without one.
-    #[arg(value_name = "TOPIC|SYMPTOM")]
+    #[arg(value_name = "TOPIC|SYMPTOM", value_parser = super::candidates::explain_topics(), hide_possible_values = true)]
     topic: Vec<String>,
 }
 

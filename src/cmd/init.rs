@@ -12,10 +12,10 @@ use crate::questions::RawValue;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Topology to pre-select: same-host-http or end-to-end-tls.
-    #[arg(long, value_parser = Topology::parse)]
+    #[arg(long, value_parser = super::candidates::TopologyArg)]
     topology: Option<Topology>,
     /// Fill in a key by its dotted path, e.g. --set domain=app.example.com (lists: comma-separated).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = super::candidates::answer_keys(), hide_possible_values = true)]
     sets: Vec<String>,
     /// Write to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]

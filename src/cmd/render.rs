@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR", conflicts_with = "bundle")]
     out: Option<PathBuf>,
     /// Override a key by its dotted path, e.g. --set hub.port=3100 (lists: comma-separated).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = super::candidates::answer_keys(), hide_possible_values = true)]
     sets: Vec<String>,
     /// Write nothing: list the files and show a diff against DIR.
     #[arg(long)]
