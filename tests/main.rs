@@ -42,6 +42,8 @@ mod loadtest;
 #[cfg(feature = "real-stack")]
 mod loadtest_report;
 #[cfg(feature = "real-stack")]
+mod newcomer;
+#[cfg(feature = "real-stack")]
 mod package;
 #[cfg(feature = "real-stack")]
 mod properties;
