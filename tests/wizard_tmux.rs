@@ -4,6 +4,8 @@
 //! `answers.yaml` (re-rendering into the same folder changes nothing). Then: resuming
 //! an end-to-end-tls/ES256 bundle and pressing Enter through changes no file; Ctrl-C
 //! says nothing was written (exit 130, no "error"); SIGTERM leaves the alternate screen.
+//! And a newcomer's whole path: `mercure-setup` alone, then the printed next steps up
+//! to `apply --dry-run` into a staging root.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -274,4 +276,69 @@ fn a_hung_up_terminal_ends_the_wizard() {
         assert!(Instant::now() < deadline, "the wizard (pid {pid}) outlived its terminal");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A newcomer with only `--help` and the README: `mercure-setup` alone starts the
+/// wizard; Enter through it after typing the domain; then, in the same shell, the
+/// commands the wizard printed as next steps, as printed (`sudo` left out, a staging
+/// root and the suite's hub added to `apply`), up to `apply --dry-run`.
+#[test]
+fn a_newcomer_goes_from_the_wizard_to_apply_dry_run_in_tmux() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let root = crate::apply::staging_root(tmp.path(), "app.example.com");
+    let hub = crate::apply::hub_binary();
+    let help = stdout(&run(&["--help"]));
+    assert!(help.contains("Run with no arguments to start the wizard"), "{help}");
+    // On PATH as after installing the package; the shell stays for the next commands.
+    let bin_dir = bin().parent().unwrap().to_path_buf();
+    let script = format!(
+        "export PATH='{}':\"$PATH\"; mercure-setup; echo \"wizard exited with $?\"; exec sh",
+        bin_dir.display()
+    );
+    let t = Tmux::start(&script, &work);
+    t.wait_for("the topology step", |s| s.contains("How does nginx reach the hub?"));
+    t.keys(&["-l", "app.example.com"]);
+    t.wait_for("the typed domain in the preview", |s| s.contains("server_name app.example.com;"));
+    for _ in 0..25 {
+        let before = t.screen();
+        t.keys(&["Enter"]);
+        if t.wait_for("the next field", |s| s != before).contains("Enter write bundle") {
+            break;
+        }
+    }
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the wizard to exit", |s| s.contains("wizard exited with"));
+    assert!(s.contains("wizard exited with 0"), "{s}");
+    // The next steps, as the wizard printed them.
+    let next: Vec<String> = s
+        .lines()
+        .skip_while(|l| !l.starts_with("next: "))
+        .take(3)
+        .map(|l| l.trim_start_matches("next: ").trim().to_string())
+        .collect();
+    assert_eq!(next.len(), 3, "{s}");
+    assert_eq!(next[0], "mercure-setup check mercure-bundle", "{s}");
+    assert_eq!(next[1], "sudo mercure-setup apply mercure-bundle --dry-run", "{s}");
+    assert!(next[2].starts_with("sudo mercure-setup apply mercure-bundle --certbot EMAIL"), "{s}");
+    t.keys(&["-l", &format!("{} > check.out 2>&1; echo \"check exited with $?\"", next[0])]);
+    t.keys(&["Enter"]);
+    // The typed line holds the words too; the answer is a line of its own.
+    let s = t.wait_for("check to finish", |s| s.lines().any(|l| l.starts_with("check exited with")));
+    let out = std::fs::read_to_string(work.join("check.out")).unwrap();
+    assert!(s.lines().any(|l| l == "check exited with 0"), "{s}\n{out}");
+    let apply = format!(
+        "{} --root '{}' --hub-binary '{}' > apply.out 2>&1; echo \"apply exited with $?\"",
+        next[1].trim_start_matches("sudo "),
+        root.display(),
+        hub.display()
+    );
+    t.keys(&["-l", &apply]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("apply to finish", |s| s.lines().any(|l| l.starts_with("apply exited with")));
+    let out = std::fs::read_to_string(work.join("apply.out")).unwrap();
+    assert!(s.lines().any(|l| l == "apply exited with 0"), "{s}\n{out}");
+    assert!(out.contains("dry run: nothing was changed"), "{out}");
+    assert!(out.contains("nginx/app.example.com.conf"), "{out}");
 }
