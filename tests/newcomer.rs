@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use crate::apply::{hub_binary, staging_root};
 use crate::support::{bin, run, stderr, stdout};
 
-/// The first ```sh block under `## Quick start`, one command per line, comments off.
+/// The first `sh` code block under `## Quick start`, one command per line, comments off.
 fn quick_start() -> Vec<String> {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let section = readme.split("## Quick start").nth(1).expect("README has a Quick start");
