@@ -25,7 +25,7 @@ pub struct Global {
     /// Print only errors and the result asked for (--json, a generated file): no notes, no reports.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more: diffs of files edited since render (check), every probe's detail.
+    /// Print more: the diff of each file edited since render (check).
     #[arg(short, long, global = true)]
     pub verbose: bool,
 }
