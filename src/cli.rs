@@ -7,10 +7,6 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 use crate::cmd;
 use crate::error::{EXIT_OK, Error};
 
-// `apply` reads the shared reach flags through this path until its own change imports
-// them from `net`.
-pub use crate::net::ReachArgs;
-
 /// The path from nothing to live, shown under `--help`.
 const EXAMPLES: &str = "\
 Run with no arguments to start the wizard (on a terminal).
@@ -66,7 +62,7 @@ pub enum Command {
                             mercure-setup check -v --system              # with this machine's nginx.conf; diffs of hand edits")]
     Check(cmd::check::Args),
     /// Put a rendered bundle live on this machine: plan, preflight, backups, verify or roll back.
-    Apply(crate::apply::ApplyArgs),
+    Apply(cmd::apply::Args),
     /// Probe a running deployment and explain each failure (cause and fix).
     #[command(after_help = "Examples:\n  mercure-setup doctor\n  mercure-setup doctor ./bundle --idle 75s\n  \
                             mercure-setup doctor --resolve app.example.com:443:203.0.113.7   # before DNS points here")]
@@ -95,13 +91,7 @@ pub enum Command {
 
 /// The whole command line as clap sees it, for parsing, completions and man pages.
 pub fn command() -> clap::Command {
-    // `apply`'s bundle defaults to `.` as every other command's does; `apply` owns its
-    // arguments, so the default is set here until they say so themselves.
-    Cli::command().mut_subcommand("apply", |apply| {
-        apply.mut_arg("bundle", |a| {
-            a.required(false).default_value(".").required_unless_present(clap::builder::Resettable::Reset)
-        })
-    })
+    Cli::command()
 }
 
 /// Runs the command line and returns the process exit code.
@@ -142,7 +132,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Completions(args)) => cmd::completions::exec(&args, command()),
         Some(Command::Man(args)) => cmd::man::exec(&args, command()),
         Some(Command::Schema) => cmd::schema::exec(),
-        Some(Command::Apply(args)) => crate::apply::run(&args),
+        Some(Command::Apply(args)) => cmd::apply::exec(args),
         // No command: the wizard on a terminal, else the same no-TTY error pointing to `render`.
         None => cmd::wizard::exec(cmd::wizard::Args::default()),
     }

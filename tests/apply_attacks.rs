@@ -548,3 +548,46 @@ fn nothing_installed_but(root: &Path, except: &str) {
         }
     }
 }
+
+/// The project's owner cannot hold the system files at the new bundle by blocking one
+/// restore: a non-empty folder where `.env.local` was is left as it is (never deleted),
+/// and every other path, the hub's Caddyfile among them, is still put back.
+#[test]
+fn a_blocked_restore_does_not_stop_the_rest_of_a_rollback() {
+    let s = stage();
+    let b = s.bundle("b", &[]);
+    assert!(s.apply(&b, &["--yes"]).status.success());
+    let caddyfile = s.root.join("etc/mercure/Caddyfile");
+    let first = std::fs::read(&caddyfile).unwrap();
+    let b2 = s.bundle("b2", &[]);
+    let o = s.apply(&b2, &["--yes"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_ne!(std::fs::read(&caddyfile).unwrap(), first, "the second bundle has another hub port");
+    as_nobody(&format!("cd {} && mv .env.local e.old && mkdir .env.local && touch .env.local/x", s.project.display()));
+    let o = run(&["apply", "--rollback", "--yes", "--root", s.root.to_str().unwrap()]);
+    assert!(!o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains(".env.local"), "the failure names the blocked path: {}", stderr(&o));
+    assert_eq!(std::fs::read(&caddyfile).unwrap(), first, "the system files are back at the first bundle");
+    assert!(s.project.join(".env.local/x").exists(), "the attacker's folder was not deleted");
+    s.victims_untouched();
+}
+
+/// Where root keeps its lock and backups must be root's alone: with the state folder
+/// left writable by everyone, whatever a user planted there (a file of theirs where the
+/// lock goes) is never opened, and nothing is installed.
+#[test]
+fn a_state_folder_others_can_write_is_refused() {
+    let s = stage();
+    let state = s.root.join("var/lib/mercure-setup");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    as_nobody(&format!("echo planted > {}/apply.lock", state.display()));
+    let b = s.bundle("b", &[]);
+    let o = s.apply(&b, &["--yes"]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("var/lib/mercure-setup"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(state.join("apply.lock")).unwrap(), "planted\n");
+    assert_eq!(std::fs::metadata(state.join("apply.lock")).unwrap().uid(), NOBODY);
+    nothing_installed(&s.root);
+    s.victims_untouched();
+}

@@ -743,8 +743,16 @@ fn install_md_by_hand_is_what_apply_does() {
          update-ca-certificates >/dev/null; install -d /etc/ssl/news /var/www/app/config; \
          install -m 0644 /mnt/host/pub-news/fullchain.pem /etc/ssl/news/fullchain.pem; \
          install -m 0600 /mnt/host/pub-news/privkey.pem /etc/ssl/news/privkey.pem");
-    let log =
-        vm.ok("cd /root && cp -r /mnt/host/bundle-news bundle-news && cd bundle-news && mercure-setup apply . --yes");
+    // The project's owner points config/jwt at a folder of root's before apply: refused
+    // before anything changes, and that folder keeps its owner, mode and contents.
+    vm.ok("set -e; chown -R www-data:www-data /var/www/app; \
+         runuser -u www-data -- ln -s /etc/ssl/news /var/www/app/config/jwt; cp -r /mnt/host/bundle-news /root/");
+    let (code, refused) = vm.sh("cd /root/bundle-news && mercure-setup apply . --yes");
+    assert_eq!(code, 3, "apply over a linked config/jwt:\n{refused}");
+    assert_eq!(vm.ok("stat -c '%U %a' /etc/ssl/news; ls /etc/ssl/news"), "root 755\nfullchain.pem\nprivkey.pem\n");
+    assert!(vm.sh("test -e /etc/mercure/tls").0 != 0, "nothing of the new bundle was installed:\n{refused}");
+    vm.ok("runuser -u www-data -- rm /var/www/app/config/jwt");
+    let log = vm.ok("cd /root/bundle-news && mercure-setup apply . --yes");
     assert!(log.contains("passed, 0 failed, 0 skipped"), "{log}");
     let files = vm.ok("stat -c '%n %U %a' /var/www/app/.env.local /var/www/app/config/jwt/mercure-private.pem");
     assert_eq!(

@@ -221,67 +221,82 @@ pub fn restore_plan(m: &Manifest) -> Vec<String> {
         .collect()
 }
 
-/// Puts every recorded path back, last change first; returns the paths restored.
-/// `chown` is false under `--root`, where owners are not set.
-pub fn restore(root: &Root, backup: &Dir, manifest: &Manifest, chown: bool) -> Result<Vec<String>, String> {
+/// What a restore did: the paths put back, and one line per path that could not be.
+#[derive(Debug, Default)]
+pub struct Restored {
+    pub done: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// Puts every recorded path back, last change first. `chown` is false under `--root`,
+/// where owners are not set. A path that cannot be restored (say, a folder the project's
+/// owner put where a file was) does not stop the others: every other path, the system
+/// files among them, is still put back. Err only when the backup itself is unusable.
+pub fn restore(root: &Root, backup: &Dir, manifest: &Manifest, chown: bool) -> Result<Restored, String> {
     validate(manifest)?;
     let files = backup.sub(FILES).map_err(|e| e.to_string())?;
-    let mut done = Vec::new();
+    let mut r = Restored::default();
     for entry in manifest.entries.iter().rev() {
-        let fail = |e: io::Error| format!("restoring {}: {e}", entry.path);
-        let (parent, name) = beneath::split(&entry.path).map_err(fail)?;
-        let owner = |uid: u32, gid: u32| chown.then_some((uid, gid));
-        if entry.before == Before::Absent {
-            if let Some(d) = root.dir(parent).map_err(fail)? {
-                match d.lstat(name).map_err(fail)? {
-                    // Only an empty folder goes: anything in it was not ours to remove.
-                    Some(m) if m.kind == Kind::Dir => {
-                        let _ = d.remove(name);
-                    }
-                    Some(_) => d.remove(name).map_err(fail)?,
-                    None => {}
-                }
-            }
-            done.push(entry.path.clone());
-            continue;
+        match restore_entry(root, files.as_ref(), entry, chown) {
+            Ok(()) => r.done.push(entry.path.clone()),
+            Err(e) => r.failed.push(e),
         }
-        let d = root.make_dir(parent, 0o755).map_err(fail)?;
-        let current = d.lstat(name).map_err(fail)?;
-        match &entry.before {
-            Before::Absent => {}
-            Before::Symlink { target } => {
-                if current.is_some_and(|m| m.kind == Kind::Dir) {
-                    d.remove(name).map_err(fail)?;
-                }
-                d.symlink(name, target).map_err(fail)?;
-            }
-            Before::Dir { mode, uid, gid } => {
-                if current.is_some_and(|m| m.kind != Kind::Dir) {
-                    d.remove(name).map_err(fail)?;
-                }
-                d.make_sub(name, *mode).and_then(|s| s.set_meta(*mode, owner(*uid, *gid))).map_err(fail)?;
-            }
-            Before::File { mode, uid, gid, sha256, saved } => {
-                let copy = saved.strip_prefix("files/").unwrap_or_default();
-                let bytes = files
-                    .as_ref()
-                    .ok_or_else(|| format!("the backup has no {FILES}/ folder"))?
-                    .read(copy, BINARY_CAP)
-                    .map_err(fail)?
-                    .ok_or_else(|| format!("the backup copy of {} is missing", entry.path))?
-                    .0;
-                if sha256_hex(&bytes) != *sha256 {
-                    return Err(format!("backup copy of {} does not match its hash", entry.path));
-                }
-                if current.is_some_and(|m| m.kind == Kind::Dir) {
-                    d.remove(name).map_err(fail)?;
-                }
-                d.write(name, &bytes, *mode, owner(*uid, *gid)).map_err(fail)?;
-            }
-        }
-        done.push(entry.path.clone());
     }
-    Ok(done)
+    Ok(r)
+}
+
+/// Puts one recorded path back.
+fn restore_entry(root: &Root, files: Option<&Dir>, entry: &Entry, chown: bool) -> Result<(), String> {
+    let fail = |e: io::Error| format!("restoring {}: {e}", entry.path);
+    let (parent, name) = beneath::split(&entry.path).map_err(fail)?;
+    let owner = |uid: u32, gid: u32| chown.then_some((uid, gid));
+    if entry.before == Before::Absent {
+        if let Some(d) = root.dir(parent).map_err(fail)? {
+            match d.lstat(name).map_err(fail)? {
+                // Only an empty folder goes: anything in it was not ours to remove.
+                Some(m) if m.kind == Kind::Dir => {
+                    let _ = d.remove(name);
+                }
+                Some(_) => d.remove(name).map_err(fail)?,
+                None => {}
+            }
+        }
+        return Ok(());
+    }
+    let d = root.make_dir(parent, 0o755).map_err(fail)?;
+    let current = d.lstat(name).map_err(fail)?;
+    match &entry.before {
+        Before::Absent => {}
+        Before::Symlink { target } => {
+            if current.is_some_and(|m| m.kind == Kind::Dir) {
+                d.remove(name).map_err(fail)?;
+            }
+            d.symlink(name, target).map_err(fail)?;
+        }
+        Before::Dir { mode, uid, gid } => {
+            if current.is_some_and(|m| m.kind != Kind::Dir) {
+                d.remove(name).map_err(fail)?;
+            }
+            d.make_sub(name, *mode).and_then(|s| s.set_meta(*mode, owner(*uid, *gid))).map_err(fail)?;
+        }
+        Before::File { mode, uid, gid, sha256, saved } => {
+            let copy = saved.strip_prefix("files/").unwrap_or_default();
+            let bytes = files
+                .ok_or_else(|| format!("the backup has no {FILES}/ folder"))?
+                .read(copy, BINARY_CAP)
+                .map_err(fail)?
+                .ok_or_else(|| format!("the backup copy of {} is missing", entry.path))?
+                .0;
+            if sha256_hex(&bytes) != *sha256 {
+                return Err(format!("backup copy of {} does not match its hash", entry.path));
+            }
+            if current.is_some_and(|m| m.kind == Kind::Dir) {
+                d.remove(name).map_err(fail)?;
+            }
+            d.write(name, &bytes, *mode, owner(*uid, *gid)).map_err(fail)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -315,7 +330,7 @@ mod tests {
         let loaded = load(&staged, None).unwrap();
         assert_eq!(loaded.manifest, b.manifest);
         let restored = restore(&staged, &loaded.dir, &loaded.manifest, false).unwrap();
-        assert_eq!(restored.len(), 5);
+        assert_eq!((restored.done.len(), restored.failed.len()), (5, 0));
         assert_eq!(fs::read_to_string(r.join("etc/a/file")).unwrap(), "old");
         assert_eq!(fs::metadata(r.join("etc/a/file")).unwrap().mode() & 0o777, 0o640);
         assert_eq!(fs::read_link(r.join("etc/a/link")).unwrap(), Path::new("x"));

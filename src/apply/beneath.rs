@@ -92,6 +92,11 @@ impl Meta {
     }
 
     /// Whether a user other than root can change what this folder holds.
+    /// Which file this is (device and inode): the same name may later hold another.
+    pub fn identity(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
+
     pub fn writable_by_others(&self) -> bool {
         self.uid != 0 || self.mode & 0o022 != 0
     }

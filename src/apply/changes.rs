@@ -43,6 +43,9 @@ pub struct Change {
     pub current: Option<Vec<u8>>,
     /// For the nginx.conf edit: the unified diff.
     pub diff: Option<String>,
+    /// The folder at a `Dir` action's path when compared (device, inode), `None` when
+    /// none was: its owner and mode are set only on that folder, never on one put there since.
+    pub found: Option<(u64, u64)>,
 }
 
 impl Change {
@@ -156,8 +159,14 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
     };
     let mut out = Vec::new();
     for action in actions {
-        let mut change =
-            Change { action: action.clone(), status: Status::InPlace, contents: None, current: None, diff: None };
+        let mut change = Change {
+            action: action.clone(),
+            status: Status::InPlace,
+            contents: None,
+            current: None,
+            diff: None,
+            found: None,
+        };
         let todo = |s: &str| Status::Todo { replaces: s.to_string() };
         let bundle_file = |src: &str| ctx.bundle.get(src).cloned().ok_or_else(|| format!("the bundle has no {src}"));
         match action {
@@ -190,7 +199,10 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
                 } else {
                     match root.lstat(path) {
                         Ok(Some(m)) if !mode_owner_differs(&m, *mode, owner, group, ctx, &ids) => {}
-                        Ok(Some(m)) => change.status = todo(&m.describe()),
+                        Ok(Some(m)) => {
+                            change.status = todo(&m.describe());
+                            change.found = Some(m.identity());
+                        }
                         _ => change.status = todo("nothing"),
                     }
                 }

@@ -63,8 +63,7 @@ pub fn write_changes(root: &Root, changes: &[Change], backup: &mut Backup, owner
             }
             Action::Dir { path, owner, group, mode, .. } => {
                 let ids = owner_ids(root, owner, group, owners)?;
-                let d = root.make_dir(path, 0o755).map_err(fail)?;
-                d.set_meta(*mode, ids).map_err(fail)?;
+                set_dir_meta(root, path, c.found, *mode, ids).map_err(fail)?;
             }
             Action::InstallHub { dest } => write_file(root, dest, c, 0o755, ("root", "root"), owners)?,
             Action::File { dest, owner, group, mode, .. } => write_file(root, dest, c, *mode, (owner, group), owners)?,
@@ -79,6 +78,38 @@ pub fn write_changes(root: &Root, changes: &[Change], backup: &mut Backup, owner
         }
     }
     remember_installed(root, changes, backup)
+}
+
+/// Gives the folder `path` its owner and mode, but only the folder the plan saw there
+/// (`found`), or one made now when there was none. In a folder another user can write
+/// (the Symfony project), whatever was put in its place since (a folder of root's moved
+/// there, say) is refused, never handed over; in one only root can change, a folder made
+/// since is root's own doing (`--certbot` makes the ACME webroot first).
+fn set_dir_meta(
+    root: &Root,
+    path: &str,
+    found: Option<(u64, u64)>,
+    mode: u32,
+    ids: Option<(u32, u32)>,
+) -> std::io::Result<()> {
+    let (parent, name) = beneath::split(path)?;
+    let parent = root.make_dir(parent, 0o755)?;
+    let replaced = || std::io::Error::other(format!("{} was replaced since the plan was made", root.show(path)));
+    let dir = match found {
+        Some(id) => {
+            let d = parent.sub(name)?.ok_or_else(replaced)?;
+            if d.meta()?.identity() != id {
+                return Err(replaced());
+            }
+            d
+        }
+        None => match parent.new_sub(name, 0o700)? {
+            Some(new) => new,
+            None if !parent.meta()?.writable_by_others() => parent.sub(name)?.ok_or_else(replaced)?,
+            None => return Err(replaced()),
+        },
+    };
+    dir.set_meta(mode, ids)
 }
 
 fn owner_ids(root: &Root, owner: &str, group: &str, owners: bool) -> Result<Option<(u32, u32)>, String> {
@@ -206,10 +237,58 @@ pub fn restore_services(m: &Manifest) -> Vec<String> {
 }
 
 /// Restores files and (on a real machine) services from a backup; returns what was done.
+/// The services are put back even when a path could not be: the system files were.
 pub fn rollback(root: &Root, dir: &Dir, m: &Manifest, real: bool) -> Result<Vec<String>, String> {
-    let mut done = backup::restore(root, dir, m, real)?;
+    let restored = backup::restore(root, dir, m, real)?;
+    let mut done = restored.done;
     if real {
         done.extend(restore_services(m));
     }
-    Ok(done)
+    if restored.failed.is_empty() {
+        return Ok(done);
+    }
+    Err(format!(
+        "{} of {} paths could not be restored; the rest were:\n  {}\nnot restored:\n  {}",
+        restored.failed.len(),
+        m.entries.len(),
+        done.join("\n  "),
+        restored.failed.join("\n  ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn mode(p: &std::path::Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_folder_gets_its_mode_only_if_it_is_the_one_the_plan_saw() {
+        let t = tempfile::tempdir().unwrap();
+        fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let root = Root::open(t.path()).unwrap();
+        // Nothing there when compared: made now.
+        set_dir_meta(&root, "/p/jwt", None, 0o700, None).unwrap();
+        assert_eq!(mode(&t.path().join("p/jwt")), 0o700);
+        // The folder the plan saw: changed.
+        let seen = root.lstat("/p/jwt").unwrap().unwrap().identity();
+        set_dir_meta(&root, "/p/jwt", Some(seen), 0o750, None).unwrap();
+        assert_eq!(mode(&t.path().join("p/jwt")), 0o750);
+        // Another folder put in its place since: left as it is.
+        fs::rename(t.path().join("p/jwt"), t.path().join("p/old")).unwrap();
+        fs::create_dir(t.path().join("p/jwt")).unwrap();
+        fs::set_permissions(t.path().join("p/jwt"), fs::Permissions::from_mode(0o755)).unwrap();
+        let e = set_dir_meta(&root, "/p/jwt", Some(seen), 0o700, None).unwrap_err().to_string();
+        assert!(e.contains("was replaced since the plan"), "{e}");
+        assert_eq!(mode(&t.path().join("p/jwt")), 0o755);
+        // One that appeared where nothing was, in a folder others can write: refused.
+        if crate::apply::preflight::is_root() {
+            fs::set_permissions(t.path().join("p"), fs::Permissions::from_mode(0o777)).unwrap();
+            assert!(set_dir_meta(&root, "/p/jwt", None, 0o700, None).is_err());
+            assert_eq!(mode(&t.path().join("p/jwt")), 0o755);
+        }
+    }
 }

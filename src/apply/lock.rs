@@ -31,6 +31,9 @@ pub fn acquire(root: &Root) -> Result<ApplyLock, Error> {
         .filter(|p| root.lstat(p).ok().flatten().is_none())
         .collect();
     let dir = root.make_dir(STATE_DIR, 0o755).map_err(fail)?;
+    if super::preflight::is_root() {
+        untouchable_by_others(root)?;
+    }
     let root = root.try_clone().map_err(fail)?;
     // A run that removes the file between another's open and lock leaves that one holding
     // a lock on a removed file: the lock counts only while the name is still that file.
@@ -56,6 +59,27 @@ pub fn acquire(root: &Root) -> Result<ApplyLock, Error> {
         }
     }
     Err(Error::Failed("cannot take the apply lock: its file keeps changing".into()))
+}
+
+/// Root keeps its lock, backups and scratch files in the state folder: a user who could
+/// change it, or a folder above it, could plant a link or a hard link where root writes.
+fn untouchable_by_others(root: &Root) -> Result<(), Error> {
+    for path in ["/var", "/var/lib", STATE_DIR] {
+        let meta = root.dir(path).and_then(|d| d.map(|d| d.meta()).transpose());
+        match meta {
+            Ok(Some(m)) if m.writable_by_others() => {
+                let shown = root.show(path);
+                return Err(Error::Preflight(format!(
+                    "{shown} is {}: apply keeps its lock and backups beneath it, so only root may be able to change \
+                     it (chown root:root {shown}; chmod go-w {shown}); nothing was changed",
+                    m.describe()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(Error::Failed(format!("cannot take the apply lock: {e}"))),
+        }
+    }
+    Ok(())
 }
 
 impl Drop for ApplyLock {

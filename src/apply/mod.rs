@@ -29,48 +29,35 @@ use beneath::Root;
 use changes::{Change, Status};
 use verify::Verified;
 
-/// The flags `apply` takes.
+/// What `apply` is asked to do (the command line's flags, `cmd::apply`).
 // Flags are on or off.
 #[allow(clippy::struct_excessive_bools)]
-#[derive(Debug, Clone, Default, clap::Args)]
-#[command(after_help = "Exit status: 0 applied (or nothing to do, or a dry run); 1 a step failed and everything \
-    was rolled back, or another apply is running on the same root; 2 invalid answers or usage; 3 refused before \
-    changing anything (a missing prerequisite, an unsafe destination, or a bundle that cannot be trusted).")]
-pub struct ApplyArgs {
-    /// The bundle folder written by `render`.
-    #[arg(value_name = "BUNDLE", required_unless_present = "rollback")]
-    pub bundle: Option<PathBuf>,
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The bundle folder written by `render` (unused by a rollback).
+    pub bundle: PathBuf,
     /// Print the plan and change nothing.
-    #[arg(long)]
     pub dry_run: bool,
-    /// Do it without asking (needed when there is no terminal to ask on).
-    #[arg(long)]
+    /// Do it without asking.
     pub yes: bool,
     /// The Mercure hub binary to install (default: the one already at `hub.binary`).
-    #[arg(long, value_name = "FILE")]
     pub hub_binary: Option<PathBuf>,
     /// Obtain the public certificate with certbot (webroot) for this e-mail address.
-    #[arg(long, value_name = "EMAIL")]
     pub certbot: Option<String>,
     /// Apply into this staging folder instead of / (no users, owners or services).
-    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Restore the backup TIMESTAMP (default: the newest) instead of applying; with
-    /// --dry-run, show what it would restore.
-    #[arg(long, value_name = "TIMESTAMP", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["hub_binary", "certbot", "accept_edits"])]
+    /// Restore this backup (empty: the newest) instead of applying.
     pub rollback: Option<String>,
-    /// Install bundle files that differ from what `render` recorded (shown first).
-    #[arg(long)]
+    /// Install bundle files that differ from what `render` recorded.
     pub accept_edits: bool,
-    /// Show the contents of the files to be written (--dry-run shows them too).
-    #[arg(long)]
+    /// Show the contents of the files to be written.
     pub show_content: bool,
-    #[command(flatten)]
-    pub reach: crate::cli::ReachArgs,
+    /// How doctor reaches the site after going live.
+    pub reach: crate::net::ReachArgs,
 }
 
 /// Runs `apply`.
-pub fn run(args: &ApplyArgs) -> Result<(), Error> {
+pub fn run(args: &Options) -> Result<(), Error> {
     let real = args.root.is_none();
     let root_path = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     if real && !preflight::is_root() {
@@ -82,7 +69,7 @@ pub fn run(args: &ApplyArgs) -> Result<(), Error> {
     if let Some(ts) = &args.rollback {
         return rollback(&root, (!ts.is_empty()).then_some(ts.as_str()), real, args);
     }
-    let dir = args.bundle.as_deref().ok_or_else(|| Error::Usage("apply needs the BUNDLE folder".into()))?;
+    let dir = args.bundle.as_path();
     let bundle = verify::read_bundle(
         dir,
         args.accept_edits,
@@ -137,7 +124,7 @@ pub fn run(args: &ApplyArgs) -> Result<(), Error> {
     if !args.yes {
         confirm(&format!("Apply these {todo} changes?"))?;
     }
-    go(args, &plan, &root, &bundle.root, &changes, real)
+    go(args, &plan, &root, &bundle, &changes, real)
 }
 
 /// The hub binary already in place, read once (regular, capped, no link followed at
@@ -185,7 +172,7 @@ fn hub_folder_problems(root: &Root, path: &str) -> Vec<String> {
 
 /// Every preflight problem at once.
 fn preflight_problems(
-    args: &ApplyArgs,
+    args: &Options,
     bundle: &Verified,
     plan: &Plan,
     root: &Root,
@@ -368,9 +355,16 @@ fn confirm(question: &str) -> Result<(), Error> {
 }
 
 /// Backs up and writes, then goes live; a failure rolls everything back.
-fn go(args: &ApplyArgs, plan: &Plan, root: &Root, bundle: &Path, changes: &[Change], real: bool) -> Result<(), Error> {
+fn go(
+    args: &Options,
+    plan: &Plan,
+    root: &Root,
+    bundle: &Verified,
+    changes: &[Change],
+    real: bool,
+) -> Result<(), Error> {
     let services = if real { execute::services_now() } else { Services::default() };
-    let mut b = backup::Backup::create(root, &bundle.display().to_string(), services.clone())
+    let mut b = backup::Backup::create(root, &bundle.root.display().to_string(), services.clone())
         .map_err(|e| Error::Failed(format!("cannot create the backup folder: {e}")))?;
     println!("backup: {}", b.shown());
     // The certificate comes first: the new site cannot pass `nginx -t` without it.
@@ -390,7 +384,12 @@ fn go(args: &ApplyArgs, plan: &Plan, root: &Root, bundle: &Path, changes: &[Chan
             }
         }
         if result.is_ok() {
-            result = doctor(args, bundle, plan).map_err(|e| ("doctor".to_string(), e));
+            let state = root.path().join(backup::STATE_DIR.trim_start_matches('/'));
+            result = bundle
+                .private_copy(&state)
+                .map_err(|e| format!("cannot copy the verified bundle for doctor: {e}"))
+                .and_then(|copy| doctor(args, copy.path(), plan))
+                .map_err(|e| ("doctor".to_string(), e));
         }
     }
     match result {
@@ -424,7 +423,7 @@ fn go(args: &ApplyArgs, plan: &Plan, root: &Root, bundle: &Path, changes: &[Chan
 }
 
 /// The command that undoes this run, safe to paste: `--root` kept, every value quoted.
-fn undo_command(args: &ApplyArgs, timestamp: &str) -> String {
+fn undo_command(args: &Options, timestamp: &str) -> String {
     let mut words = vec!["mercure-setup", "apply", "--rollback", timestamp];
     let root = args.root.as_ref().map(|r| r.display().to_string());
     if let Some(r) = &root {
@@ -438,17 +437,17 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// doctor's probes from this machine: the public name resolved to this machine.
-fn doctor(args: &ApplyArgs, bundle: &Path, plan: &Plan) -> Result<(), String> {
+fn doctor(args: &Options, bundle: &Path, plan: &Plan) -> Result<(), String> {
     let mut reach = args.reach.clone();
     if !reach.resolve.iter().any(|r| r.host == plan.domain && r.port == 443) {
         let addr = std::net::IpAddr::from([127, 0, 0, 1]);
         reach.resolve.push(crate::net::ResolveEntry { host: plan.domain.clone(), port: 443, addr });
     }
-    let d = crate::doctor::DoctorArgs {
+    let d = crate::doctor::Options {
         bundle: Some(bundle.to_path_buf()),
         reach,
         timeout: crate::values::Duration { text: "10s".into(), millis: 10_000 },
-        ..crate::doctor::DoctorArgs::default()
+        ..crate::doctor::Options::default()
     };
     // Right after a (re)start is the slowest moment (old nginx workers draining, caches cold):
     // a deployment passes within three runs, a broken one fails all three.
@@ -475,7 +474,7 @@ fn certbot(root: &Root, plan: &Plan, email: &str) -> Result<(), String> {
     if plan.public_certificate != expected {
         return Err(format!("--certbot writes {expected}; render with public_tls.certificate set to it"));
     }
-    if Path::new(&plan.public_certificate).is_file() {
+    if root.read_following(&plan.public_certificate, changes::READ_CAP).is_ok() {
         return Ok(());
     }
     // Until the site is live, a small port-80 server answers the ACME challenge.
@@ -505,7 +504,7 @@ fn obtain(plan: &Plan, email: &str) -> Result<(), String> {
     execute::run("certbot", &args).map(drop)
 }
 
-fn rollback(root: &Root, ts: Option<&str>, real: bool, args: &ApplyArgs) -> Result<(), Error> {
+fn rollback(root: &Root, ts: Option<&str>, real: bool, args: &Options) -> Result<(), Error> {
     let loaded = backup::load(root, ts).map_err(Error::Usage)?;
     let m = &loaded.manifest;
     println!("restoring backup {} ({} paths) into {}", m.timestamp, m.entries.len(), root.path().display());

@@ -22,7 +22,7 @@ pub const BUNDLE_CAP: u64 = 1 << 20;
 
 /// The bundle's files apply uses, read and checked.
 pub struct Verified {
-    /// The bundle folder, absolute (doctor reads its tokens after going live).
+    /// The bundle folder, absolute (for messages and the backup's record).
     pub root: PathBuf,
     pub answers: Answers,
     /// Bundle-relative path of the nginx site file.
@@ -31,6 +31,30 @@ pub struct Verified {
     pub files: BTreeMap<String, Vec<u8>>,
     /// Files whose bytes differ from the manifest's, accepted with `--accept-edits`.
     pub accepted: Vec<String>,
+}
+
+/// The bundle files doctor reads after going live besides those installed: they are
+/// verified with the rest, and doctor reads the verified bytes (see [`Verified::private_copy`]).
+const DOCTOR_READS: [&str; 4] = [paths::PUBLISHER_TOKEN, paths::SUBSCRIBER_TOKEN, paths::CA_CERT, paths::HUB_CERT];
+
+impl Verified {
+    /// The verified files written into a new folder only root can open, inside `under`
+    /// (a folder only root can change): what doctor reads after going live, so the
+    /// bundle's owner cannot change what root probes with (a link to a secret where a
+    /// token was, a FIFO) after it was verified.
+    pub fn private_copy(&self, under: &Path) -> std::io::Result<tempfile::TempDir> {
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        let copy = tempfile::Builder::new().prefix("bundle-").tempdir_in(under)?;
+        for (rel, bytes) in &self.files {
+            let path = copy.path().join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+            }
+            let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+            std::io::Write::write_all(&mut file, bytes)?;
+        }
+        Ok(copy)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -204,6 +228,13 @@ pub fn read_bundle(
         && let Some(bytes) = r.read(&nginx_site)
     {
         files.insert(nginx_site.clone(), bytes);
+    }
+    for rel in DOCTOR_READS {
+        if !files.contains_key(rel)
+            && let Some(bytes) = r.read_if(rel, false)
+        {
+            files.insert(rel.to_string(), bytes);
+        }
     }
     if !r.problems.is_empty() {
         return Err(refused(&r.problems));

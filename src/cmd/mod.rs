@@ -1,8 +1,8 @@
 //! The subcommands, one module each, as cargo keeps `src/bin/cargo/commands/`: each
 //! owns its clap `Args` and an `exec` that turns them into the library's options and
 //! calls it. Nothing below this layer imports a command; `cli` parses and dispatches.
-//! (`apply` keeps its arguments and handler in `apply` for now.)
 
+pub mod apply;
 pub mod candidates;
 pub mod check;
 pub mod completions;

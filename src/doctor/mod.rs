@@ -10,7 +10,7 @@ pub mod probes;
 pub mod report;
 pub mod target;
 
-pub use target::{DoctorArgs, Options};
+pub use target::Options;
 
 use crate::error::Error;
 use report::Reporter;

@@ -48,9 +48,6 @@ pub struct Options {
     pub json: bool,
 }
 
-// `apply` builds its doctor run with this name until its own change uses `Options`.
-pub type DoctorArgs = Options;
-
 impl Default for Options {
     /// No bundle and no flags, with the command line's default `--timeout`.
     fn default() -> Self {
