@@ -74,6 +74,9 @@ pub enum Command {
     )]
     Loadtest(cmd::loadtest::Args),
 
+    /// Run a topology on loopback with the real nginx and hub, break it one directive at a time, and show what happens.
+    Lab(cmd::lab::Args),
+
     /// Explain the two topologies and which to choose, or find troubleshooting rows by symptom.
     #[command(
         after_help = "Examples:\n  mercure-setup explain\n  mercure-setup explain troubleshooting\n  mercure-setup explain 502"
@@ -129,6 +132,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Loadtest(args)) => cmd::loadtest::exec(args),
         Some(Command::Wizard(args)) => cmd::wizard::exec(args),
         Some(Command::Explain(args)) => cmd::explain::exec(&args),
+        Some(Command::Lab(args)) => cmd::lab::exec(&args),
         Some(Command::Completions(args)) => cmd::completions::exec(&args, command()),
         Some(Command::Man(args)) => cmd::man::exec(&args, command()),
         Some(Command::Schema) => cmd::schema::exec(),

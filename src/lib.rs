@@ -23,6 +23,7 @@ pub mod generate;
 pub mod host;
 pub mod install_plan;
 pub mod jwt;
+pub mod lab;
 pub mod loadtest;
 pub mod net;
 pub mod output;

@@ -38,6 +38,8 @@ mod hostile;
 mod hub;
 mod keys;
 #[cfg(feature = "real-stack")]
+mod lab;
+#[cfg(feature = "real-stack")]
 mod loadtest;
 #[cfg(feature = "real-stack")]
 mod loadtest_report;

@@ -9,6 +9,7 @@ pub mod completions;
 pub mod doctor;
 pub mod explain;
 pub mod init;
+pub mod lab;
 pub mod loadtest;
 pub mod man;
 pub mod render;

@@ -16,6 +16,19 @@ use crate::error::Error;
 use report::Reporter;
 use target::Settings;
 
+/// Runs every probe without printing and returns the results, for callers that show
+/// the verdict themselves (the lab).
+pub fn probe_quietly(options: &Options) -> Result<Vec<report::ProbeResult>, Error> {
+    let settings = Settings::resolve(&Options { json: true, ..options.clone() })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
+    let mut rep = Reporter::new(settings.names.clone(), true);
+    runtime.block_on(probes::run_all(&settings, &mut rep));
+    Ok(rep.results)
+}
+
 /// Runs `doctor`; Ok only when every probe passed.
 pub fn run(options: &Options) -> Result<(), Error> {
     let settings = Settings::resolve(options)?;

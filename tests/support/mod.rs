@@ -6,9 +6,8 @@
 pub mod loadstack;
 pub mod stack;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 
 use mercure_setup::jwt::SigningKey;
 use mercure_setup::pki::Pki;
@@ -79,64 +78,9 @@ pub fn files_in(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// Ports handed out to servers are taken below the kernel's ephemeral range
-/// (32768-60999 on Debian), so no outgoing connection of another test borrows one.
-const PORT_RANGE: std::ops::Range<u16> = 20_000..32_000;
-
-/// A TCP port free on 127.0.0.1 that no other test of this run was given.
-///
-/// Asking the kernel for port 0 is not enough: a stack picks its ports before it
-/// starts its servers, and meanwhile a test on another thread could be handed the
-/// same free port. Each port is therefore handed out once per run, starting at an
-/// offset from the process id so that two runs at once rarely meet.
-pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let span = u32::from(PORT_RANGE.end - PORT_RANGE.start);
-    let offset = std::process::id() % span;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(n < span, "the test suite ran out of ports in {PORT_RANGE:?}");
-        let port = PORT_RANGE.start + u16::try_from((offset + n) % span).unwrap();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A child process killed by PID (and reaped) when dropped, also when a test panics.
-/// A group leader (see [`ChildGuard::group`]) takes its whole process group with it.
-pub struct ChildGuard {
-    pub child: Child,
-    pub name: String,
-    group: bool,
-}
-
-impl ChildGuard {
-    pub fn new(name: &str, child: Child) -> Self {
-        ChildGuard { child, name: name.to_string(), group: false }
-    }
-
-    /// For a child started with `process_group(0)` that forks workers (nginx with a
-    /// master process): dropping it kills the group whose id is the child's PID.
-    pub fn group(name: &str, child: Child) -> Self {
-        ChildGuard { child, name: name.to_string(), group: true }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if self.group {
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+// Ports and processes as the lab handles them (one code path): ports handed out once
+// per run below the ephemeral range, children killed by PID when their guard drops.
+pub use mercure_setup::lab::process::{ChildGuard, free_port};
 
 /// Fixed secrets so rendered files are stable in snapshots (render is pure).
 pub fn fixed_secrets(algorithm: JwtAlgorithm, tls: bool) -> Secrets {
