@@ -19,6 +19,9 @@ use sha2::{Digest as _, Sha256};
 pub const BACKUPS_DIR: &str = "/var/lib/mercure-setup/backups";
 /// The folder of apply's own records (backups, installed hashes, the lock), relative to the root.
 pub const STATE_DIR: &str = "/var/lib/mercure-setup";
+/// Root's alone, closed to others: nothing in it is theirs to read, and a scratch file
+/// appearing there would tell them when apply is between its steps.
+pub const STATE_DIR_MODE: u32 = 0o700;
 const MANIFEST: &str = "manifest.json";
 const FILES: &str = "files";
 
@@ -27,9 +30,25 @@ const FILES: &str = "files";
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Before {
     Absent,
-    File { mode: u32, uid: u32, gid: u32, sha256: String, saved: String },
-    Dir { mode: u32, uid: u32, gid: u32 },
-    Symlink { target: String },
+    File {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        sha256: String,
+        saved: String,
+    },
+    /// `id`: the folder's (device, inode) when recorded; its mode and owner go back only
+    /// to that folder, never to one put at its name since.
+    Dir {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        #[serde(default)]
+        id: Option<(u64, u64)>,
+    },
+    Symlink {
+        target: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,7 +102,7 @@ pub struct Backup {
 impl Backup {
     /// Creates `BACKUPS_DIR/TIMESTAMP` (with a suffix if it exists), mode 0700: it holds secrets.
     pub fn create(root: &Root, bundle: &str, services: Services) -> io::Result<Backup> {
-        let lib = root.make_dir(STATE_DIR, 0o755)?;
+        let lib = root.make_dir(STATE_DIR, STATE_DIR_MODE)?;
         let base = lib.make_sub("backups", 0o700)?;
         base.set_meta(0o700, None)?;
         let stamp = timestamp_now();
@@ -116,7 +135,9 @@ impl Backup {
     }
 
     /// Records `path`'s current state (once) and saves the manifest before the change is made.
-    pub fn record(&mut self, root: &Root, path: &str) -> io::Result<()> {
+    /// Records what is at `path` now; a file larger than `cap` is refused (a project
+    /// folder's owner could otherwise fill the disk through the backup).
+    pub fn record(&mut self, root: &Root, path: &str, cap: u64) -> io::Result<()> {
         if self.manifest.entries.iter().any(|e| e.path == path) {
             return Ok(());
         }
@@ -129,11 +150,10 @@ impl Backup {
             (None, _) | (_, None) => Before::Absent,
             (Some(m), Some(d)) => match m.kind {
                 Kind::Symlink => Before::Symlink { target: d.read_link(name)? },
-                Kind::Dir => Before::Dir { mode: m.mode, uid: m.uid, gid: m.gid },
+                Kind::Dir => Before::Dir { mode: m.mode, uid: m.uid, gid: m.gid, id: Some(m.identity()) },
                 Kind::File => {
-                    let (bytes, m) = d
-                        .read(name, BINARY_CAP)?
-                        .ok_or_else(|| io::Error::other(format!("{} vanished", root.show(path))))?;
+                    let (bytes, m) =
+                        d.read(name, cap)?.ok_or_else(|| io::Error::other(format!("{} vanished", root.show(path))))?;
                     let n = self.manifest.entries.len().to_string();
                     self.files.write(&n, &bytes, 0o600, None)?;
                     let saved = format!("{FILES}/{n}");
@@ -214,12 +234,18 @@ pub fn restore_plan(m: &Manifest) -> Vec<String> {
         .rev()
         .map(|e| match &e.before {
             Before::Absent => format!("remove {} (it did not exist)", e.path),
-            Before::Symlink { target } => format!("link {} -> {target}", e.path),
-            Before::Dir { mode, uid, gid } => format!("folder {} ({uid}:{gid} {mode:04o})", e.path),
+            // The target is whatever the link's maker wrote: shown escaped, never as terminal codes.
+            Before::Symlink { target } => format!("link {} -> {}", e.path, target.escape_debug()),
+            Before::Dir { mode, uid, gid, .. } => format!("folder {} ({uid}:{gid} {mode:04o})", e.path),
             Before::File { mode, uid, gid, .. } => format!("file {} ({uid}:{gid} {mode:04o}) from the backup", e.path),
         })
         .collect()
 }
+
+/// The mode bits a restore puts back: never set-user-ID, set-group-ID or sticky. What
+/// was recorded may be a file the project's owner planted (root's copy of it, under
+/// `--root` where owners are not set, would run as root); none of apply's paths needs them.
+const KEPT_MODE: u32 = 0o777;
 
 /// What a restore did: the paths put back, and one line per path that could not be.
 #[derive(Debug, Default)]
@@ -273,11 +299,19 @@ fn restore_entry(root: &Root, files: Option<&Dir>, entry: &Entry, chown: bool) -
             }
             d.symlink(name, target).map_err(fail)?;
         }
-        Before::Dir { mode, uid, gid } => {
+        Before::Dir { mode, uid, gid, id } => {
             if current.is_some_and(|m| m.kind != Kind::Dir) {
                 d.remove(name).map_err(fail)?;
             }
-            d.make_sub(name, *mode).and_then(|s| s.set_meta(*mode, owner(*uid, *gid))).map_err(fail)?;
+            let sub = d.make_sub(name, KEPT_MODE & *mode).map_err(fail)?;
+            let now = sub.meta().map_err(fail)?;
+            if current.is_some_and(|m| m.kind == Kind::Dir) && id.is_some_and(|id| id != now.identity()) {
+                return Err(format!(
+                    "restoring {}: another folder was put there since the backup; its mode and owner are left as they are",
+                    entry.path
+                ));
+            }
+            sub.set_meta(KEPT_MODE & *mode, owner(*uid, *gid)).map_err(fail)?;
         }
         Before::File { mode, uid, gid, sha256, saved } => {
             let copy = saved.strip_prefix("files/").unwrap_or_default();
@@ -293,7 +327,7 @@ fn restore_entry(root: &Root, files: Option<&Dir>, entry: &Entry, chown: bool) -
             if current.is_some_and(|m| m.kind == Kind::Dir) {
                 d.remove(name).map_err(fail)?;
             }
-            d.write(name, &bytes, *mode, owner(*uid, *gid)).map_err(fail)?;
+            d.write(name, &bytes, KEPT_MODE & *mode, owner(*uid, *gid)).map_err(fail)?;
         }
     }
     Ok(())
@@ -306,6 +340,43 @@ mod tests {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     use std::path::Path;
 
+    /// What a project folder's owner can plant for apply to back up and later restore as
+    /// root: a set-user-ID file comes back without the bit, a folder's old mode goes back
+    /// only to that folder, a link's target is shown escaped.
+    #[test]
+    fn a_restore_gives_no_more_than_was_recorded() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        fs::create_dir_all(r.join("p/web")).unwrap();
+        fs::write(r.join("p/.env.local"), "planted").unwrap();
+        fs::set_permissions(r.join("p/.env.local"), fs::Permissions::from_mode(0o4755)).unwrap();
+        fs::set_permissions(r.join("p/web"), fs::Permissions::from_mode(0o777)).unwrap();
+        std::os::unix::fs::symlink("\u{1b}[2J", r.join("p/l")).unwrap();
+        let staged = Root::open(r).unwrap();
+        let mut b = Backup::create(&staged, "/b", Services::default()).unwrap();
+        for p in ["/p/.env.local", "/p/web", "/p/l"] {
+            b.record(&staged, p, READ_CAP).unwrap();
+        }
+        assert!(
+            restore_plan(&b.manifest).iter().any(|l| l.ends_with("-> \\u{1b}[2J")),
+            "{:?}",
+            restore_plan(&b.manifest)
+        );
+        // Another folder (root's, 0700) takes the recorded folder's name.
+        fs::rename(r.join("p/web"), r.join("p/old")).unwrap();
+        fs::create_dir(r.join("p/web")).unwrap();
+        fs::set_permissions(r.join("p/web"), fs::Permissions::from_mode(0o700)).unwrap();
+        let loaded = load(&staged, None).unwrap();
+        let restored = restore(&staged, &loaded.dir, &loaded.manifest, false).unwrap();
+        assert_eq!(restored.failed.len(), 1, "{restored:?}");
+        assert!(restored.failed[0].contains("another folder was put there"), "{restored:?}");
+        assert_eq!(fs::metadata(r.join("p/web")).unwrap().mode() & 0o7777, 0o700);
+        assert_eq!(fs::metadata(r.join("p/.env.local")).unwrap().mode() & 0o7777, 0o755);
+        // A file larger than the cap is not backed up.
+        fs::write(r.join("p/big"), vec![0; 100]).unwrap();
+        assert!(b.record(&staged, "/p/big", 10).is_err());
+    }
+
     #[test]
     fn record_and_restore_every_kind() {
         let root = tempfile::tempdir().unwrap();
@@ -317,7 +388,7 @@ mod tests {
         let staged = Root::open(r).unwrap();
         let mut b = Backup::create(&staged, "/b", Services::default()).unwrap();
         for p in ["/etc/a/file", "/etc/a/link", "/etc/a/new", "/etc/a/newdir", "/etc/a"] {
-            b.record(&staged, p).unwrap();
+            b.record(&staged, p, BINARY_CAP).unwrap();
         }
         // The change.
         fs::write(r.join("etc/a/file"), "new").unwrap();

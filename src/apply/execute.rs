@@ -8,7 +8,7 @@ use std::process::Command;
 
 use super::backup::{self, Backup, Manifest, sha256_hex};
 use super::beneath::{self, Dir, Root};
-use super::changes::{Change, INSTALLED, Ids, READ_CAP};
+use super::changes::{BINARY_CAP, Change, INSTALLED, Ids, READ_CAP};
 use crate::install_plan::actions::Action;
 use crate::install_plan::steps::Services;
 use crate::plan::install;
@@ -53,7 +53,8 @@ pub fn write_changes(root: &Root, changes: &[Change], backup: &mut Backup, owner
     for c in changes.iter().filter(|c| c.todo()) {
         let fail = |e: std::io::Error| format!("{}: {e}", c.action.describe());
         if let Some(dest) = c.action.dest() {
-            backup.record(root, dest).map_err(fail)?;
+            let cap = if matches!(c.action, Action::InstallHub { .. }) { BINARY_CAP } else { READ_CAP };
+            backup.record(root, dest, cap).map_err(fail)?;
         }
         match &c.action {
             Action::CreateUser { user, home } => {
@@ -153,7 +154,7 @@ fn remember_installed(root: &Root, changes: &[Change], backup: &mut Backup) -> R
     if map == before {
         return Ok(());
     }
-    backup.record(root, INSTALLED).map_err(fail)?;
+    backup.record(root, INSTALLED, READ_CAP).map_err(fail)?;
     let text = serde_json::to_string_pretty(&map).map_err(|e| e.to_string())?;
     let (dir, name) = beneath::split(INSTALLED).map_err(fail)?;
     root.make_dir(dir, 0o755).and_then(|d| d.write(name, format!("{text}\n").as_bytes(), 0o644, None)).map_err(fail)

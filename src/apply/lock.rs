@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{Seek as _, Write as _};
 
-use super::backup::STATE_DIR;
+use super::backup::{STATE_DIR, STATE_DIR_MODE};
 use super::beneath::{Dir, Root};
 use crate::error::Error;
 
@@ -30,9 +30,11 @@ pub fn acquire(root: &Root) -> Result<ApplyLock, Error> {
         .into_iter()
         .filter(|p| root.lstat(p).ok().flatten().is_none())
         .collect();
-    let dir = root.make_dir(STATE_DIR, 0o755).map_err(fail)?;
+    let dir = root.make_dir(STATE_DIR, STATE_DIR_MODE).map_err(fail)?;
     if super::preflight::is_root() {
         untouchable_by_others(root)?;
+        // A state folder made 0755 by an older release is closed now.
+        dir.set_meta(STATE_DIR_MODE, None).map_err(fail)?;
     }
     let root = root.try_clone().map_err(fail)?;
     // A run that removes the file between another's open and lock leaves that one holding

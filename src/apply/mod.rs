@@ -147,27 +147,50 @@ fn staged_hub(root: &Root, path: &str) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
-/// The folders above `hub.binary` that a user other than root can change: whoever can
-/// would swap the binary that root and the hub's service run. A folder that does not
-/// exist yet is made by apply, root's.
-fn hub_folder_problems(root: &Root, path: &str) -> Vec<String> {
-    let Ok(parts) = beneath::components(path) else { return vec![] };
-    let mut problems = Vec::new();
-    for depth in 1..parts.len() {
-        let folder = format!("/{}", parts[..depth].join("/"));
-        match root.dir(&folder).and_then(|d| d.map(|d| d.meta()).transpose()) {
+/// `folder` and the folders above it that a user other than root can change, each with
+/// what it is; a folder that does not exist yet is made by apply, root's.
+fn changeable_by_others(root: &Root, folder: &str) -> Vec<(String, String)> {
+    let Ok(parts) = beneath::components(folder) else { return vec![] };
+    let mut found = Vec::new();
+    for depth in 1..=parts.len() {
+        let here = format!("/{}", parts[..depth].join("/"));
+        match root.dir(&here).and_then(|d| d.map(|d| d.meta()).transpose()) {
             Ok(None) => break,
-            Ok(Some(meta)) if meta.writable_by_others() => problems.push(format!(
-                "{} is {}: whoever can write it can replace the hub binary root runs; keep hub.binary in a \
-                 folder only root can change, such as /usr/local/bin",
-                root.show(&folder),
-                meta.describe()
-            )),
+            Ok(Some(meta)) if meta.writable_by_others() => found.push((root.show(&here), meta.describe())),
             Ok(Some(_)) => {}
-            Err(e) => problems.push(format!("hub.binary's folder {}: {e}", root.show(&folder))),
+            Err(e) => found.push((root.show(&here), e.to_string())),
         }
     }
-    problems
+    found
+}
+
+/// The folders holding `hub.binary` that a user other than root can change: whoever can
+/// would swap the binary that root and the hub's service run.
+fn hub_folder_problems(root: &Root, path: &str) -> Vec<String> {
+    let Ok((folder, _)) = beneath::split(path) else { return vec![] };
+    changeable_by_others(root, folder)
+        .into_iter()
+        .map(|(shown, what)| {
+            format!(
+                "{shown} is {what}: whoever can write it can replace the hub binary root runs; keep hub.binary in \
+                 a folder only root can change, such as /usr/local/bin"
+            )
+        })
+        .collect()
+}
+
+/// With `--certbot`, the ACME webroot and the folders above it: certbot, as root, writes
+/// its challenge files there, following whatever link another user put in them.
+fn webroot_problems(root: &Root, webroot: &str) -> Vec<String> {
+    changeable_by_others(root, webroot)
+        .into_iter()
+        .map(|(shown, what)| {
+            format!(
+                "{shown} is {what}: certbot writes the ACME challenge below it as root, so only root may be able \
+                 to change it (or set acme_webroot to a folder of root's, such as /var/www/letsencrypt)"
+            )
+        })
+        .collect()
 }
 
 /// Every preflight problem at once.
@@ -245,8 +268,11 @@ fn preflight_problems(
             &root.show(&plan.public_certificate_key),
             &plan.domain,
         ));
-    } else if real && crate::host::find_program("certbot").is_none() {
-        p.push("--certbot needs certbot: apt-get install certbot".into());
+    } else {
+        p.extend(webroot_problems(root, &plan.acme_webroot));
+        if real && crate::host::find_program("certbot").is_none() {
+            p.push("--certbot needs certbot: apt-get install certbot".into());
+        }
     }
     p
 }

@@ -92,6 +92,24 @@ fn owner_problem(shown: &str, meta: &Meta, me: u32, bundle: &Path) -> Option<Str
     })
 }
 
+/// A folder above the bundle that someone other than root or the caller could change:
+/// they could put another bundle (or a link to one) at its name between runs or during
+/// one. A sticky folder (`/tmp`) lets each user rename only their own entries.
+fn ancestor_problem(folder: &Path, me: u32) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(folder).ok()?;
+    let others_write = m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
+    (m.uid() != 0 && m.uid() != me || others_write).then(|| {
+        format!(
+            "{} (a folder above the bundle) can be changed by uid {} or others (mode {:04o}): whoever can could \
+             swap the bundle apply installs; keep the bundle in a folder of root's or yours",
+            folder.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        )
+    })
+}
+
 /// Reads bundle files through descriptors, checking every folder and file on the way.
 struct Reader<'a> {
     top: Dir,
@@ -172,8 +190,11 @@ pub fn read_bundle(
     what_to_read: impl Fn(&Answers) -> Vec<Wanted>,
 ) -> Result<Verified, Error> {
     let root = std::fs::canonicalize(dir).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
-    let top = Root::open(&root).and_then(|r| r.top()).map_err(|e| Error::Usage(e.to_string()))?;
     let me = invoking_uid();
+    if let Some(p) = root.ancestors().skip(1).find_map(|a| ancestor_problem(a, me)) {
+        return Err(refused(&BTreeSet::from([p])));
+    }
+    let top = Root::open(&root).and_then(|r| r.top()).map_err(|e| Error::Usage(e.to_string()))?;
     let mut r = Reader { top, bundle: &root, me, problems: BTreeSet::new() };
     if let Ok(meta) = r.top.meta() {
         r.check(&root.display().to_string(), &meta);
