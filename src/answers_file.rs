@@ -83,11 +83,13 @@ pub fn parse_all(text: &str, path: &str) -> Parsed {
             if let Some(i) = message.find(" at line ") {
                 message.truncate(i);
             }
+            let (line, column) = (line.max(1), column.max(1));
+            let shown = show_syntax_error(text, line, column, &message);
             return stopped(
                 draft,
                 vec![file_error(
-                    (line.max(1), column.max(1)),
-                    format!("not valid YAML at line {line}, column {column}: {message}"),
+                    (line, column),
+                    format!("not valid YAML at line {line}, column {column}: {message}{shown}"),
                 )],
             );
         }
@@ -257,6 +259,32 @@ fn to_raw(key: &str, v: &Value) -> Result<Option<RawValue>, String> {
 /// written (line, column; 1-based), and the problems `serde_yaml` would report badly
 /// or not at all. Works for block and flow style alike, and needs no recursion, so
 /// deep nesting is found before `serde_yaml` recurses into it.
+/// The offending line with a caret under `column`, and a hint for the two mistakes
+/// behind most YAML syntax errors in a hand-written file: a tab, and a key indented
+/// differently from its neighbours.
+fn show_syntax_error(text: &str, line: usize, column: usize, message: &str) -> String {
+    let Some(source) = text.lines().nth(line - 1) else { return String::new() };
+    // Tabs are shown as one space so the caret lines up; the hint says where they were.
+    let shown: String = source.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
+    let caret = " ".repeat(column.saturating_sub(1).min(shown.chars().count()));
+    let mut out = format!("\n      {line} | {shown}\n      {} | {caret}^", " ".repeat(line.to_string().len()));
+    let indent: String = source.chars().take_while(|c| c.is_whitespace()).collect();
+    if indent.contains('\t') || (source.contains('\t') && message.contains("cannot start any token")) {
+        out.push_str("\n    hint: YAML indents with spaces, never tabs: replace the tab on this line with spaces");
+    } else if text.lines().any(|l| l.starts_with('\t')) {
+        out.push_str("\n    hint: the file indents some lines with tabs; YAML allows only spaces");
+    } else if ["mapping values are not allowed", "did not find expected key", "block mapping", "indentation"]
+        .iter()
+        .any(|m| message.contains(m))
+    {
+        out.push_str(
+            "\n    hint: a section's keys are indented by the same number of spaces (e.g. two) under it, \
+             and `key: value` holds one value; compare this line's indentation with the line above",
+        );
+    }
+    out
+}
+
 #[derive(Default)]
 struct Scan {
     positions: BTreeMap<String, (usize, usize)>,
@@ -578,6 +606,22 @@ mod tests {
     fn syntax_errors_name_line_and_column() {
         let err = parse("domain: a.com\nhub: [\n", "a.yaml").unwrap_err();
         assert!(err[0].to_string().starts_with("a.yaml:3:1: (file): not valid YAML at line 3"), "{}", err[0]);
+    }
+
+    #[test]
+    fn syntax_errors_show_the_line_a_caret_and_a_hint() {
+        let err = errors("domain: a.example.com\nhub:\n\tport: 3000\n");
+        assert_eq!(
+            err,
+            [
+                "a.yaml:3:1: (file): not valid YAML at line 3, column 1: found character that cannot start any token\n      \
+              3 |  port: 3000\n        | ^\n    hint: YAML indents with spaces, never tabs: replace the tab on this \
+              line with spaces"
+            ]
+        );
+        let err = errors("domain: a.example.com\nhub:\n  port: 3000\n   heartbeat: 40s\n");
+        assert!(err[0].contains("\n      4 |    heartbeat: 40s\n        |             ^\n"), "{}", err[0]);
+        assert!(err[0].contains("hint: a section's keys are indented by the same number of spaces"), "{}", err[0]);
     }
 
     fn errors(text: &str) -> Vec<String> {

@@ -11,6 +11,8 @@ pub const EXIT_USAGE: i32 = 2;
 /// Exit code for `apply` refusing a machine or bundle before changing anything
 /// (a missing prerequisite, an unsafe destination, an untrusted bundle).
 pub const EXIT_PREFLIGHT: i32 = 3;
+/// Exit code for a run the user stopped (Ctrl-C), as shells report SIGINT: 128 + 2.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -22,6 +24,9 @@ pub enum Error {
     Failed(String),
     #[error("{0}")]
     Preflight(String),
+    /// The user stopped the run; said plainly, not as an error.
+    #[error("{0}")]
+    Interrupted(String),
     #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
     #[error(transparent)]
@@ -37,6 +42,7 @@ impl Error {
         match self {
             Error::InvalidAnswers(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Preflight(_) => EXIT_PREFLIGHT,
+            Error::Interrupted(_) => EXIT_INTERRUPTED,
             _ => EXIT_FAILURE,
         }
     }

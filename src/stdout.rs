@@ -14,3 +14,13 @@ pub fn print(text: &str) -> Result<(), Error> {
         _ => Ok(()),
     }
 }
+
+/// Writes a report meant for people: nothing with `-q`, coloured when stdout may be
+/// (failures red, diffs green and red). Results asked for (JSON, generated files) go
+/// through [`print`] instead.
+pub fn print_report(text: &str) -> Result<(), Error> {
+    if crate::ui::quiet() {
+        return Ok(());
+    }
+    print(&crate::ui::paint(text, crate::ui::color(false)))
+}

@@ -32,9 +32,9 @@ fn init_writes_every_key_with_its_help() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("answers.yaml");
     let f = file.to_str().unwrap();
-    assert!(run(&["init", "--output", f]).status.success());
+    assert!(run(&["init", "--out", f]).status.success());
     fs::write(&file, "mine").unwrap();
-    let o = run(&["init", "--output", f]);
+    let o = run(&["init", "--out", f]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
     assert_eq!(fs::read_to_string(&file).unwrap(), "mine");

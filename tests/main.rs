@@ -23,6 +23,7 @@ mod check;
 mod check_lint;
 mod cli_render;
 mod cli_render_concurrency;
+mod cli_shape;
 #[cfg(feature = "real-stack")]
 mod crash;
 #[cfg(feature = "real-stack")]
@@ -46,6 +47,8 @@ mod lab;
 mod loadtest;
 #[cfg(feature = "real-stack")]
 mod loadtest_report;
+#[cfg(feature = "real-stack")]
+mod newcomer;
 #[cfg(feature = "real-stack")]
 mod package;
 #[cfg(feature = "real-stack")]

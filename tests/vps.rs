@@ -709,7 +709,7 @@ fn install_md_by_hand_is_what_apply_does() {
     script.push(s4[0].clone());
     script.extend(s5);
     let script: String = script.concat();
-    assert!(script.contains("mercure-setup doctor --bundle ."), "{script}");
+    assert!(script.contains("mercure-setup doctor . --resolve"), "{script}");
 
     let t = Instant::now();
     let mut vm = Vm::boot(&image, tmp.path(), &share, None);
@@ -759,8 +759,7 @@ fn install_md_by_hand_is_what_apply_does() {
         files,
         "/var/www/app/.env.local www-data 600\n/var/www/app/config/jwt/mercure-private.pem www-data 600\n"
     );
-    let doctor =
-        vm.ok(&format!("cd /root/bundle-news && mercure-setup doctor --bundle . --resolve {other}:443:127.0.0.1"));
+    let doctor = vm.ok(&format!("cd /root/bundle-news && mercure-setup doctor . --resolve {other}:443:127.0.0.1"));
     assert!(doctor.contains("passed, 0 failed, 0 skipped"), "{doctor}");
     let again = vm.ok("cd /root/bundle-news && mercure-setup apply . --yes");
     assert!(again.contains("nothing to do"), "{again}");

@@ -281,7 +281,7 @@ fn without_a_terminal_it_points_to_render() {
         let o = run(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = stderr(&o);
-        assert!(err.contains("render --answers"), "{err}");
+        assert!(err.contains("init --out answers.yaml") && err.contains("mercure-setup render"), "{err}");
         assert!(err.contains("TTY"), "{err}");
     }
 }

@@ -2,8 +2,10 @@
 //! topology with Enter, type a domain, press Enter through every default, check the
 //! screens on the way, and find in DIR the bundle `render` gives for the saved
 //! `answers.yaml` (re-rendering into the same folder changes nothing). Then: resuming
-//! an end-to-end-tls/ES256 bundle and pressing Enter through changes no file; quitting
-//! says nothing was written (exit 1); SIGTERM leaves the alternate screen.
+//! an end-to-end-tls/ES256 bundle and pressing Enter through changes no file; Ctrl-C
+//! says nothing was written (exit 130, no "error"); SIGTERM leaves the alternate screen.
+//! And a newcomer's whole path: `mercure-setup` alone, then the printed next steps up
+//! to `apply --dry-run` into a staging root.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -214,26 +216,28 @@ fn resuming_an_end_to_end_tls_es256_bundle_changes_nothing_in_tmux() {
 fn quitting_says_nothing_was_written_and_sigterm_restores_the_terminal() {
     let tmp = tempfile::tempdir().unwrap();
     let pid_file = tmp.path().join("pid");
+    // The shell ignores SIGINT, so a Ctrl-C pressed once too often cannot end the script.
     let script = format!(
-        "'{bin}' wizard --out one; echo \"first exited with $?\"; read go; \
+        "trap '' INT; '{bin}' wizard --out one; echo \"first exited with $?\"; read go; \
          sh -c 'echo $$ > {pid}; exec \"$0\" wizard --out two' '{bin}'; echo \"second exited with $?\"; sleep 600",
         bin = bin().display(),
         pid = pid_file.display()
     );
     let t = Tmux::start(&script, tmp.path());
     t.wait_for("the topology step", |s| s.contains("How does nginx reach the hub?"));
-    // Esc on the first step quits (the footer's "Esc back"); nothing was typed, so no dialog.
-    // Under this suite's load an Escape sent by tmux right after the first frame is
-    // sometimes never seen: press it again, as a person would, until the wizard exits.
+    // Ctrl-C on the first step quits; nothing was typed, so no dialog. Under this
+    // suite's load a key sent by tmux right after the first frame is sometimes never
+    // seen: press it again, as a person would, until the wizard exits.
     let deadline = Instant::now() + Duration::from_secs(20);
     while !t.screen().contains("first exited with") {
-        assert!(Instant::now() < deadline, "Escape never quit the wizard:\n{}", t.screen());
-        t.keys(&["Escape"]);
+        assert!(Instant::now() < deadline, "Ctrl-C never quit the wizard:\n{}", t.screen());
+        t.keys(&["C-c"]);
         std::thread::sleep(Duration::from_millis(700));
     }
     let s = t.wait_for("the first wizard to exit", |s| s.contains("first exited with"));
-    assert!(s.contains("first exited with 1"), "{s}");
+    assert!(s.contains("first exited with 130"), "{s}");
     assert!(s.contains("nothing was written"), "{s}");
+    assert!(!s.to_lowercase().contains("error"), "quitting is not an error: {s}");
     // The second wizard starts on Enter, so no Escape meant for the first reaches it.
     t.keys(&["Enter"]);
     t.wait_for("the second wizard", |s| s.contains("How does nginx reach the hub?"));
@@ -242,7 +246,7 @@ fn quitting_says_nothing_was_written_and_sigterm_restores_the_terminal() {
     let o = std::process::Command::new("kill").args(["-TERM", &pid]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let s = t.wait_for("the second wizard to exit", |s| s.contains("second exited with"));
-    assert!(s.contains("second exited with 1"), "{s}");
+    assert!(s.contains("second exited with 130"), "{s}");
     assert!(s.contains("stopped by a signal: nothing was written"), "{s}");
     assert!(!t.alternate_on(), "the terminal is back from the alternate screen:\n{s}");
     assert!(!tmp.path().join("one").exists() && !tmp.path().join("two").exists());
@@ -272,4 +276,69 @@ fn a_hung_up_terminal_ends_the_wizard() {
         assert!(Instant::now() < deadline, "the wizard (pid {pid}) outlived its terminal");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A newcomer with only `--help` and the README: `mercure-setup` alone starts the
+/// wizard; Enter through it after typing the domain; then, in the same shell, the
+/// commands the wizard printed as next steps, as printed (`sudo` left out, a staging
+/// root and the suite's hub added to `apply`), up to `apply --dry-run`.
+#[test]
+fn a_newcomer_goes_from_the_wizard_to_apply_dry_run_in_tmux() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let root = crate::apply::staging_root(tmp.path(), "app.example.com");
+    let hub = crate::apply::hub_binary();
+    let help = stdout(&run(&["--help"]));
+    assert!(help.contains("Run with no arguments to start the wizard"), "{help}");
+    // On PATH as after installing the package; the shell stays for the next commands.
+    let bin_dir = bin().parent().unwrap().to_path_buf();
+    let script = format!(
+        "export PATH='{}':\"$PATH\"; mercure-setup; echo \"wizard exited with $?\"; exec sh",
+        bin_dir.display()
+    );
+    let t = Tmux::start(&script, &work);
+    t.wait_for("the topology step", |s| s.contains("How does nginx reach the hub?"));
+    t.keys(&["-l", "app.example.com"]);
+    t.wait_for("the typed domain in the preview", |s| s.contains("server_name app.example.com;"));
+    for _ in 0..25 {
+        let before = t.screen();
+        t.keys(&["Enter"]);
+        if t.wait_for("the next field", |s| s != before).contains("Enter write bundle") {
+            break;
+        }
+    }
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the wizard to exit", |s| s.contains("wizard exited with"));
+    assert!(s.contains("wizard exited with 0"), "{s}");
+    // The next steps, as the wizard printed them.
+    let next: Vec<String> = s
+        .lines()
+        .skip_while(|l| !l.starts_with("next: "))
+        .take(3)
+        .map(|l| l.trim_start_matches("next: ").trim().to_string())
+        .collect();
+    assert_eq!(next.len(), 3, "{s}");
+    assert_eq!(next[0], "mercure-setup check mercure-bundle", "{s}");
+    assert_eq!(next[1], "sudo mercure-setup apply mercure-bundle --dry-run", "{s}");
+    assert!(next[2].starts_with("sudo mercure-setup apply mercure-bundle --certbot EMAIL"), "{s}");
+    t.keys(&["-l", &format!("{} > check.out 2>&1; echo \"check exited with $?\"", next[0])]);
+    t.keys(&["Enter"]);
+    // The typed line holds the words too; the answer is a line of its own.
+    let s = t.wait_for("check to finish", |s| s.lines().any(|l| l.starts_with("check exited with")));
+    let out = std::fs::read_to_string(work.join("check.out")).unwrap();
+    assert!(s.lines().any(|l| l == "check exited with 0"), "{s}\n{out}");
+    let apply = format!(
+        "{} --root '{}' --hub-binary '{}' > apply.out 2>&1; echo \"apply exited with $?\"",
+        next[1].trim_start_matches("sudo "),
+        root.display(),
+        hub.display()
+    );
+    t.keys(&["-l", &apply]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("apply to finish", |s| s.lines().any(|l| l.starts_with("apply exited with")));
+    let out = std::fs::read_to_string(work.join("apply.out")).unwrap();
+    assert!(s.lines().any(|l| l == "apply exited with 0"), "{s}\n{out}");
+    assert!(out.contains("dry run: nothing was changed"), "{out}");
+    assert!(out.contains("nginx/app.example.com.conf"), "{out}");
 }

@@ -41,6 +41,8 @@ pub enum Outcome {
         error: String,
         fix: String,
     },
+    /// Not run (the tool is absent): `skipped`, the word every command's JSON uses.
+    #[serde(rename = "skipped")]
     NotRun {
         reason: String,
         install: String,
@@ -83,9 +85,12 @@ pub struct CheckOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub bundle: String,
+    /// failed if any check failed, partial if one ran on a stand-in or was skipped.
+    pub status: crate::status::Status,
     pub passed: usize,
     pub partial: usize,
     pub failed: usize,
+    #[serde(rename = "skipped")]
     pub not_run: usize,
     pub checks: Vec<CheckResult>,
 }
@@ -93,8 +98,10 @@ pub struct Report {
 impl Report {
     fn new(bundle: &Path, checks: Vec<CheckResult>) -> Report {
         let count = |f: fn(&Outcome) -> bool| checks.iter().filter(|c| f(&c.outcome)).count();
+        let incomplete = count(|o| matches!(o, Outcome::Partial { .. } | Outcome::NotRun { .. }));
         Report {
             bundle: bundle.display().to_string(),
+            status: crate::status::Status::of_counts(count(|o| matches!(o, Outcome::Failed { .. })), incomplete),
             passed: count(|o| matches!(o, Outcome::Passed { .. })),
             partial: count(|o| matches!(o, Outcome::Partial { .. })),
             failed: count(|o| matches!(o, Outcome::Failed { .. })),
@@ -121,13 +128,13 @@ impl Report {
                     let _ = writeln!(out, "           fix: {fix}");
                 }
                 Outcome::NotRun { reason, install } => {
-                    let _ = writeln!(out, "  not run  {}: {reason}; install with: {install}", c.title);
+                    let _ = writeln!(out, "  skipped  {}: {reason}; install with: {install}", c.title);
                 }
             }
         }
         let _ = writeln!(
             out,
-            "{} passed, {} partial, {} failed, {} not run",
+            "{} passed, {} partial, {} failed, {} skipped",
             self.passed, self.partial, self.failed, self.not_run
         );
         out

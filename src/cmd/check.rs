@@ -1,4 +1,4 @@
-//! `mercure-setup check DIR`: the bundle checked with the real programs, for cross-file
+//! `mercure-setup check [BUNDLE]`: the bundle checked with the real programs, for cross-file
 //! consistency and for the meaning of its directives; any failed check makes the exit
 //! code 1 (a partial one too with `--strict`).
 
@@ -12,7 +12,7 @@ use crate::error::Error;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The bundle folder written by `render`.
-    #[arg(value_name = "DIR")]
+    #[arg(value_name = "BUNDLE", default_value = ".")]
     dir: PathBuf,
     /// Test the nginx site inside this machine's /etc/nginx/nginx.conf instead of a minimal wrapper.
     #[arg(long)]
@@ -20,9 +20,6 @@ pub struct Args {
     /// Print the report as JSON (for scripts).
     #[arg(long)]
     json: bool,
-    /// Show each file edited since render as a diff.
-    #[arg(short, long)]
-    verbose: bool,
     /// Fail (exit 1) when a check ran only on a stand-in (`partial`), e.g. Caddy for a missing hub.
     #[arg(long)]
     strict: bool,
@@ -33,17 +30,16 @@ pub struct Args {
 }
 
 pub fn exec(args: &Args) -> Result<(), Error> {
-    let options = CheckOptions { system: args.system, verbose: args.verbose, root: args.root.clone() };
+    let options = CheckOptions { system: args.system, verbose: crate::ui::verbose(), root: args.root.clone() };
     // Not a bundle at all is a usage problem (exit 2), unlike a failed check (exit 1).
     let report = crate::check::run(&args.dir, &options).map_err(|e| Error::Usage(e.to_string()))?;
-    let text = if args.json {
+    if args.json {
         let mut j = serde_json::to_string_pretty(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))?;
         j.push('\n');
-        j
+        crate::stdout::print(&j)?;
     } else {
-        report.to_text()
-    };
-    crate::stdout::print(&text)?;
+        crate::stdout::print_report(&report.to_text())?;
+    }
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     match (report.failed, report.partial) {
         (0, n) if n > 0 && args.strict => Err(Error::Failed(format!("{n} check{} only partial (--strict)", plural(n)))),

@@ -1,6 +1,6 @@
-//! `mercure-setup doctor`: its flags, turned into the probes' [`doctor::Options`].
+//! `mercure-setup doctor [BUNDLE]`: its flags, turned into the probes' [`doctor::Options`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::doctor;
 use crate::error::Error;
@@ -9,9 +9,13 @@ use crate::net::ReachArgs;
 /// The flags `doctor` takes, before they are combined with the bundle.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// A rendered bundle: URLs, ports, topology, CA and tokens are read from it.
-    #[arg(long, value_name = "DIR")]
+    /// A rendered bundle: URLs, ports, topology, CA and tokens are read from it
+    /// [default: ., unless --public-url and --hub-url are given and . holds no bundle].
+    #[arg(value_name = "BUNDLE")]
     pub bundle: Option<PathBuf>,
+    /// The old spelling of BUNDLE, kept for one release.
+    #[arg(long = "bundle", value_name = "DIR", hide = true, conflicts_with = "bundle")]
+    pub bundle_flag: Option<PathBuf>,
     /// The public hub URL (default: `https://DOMAIN/.well-known/mercure` from the bundle).
     #[arg(long, value_name = "URL", value_parser = crate::net::Url::parse)]
     pub public_url: Option<crate::net::Url>,
@@ -54,8 +58,18 @@ pub struct Args {
 
 impl From<Args> for doctor::Options {
     fn from(args: Args) -> doctor::Options {
+        let bundle = match (args.bundle, args.bundle_flag) {
+            (Some(dir), _) => Some(dir),
+            (None, Some(dir)) => {
+                crate::ui::deprecated("doctor --bundle DIR", "doctor DIR");
+                Some(dir)
+            }
+            // Both URLs given by hand and no bundle here: probe without one.
+            (None, None) if args.public_url.is_some() && args.hub_url.is_some() && !is_bundle(Path::new(".")) => None,
+            (None, None) => Some(PathBuf::from(".")),
+        };
         doctor::Options {
-            bundle: args.bundle,
+            bundle,
             public_url: args.public_url,
             hub_url: args.hub_url,
             ca: args.ca,
@@ -71,6 +85,11 @@ impl From<Args> for doctor::Options {
             json: args.json,
         }
     }
+}
+
+/// A folder `render` wrote (it holds the resolved answers).
+fn is_bundle(dir: &Path) -> bool {
+    dir.join(crate::bundle::paths::ANSWERS).is_file()
 }
 
 pub fn exec(args: Args) -> Result<(), Error> {

@@ -1,20 +1,27 @@
-//! `mercure-setup loadtest`: its flags, turned into the run's [`loadtest::Options`].
+//! `mercure-setup loadtest [BUNDLE]`: its flags, with the public URL and token read from
+//! the bundle unless given, turned into the run's [`loadtest::Options`].
 
 use std::path::PathBuf;
 
+use crate::bundle::paths;
+use crate::bundle_dir::{BundleDir, LoadError};
 use crate::error::Error;
 use crate::loadtest;
 use crate::net::ReachArgs;
+use crate::plan::Plan;
 use crate::values::Duration as DurationArg;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The public hub URL, e.g. `https://app.example.com/.well-known/mercure`.
+    /// A rendered bundle, for the public URL and the publisher token [default: .].
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: Option<PathBuf>,
+    /// The public hub URL, e.g. `https://app.example.com/.well-known/mercure` [default: from BUNDLE].
     #[arg(long, value_name = "URL", value_parser = crate::net::Url::parse)]
-    pub public_url: crate::net::Url,
-    /// A publisher JWT (the bundle's tokens/publisher.jwt).
+    pub public_url: Option<crate::net::Url>,
+    /// A publisher JWT [default: BUNDLE/tokens/publisher.jwt].
     #[arg(long, value_name = "FILE")]
-    pub token_file: PathBuf,
+    pub token_file: Option<PathBuf>,
     /// A subscriber JWT (default: the publisher token, which the hub also accepts for public updates).
     #[arg(long, value_name = "FILE")]
     pub subscriber_token_file: Option<PathBuf>,
@@ -53,11 +60,44 @@ pub struct Args {
     pub report: Option<PathBuf>,
 }
 
-impl From<Args> for loadtest::Options {
-    fn from(args: Args) -> loadtest::Options {
+impl Args {
+    /// The run's options: what was not given is read from the bundle.
+    fn resolve(self) -> Result<loadtest::Options, Error> {
+        let (public_url, token_file) = match (self.public_url.clone(), self.token_file.clone()) {
+            (Some(url), Some(token)) if self.bundle.is_none() => (url, token),
+            (url, token) => {
+                let dir = self.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
+                let from_bundle = || -> Result<BundleDir, Error> {
+                    BundleDir::open(&dir).map_err(|e| match e {
+                        LoadError::Answers { errors, .. } => Error::InvalidAnswers(errors),
+                        e => Error::Usage(format!(
+                            "{e}\n(loadtest reads the public URL and token from a bundle: give BUNDLE, \
+                             or --public-url and --token-file)"
+                        )),
+                    })
+                };
+                let url = match url {
+                    Some(u) => u,
+                    None => {
+                        let plan = Plan::new(from_bundle()?.answers, None);
+                        crate::net::Url::parse(&plan.public_hub_url).map_err(Error::Usage)?
+                    }
+                };
+                let token = match token {
+                    Some(t) => t,
+                    None => from_bundle()?.path(paths::PUBLISHER_TOKEN),
+                };
+                (url, token)
+            }
+        };
+        Ok(self.into_options(public_url, token_file))
+    }
+
+    fn into_options(self, public_url: crate::net::Url, token_file: PathBuf) -> loadtest::Options {
+        let args = self;
         loadtest::Options {
-            public_url: args.public_url,
-            token_file: args.token_file,
+            public_url,
+            token_file,
             subscriber_token_file: args.subscriber_token_file,
             subscribers: args.subscribers,
             updates: args.updates,
@@ -75,5 +115,5 @@ impl From<Args> for loadtest::Options {
 }
 
 pub fn exec(args: Args) -> Result<(), Error> {
-    loadtest::run(&args.into())
+    loadtest::run(&args.resolve()?)
 }

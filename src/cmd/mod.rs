@@ -3,6 +3,7 @@
 //! calls it. Nothing below this layer imports a command; `cli` parses and dispatches.
 
 pub mod apply;
+pub mod candidates;
 pub mod check;
 pub mod completions;
 pub mod doctor;

@@ -1,5 +1,6 @@
-//! `mercure-setup render`: an answers file (with `--set` overrides) validated, rendered
-//! and written into the bundle folder, or compared with it (`--dry-run`).
+//! `mercure-setup render [BUNDLE]`: an answers file (BUNDLE/answers.yaml unless
+//! `--answers`, with `--set` overrides) validated, rendered and written into the
+//! bundle folder, or compared with it (`--dry-run`).
 
 use std::path::{Path, PathBuf};
 
@@ -11,14 +12,17 @@ use crate::output;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The answers file (YAML).
+    /// The bundle folder to write; secrets kept here are reused on every render.
+    #[arg(value_name = "BUNDLE", default_value = ".")]
+    bundle: PathBuf,
+    /// The answers file (YAML) [default: BUNDLE/answers.yaml, as the last render wrote it].
     #[arg(long, value_name = "FILE")]
-    answers: PathBuf,
-    /// The bundle folder; secrets kept here are reused on every render.
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    answers: Option<PathBuf>,
+    /// The bundle folder to write, instead of BUNDLE.
+    #[arg(long, value_name = "DIR", conflicts_with = "bundle")]
+    out: Option<PathBuf>,
     /// Override a key by its dotted path, e.g. --set hub.port=3100 (lists: comma-separated).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = super::candidates::answer_keys(), hide_possible_values = true)]
     sets: Vec<String>,
     /// Write nothing: list the files and show a diff against DIR.
     #[arg(long)]
@@ -32,7 +36,23 @@ pub struct Args {
 }
 
 pub fn exec(args: &Args) -> Result<(), Error> {
-    render(&args.answers, &args.out, &args.sets, args.dry_run, args.force, args.rotate_secrets)
+    let out = args.out.as_ref().unwrap_or(&args.bundle);
+    let answers = match &args.answers {
+        Some(file) => file.clone(),
+        None => {
+            let file = out.join(crate::bundle::paths::ANSWERS);
+            if std::fs::symlink_metadata(&file).is_err() {
+                return Err(Error::Usage(format!(
+                    "no answers file at {}: give --answers FILE, or write one with \
+                     `mercure-setup init --out {}` (or run `mercure-setup` for the wizard)",
+                    file.display(),
+                    file.display()
+                )));
+            }
+            file
+        }
+    };
+    render(args, &answers, out)
 }
 
 /// Reads and validates an answers file with `--set` overrides applied.
@@ -63,17 +83,20 @@ fn load_answers(path: &Path, sets: &[String]) -> Result<(Answers, Vec<Warning>),
 /// What `auto` chose for nginx and the hub, and the warning a compatibility-mode hub needs.
 fn line_notes(generated: &generate::Generated) {
     for note in [generated.nginx_note(), generated.hub_note()].into_iter().flatten() {
-        eprintln!("note: {note}");
+        crate::ui::note(&note);
     }
     if let Some(w) = generated.plan.hub.warning {
-        eprintln!("warning: {w}");
+        crate::ui::warn(w);
     }
 }
 
-fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: bool, rotate: bool) -> Result<(), Error> {
+/// Renders `answers` into `out`; without `--answers` they were read from the bundle's
+/// own answers.yaml, which this render then replaces with the resolved answers.
+fn render(args: &Args, answers: &Path, out: &Path) -> Result<(), Error> {
+    let (sets, dry_run, rotate, own_answers) = (&args.sets, args.dry_run, args.rotate_secrets, args.answers.is_none());
     let (answers, warnings) = load_answers(answers, sets)?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        crate::ui::warn(&w.to_string());
     }
     if dry_run {
         // Reads only: no lock, so nothing is created in (or as) DIR.
@@ -82,19 +105,40 @@ fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: boo
         let changes = output::compare(out, &generated.bundle)?;
         let mut text = format!("dry run: nothing written to {}\n", out.display());
         text.push_str(&output::dry_run_report(&changes, &generated.bundle));
-        return crate::stdout::print(&text);
+        return crate::stdout::print_report(&text);
     }
     let writing = generate::Writing::begin(out)?;
     if !writing.cleaned().is_empty() {
-        eprintln!("note: removed what an interrupted run left in {}: {}", out.display(), writing.cleaned().join(", "));
+        crate::ui::note(&format!(
+            "removed what an interrupted run left in {}: {}",
+            out.display(),
+            writing.cleaned().join(", ")
+        ));
     }
     let generated = writing.generate(answers, rotate)?;
     line_notes(&generated);
+    // The answers file read as input is replaced by its resolved form, even when `init`
+    // or an editor wrote it: it is what was rendered, not an edit to keep.
+    let mut force = args.force;
+    if own_answers && !force {
+        let edited: Vec<String> = output::compare(out, &generated.bundle)?
+            .into_iter()
+            .filter(|c| c.status == output::FileStatus::HandEdited)
+            .map(|c| c.path)
+            .collect();
+        if edited == [crate::bundle::paths::ANSWERS] {
+            crate::ui::note(&format!(
+                "{} was read as the answers and is now written resolved (every key; comments are not kept)",
+                out.join(crate::bundle::paths::ANSWERS).display()
+            ));
+            force = true;
+        }
+    }
     let written = writing.write(&generated.bundle, force)?;
     // Only now are the new secrets really there to speak of.
     for note in &generated.notes {
-        eprintln!("note: {note}");
+        crate::ui::note(note);
     }
     let text = output::write_summary(out, &written.changes, &written.stale);
-    crate::stdout::print(&text)
+    crate::stdout::print_report(&text)
 }

@@ -23,7 +23,7 @@ pub fn exec(args: Args) -> Result<(), Error> {
 /// `wizard` (and no command): runs the terminal wizard, then prints what it wrote.
 fn wizard(answers: Option<PathBuf>, out: Option<PathBuf>) -> Result<(), Error> {
     match crate::wizard::run(crate::wizard::Options { answers, out })? {
-        Some(text) => crate::stdout::print(&text),
+        Some(text) => crate::stdout::print_report(&text),
         None => Ok(()),
     }
 }

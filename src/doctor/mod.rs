@@ -54,8 +54,8 @@ pub fn run(options: &Options) -> Result<(), Error> {
         let json = format!("{}\n", rep.to_json(&target));
         rep.print(&json);
     } else {
-        let summary = format!("{}\n", rep.summary());
-        rep.print(&summary);
+        let closing = rep.closing();
+        rep.print(&closing);
     }
     if let Some(e) = rep.print_error.take() {
         return Err(e);

@@ -123,7 +123,7 @@ pub fn install_doc(plan: &Plan) -> InstallDoc {
         ],
         symfony: lines(&acts, &[Part::Symfony]),
         go_live,
-        doctor: format!("mercure-setup doctor --bundle . --resolve {}", quote(&format!("{}:443:127.0.0.1", plan.domain))),
+        doctor: format!("mercure-setup doctor . --resolve {}", quote(&format!("{}:443:127.0.0.1", plan.domain))),
         apply: vec!["mercure-setup apply . --dry-run".into(), format!("mercure-setup apply . --hub-binary {DOWNLOADED}")],
         rollback: vec!["mercure-setup apply --rollback          # the newest backup; or --rollback TIMESTAMP".into()],
         q: Quoted {

@@ -58,12 +58,21 @@ pub fn run(args: &Options) -> Result<(), Error> {
         );
     }
     let report = runtime.block_on(run::drive(spec, client));
-    let text = if args.json {
-        serde_json::to_string_pretty(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))? + "\n"
+    if args.json {
+        // The status word every command's JSON uses, beside the report's own fields.
+        let status = crate::status::Status::of_counts(usize::from(!report.clean()), 0);
+        let mut doc = serde_json::json!({ "status": status });
+        if let (Some(doc), serde_json::Value::Object(fields)) = (
+            doc.as_object_mut(),
+            serde_json::to_value(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))?,
+        ) {
+            doc.extend(fields);
+        }
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))? + "\n";
+        crate::stdout::print(&text)?;
     } else {
-        report.to_table()
-    };
-    crate::stdout::print(&text)?;
+        crate::stdout::print_report(&report.to_table())?;
+    }
     runtime.shutdown_timeout(Duration::from_secs(1));
     if let Some(path) = &args.report {
         report::write(path, &report, args)?;

@@ -225,11 +225,19 @@ pub fn write_summary(dir: &Path, changes: &[FileChange], stale: &[String]) -> St
     for path in stale {
         let _ = writeln!(text, "  no longer generated, left in place: {path}");
     }
-    let _ = writeln!(text, "next: follow {}", dir.join(paths::INSTALL).display());
+    // The commands themselves, in order: a newcomer copies them (INSTALL.md has the why).
+    let d = dir.display();
+    let _ = writeln!(text, "next: mercure-setup check {d}");
+    let _ = writeln!(text, "      sudo mercure-setup apply {d} --dry-run");
+    let _ = writeln!(
+        text,
+        "      sudo mercure-setup apply {d} --certbot EMAIL   (every step: {})",
+        dir.join(paths::INSTALL).display()
+    );
     text
 }
 
-/// Writes one file atomically (used for `init --output`); refuses to replace an
+/// Writes one file atomically (used for `init --out`); refuses to replace an
 /// existing file unless `overwrite`.
 pub fn write_single(path: &Path, contents: &str, mode: u32, overwrite: bool) -> Result<(), OutputError> {
     if fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {

@@ -379,7 +379,7 @@ impl Wizard {
     fn answers_text(&self) -> String {
         let header = format!(
             "mercure-setup {} answers file, saved by the wizard. Render it with:\n  \
-             mercure-setup render --answers FILE --out DIR",
+             mercure-setup render --answers FILE BUNDLE",
             env!("CARGO_PKG_VERSION")
         );
         write_commented(&self.draft, &header)

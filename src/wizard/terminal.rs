@@ -22,8 +22,8 @@ use super::view::view;
 
 /// Why the wizard did not start, and what to do instead.
 pub const NO_TTY: &str = "the wizard needs a terminal (stdin and stdout must both be a TTY). Without one, \
-write an answers file with `mercure-setup init --output answers.yaml`, fill in `domain`, then run \
-`mercure-setup render --answers answers.yaml --out DIR`";
+write an answers file in the bundle folder with `mercure-setup init --out answers.yaml --set domain=DOMAIN`, \
+then run `mercure-setup render` there";
 
 /// Where the bundle goes when `--out` is not given.
 pub const DEFAULT_OUT: &str = "mercure-bundle";
@@ -42,13 +42,13 @@ pub struct Options {
 pub const QUIT_NOTHING_WRITTEN: &str = "quit the wizard: nothing was written";
 
 /// Runs the wizard; returns what to print once the terminal is restored. Quitting
-/// without writing or saving is an error (exit 1) that says so.
+/// without writing or saving (q, Ctrl-C, a signal) exits 130 and says so.
 pub fn run(options: Options) -> Result<Option<String>, Error> {
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         return Err(Error::Usage(NO_TTY.into()));
     }
     let out_dir = options.out.unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = crate::ui::color(false);
     let init = start(options.answers.as_deref(), &out_dir, Path::new(DEFAULT_ANSWERS), color)?;
     let mut wizard = Wizard::new(init);
     let stop = Arc::new(AtomicBool::new(false));
@@ -71,8 +71,9 @@ pub fn run(options: Options) -> Result<Option<String>, Error> {
     result.map_err(|e| Error::Failed(format!("terminal: {e}")))?;
     match wizard.status {
         RunState::Done(text) => Ok(Some(text)),
-        RunState::Running => Err(Error::Failed("stopped by a signal: nothing was written".into())),
-        RunState::Cancelled => Err(Error::Failed(QUIT_NOTHING_WRITTEN.into())),
+        // Stopped by the user: exit 130 as an interrupted program does, with no "error:".
+        RunState::Running => Err(Error::Interrupted("stopped by a signal: nothing was written".into())),
+        RunState::Cancelled => Err(Error::Interrupted(QUIT_NOTHING_WRITTEN.into())),
     }
 }
 

@@ -139,7 +139,12 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
             rep.add(ProbeResult::skip(Probe::PublicIdle, "needs a working public subscription"));
             None
         }
-        None => None,
+        None => {
+            let why =
+                "held only with --idle DURATION (e.g. --idle 75s): an idle subscription catches proxy read timeouts";
+            rep.not_asked(&Probe::PublicIdle, why);
+            None
+        }
     };
 
     let symfony_data = format!("doctor-symfony-{nonce}");
