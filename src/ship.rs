@@ -178,7 +178,16 @@ mod tests {
     fn completions_offer_topics_topologies_and_answer_keys() {
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
             let script = completions(shell, crate::cli::command());
-            for word in ["troubleshooting", "502", "cors", "end-to-end-tls", "same-host-http", "hub.port", "domain"] {
+            for word in [
+                "troubleshooting",
+                "hub-versions",
+                "502",
+                "cors",
+                "end-to-end-tls",
+                "same-host-http",
+                "hub.port",
+                "domain",
+            ] {
                 assert!(script.contains(word), "{shell:?} completion lacks {word}");
             }
             for q in crate::questions::QUESTIONS {
@@ -186,7 +195,10 @@ mod tests {
             }
         }
         let bash = completions(Shell::Bash, crate::cli::command());
-        assert!(bash.contains("same-host-http end-to-end-tls troubleshooting 502 504 401 late 60s cors"), "explain");
+        assert!(
+            bash.contains("same-host-http end-to-end-tls hub-versions troubleshooting 502 504 401 late 60s cors"),
+            "explain"
+        );
         assert!(
             bash.contains("--topology)\n                    COMPREPLY=($(compgen -W \"same-host-http end-to-end-tls\""),
             "init"

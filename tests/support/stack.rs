@@ -54,7 +54,8 @@ pub fn hub_caddyfile(r: &lab::Rendered, tls_dir: Option<&Path>, state_dir: &Path
 
 /// Starts the real hub on `port` with `caddyfile_text` (already adapted).
 pub fn start_hub_text(r: &lab::Rendered, caddyfile_text: &str, port: u16, dir: &Path) -> Hub {
-    lab::start_hub_text(&hub_binary_for(r.bundle.answers.hub.version.line()), r, caddyfile_text, port, dir).unwrap_or_else(|e| panic!("{e}"))
+    lab::start_hub_text(&hub_binary_for(r.bundle.answers.hub.version.line()), r, caddyfile_text, port, dir)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `nginx -t` of the configuration `conf` in `prefix` (its error log there too).
