@@ -75,6 +75,11 @@ pub enum Command {
     Loadtest(cmd::loadtest::Args),
 
     /// Run a topology on loopback with the real nginx and hub, break it one directive at a time, and show what happens.
+    #[command(
+        after_help = "Examples:\n  mercure-setup lab same-host-http              # the screen: toggle faults, watch updates\n  \
+                            mercure-setup lab end-to-end-tls --fault all   # a table: each fault, its symptom, doctor's row\n  \
+                            mercure-setup lab --list-faults"
+    )]
     Lab(cmd::lab::Args),
 
     /// Explain the two topologies and which to choose, or find troubleshooting rows by symptom.

@@ -115,7 +115,7 @@ fn staging_plan_backup_idempotence_rerender_and_rollback() {
         std::fs::read(bundle.join("mercure/Caddyfile")).unwrap()
     );
     // The Symfony project does not exist in the root: skipped, with a note.
-    assert!(stdout(&o).contains("note: the Symfony project /var/www/app does not exist here yet"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("note: the Symfony project /var/www/app does not exist here yet"), "{}", stderr(&o));
     let backups: Vec<_> = std::fs::read_dir(root.join("var/lib/mercure-setup/backups")).unwrap().collect();
     assert_eq!(backups.len(), 1);
     let manifest = std::fs::read_to_string(backups[0].as_ref().unwrap().path().join("manifest.json")).unwrap();

@@ -433,7 +433,7 @@ fn go(
                 .collect();
             notes.dedup();
             for why in notes {
-                println!("note: {why}");
+                crate::ui::note(why);
             }
             Ok(())
         }

@@ -10,9 +10,15 @@ use crate::net::ReachArgs;
 // Flags are on or off.
 #[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Default, clap::Args)]
-#[command(after_help = "Exit status: 0 applied (or nothing to do, or a dry run); 1 a step failed and everything \
+#[command(
+    after_help = "Examples:\n  sudo mercure-setup apply --dry-run                 # in the bundle folder: the plan, nothing changed\n  \
+    sudo mercure-setup apply --certbot you@example.com # install, obtain the certificate, verify or roll back\n  \
+    sudo mercure-setup apply --rollback                # restore the newest backup\n  \
+    mercure-setup apply ./bundle --root /tmp/stage --dry-run   # staged, as any user\n\n\
+    Exit status: 0 applied (or nothing to do, or a dry run); 1 a step failed and everything \
     was rolled back, or another apply is running on the same root; 2 invalid answers or usage; 3 refused before \
-    changing anything (a missing prerequisite, an unsafe destination, or a bundle that cannot be trusted).")]
+    changing anything (a missing prerequisite, an unsafe destination, or a bundle that cannot be trusted)."
+)]
 pub struct Args {
     /// The bundle folder written by `render` (default: the current folder).
     #[arg(value_name = "BUNDLE", default_value = ".")]

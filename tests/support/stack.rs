@@ -107,10 +107,8 @@ impl Stack {
         let path = fixture(fixture_name);
         let text = std::fs::read_to_string(&path).expect("read the fixture");
         let sets: Vec<String> = sets.iter().map(|s| (*s).to_string()).collect();
-        let mut stack = lab::Stack::prepare(programs, &text, &path.display().to_string(), &sets)
+        let stack = lab::Stack::prepare(programs, &text, &path.display().to_string(), &sets)
             .unwrap_or_else(|e| panic!("prepare the stack for {fixture_name}: {e}"));
-        // The hub of the release line the bundle was rendered for.
-        stack.programs.hub = hub_binary_for(stack.r.bundle.answers.hub.version.line());
         Stack(stack)
     }
 
@@ -118,11 +116,15 @@ impl Stack {
         self.0.hub_caddyfile().expect("adapt the Caddyfile")
     }
 
+    /// Starts the hub of the release line the bundle is rendered for now (a test may
+    /// render it again for another line, as a migration does).
     pub fn start_hub(&mut self) {
+        self.0.programs.hub = hub_binary_for(self.0.r.bundle.answers.hub.version.line());
         self.0.start_hub().unwrap_or_else(|e| panic!("{e}"));
     }
 
     pub fn start_hub_text(&mut self, text: &str) {
+        self.0.programs.hub = hub_binary_for(self.0.r.bundle.answers.hub.version.line());
         self.0.start_hub_text(text).unwrap_or_else(|e| panic!("{e}"));
     }
 
