@@ -34,6 +34,7 @@ pub mod render;
 pub mod schema;
 pub mod secrets;
 pub mod ship;
+pub mod sizing;
 pub mod stdout;
 pub mod teaching;
 pub mod tls_profile;

@@ -89,6 +89,17 @@ fn render(answers: &Path, out: &Path, sets: &[String], dry_run: bool, force: boo
     for note in &generated.notes {
         eprintln!("note: {note}");
     }
-    let text = output::write_summary(out, &written.changes, &written.stale);
+    let mut text = output::write_summary(out, &written.changes, &written.stale);
+    text.push_str(&sizing_text(&generated.plan.sizing_lines));
     crate::stdout::print(&text)
+}
+
+/// What the server needs for the expected subscribers, after the list of files.
+fn sizing_text(lines: &[String]) -> String {
+    lines.iter().fold(String::new(), |mut out, l| {
+        out.push_str("sizing: ");
+        out.push_str(l);
+        out.push('\n');
+        out
+    })
 }

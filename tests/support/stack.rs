@@ -191,12 +191,28 @@ impl Hub {
 /// environment read from the bundle's `mercure.env` as systemd's `EnvironmentFile=`
 /// passes it, and its own storage in `dir`.
 pub fn start_hub_text(r: &Rendered, caddyfile_text: &str, port: u16, dir: &Path) -> Hub {
+    start_hub_env(r, caddyfile_text, port, dir, &unit_environment(r))
+}
+
+/// The unit's `Environment=NAME=VALUE` lines (the Go runtime's settings), as systemd passes them.
+pub fn unit_environment(r: &Rendered) -> Vec<(String, String)> {
+    let unit = r.bundle.read(paths::UNIT).expect("mercure.service");
+    unit.lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// [`start_hub_text`] with `unit_env` as the unit's `Environment=` lines.
+pub fn start_hub_env(r: &Rendered, caddyfile_text: &str, port: u16, dir: &Path, unit_env: &[(String, String)]) -> Hub {
     std::fs::create_dir_all(dir).expect("hub dir");
     let caddyfile = dir.join("Caddyfile");
     std::fs::write(&caddyfile, caddyfile_text).expect("write Caddyfile");
     let env = parse::parse_env(&r.bundle.read(paths::HUB_ENV).expect("mercure.env")).expect("parse mercure.env");
     let mut cmd = Command::new(hub_binary());
-    cmd.args(["run", "--adapter", "caddyfile", "--config"]).arg(&caddyfile).env_clear().envs(&env);
+    cmd.args(["run", "--adapter", "caddyfile", "--config"]).arg(&caddyfile).env_clear().envs(unit_env.iter().cloned());
+    cmd.envs(&env);
     // The state folder (the unit's StateDirectory) becomes the test's folder.
     for var in ["XDG_DATA_HOME", "XDG_CONFIG_HOME", "HOME"] {
         cmd.env(var, dir);
