@@ -88,6 +88,30 @@ fn loadtest_over_http2_delivers_every_update() {
     assert!(stderr(&o).contains("--http2 needs an https://"), "{}", stderr(&o));
 }
 
+/// `--processes`: the subscribers spread over child processes, one merged report.
+#[test]
+fn loadtest_spreads_subscribers_over_processes() {
+    let stack = Stack::start(HTTP, &[]);
+    let hub = hub_url(&stack);
+    let args = ["--subscribers", "150", "--processes", "3", "--updates", "3", "--rate", "5", "--publish-url", &hub];
+    let o = run_loadtest(&stack, &[&args[..], &["--json"]].concat(), None);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["subscribers"], 150, "{r:#}");
+    assert_eq!(r["established"], 150, "{r:#}");
+    // Each process published its 3 updates to its own 50 subscribers.
+    assert_eq!(r["published"], 9, "{r:#}");
+    assert_eq!(r["delivered"], 450, "{r:#}");
+    let each: Vec<u64> =
+        r["processes"].as_array().unwrap().iter().map(|p| p["established"].as_u64().unwrap()).collect();
+    assert_eq!(each, vec![50, 50, 50], "{r:#}");
+    let table = run_loadtest(&stack, &args, None);
+    assert!(table.status.success(), "{}", stderr(&table));
+    assert!(stdout(&table).contains("processes                  3"), "{}", stdout(&table));
+    let o = run_loadtest(&stack, &["--processes", "2", "--report", "r.html"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
 #[test]
 fn loadtest_counts_failures_when_nginx_runs_out_of_connections() {
     let mut stack = Stack::start(HTTP, &[]);
@@ -227,7 +251,7 @@ enum Variant {
 /// that main's did not: the `Main` variant drops their lines from the site.
 const SITE_TUNING: &[&str] = &["ssl_buffer_size", "proxy_buffer_size"];
 /// The unit's `Environment=` variables for the Go runtime that main's did not set.
-const UNIT_TUNING: &[&str] = &["GOGC", "GOMEMLIMIT"];
+const UNIT_TUNING: &[&str] = &["GOMEMLIMIT"];
 
 /// The site as main rendered it: the tuned site without the `SITE_TUNING` lines.
 fn untuned_site(site: &str) -> String {

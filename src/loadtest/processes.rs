@@ -4,10 +4,14 @@
 //!
 //! Each child is an ordinary `loadtest --json` run with its share of the subscribers
 //! and its own random topic, so it publishes the updates its subscribers await; the
-//! hub fans out the same number of deliveries as one run would.
+//! hub fans out the same number of deliveries as one run would. A barrier (a folder
+//! each child marks once its subscribers are up) holds every child's publishing until
+//! all of them hold their subscribers, so that the servers carry all at once.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -33,6 +37,25 @@ pub fn child_args(args: &[String], share: u32) -> Vec<String> {
     out
 }
 
+/// Names the barrier folder and the number of processes, for the children.
+const BARRIER_ENV: &str = "MERCURE_SETUP_LOADTEST_BARRIER";
+
+/// A child's wait at the barrier: marks this process as ready, then waits until all
+/// are (or `deadline`). Nothing to wait for outside `--processes`.
+pub(super) async fn barrier(deadline: Instant) {
+    let Ok(value) = std::env::var(BARRIER_ENV) else { return };
+    let Some((count, dir)) = value.split_once(':') else { return };
+    let Ok(count) = count.parse::<usize>() else { return };
+    let dir = Path::new(dir);
+    let _ = std::fs::write(dir.join(std::process::id().to_string()), b"");
+    while Instant::now() < deadline {
+        if std::fs::read_dir(dir).map_or(0, Iterator::count) >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// `total` subscribers over `n` processes, the first ones taking the remainder.
 pub fn shares(total: u32, n: u32) -> Vec<u32> {
     let n = n.clamp(1, total.max(1));
@@ -45,13 +68,21 @@ pub fn run(subscribers: u32, processes: u32, json_out: bool) -> Result<(), Error
     let exe = std::env::current_exe().map_err(|e| Error::Failed(format!("cannot find this program: {e}")))?;
     // The loadtest subcommand and its flags, as given.
     let given: Vec<String> = std::env::args().skip(1).collect();
-    let children: Vec<_> = shares(subscribers, processes)
+    let barrier = tempfile::tempdir().map_err(|e| Error::Failed(format!("cannot make a temporary folder: {e}")))?;
+    let parts = shares(subscribers, processes);
+    let env = format!("{}:{}", parts.len(), barrier.path().display());
+    let children: Vec<_> = parts
         .into_iter()
         .map(|share| {
             let args = child_args(&given, share);
-            let exe = exe.clone();
+            let (exe, env) = (exe.clone(), env.clone());
             std::thread::spawn(move || {
-                Command::new(exe).args(&args).stdin(Stdio::null()).stderr(Stdio::inherit()).output()
+                Command::new(exe)
+                    .args(&args)
+                    .env(BARRIER_ENV, env)
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .output()
             })
         })
         .collect();
