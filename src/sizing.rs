@@ -13,14 +13,19 @@ pub const NGINX_BYTES_PER_SUBSCRIBER_HUB_TLS: u64 = 84 * 1024;
 /// goroutines, Mercure's 1000-update channel, net/http's buffers; TLS adds Go's.
 pub const HUB_BYTES_PER_SUBSCRIBER: u64 = 56 * 1024;
 pub const HUB_BYTES_PER_SUBSCRIBER_HUB_TLS: u64 = 70 * 1024;
-/// Memory while subscribers connect exceeds the idle plateau (TLS handshakes, the Go
-/// heap's garbage): the peak over the run was up to this much higher, in percent.
+/// Margin over the idle plateau, in percent: the peak while 10,000 subscribers connected
+/// was 3 to 10% above it, and a reconnection storm (every subscriber back at once after
+/// a restart) handshakes them all together.
 pub const RAMP_HEADROOM_PERCENT: u64 = 30;
-/// The hub with no subscriber (Caddy, the Mercure module, the Bolt transport).
+/// The hub with no subscriber (Caddy, the Mercure module, the Bolt transport): 43-45 MiB.
 pub const HUB_BASE_BYTES: u64 = 48 << 20;
-/// nginx's master and two workers with the bundle's `worker_connections` preallocated
-/// (about 200 bytes per connection slot) and no subscriber.
-pub const NGINX_BASE_BYTES: u64 = 16 << 20;
+/// nginx's master and workers with no subscriber, before their connection slots.
+pub const NGINX_BASE_BYTES: u64 = 8 << 20;
+/// Each `worker_connections` slot each worker preallocates and touches at start (the
+/// idle PSS grew from 9 to 22 MiB between 3,072 and 21,504 slots in two workers).
+pub const NGINX_BYTES_PER_SLOT: u64 = 384;
+/// Workers the slots are counted for: Debian's `worker_processes auto` on two cores.
+pub const NGINX_WORKERS: u64 = 2;
 /// Linux's default `ip_local_port_range` (32768-60999): nginx opens one connection to
 /// the hub per subscriber from this range, all to the same address and port.
 pub const DEFAULT_EPHEMERAL_PORTS: u32 = 60999 - 32768 + 1;
@@ -67,7 +72,8 @@ impl Sizing {
         } else {
             (NGINX_BYTES_PER_SUBSCRIBER, HUB_BYTES_PER_SUBSCRIBER)
         };
-        let nginx_memory = NGINX_BASE_BYTES + with_headroom(nginx_per);
+        let slots = u64::from(crate::plan::worker_connections_for(subscribers)) * NGINX_WORKERS * NGINX_BYTES_PER_SLOT;
+        let nginx_memory = NGINX_BASE_BYTES + slots + with_headroom(nginx_per);
         let hub_memory = HUB_BASE_BYTES + with_headroom(hub_per);
         let nginx_files = u64::from(crate::plan::worker_connections_for(subscribers)) * 2;
         // One per subscriber, plus the listener, the database and the publishers.
@@ -149,8 +155,8 @@ mod tests {
     #[test]
     fn ten_thousand_subscribers_fit_the_default_kernel_settings() {
         let s = Sizing::for_subscribers(10_000, false);
-        // (48 + 56) KiB x 1.3 x 10,000 + 64 MiB.
-        assert_eq!(s.total_mib, 64 + (10_000_u64 * 104 * 1024 * 13 / 10).div_ceil(MIB));
+        // (48 + 56) KiB x 1.3 x 10,000 + 56 MiB + 21,504 slots x 2 workers x 384 B.
+        assert_eq!(s.total_mib, (56 * MIB + 21_504 * 2 * 384 + 10_000_u64 * 104 * 1024 * 13 / 10).div_ceil(MIB));
         // TLS to the hub costs both servers more.
         assert!(Sizing::for_subscribers(10_000, true).total_mib > s.total_mib + 400);
         assert_eq!(s.nginx_files, 2 * 21_504);
