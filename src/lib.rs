@@ -36,6 +36,7 @@ pub mod render;
 pub mod schema;
 pub mod secrets;
 pub mod ship;
+pub mod sizing;
 pub mod status;
 pub mod stdout;
 pub mod teaching;

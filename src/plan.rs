@@ -77,6 +77,10 @@ pub struct Plan {
     pub worker_connections: u32,
     pub worker_rlimit_nofile: u32,
     pub expected_subscribers: u32,
+    /// Memory, descriptors and kernel settings for `expected_subscribers`.
+    pub sizing: crate::sizing::Sizing,
+    /// The same in words (INSTALL.md, `render`, the wizard's review).
+    pub sizing_lines: Vec<String>,
     pub public_hub_url: String,
     /// Where Symfony publishes: loopback for plain HTTP, the public URL for TLS
     /// (so PHP's HTTP client needs no private CA).
@@ -185,6 +189,7 @@ impl Plan {
             format!("{hub_scheme}://127.0.0.1:{port}/.well-known/mercure")
         };
         let worker_connections = worker_connections_for(answers.nginx.expected_subscribers);
+        let sizing = crate::sizing::Sizing::for_subscribers(answers.nginx.expected_subscribers, wiring.hub_tls);
         let h = &answers.hub;
         Plan {
             tool_version: env!("CARGO_PKG_VERSION"),
@@ -222,6 +227,8 @@ impl Plan {
             worker_connections,
             worker_rlimit_nofile: worker_connections.saturating_mul(2),
             expected_subscribers: answers.nginx.expected_subscribers,
+            sizing,
+            sizing_lines: sizing.lines(),
             public_hub_url,
             symfony_mercure_url,
             proxy_read_timeout: PROXY_READ_TIMEOUT,

@@ -90,6 +90,16 @@ fn render_writes_the_bundle_with_secret_modes() {
         assert!(!text.contains(secret), "secret printed");
         assert!(!text.contains("PRIVATE KEY"), "key printed");
     }
+    // The server's size for the expected subscribers (1000 in this fixture), TLS to the hub.
+    let sizing = mercure_setup::sizing::Sizing::for_subscribers(1000, true);
+    let text = stdout(&o);
+    assert!(
+        text.contains(&format!("sizing: memory: about {} MiB for nginx and the hub at 1000", sizing.total_mib)),
+        "{text}"
+    );
+    assert!(text.contains("sizing: kernel: net.core.somaxconn = 4096"), "{text}");
+    let unit = fs::read_to_string(out.join("systemd/mercure.service")).unwrap();
+    assert!(unit.contains(&format!("\nEnvironment=GOMEMLIMIT={}MiB\n", sizing.hub_memory_limit_mib)), "{unit}");
 }
 
 #[test]

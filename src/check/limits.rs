@@ -1,6 +1,7 @@
 //! `check --system`: the live nginx's connection and file limits against what the
 //! bundle is sized for (from `nginx.expected_subscribers`): `worker_connections` and
-//! `worker_rlimit_nofile` in nginx.conf, and nginx's systemd `LimitNOFILE`.
+//! `worker_rlimit_nofile` in nginx.conf, and nginx's systemd `LimitNOFILE`; and the
+//! machine's memory and kernel settings against the bundle's sizing.
 
 use std::path::Path;
 
@@ -182,9 +183,150 @@ fn units(root: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// The machine's memory and kernel settings, as /proc shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Machine {
+    pub mem_total_mib: Option<u64>,
+    pub somaxconn: Option<u64>,
+    /// `ip_local_port_range` as (low, high).
+    pub port_range: Option<(u64, u64)>,
+    pub file_max: Option<u64>,
+}
+
+impl Machine {
+    /// Reads /proc below `root` (a value it cannot read stays `None`, and is not compared).
+    pub fn read(root: &Path) -> Machine {
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).ok();
+        let number = |p: &str| read(p).and_then(|t| t.trim().parse::<u64>().ok());
+        let mem_total_mib = read("proc/meminfo").and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        });
+        let port_range = read("proc/sys/net/ipv4/ip_local_port_range").and_then(|t| {
+            let mut it = t.split_whitespace().map(|v| v.parse::<u64>().ok());
+            Some((it.next()??, it.next()??))
+        });
+        Machine {
+            mem_total_mib: mem_total_mib.map(|kib| kib / 1024),
+            somaxconn: number("proc/sys/net/core/somaxconn"),
+            port_range,
+            file_max: number("proc/sys/fs/file-max"),
+        }
+    }
+}
+
+/// Where `machine` falls short of `sizing` (empty when it does not).
+pub fn sizing_problems(machine: &Machine, sizing: &crate::sizing::Sizing) -> Vec<String> {
+    let mut out = Vec::new();
+    let n = sizing.subscribers;
+    if let Some(mib) = machine.mem_total_mib.filter(|m| *m < sizing.total_mib) {
+        out.push(format!(
+            "{mib} MiB of memory, nginx and the hub need about {} MiB for {n} subscribers",
+            sizing.total_mib
+        ));
+    }
+    if let Some(v) = machine.somaxconn.filter(|v| *v < u64::from(sizing.somaxconn)) {
+        out.push(format!(
+            "net.core.somaxconn {v}, {} lets a quarter of {n} subscribers reconnect at once",
+            sizing.somaxconn
+        ));
+    }
+    let ports_needed = u64::from(n) + u64::from(n) / 10;
+    if let Some((low, high)) = machine.port_range.filter(|(l, h)| h.saturating_sub(*l) + 1 < ports_needed) {
+        out.push(format!(
+            "net.ipv4.ip_local_port_range {low} {high} holds {} nginx -> hub connections, {n} subscribers need {ports_needed}",
+            high.saturating_sub(low) + 1
+        ));
+    }
+    if let Some(v) = machine.file_max.filter(|v| *v < sizing.file_max) {
+        out.push(format!("fs.file-max {v}, nginx and the hub need {}", sizing.file_max));
+    }
+    out
+}
+
+/// Compares the machine below `root` with the bundle's sizing.
+pub fn sizing_check(bundle: &BundleDir, root: &Path) -> CheckResult {
+    let plan = crate::plan::Plan::new(bundle.answers.clone(), None);
+    let found = sizing_problems(&Machine::read(root), &plan.sizing);
+    let outcome = if found.is_empty() {
+        Outcome::Passed {
+            detail: format!(
+                "memory and kernel settings cover {} subscribers ({} MiB for nginx and the hub)",
+                plan.sizing.subscribers, plan.sizing.total_mib
+            ),
+        }
+    } else {
+        Outcome::Failed {
+            error: found.join("; "),
+            fix: format!(
+                "give the server more memory or lower nginx.expected_subscribers, and set the kernel settings INSTALL.md \
+                 lists in /etc/sysctl.d/ (then sysctl --system; mercure-setup {})",
+                Row::WorkerConnections.reference()
+            ),
+        }
+    };
+    CheckResult {
+        id: "system-sizing",
+        title: "memory and kernel settings for the expected subscribers".into(),
+        files: vec!["/proc/meminfo".into(), "/proc/sys".into()],
+        row: Some(Row::WorkerConnections),
+        outcome,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_small_machine_falls_short_of_the_sizing() {
+        let sizing = crate::sizing::Sizing::for_subscribers(30_000, false);
+        let small = Machine {
+            mem_total_mib: Some(1024),
+            somaxconn: Some(4096),
+            port_range: Some((32768, 60999)),
+            file_max: Some(9_223_372_036_854_775_807),
+        };
+        let p = sizing_problems(&small, &sizing);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].starts_with("1024 MiB of memory, nginx and the hub need about"), "{p:?}");
+        assert!(p[1].contains("net.core.somaxconn 4096, 8192"), "{p:?}");
+        assert!(p[2].contains("holds 28232 nginx -> hub connections, 30000 subscribers need 33000"), "{p:?}");
+        let big = Machine {
+            mem_total_mib: Some(16_384),
+            somaxconn: Some(8192),
+            port_range: Some((1024, 65535)),
+            file_max: Some(200_000),
+        };
+        assert_eq!(sizing_problems(&big, &sizing), Vec::<String>::new());
+        let few_files = Machine { file_max: Some(1000), ..big };
+        assert!(sizing_problems(&few_files, &sizing)[0].starts_with("fs.file-max 1000"));
+        // Nothing readable: nothing to compare.
+        assert_eq!(sizing_problems(&Machine::default(), &sizing), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_machine_is_read_from_proc() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("proc/sys/net/ipv4")).unwrap();
+        std::fs::create_dir_all(dir.path().join("proc/sys/net/core")).unwrap();
+        std::fs::create_dir_all(dir.path().join("proc/sys/fs")).unwrap();
+        std::fs::write(dir.path().join("proc/meminfo"), "MemTotal:        2048000 kB\nMemFree: 1 kB\n").unwrap();
+        std::fs::write(dir.path().join("proc/sys/net/ipv4/ip_local_port_range"), "32768\t60999\n").unwrap();
+        std::fs::write(dir.path().join("proc/sys/net/core/somaxconn"), "4096\n").unwrap();
+        std::fs::write(dir.path().join("proc/sys/fs/file-max"), "9223372036854775807\n").unwrap();
+        let m = Machine::read(dir.path());
+        assert_eq!(
+            m,
+            Machine {
+                mem_total_mib: Some(2000),
+                somaxconn: Some(4096),
+                port_range: Some((32768, 60999)),
+                file_max: Some(9_223_372_036_854_775_807)
+            }
+        );
+    }
 
     const DEBIAN: &str = "user www-data;\nworker_processes auto;\nevents {\n\tworker_connections 768;\n}\nhttp {\n}\n";
 

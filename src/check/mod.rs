@@ -218,7 +218,9 @@ pub fn run(dir: &Path, options: &CheckOptions) -> Result<Report, LoadError> {
     checks.extend(consistency::all(&bundle));
     checks.extend(lint::run(&bundle, options));
     if options.system {
-        checks.push(limits::check(&bundle, options.root.as_deref().unwrap_or(Path::new("/"))));
+        let root = options.root.as_deref().unwrap_or(Path::new("/"));
+        checks.push(limits::check(&bundle, root));
+        checks.push(limits::sizing_check(&bundle, root));
     }
     checks.push(tls_profile::check(&bundle));
     Ok(Report::new(dir, checks))

@@ -58,6 +58,11 @@ pub struct Args {
     /// Also write the report as a self-contained HTML page with plots (no scripts, no network).
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
+    /// Spread the subscribers over this many client processes, each under its own
+    /// descriptor limit, and merge their reports (for more subscribers than one
+    /// process may hold connections).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub processes: u32,
 }
 
 impl Args {
@@ -110,6 +115,7 @@ impl Args {
             http2: args.http2,
             json: args.json,
             report: args.report,
+            processes: args.processes,
         }
     }
 }

@@ -139,6 +139,17 @@ fn render(args: &Args, answers: &Path, out: &Path) -> Result<(), Error> {
     for note in &generated.notes {
         crate::ui::note(note);
     }
-    let text = output::write_summary(out, &written.changes, &written.stale);
+    let mut text = output::write_summary(out, &written.changes, &written.stale);
+    text.push_str(&sizing_text(&generated.plan.sizing_lines));
     crate::stdout::print_report(&text)
+}
+
+/// What the server needs for the expected subscribers, after the list of files.
+fn sizing_text(lines: &[String]) -> String {
+    lines.iter().fold(String::new(), |mut out, l| {
+        out.push_str("sizing: ");
+        out.push_str(l);
+        out.push('\n');
+        out
+    })
 }

@@ -144,12 +144,35 @@ pub fn start_hub_text(
     port: u16,
     dir: &Path,
 ) -> Result<Hub, LabError> {
+    start_hub_env(binary, r, caddyfile_text, port, dir, &unit_environment(r))
+}
+
+/// The unit's `Environment=NAME=VALUE` lines (the Go runtime's settings), as systemd passes them.
+pub fn unit_environment(r: &Rendered) -> Vec<(String, String)> {
+    let unit = r.bundle.read(paths::UNIT).unwrap_or_default();
+    unit.lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// [`start_hub_text`] with `unit_env` as the unit's `Environment=` lines.
+pub fn start_hub_env(
+    binary: &Path,
+    r: &Rendered,
+    caddyfile_text: &str,
+    port: u16,
+    dir: &Path,
+    unit_env: &[(String, String)],
+) -> Result<Hub, LabError> {
     let io = |e: std::io::Error| LabError::Io(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
     let caddyfile = dir.join("Caddyfile");
     std::fs::write(&caddyfile, caddyfile_text).map_err(io)?;
     let mut cmd = Command::new(binary);
-    cmd.args(["run", "--adapter", "caddyfile", "--config"]).arg(&caddyfile).env_clear().envs(r.hub_env());
+    cmd.args(["run", "--adapter", "caddyfile", "--config"]).arg(&caddyfile).env_clear();
+    cmd.envs(unit_env.iter().cloned()).envs(r.hub_env());
     // The state folder (the unit's StateDirectory) becomes the stack's folder.
     for var in ["XDG_DATA_HOME", "XDG_CONFIG_HOME", "HOME"] {
         cmd.env(var, dir);

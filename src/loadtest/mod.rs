@@ -10,6 +10,7 @@
 
 mod client;
 mod diagnosis;
+mod processes;
 pub mod report;
 mod run;
 mod spec;
@@ -28,6 +29,14 @@ use stats::ClientUse;
 /// Runs `loadtest`; Ok only when every subscription held and every update was
 /// published and arrived everywhere.
 pub fn run(args: &Options) -> Result<(), Error> {
+    if args.processes > 1 {
+        if args.report.is_some() {
+            return Err(Error::Usage("--report cannot be combined with --processes (one report per process)".into()));
+        }
+        // Validated once here, so that a bad flag is one usage error, not one per child.
+        RunSpec::from_options(args)?;
+        return processes::run(args.subscribers, args.processes, args.json);
+    }
     let spec = RunSpec::from_options(args)?;
     if let Some(path) = &args.report {
         report::check_path(path)?;

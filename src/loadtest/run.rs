@@ -132,6 +132,8 @@ pub(super) async fn drive(spec: RunSpec, mut client: ClientUse) -> Report {
     progress_line(&spec, &shared, start);
     eprintln!();
     let ramp = ramp_end.unwrap_or_else(|| start.elapsed());
+    // Under `--processes`, publish only once every process holds its subscribers.
+    super::processes::barrier(hard_deadline).await;
     let warmup_failure = shared.warmup_failure.lock().map(|f| f.clone()).unwrap_or_default();
 
     let mut publishing = Publishing::default();

@@ -47,6 +47,8 @@ pub struct Options {
     pub json: bool,
     /// Also write the report as a self-contained HTML page with plots (no scripts, no network).
     pub report: Option<PathBuf>,
+    /// Client processes to spread the subscribers over (1: this one).
+    pub processes: u32,
 }
 
 /// One run, as the flags ask for it: validated, tokens read, TLS set up.
@@ -168,6 +170,7 @@ pub(super) mod tests {
             http2: false,
             json: false,
             report: None,
+            processes: 1,
         }
     }
 

@@ -539,6 +539,12 @@ fn review_head(review: &super::Review, cols: usize, inner_height: u16, t: &Theme
         head.extend(hang(&text, cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
     }
     head.extend(wrap(&intro(review), cols, "").into_iter().map(Line::raw));
+    // What the server needs for the expected subscribers (INSTALL.md says it too).
+    let a = &review.answers;
+    let sizing = crate::sizing::Sizing::for_subscribers(a.nginx.expected_subscribers, a.topology.facts().hub_tls);
+    for line in sizing.short_lines() {
+        head.extend(hang(&line, cols, "", "• ").into_iter().map(|l| Line::styled(l, t.dim)));
+    }
     for warning in &review.data.warnings {
         head.extend(hang(&warning.to_string(), cols, "", "⚠ ").into_iter().map(|l| Line::styled(l, t.error)));
     }

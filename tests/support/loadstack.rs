@@ -44,12 +44,18 @@ impl Limits {
 /// (Re)starts the stack's nginx with its site and `limits`: one process, or a master
 /// and its workers in their own process group (which the guard kills as a whole).
 pub fn start_nginx_limited(stack: &mut Stack, limits: Limits) {
+    let site = stack.site_text();
+    start_nginx_limited_site(stack, limits, &site);
+}
+
+/// [`start_nginx_limited`] with `site_text` instead of the bundle's site.
+pub fn start_nginx_limited_site(stack: &mut Stack, limits: Limits, site_text: &str) {
     stack.nginx = None;
     let nginx = require_tool_sbin("nginx", "apt-get install nginx");
     let prefix = stack.work.join(format!("nginx-load-{}", limits.worker_connections));
     std::fs::create_dir_all(&prefix).unwrap();
     let (tls_port, plain_port) = (free_port(), free_port());
-    let site = adapted_site(&stack.site_text(), &stack.r, &stack.public, &prefix, tls_port, plain_port);
+    let site = adapted_site(site_text, &stack.r, &stack.public, &prefix, tls_port, plain_port);
     let conf = tools::write_nginx_wrapper(&prefix, &site).unwrap();
     let text = std::fs::read_to_string(&conf).unwrap();
     let mut text =
@@ -138,9 +144,14 @@ pub fn run_loadtest_args(mut args: Vec<String>, extra: &[&str], shell_prefix: Op
 
 /// Where a test's load-test reports are kept for the closing note.
 pub fn keep_report(name: &str, text: &str) {
+    keep_report_bytes(name, text.as_bytes());
+}
+
+/// [`keep_report`] for a binary file (the hub's heap profile).
+pub fn keep_report_bytes(name: &str, bytes: &[u8]) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("loadtest-reports");
     let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join(name), text);
+    let _ = std::fs::write(dir.join(name), bytes);
 }
 
 /// Resident memory and CPU time of a process and all its descendants, read from /proc.
@@ -172,13 +183,7 @@ pub fn usage_of_tree(root: u32) -> Usage {
         // After the name: state(0) ppid(1) ... utime(11) stime(12) ... rss(21).
         procs.push((pid, u32::try_from(num(1)).unwrap_or(0), num(11) + num(12), num(21)));
     }
-    let mut tree = vec![root];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        tree.extend(procs.iter().filter(|p| p.1 == parent).map(|p| p.0));
-        i += 1;
-    }
+    let tree = descendants(root, &procs.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>());
     let (page, ticks) = (getconf("PAGESIZE"), getconf("CLK_TCK"));
     let mine = procs.iter().filter(|p| tree.contains(&p.0));
     let (cpu, rss) = mine.fold((0, 0), |(c, r), p| (c + p.2, r + p.3));
@@ -186,6 +191,108 @@ pub fn usage_of_tree(root: u32) -> Usage {
         tree.iter().map(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count) as u64).sum();
     #[allow(clippy::cast_precision_loss)]
     Usage { rss_bytes: rss * page, cpu_secs: cpu as f64 / ticks as f64, fds }
+}
+
+/// `root` and its descendants among `procs` (pid, parent pid).
+fn descendants(root: u32, procs: &[(u32, u32)]) -> Vec<u32> {
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(procs.iter().filter(|p| p.1 == parent).map(|p| p.0));
+        i += 1;
+    }
+    tree
+}
+
+/// The pids of `root` and its descendants now.
+pub fn tree_pids(root: u32) -> Vec<u32> {
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(") ") else { continue };
+        let parent = rest.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+        procs.push((pid, parent));
+    }
+    descendants(root, &procs)
+}
+
+/// Memory of a process tree from `/proc/PID/smaps_rollup`, in bytes, summed over the
+/// tree: `pss` charges pages shared by nginx's master and workers once, `private` is
+/// what the processes alone hold (dirty and clean), `anon` the heap and stacks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Rollup {
+    pub rss: u64,
+    pub pss: u64,
+    pub private: u64,
+    pub anon: u64,
+}
+
+pub fn rollup_of_tree(root: u32) -> Rollup {
+    let mut r = Rollup::default();
+    for pid in tree_pids(root) {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else { continue };
+        for line in text.lines() {
+            let mut it = line.split_whitespace();
+            let (Some(key), Some(kb)) = (it.next(), it.next().and_then(|v| v.parse::<u64>().ok())) else { continue };
+            match key {
+                "Rss:" => r.rss += kb * 1024,
+                "Pss:" => r.pss += kb * 1024,
+                "Private_Clean:" | "Private_Dirty:" => r.private += kb * 1024,
+                "Anonymous:" => r.anon += kb * 1024,
+                _ => {}
+            }
+        }
+    }
+    r
+}
+
+/// The hub's Go runtime, from the pprof endpoints of Caddy's admin API (`addr`,
+/// host:port on loopback): goroutines, and `runtime.MemStats` in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct GoMem {
+    pub goroutines: u64,
+    pub heap_alloc: u64,
+    pub heap_inuse: u64,
+    pub stack_inuse: u64,
+    pub sys: u64,
+    pub next_gc: u64,
+    pub num_gc: u64,
+}
+
+/// GET `path` from Caddy's admin API at `addr`: the body of a 200 answer.
+pub fn admin_get(addr: &str, path: &str) -> Option<Vec<u8>> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).ok()?;
+    let end = all.windows(4).position(|w| w == b"\r\n\r\n")?;
+    all.starts_with(b"HTTP/1.0 200").then(|| all[end + 4..].to_vec())
+}
+
+pub fn go_mem(addr: &str) -> Option<GoMem> {
+    let g = String::from_utf8(admin_get(addr, "/debug/pprof/goroutine?debug=1")?).ok()?;
+    let goroutines = g.lines().next()?.strip_prefix("goroutine profile: total ")?.trim().parse().ok()?;
+    let heap = String::from_utf8(admin_get(addr, "/debug/pprof/heap?debug=1")?).ok()?;
+    // `# HeapInuse = 123` lines; `# Stack = inuse / sys`.
+    let stat = |name: &str| {
+        heap.lines()
+            .find_map(|l| l.strip_prefix(&format!("# {name} = ")))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Some(GoMem {
+        goroutines,
+        heap_alloc: stat("HeapAlloc"),
+        heap_inuse: stat("HeapInuse"),
+        stack_inuse: stat("Stack"),
+        sys: stat("Sys"),
+        next_gc: stat("NextGC"),
+        num_gc: stat("NumGC"),
+    })
 }
 
 /// Samples the peak resident memory and descriptor count of process trees while a

@@ -54,8 +54,21 @@ pub fn hub_caddyfile(r: &lab::Rendered, tls_dir: Option<&Path>, state_dir: &Path
 
 /// Starts the real hub on `port` with `caddyfile_text` (already adapted).
 pub fn start_hub_text(r: &lab::Rendered, caddyfile_text: &str, port: u16, dir: &Path) -> Hub {
-    lab::start_hub_text(&hub_binary_for(r.bundle.answers.hub.version.line()), r, caddyfile_text, port, dir)
-        .unwrap_or_else(|e| panic!("{e}"))
+    start_hub_env(r, caddyfile_text, port, dir, &unit_environment(r))
+}
+
+pub use mercure_setup::lab::stack::unit_environment;
+
+/// [`start_hub_text`] with `unit_env` as the unit's `Environment=` lines.
+pub fn start_hub_env(
+    r: &lab::Rendered,
+    caddyfile_text: &str,
+    port: u16,
+    dir: &Path,
+    unit_env: &[(String, String)],
+) -> Hub {
+    let binary = hub_binary_for(r.bundle.answers.hub.version.line());
+    lab::start_hub_env(&binary, r, caddyfile_text, port, dir, unit_env).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `nginx -t` of the configuration `conf` in `prefix` (its error log there too).
