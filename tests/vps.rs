@@ -499,9 +499,28 @@ fn a_fresh_debian_vps_goes_live_with_apply() {
     certbot_scenario(&mut vm, &share, &pebble);
     let certbot_secs = t.elapsed().as_secs();
 
+    // The live 0.24 deployment moves to Mercure 1.0 with apply, as INSTALL.md's upgrade
+    // section orders it: rendered again for 1.0-compat (the 1.0 release, cut-over tokens),
+    // then for strict 1.0; apply's own doctor run passes after each step.
+    let t = Instant::now();
+    let hub10 = crate::support::hub_binary_of(crate::support::HUB10_RELEASE);
+    std::fs::copy(hub10, share.join("mercure-1.0")).unwrap();
+    vm.ok("install -m 0755 /mnt/host/mercure-1.0 /root/mercure-1.0");
+    for line in ["1.0-compat", "1.0"] {
+        render_to(&share, "bundle-acme", ACME_DOMAIN, &["hub.port=9443", &format!("hub.version={line}")]);
+        let log = vm.ok(
+            "cd /root && rm -rf bundle-acme && cp -r /mnt/host/bundle-acme bundle-acme && \
+             mercure-setup apply bundle-acme --yes --hub-binary /root/mercure-1.0 --public-ca /mnt/host/pebble-root.pem",
+        );
+        assert!(log.contains("passed, 0 failed"), "apply for hub.version {line}:\n{log}");
+        let version = vm.ok("/usr/local/bin/mercure version");
+        assert!(version.contains(crate::support::HUB10_RELEASE), "{version}");
+    }
+    let migration_secs = t.elapsed().as_secs();
+
     eprintln!(
         "vps timings: image {image_secs} s, boot {boot_secs} s, first apply {apply_secs} s, reboot {reboot_secs} s, \
-         certbot scenario {certbot_secs} s, total {} s; hub unit exposure {in_vm:.1} in the VM, {on_host:.1} by check",
+         certbot scenario {certbot_secs} s, migration to 1.0 {migration_secs} s, total {} s; hub unit exposure {in_vm:.1} in the VM, {on_host:.1} by check",
         total.elapsed().as_secs(),
     );
 }
