@@ -236,14 +236,14 @@ impl Finding {
             Finding::CertExpired { not_after } => d(
                 Row::CertificateMismatch,
                 format!("the hub certificate expired on {not_after}; nginx refuses it (`upstream SSL certificate verify error`) and answers 502"),
-                "run `mercure-setup render --answers answers.yaml --out BUNDLE` again (it reissues a hub certificate that expires within 30 days), \
+                "run `mercure-setup render BUNDLE` again (it reissues a hub certificate that expires within 30 days), \
                  install the new mercure/tls/hub.crt and hub.key to /etc/mercure/tls/ and `systemctl restart mercure`"
                     .into(),
             ),
             Finding::CertExpiresSoon { not_after, days_left } => d(
                 Row::CertificateMismatch,
                 format!("the hub certificate expires on {not_after}, in {days_left} days; nothing renews it, and then nginx refuses it and answers 502"),
-                "run `mercure-setup render --answers answers.yaml --out BUNDLE` again (it reissues a hub certificate that expires within 30 days), \
+                "run `mercure-setup render BUNDLE` again (it reissues a hub certificate that expires within 30 days), \
                  then `mercure-setup apply BUNDLE` (or install mercure/tls/hub.crt and hub.key to /etc/mercure/tls/ and `systemctl restart mercure`)"
                     .into(),
             ),

@@ -538,6 +538,65 @@ fn a_hub_binary_another_user_controls_is_never_run() {
     assert!(!marker.exists(), "root ran the attacker's binary");
     s.victims_untouched();
     nothing_installed_but(&s.root, "usr/local/bin/mercure");
+    std::fs::remove_file(&staged).unwrap();
+
+    // --hub-binary naming a file the attacker owns, in its own folder.
+    let drop = s.tmp.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    std::os::unix::fs::chown(&drop, Some(NOBODY), Some(NOBODY)).unwrap();
+    as_nobody(&format!("cp {} {}/mercure", script.display(), drop.display()));
+    let given = drop.join("mercure");
+    let o = run_within(
+        &["apply", b.to_str().unwrap(), "--root", root, "--dry-run", "--hub-binary", given.to_str().unwrap()],
+        60,
+    );
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("--hub-binary"), "{}", stderr(&o));
+    assert!(!marker.exists(), "root ran the attacker's binary");
+    s.victims_untouched();
+}
+
+/// Under `--root`, a staging root below a folder another user owns is refused: that user
+/// could rename the tree apply reaches by path (its scratch folder, the hub it runs).
+#[test]
+fn a_staging_root_another_user_can_move_is_refused() {
+    let s = stage();
+    let theirs = s.tmp.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    std::fs::rename(&s.root, theirs.join("root")).unwrap();
+    let root = theirs.join("root");
+    let b = s.bundle("b", &[]);
+    let o = run_within(&["apply", b.to_str().unwrap(), "--root", root.to_str().unwrap(), "--yes"], 60);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("the staging root"), "{}", stderr(&o));
+    nothing_installed(&root);
+}
+
+/// What apply shows of an edited bundle never includes a token, and what it shows of a
+/// file another user wrote cannot drive the terminal.
+#[test]
+fn diffs_show_no_secret_and_no_terminal_codes() {
+    let s = stage();
+    let b = s.bundle("b", &[]);
+    assert!(s.apply(&b, &["--yes"]).status.success());
+    let token_file = b.join("tokens/publisher.jwt");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    std::fs::write(&token_file, format!("{}x\n", token.trim())).unwrap();
+    as_nobody(&format!(
+        "cd {}/config/packages && rm -f mercure.yaml && printf 'x: \\033]0;PWNED\\007\\033[2J\\n' > mercure.yaml",
+        s.project.display()
+    ));
+    let yaml = b.join("symfony/config/packages/mercure.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(&yaml, format!("{text}# edited\n")).unwrap();
+    let o = s.apply(&b, &["--dry-run"]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(all.contains("tokens/publisher.jwt"), "the edited token file is named: {all}");
+    assert!(!all.contains(token.trim()), "the token was shown");
+    assert!(!all.contains('\u{1b}') && !all.contains('\u{7}'), "raw terminal codes were shown: {all:?}");
+    assert!(all.contains("\\u{1b}"), "the escape is shown escaped: {all}");
 }
 
 /// `nothing_installed`, for a root where the test itself staged `except`.

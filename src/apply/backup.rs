@@ -235,9 +235,11 @@ pub fn restore_plan(m: &Manifest) -> Vec<String> {
         .map(|e| match &e.before {
             Before::Absent => format!("remove {} (it did not exist)", e.path),
             // The target is whatever the link's maker wrote: shown escaped, never as terminal codes.
-            Before::Symlink { target } => format!("link {} -> {}", e.path, target.escape_debug()),
-            Before::Dir { mode, uid, gid, .. } => format!("folder {} ({uid}:{gid} {mode:04o})", e.path),
-            Before::File { mode, uid, gid, .. } => format!("file {} ({uid}:{gid} {mode:04o}) from the backup", e.path),
+            Before::Symlink { target } => format!("link {} -> {}", e.path, super::printable(target)),
+            Before::Dir { mode, uid, gid, .. } => format!("folder {} ({uid}:{gid} {:04o})", e.path, KEPT_MODE & mode),
+            Before::File { mode, uid, gid, .. } => {
+                format!("file {} ({uid}:{gid} {:04o}) from the backup", e.path, KEPT_MODE & mode)
+            }
         })
         .collect()
 }
@@ -300,17 +302,26 @@ fn restore_entry(root: &Root, files: Option<&Dir>, entry: &Entry, chown: bool) -
             d.symlink(name, target).map_err(fail)?;
         }
         Before::Dir { mode, uid, gid, id } => {
-            if current.is_some_and(|m| m.kind != Kind::Dir) {
-                d.remove(name).map_err(fail)?;
-            }
-            let sub = d.make_sub(name, KEPT_MODE & *mode).map_err(fail)?;
-            let now = sub.meta().map_err(fail)?;
-            if current.is_some_and(|m| m.kind == Kind::Dir) && id.is_some_and(|id| id != now.identity()) {
-                return Err(format!(
+            let replaced = || {
+                format!(
                     "restoring {}: another folder was put there since the backup; its mode and owner are left as they are",
                     entry.path
-                ));
-            }
+                )
+            };
+            // The recorded folder itself, or one made now: never one that appears meanwhile.
+            let sub = if current.is_some_and(|m| m.kind == Kind::Dir) {
+                let sub = d.sub(name).map_err(fail)?.ok_or_else(replaced)?;
+                let now = sub.meta().map_err(fail)?.identity();
+                if id.is_some_and(|id| id != now) {
+                    return Err(replaced());
+                }
+                sub
+            } else {
+                if current.is_some() {
+                    d.remove(name).map_err(fail)?;
+                }
+                d.new_sub(name, 0o700).map_err(fail)?.ok_or_else(replaced)?
+            };
             sub.set_meta(KEPT_MODE & *mode, owner(*uid, *gid)).map_err(fail)?;
         }
         Before::File { mode, uid, gid, sha256, saved } => {

@@ -63,6 +63,9 @@ pub fn run(args: &Options) -> Result<(), Error> {
     if real && !preflight::is_root() {
         return Err(Error::Usage("apply changes system files: run it as root (sudo)".into()));
     }
+    if !real && preflight::is_root() {
+        staging_root_problem(&root_path)?;
+    }
     let root = Root::open(&root_path).map_err(|e| Error::Usage(format!("--root: {e}")))?;
     // Held until this function returns: the comparison, the writes and any rollback.
     let _lock = lock::acquire(&root)?;
@@ -92,6 +95,14 @@ pub fn run(args: &Options) -> Result<(), Error> {
         }
         None => None,
     };
+    if let Some(p) = &hub_source {
+        let me = verify::invoking_uid();
+        let then = "change the program root runs; keep it in a folder of root's or yours, owned by root or you";
+        let problem = verify::changeable_chain(p, me, "--hub-binary", then);
+        if let Some(problem) = problem {
+            return Err(preflight_failed(&[problem]));
+        }
+    }
     let hub_bytes = match &hub_source {
         Some(p) => Some(
             crate::output::read_regular(p, changes::BINARY_CAP)
@@ -109,8 +120,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
     let text = plan_text(&changes, &bundle, real, show);
     print!("{text}");
     if !problems.is_empty() {
-        let list = problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n");
-        return Err(Error::Preflight(format!("preflight failed, nothing was changed:\n{list}")));
+        return Err(preflight_failed(&problems));
     }
     let todo = changes.iter().filter(|c| c.todo()).count();
     if todo == 0 {
@@ -125,6 +135,25 @@ pub fn run(args: &Options) -> Result<(), Error> {
         confirm(&format!("Apply these {todo} changes?"))?;
     }
     go(args, &plan, &root, &bundle, &changes, real)
+}
+
+/// The refusal that lists every preflight problem (exit 3).
+fn preflight_failed(problems: &[String]) -> Error {
+    let list = problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n");
+    Error::Preflight(format!("preflight failed, nothing was changed:\n{list}"))
+}
+
+/// Under `--root` as root, the staging root and the folders above it must be root's or the
+/// caller's alone: apply reaches its scratch and state folders there by path too, and
+/// whoever could rename one of them could put their own tree (and program) in its place.
+fn staging_root_problem(root_path: &Path) -> Result<(), Error> {
+    let canonical =
+        std::fs::canonicalize(root_path).map_err(|e| Error::Usage(format!("--root {}: {e}", root_path.display())))?;
+    let then = "swap the tree apply writes and runs the hub from; stage in a folder of root's or yours";
+    match verify::changeable_chain(&canonical, verify::invoking_uid(), "the staging root", then) {
+        Some(p) => Err(preflight_failed(&[p])),
+        None => Ok(()),
+    }
 }
 
 /// The hub binary already in place, read once (regular, capped, no link followed at
@@ -330,7 +359,7 @@ pub fn plan_text(changes: &[Change], bundle: &Verified, real: bool, show: bool) 
             let _ = writeln!(t, "then: {}; then doctor's probes", steps.join("; "));
         }
     }
-    t
+    printable(&t).into_owned()
 }
 
 /// A file change's new contents, or its diff from what is there.
@@ -355,14 +384,28 @@ fn content_text(c: &Change) -> String {
     indent(&body, "        | ")
 }
 
-/// Each line of `text` with `prefix` in front, for text shown inside the plan.
+/// Each line of `text` with `prefix` in front, for text shown inside the plan; control
+/// characters escaped (see [`printable`]).
 fn indent(text: &str, prefix: &str) -> String {
     text.lines().fold(String::new(), |mut out, line| {
         out.push_str(prefix);
-        out.push_str(line);
+        out.push_str(&printable(line));
         out.push('\n');
         out
     })
+}
+
+/// `text` with every control character but newline and tab escaped (`\u{1b}`): what apply
+/// shows of files another user could have written (a project's `mercure.yaml`, a link's
+/// target) must not drive the admin's terminal (clear it, retitle it, hide a line).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_debug().to_string() } else { c.to_string() })
+        .collect::<String>()
+        .into()
 }
 
 fn confirm(question: &str) -> Result<(), Error> {

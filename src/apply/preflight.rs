@@ -6,6 +6,7 @@ use std::path::Path;
 
 use x509_parser::extensions::GeneralName;
 
+use crate::host::parse_hub_version;
 use crate::values::{HubFacts, NginxVersion};
 
 /// Whether this process runs as root (uid 0), read from /proc.
@@ -29,14 +30,6 @@ pub fn nginx_version_problem(installed: NginxVersion, rendered: NginxVersion) ->
             installed.0, installed.1
         )
     })
-}
-
-/// The hub version from `mercure version` output ("Mercure.rocks 0.24.2 Caddy v2...").
-pub fn parse_hub_version(text: &str) -> Option<(u32, u32, u32)> {
-    let core = |w: &str| w.trim_start_matches('v').split('-').next().unwrap_or_default().to_string();
-    let word = text.split_whitespace().map(core).find(|w| w.split('.').count() == 3)?;
-    let mut nums = word.split('.').map(str::parse::<u32>);
-    Some((nums.next()?.ok()?, nums.next()?.ok()?, nums.next()?.ok()?))
 }
 
 /// How long `BINARY version` may take: the real hub answers in well under a second.

@@ -36,6 +36,8 @@ pub struct Verified {
 /// The bundle files doctor reads after going live besides those installed: they are
 /// verified with the rest, and doctor reads the verified bytes (see [`Verified::private_copy`]).
 const DOCTOR_READS: [&str; 4] = [paths::PUBLISHER_TOKEN, paths::SUBSCRIBER_TOKEN, paths::CA_CERT, paths::HUB_CERT];
+/// Those of [`DOCTOR_READS`] that are secrets (never shown in a diff).
+const DOCTOR_SECRETS: [&str; 2] = [paths::PUBLISHER_TOKEN, paths::SUBSCRIBER_TOKEN];
 
 impl Verified {
     /// The verified files written into a new folder only root can open, inside `under`
@@ -92,21 +94,28 @@ fn owner_problem(shown: &str, meta: &Meta, me: u32, bundle: &Path) -> Option<Str
     })
 }
 
-/// A folder above the bundle that someone other than root or the caller could change:
-/// they could put another bundle (or a link to one) at its name between runs or during
-/// one. A sticky folder (`/tmp`) lets each user rename only their own entries.
-fn ancestor_problem(folder: &Path, me: u32) -> Option<String> {
+/// A folder (or file) that someone other than root or the caller could change, named as
+/// `what`, with what they could then do (`then`). A sticky folder (`/tmp`) lets each user
+/// rename only their own entries, so it passes.
+pub fn changeable_by_others(path: &Path, me: u32, what: &str, then: &str) -> Option<String> {
     use std::os::unix::fs::MetadataExt as _;
-    let m = std::fs::metadata(folder).ok()?;
-    let others_write = m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
+    let m = std::fs::metadata(path).ok()?;
+    let others_write = m.mode() & 0o022 != 0 && !(m.is_dir() && m.mode() & 0o1000 != 0);
     (m.uid() != 0 && m.uid() != me || others_write).then(|| {
         format!(
-            "{} (a folder above the bundle) can be changed by uid {} or others (mode {:04o}): whoever can could \
-             swap the bundle apply installs; keep the bundle in a folder of root's or yours",
-            folder.display(),
+            "{} ({what}) can be changed by uid {} or others (mode {:04o}): whoever can could {then}",
+            path.display(),
             m.uid(),
             m.mode() & 0o7777
         )
+    })
+}
+
+/// The first of `path` (named `what`) and the folders above it that a user other than
+/// root or the caller can change.
+pub fn changeable_chain(path: &Path, me: u32, what: &str, then: &str) -> Option<String> {
+    changeable_by_others(path, me, what, then).or_else(|| {
+        path.ancestors().skip(1).find_map(|a| changeable_by_others(a, me, &format!("a folder above {what}"), then))
     })
 }
 
@@ -191,7 +200,8 @@ pub fn read_bundle(
 ) -> Result<Verified, Error> {
     let root = std::fs::canonicalize(dir).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
     let me = invoking_uid();
-    if let Some(p) = root.ancestors().skip(1).find_map(|a| ancestor_problem(a, me)) {
+    let then = "swap the bundle apply installs; keep the bundle in a folder of root's or yours";
+    if let Some(p) = root.parent().and_then(|above| changeable_chain(above, me, "the bundle's folder", then)) {
         return Err(refused(&BTreeSet::from([p])));
     }
     let top = Root::open(&root).and_then(|r| r.top()).map_err(|e| Error::Usage(e.to_string()))?;
@@ -275,7 +285,9 @@ pub fn read_bundle(
         for rel in &edited {
             let w = wanted.iter().find(|w| w.rel == *rel);
             let _ = writeln!(text, "  {rel}");
-            text.push_str(&edit_diff(&files[rel], w, &installed));
+            // The tokens doctor reads are secrets too, though apply installs none of them.
+            let secret = w.map_or_else(|| DOCTOR_SECRETS.contains(&rel.as_str()), |w| w.secret);
+            text.push_str(&edit_diff(&files[rel], w, secret, &installed));
         }
         text.push_str(
             "Render the bundle again, or, having read the changes above, pass --accept-edits to install them",
@@ -294,8 +306,13 @@ fn refused(problems: &BTreeSet<String>) -> Error {
 
 /// The edited file against what is installed now (the manifest keeps hashes, not
 /// contents); a secret's contents are never shown.
-fn edit_diff(now: &[u8], wanted: Option<&Wanted>, installed: &impl Fn(&str) -> Option<Vec<u8>>) -> String {
-    if wanted.is_some_and(|w| w.secret) {
+fn edit_diff(
+    now: &[u8],
+    wanted: Option<&Wanted>,
+    secret: bool,
+    installed: &impl Fn(&str) -> Option<Vec<u8>>,
+) -> String {
+    if secret {
         return "    (holds a secret: contents not shown)\n".into();
     }
     let Ok(new) = std::str::from_utf8(now) else { return "    (not text)\n".into() };

@@ -245,10 +245,10 @@ pub fn sizing_problems(machine: &Machine, sizing: &crate::sizing::Sizing) -> Vec
     out
 }
 
-/// Compares the machine below `root` with the bundle's sizing.
-pub fn sizing_check(bundle: &BundleDir, root: &Path) -> CheckResult {
+/// Compares this machine (its `/proc`: a staging root has none) with the bundle's sizing.
+pub fn sizing_check(bundle: &BundleDir) -> CheckResult {
     let plan = crate::plan::Plan::new(bundle.answers.clone(), None);
-    let found = sizing_problems(&Machine::read(root), &plan.sizing);
+    let found = sizing_problems(&Machine::read(Path::new("/")), &plan.sizing);
     let outcome = if found.is_empty() {
         Outcome::Passed {
             detail: format!(

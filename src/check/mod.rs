@@ -220,7 +220,7 @@ pub fn run(dir: &Path, options: &CheckOptions) -> Result<Report, LoadError> {
     if options.system {
         let root = options.root.as_deref().unwrap_or(Path::new("/"));
         checks.push(limits::check(&bundle, root));
-        checks.push(limits::sizing_check(&bundle, root));
+        checks.push(limits::sizing_check(&bundle));
     }
     checks.push(tls_profile::check(&bundle));
     Ok(Report::new(dir, checks))

@@ -15,7 +15,7 @@ use crate::lab::scenario::{Lab, Outcome};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The topology to run: same-host-http or end-to-end-tls.
-    #[arg(value_name = "TOPOLOGY", value_parser = Topology::parse, required_unless_present = "list_faults")]
+    #[arg(value_name = "TOPOLOGY", value_parser = super::candidates::TopologyArg, required_unless_present = "list_faults")]
     pub topology: Option<Topology>,
     /// Run this fault and print the result (`none`: the generated config; `all`: none and
     /// every fault). Without it, on a terminal, the lab opens its screen; elsewhere it runs `all`.

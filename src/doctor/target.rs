@@ -164,12 +164,18 @@ impl Settings {
         let public_url = match (&args.public_url, &plan) {
             (Some(u), _) => u.clone(),
             (None, Some(p)) => Url::parse(&p.public_hub_url).map_err(Error::Usage)?,
-            (None, None) => return Err(Error::Usage("doctor needs --bundle DIR or --public-url URL".into())),
+            (None, None) => {
+                return Err(Error::Usage(
+                    "doctor needs a BUNDLE (default: the current folder) or --public-url URL".into(),
+                ));
+            }
         };
         let hub_url = match (&args.hub_url, &plan) {
             (Some(u), _) => u.clone(),
             (None, Some(p)) => Url::parse(&format!("{}/.well-known/mercure", p.hub_upstream)).map_err(Error::Usage)?,
-            (None, None) => return Err(Error::Usage("doctor needs --bundle DIR or --hub-url URL".into())),
+            (None, None) => {
+                return Err(Error::Usage("doctor needs a BUNDLE (default: the current folder) or --hub-url URL".into()));
+            }
         };
         if hub_url.path == "/" {
             return Err(Error::Usage(format!("--hub-url {hub_url}: give the hub path, e.g. /.well-known/mercure")));
@@ -303,6 +309,6 @@ mod tests {
         assert_eq!(s.names.hub_port, 3000);
         assert_eq!(s.topology, "same-host-http");
         let err = Settings::resolve(&Options::default()).unwrap_err();
-        assert!(err.to_string().contains("--bundle"));
+        assert!(err.to_string().contains("BUNDLE"));
     }
 }

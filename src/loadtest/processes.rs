@@ -102,7 +102,9 @@ pub fn run(subscribers: u32, processes: u32, json_out: bool) -> Result<(), Error
         })?;
         reports.push(report);
     }
-    let merged = merge(&reports);
+    let mut merged = merge(&reports);
+    // The merged run's own status word: any child that failed fails the whole run.
+    merged["status"] = json!(crate::status::Status::of_counts(usize::from(!ok), 0));
     let text = if json_out {
         serde_json::to_string_pretty(&merged).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))? + "\n"
     } else {

@@ -216,7 +216,7 @@ async fn tls_probes(ctx: &Ctx<'_>, rep: &mut Reporter, scheme: Option<Scheme>) {
     }
     let (Some((sni, sni_rec)), Some((no_sni, no_sni_rec))) = (&ctx.tls.hub_sni, &ctx.tls.hub_no_sni) else {
         for id in TLS_PROBES {
-            rep.add(ProbeResult::skip(id, "no CA to verify the hub against: pass --bundle or --ca FILE"));
+            rep.add(ProbeResult::skip(id, "no CA to verify the hub against: give the BUNDLE or --ca FILE"));
         }
         return;
     };

@@ -192,7 +192,7 @@ fn hub_unusable(s: &Settings, rep: &Reporter) -> Option<&'static str> {
     } else if s.hub_tls && failed(Probe::HubTlsSni) {
         Some("the hub's TLS certificate does not verify (hub.tls.sni), so no token is sent to it")
     } else if s.hub_tls && s.ca_pem.is_none() {
-        Some("no CA to verify the hub against (pass --bundle or --ca FILE), so no token is sent to it")
+        Some("no CA to verify the hub against (give the BUNDLE or --ca FILE), so no token is sent to it")
     } else {
         None
     }

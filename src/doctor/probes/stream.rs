@@ -140,7 +140,10 @@ impl Ctx<'_> {
     ) -> Option<Instant> {
         let s = self.s;
         let Some(token) = &s.publisher_token else {
-            rep.add(ProbeResult::skip(Probe::PublishDirect, "no publisher token: pass --bundle or --token-file FILE"));
+            rep.add(ProbeResult::skip(
+                Probe::PublishDirect,
+                "no publisher token: give the BUNDLE or --token-file FILE",
+            ));
             return None;
         };
         if !hub_tls_ok {
