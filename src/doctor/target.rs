@@ -174,7 +174,9 @@ impl Settings {
             (Some(u), _) => u.clone(),
             (None, Some(p)) => Url::parse(&format!("{}/.well-known/mercure", p.hub_upstream)).map_err(Error::Usage)?,
             (None, None) => {
-                return Err(Error::Usage("doctor needs a BUNDLE (default: the current folder) or --hub-url URL".into()));
+                return Err(Error::Usage(
+                    "doctor needs a BUNDLE (default: the current folder) or --hub-url URL".into(),
+                ));
             }
         };
         if hub_url.path == "/" {
