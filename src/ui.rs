@@ -4,7 +4,11 @@
 //! flag spellings.
 
 use std::io::IsTerminal as _;
+use std::sync::Arc;
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
+
+use crate::error::Error;
 
 /// When to colour: `auto` is a terminal without `NO_COLOR` and not `TERM=dumb`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -149,6 +153,27 @@ pub fn paint(text: &str, on: bool) -> String {
         }
     }
     out
+}
+
+/// Enters the full-screen terminal for the wizard and the lab's screen: SIGTERM and
+/// SIGINT only set the returned flag (the caller's loop checks it between keys, so the
+/// terminal is always restored), and a failed start restores what it changed.
+pub fn enter_screen() -> Result<(Arc<AtomicBool>, ratatui::DefaultTerminal), Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    // SIGHUP keeps its default (exit): the terminal is gone, nothing to restore, and a
+    // screen that outlived it would spin on the hung-up terminal's endless end of file.
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| Error::Failed(format!("cannot watch for signals: {e}")))?;
+    }
+    match ratatui::try_init() {
+        Ok(terminal) => Ok((stop, terminal)),
+        Err(e) => {
+            // Raw mode may be on already when entering the alternate screen failed.
+            ratatui::restore();
+            Err(Error::Failed(format!("cannot set up the terminal: {e}")))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -51,21 +50,7 @@ pub fn run(options: Options) -> Result<Option<String>, Error> {
     let color = crate::ui::color(false);
     let init = start(options.answers.as_deref(), &out_dir, Path::new(DEFAULT_ANSWERS), color)?;
     let mut wizard = Wizard::new(init);
-    let stop = Arc::new(AtomicBool::new(false));
-    // SIGHUP keeps its default (exit): the terminal is gone, nothing to restore, and a
-    // wizard that outlived it would spin on the hung-up terminal's endless end of file.
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(|e| Error::Failed(format!("cannot watch for signals: {e}")))?;
-    }
-    let mut terminal = match ratatui::try_init() {
-        Ok(t) => t,
-        Err(e) => {
-            // Raw mode may be on already when entering the alternate screen failed.
-            ratatui::restore();
-            return Err(Error::Failed(format!("cannot set up the terminal: {e}")));
-        }
-    };
+    let (stop, mut terminal) = crate::ui::enter_screen()?;
     let result = event_loop(&mut terminal, &mut wizard, &stop);
     ratatui::restore();
     result.map_err(|e| Error::Failed(format!("terminal: {e}")))?;

@@ -1,7 +1,6 @@
 //! The lab screen's edge: the terminal (entered and always restored), keys read and
 //! turned into the state machine's keys, and its effects performed on the running lab.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -53,18 +52,7 @@ fn run(lab: &mut Lab, screen: &mut Screen, fault: Option<&'static Fault>) -> Res
 /// The screen for `topology` until `q` or a signal; the lab is dropped (servers
 /// killed, folder removed) before the terminal is given back.
 pub fn run_screen(programs: &Programs, topology: Topology) -> Result<(), Error> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(|e| Error::Failed(format!("cannot watch for signals: {e}")))?;
-    }
-    let mut terminal = match ratatui::try_init() {
-        Ok(t) => t,
-        Err(e) => {
-            ratatui::restore();
-            return Err(Error::Failed(format!("cannot set up the terminal: {e}")));
-        }
-    };
+    let (stop, mut terminal) = crate::ui::enter_screen()?;
     let result = event_loop(&mut terminal, programs, topology, &stop);
     ratatui::restore();
     result
