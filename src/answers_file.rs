@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_yaml::Value;
 
-use crate::answers::{Draft, FieldError, SCHEMA_VERSION, Source, is_list_key};
+use crate::answers::{Answers, Draft, FieldError, SCHEMA_VERSION, Source, Warning, is_list_key};
 use crate::questions::{self, QUESTIONS, RawValue, suggest_key};
 
 /// Largest answers file read (a complete one is about 3 KiB).
@@ -440,6 +440,27 @@ impl yaml_rust2::parser::MarkedEventReceiver for KeyRecorder {
                 self.value_started();
             }
             _ => {}
+        }
+    }
+}
+
+/// Answers-file `text` (`shown` names it) with `--set` overrides, validated: every problem
+/// at once. The values that were read are validated too, except keys already reported
+/// (their default would only add a second message).
+pub fn load(text: &str, shown: &str, sets: &[String]) -> Result<(Answers, Vec<Warning>), Vec<FieldError>> {
+    let Parsed { mut draft, mut errors, read_through } = parse_all(text, shown);
+    if let Err(e) = apply_sets(&mut draft, sets) {
+        errors.extend(e);
+    }
+    match Answers::from_draft(&draft) {
+        Ok(ok) if errors.is_empty() => Ok(ok),
+        Ok(_) => Err(errors),
+        Err(more) => {
+            if read_through {
+                let reported: Vec<String> = errors.iter().map(|e| e.key.clone()).collect();
+                errors.extend(more.into_iter().filter(|e| !reported.contains(&e.key)));
+            }
+            Err(errors)
         }
     }
 }

@@ -474,25 +474,25 @@ fn capacity_compare(name: &str, fixture: &str, http2: bool) {
 }
 
 #[test]
-#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
+#[ignore = "capacity measurement, not a check: minutes of a quiet machine, ulimit -n 20000 and a release build (scripts/loadtest-stack.sh sets them up and runs it); the same path at small sizes runs in CI (loadtest_*)"]
 fn capacity_10000_same_host_http() {
     capacity_compare("same-host-http", HTTP, false);
 }
 
 #[test]
-#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
+#[ignore = "capacity measurement, not a check: minutes of a quiet machine, ulimit -n 20000 and a release build (scripts/loadtest-stack.sh sets them up and runs it); the same path at small sizes runs in CI (loadtest_*)"]
 fn capacity_10000_same_host_http_over_http2() {
     capacity_compare("same-host-http-h2", HTTP, true);
 }
 
 #[test]
-#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
+#[ignore = "capacity measurement, not a check: minutes of a quiet machine, ulimit -n 20000 and a release build (scripts/loadtest-stack.sh sets them up and runs it); the same path at small sizes runs in CI (loadtest_*)"]
 fn capacity_10000_end_to_end_tls() {
     capacity_compare("end-to-end-tls", TLS, false);
 }
 
 #[test]
-#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
+#[ignore = "capacity measurement, not a check: minutes of a quiet machine, ulimit -n 20000 and a release build (scripts/loadtest-stack.sh sets them up and runs it); the same path at small sizes runs in CI (loadtest_*)"]
 fn capacity_10000_end_to_end_tls_over_http2() {
     capacity_compare("end-to-end-tls-h2", TLS, true);
 }
@@ -500,7 +500,7 @@ fn capacity_10000_end_to_end_tls_over_http2() {
 /// Debian's stock nginx.conf (`worker_connections 768` per worker) turns most of
 /// 5,000 subscribers away, and the report says so.
 #[test]
-#[ignore = "capacity measurement: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
+#[ignore = "capacity measurement, not a check: minutes of a quiet machine, ulimit -n 20000 and a release build (scripts/loadtest-stack.sh sets them up and runs it); the same path at small sizes runs in CI (loadtest_*)"]
 fn capacity_5000_with_stock_debian_nginx() {
     let m = capacity("stock-5000", HTTP, Limits::debian_stock(), 5000, false, Variant::Tuned);
     assert!(m.established < 3000, "{m:#?}");
@@ -522,7 +522,7 @@ fn nofile_of(pid: u32) -> u64 {
 /// hub's or an nginx worker's descriptors (their figures against their limits), the
 /// ephemeral ports of the nginx -> hub hop, or memory.
 #[test]
-#[ignore = "capacity measurement: the machine's ceiling, minutes; run by scripts/loadtest-stack.sh ceiling"]
+#[ignore = "capacity measurement, not a check: finds where this machine stops (24,000 subscribers, minutes, all its descriptors); run by scripts/loadtest-stack.sh ceiling"]
 fn capacity_ceiling() {
     let n: u32 = std::env::var("MERCURE_CEILING_SUBSCRIBERS").ok().and_then(|v| v.parse().ok()).unwrap_or(24_000);
     let expected = format!("nginx.expected_subscribers={n}");
@@ -626,7 +626,7 @@ fn capacity_ceiling() {
 }
 
 #[test]
-#[ignore = "benchmark of the client, 10,000 streams: needs ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh"]
+#[ignore = "benchmark of the load client itself, 10,000 streams: a measurement needing ulimit -n 20000 and a release build; run by scripts/loadtest-stack.sh client"]
 fn loadtest_10000_client_benchmark() {
     // Straight to the hub, so that the client is what is measured.
     let stack = Stack::start(HTTP, &[]);

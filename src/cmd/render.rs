@@ -60,24 +60,7 @@ fn load_answers(path: &Path, sets: &[String]) -> Result<(Answers, Vec<Warning>),
     // A regular file of at most 1 MiB: never a FIFO, a device or a runaway file.
     let text = output::read_user_file(path, answers_file::MAX_FILE_BYTES)
         .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?;
-    let shown = path.display().to_string();
-    let answers_file::Parsed { mut draft, mut errors, read_through } = answers_file::parse_all(&text, &shown);
-    if let Err(e) = answers_file::apply_sets(&mut draft, sets) {
-        errors.extend(e);
-    }
-    // Every problem at once: the values that were read are validated too, except
-    // keys already reported (their default would only add a second message).
-    match Answers::from_draft(&draft) {
-        Ok(ok) if errors.is_empty() => Ok(ok),
-        Ok(_) => Err(Error::InvalidAnswers(errors)),
-        Err(more) => {
-            if read_through {
-                let reported: Vec<String> = errors.iter().map(|e| e.key.clone()).collect();
-                errors.extend(more.into_iter().filter(|e| !reported.contains(&e.key)));
-            }
-            Err(Error::InvalidAnswers(errors))
-        }
-    }
+    answers_file::load(&text, &path.display().to_string(), sets).map_err(Error::InvalidAnswers)
 }
 
 /// What `auto` chose for nginx and the hub, and the warning a compatibility-mode hub needs.

@@ -395,15 +395,7 @@ mod tests {
 
     #[test]
     fn failures_carry_their_diagnosis() {
-        let names = Names {
-            domain: "app.example.com".into(),
-            site_file: "nginx/app.example.com.conf".into(),
-            hub_port: 3000,
-            tls_name: "mercure.internal".into(),
-            tls: false,
-            heartbeat: "40s".into(),
-        };
-        let mut rep = Reporter::new(names, true);
+        let mut rep = Reporter::new(names(), true);
         rep.add(ProbeResult::pass(Probe::HubTcp, 1, "ok"));
         rep.add(ProbeResult::fail(Probe::PublicDelivery, 1200, "late", vec![Finding::Buffering, Finding::Buffering]));
         rep.add(ProbeResult::skip(Probe::HubTlsSni, "plain HTTP topology"));

@@ -103,21 +103,9 @@ impl Rendered {
 
 /// Answers-file text with overrides, validated as `render` validates a file.
 fn load_answers(text: &str, shown: &str, sets: &[String]) -> Result<Answers, LabError> {
-    let answers_file::Parsed { mut draft, mut errors, .. } = answers_file::parse_all(text, shown);
-    if let Err(e) = answers_file::apply_sets(&mut draft, sets) {
-        errors.extend(e);
-    }
-    let list = |errors: Vec<crate::answers::FieldError>| {
-        LabError::Render(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
-    };
-    match Answers::from_draft(&draft) {
-        Ok((ok, _)) if errors.is_empty() => Ok(ok),
-        Ok(_) => Err(list(errors)),
-        Err(more) => {
-            errors.extend(more);
-            Err(list(errors))
-        }
-    }
+    answers_file::load(text, shown, sets)
+        .map(|(answers, _)| answers)
+        .map_err(|errors| LabError::Render(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
 }
 
 /// The real Mercure hub running an (adapted) Caddyfile.
