@@ -149,14 +149,6 @@ pub struct InstallPaths {
     pub nginx_drop_in: &'static str,
 }
 
-/// nginx `worker_connections` for `subscribers`: each proxied subscriber holds two
-/// connections (client and upstream), plus room for ordinary page traffic,
-/// rounded up to a multiple of 1024.
-pub fn worker_connections_for(subscribers: u32) -> u32 {
-    let needed = subscribers.saturating_mul(2).saturating_add(512);
-    needed.div_ceil(1024).saturating_mul(1024).max(1024)
-}
-
 /// Longest name nginx's default `server_names_hash_bucket_size` (64) holds: an
 /// entry takes the name plus 10 bytes rounded up to 8, and a bucket keeps 8 more.
 pub const SERVER_NAME_HASH_MAX: usize = 46;
@@ -188,7 +180,7 @@ impl Plan {
         } else {
             format!("{hub_scheme}://127.0.0.1:{port}/.well-known/mercure")
         };
-        let worker_connections = worker_connections_for(answers.nginx.expected_subscribers);
+        let worker_connections = crate::sizing::worker_connections_for(answers.nginx.expected_subscribers);
         let sizing = crate::sizing::Sizing::for_subscribers(answers.nginx.expected_subscribers, wiring.hub_tls);
         let h = &answers.hub;
         Plan {
@@ -249,17 +241,5 @@ impl Plan {
             },
             answers,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connection_sizing() {
-        assert_eq!(worker_connections_for(1), 1024);
-        assert_eq!(worker_connections_for(1000), 3072);
-        assert_eq!(worker_connections_for(5000), 11264);
     }
 }

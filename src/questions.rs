@@ -339,7 +339,7 @@ database. 0 keeps everything forever, which grows the file without bound.",
         step: Step::Hub,
         prompt: "Hub release line",
         help: "auto: ask hub.binary's `version` when rendering (0.24 when it is not installed); 0.24, 1.0 or 1.0-compat",
-        teach: crate::teaching::HUB_VERSIONS,
+        teach: HUB_VERSIONS,
         kind: Kind::Choice(HUB_VERSION_CHOICES),
         default: |_| fixed("auto"),
         visible: always,
@@ -508,6 +508,20 @@ pub fn suggest_key(unknown: &str) -> Option<&'static str> {
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, key)| key)
 }
+
+/// What Mercure 1.0 changes for a Symfony + nginx deployment and which line to choose
+/// today: `explain hub-versions` and the wizard's `hub.version` question.
+pub const HUB_VERSIONS: &str = "0.24 (0.24.2) is the stable release and the one to choose today; 1.0 is an alpha \
+(1.0.0-alpha.3, August 2026) with no date for a final release. auto asks the installed hub binary which it is.\n\n\
+What 1.0 changes: the keys move into an `issuer https://DOMAIN { publisher {...} subscriber {...} }` block with a \
+pinned resource_identifier; tokens become RFC 9068 access tokens (header typ at+jwt, iss, aud, exp, \
+authorization_details) and 0.x tokens get 401 invalid_token; subscribers name topics with ?match= (?topic= is a \
+400) and send the token in the Authorization header or the __Secure-mercure_access_token cookie, never in the URL; \
+errors follow RFC 6750 and point at /.well-known/oauth-protected-resource/.well-known/mercure, which nginx proxies \
+to the hub. Symfony needs MercureBundle 0.5 or newer (symfony/mercure 0.8, PHP 8.2) with protocol_version '1.0'.\n\n\
+1.0-compat is the step between: the 1.0 hub with protocol_version_compatibility 8 accepts 0.x clients and tokens \
+as well as 1.0 ones, but then checks no token's aud, typ or exp (nor the iss of a token its key verifies). Render 1.0-compat, switch Symfony and the \
+JavaScript clients, then render 1.0 (INSTALL.md: Upgrading the hub to 1.0).";
 
 #[cfg(test)]
 mod tests {

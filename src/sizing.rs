@@ -72,10 +72,10 @@ impl Sizing {
         } else {
             (NGINX_BYTES_PER_SUBSCRIBER, HUB_BYTES_PER_SUBSCRIBER)
         };
-        let slots = u64::from(crate::plan::worker_connections_for(subscribers)) * NGINX_WORKERS * NGINX_BYTES_PER_SLOT;
+        let slots = u64::from(worker_connections_for(subscribers)) * NGINX_WORKERS * NGINX_BYTES_PER_SLOT;
         let nginx_memory = NGINX_BASE_BYTES + slots + with_headroom(nginx_per);
         let hub_memory = HUB_BASE_BYTES + with_headroom(hub_per);
-        let nginx_files = u64::from(crate::plan::worker_connections_for(subscribers)) * 2;
+        let nginx_files = u64::from(worker_connections_for(subscribers)) * 2;
         // One per subscriber, plus the listener, the database and the publishers.
         let hub_files = n + 1024;
         // Ports the nginx -> hub hop needs: every subscriber, plus a tenth for
@@ -148,9 +148,24 @@ impl Sizing {
     }
 }
 
+/// nginx `worker_connections` for `subscribers`: each proxied subscriber holds two
+/// connections (client and upstream), plus room for ordinary page traffic,
+/// rounded up to a multiple of 1024.
+pub fn worker_connections_for(subscribers: u32) -> u32 {
+    let needed = subscribers.saturating_mul(2).saturating_add(512);
+    needed.div_ceil(1024).saturating_mul(1024).max(1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_sizing() {
+        assert_eq!(worker_connections_for(1), 1024);
+        assert_eq!(worker_connections_for(1000), 3072);
+        assert_eq!(worker_connections_for(5000), 11264);
+    }
 
     #[test]
     fn ten_thousand_subscribers_fit_the_default_kernel_settings() {

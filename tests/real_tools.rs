@@ -1,4 +1,4 @@
-//! Issue 2's "real tools accept every fixture's output": nginx, the Mercure hub,
+//! The real tools accept every fixture's output: nginx, the Mercure hub,
 //! systemd-analyze, openssl, Symfony's Dotenv (php) and `PyJWT` (python) each load
 //! what `render` wrote for every fixture in `support::FIXTURES`. The runners are
 //! the library's own (`mercure_setup::check`), so `check` runs exactly this.

@@ -8,12 +8,12 @@
 use std::io;
 
 use super::beneath::{self, Dir, Kind, Root};
-use super::changes::{BINARY_CAP, READ_CAP};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::sha256_hex;
 use crate::install_plan::steps::Services;
-use sha2::{Digest as _, Sha256};
+use crate::output::READ_CAP;
 
 /// Where backups live, relative to the root.
 pub const BACKUPS_DIR: &str = "/var/lib/mercure-setup/backups";
@@ -22,6 +22,9 @@ pub const STATE_DIR: &str = "/var/lib/mercure-setup";
 /// Root's alone, closed to others: nothing in it is theirs to read, and a scratch file
 /// appearing there would tell them when apply is between its steps.
 pub const STATE_DIR_MODE: u32 = 0o700;
+/// Largest hub binary apply reads or backs up (the release binary is about 50 MB);
+/// every other path is capped at [`READ_CAP`], configuration files being a few kilobytes.
+pub const BINARY_CAP: u64 = 512 << 20;
 const MANIFEST: &str = "manifest.json";
 const FILES: &str = "files";
 
@@ -68,14 +71,6 @@ pub struct Manifest {
     /// Whether this apply created the hub's system user.
     pub created_user: Option<String>,
     pub entries: Vec<Entry>,
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    Sha256::digest(bytes).iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// A UTC timestamp for a folder name, e.g. `20261202T051500Z`.

@@ -7,20 +7,16 @@
 
 use std::collections::BTreeMap;
 
+use super::backup::BINARY_CAP;
 use super::beneath::{Kind, Meta, Root};
 use super::nginx_conf;
 use crate::install_plan::actions::{Action, Part};
 use crate::install_plan::steps::Touched;
+use crate::output::READ_CAP;
 
 /// Where apply remembers the hash of every file it installed (to tell its own files
 /// from ones a person wrote, e.g. an existing `.env.local`).
 pub const INSTALLED: &str = "/var/lib/mercure-setup/installed.json";
-
-/// Largest file apply reads back from the machine to compare (configuration files are
-/// a few kilobytes).
-pub const READ_CAP: u64 = 1 << 20;
-/// Largest hub binary apply reads (the release binary is about 50 MB).
-pub const BINARY_CAP: u64 = 512 << 20;
 
 /// What an action needs here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +212,7 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
                 } else {
                     file_status(&mut change, root, dest, &want, *mode, (owner, group), ctx, &ids, READ_CAP);
                     // A Symfony file a person wrote (not one apply installed) is merged by hand.
-                    let hash = change.current.as_deref().map(super::backup::sha256_hex);
+                    let hash = change.current.as_deref().map(crate::bundle::sha256_hex);
                     // (One too large to read back is a person's too.)
                     let exists = root.lstat(dest).ok().flatten().is_some();
                     if *part == Part::Symfony

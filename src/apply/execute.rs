@@ -6,11 +6,14 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::process::Command;
 
-use super::backup::{self, Backup, Manifest, sha256_hex};
+use super::backup::BINARY_CAP;
+use super::backup::{self, Backup, Manifest};
 use super::beneath::{self, Dir, Root};
-use super::changes::{BINARY_CAP, Change, INSTALLED, Ids, READ_CAP};
+use super::changes::{Change, INSTALLED, Ids};
+use crate::bundle::sha256_hex;
 use crate::install_plan::actions::Action;
 use crate::install_plan::steps::Services;
+use crate::output::READ_CAP;
 use crate::plan::install;
 
 /// The hub's systemd unit name.

@@ -76,7 +76,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
     let bundle = verify::read_bundle(
         dir,
         args.accept_edits,
-        |dest| root.read(dest, changes::READ_CAP).ok().flatten(),
+        |dest| root.read(dest, crate::output::READ_CAP).ok().flatten(),
         |answers| {
             actions::actions(&Plan::new(answers.clone(), None))
                 .into_iter()
@@ -105,7 +105,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
     }
     let hub_bytes = match &hub_source {
         Some(p) => Some(
-            crate::output::read_regular(p, changes::BINARY_CAP)
+            crate::output::read_regular(p, backup::BINARY_CAP)
                 .map_err(|e| Error::Usage(format!("--hub-binary: {e}")))?
                 .ok_or_else(|| Error::Usage(format!("--hub-binary {}: no such file", p.display())))?,
         ),
@@ -161,7 +161,7 @@ fn staging_root_problem(root_path: &Path) -> Result<(), Error> {
 fn staged_hub(root: &Root, path: &str) -> Result<Option<Vec<u8>>, String> {
     let shown = root.show(path);
     let read = root.parent(path).and_then(|(dir, name)| match dir {
-        Some(d) => d.read(name, changes::BINARY_CAP),
+        Some(d) => d.read(name, backup::BINARY_CAP),
         None => Ok(None),
     });
     match read {
@@ -288,8 +288,8 @@ fn preflight_problems(
         p.push(format!("the hub admin address {} is taken by another program", plan.hub_admin));
     }
     if args.certbot.is_none() {
-        let cert = root.read_following(&plan.public_certificate, changes::READ_CAP);
-        let key = root.read_following(&plan.public_certificate_key, changes::READ_CAP).map(drop);
+        let cert = root.read_following(&plan.public_certificate, crate::output::READ_CAP);
+        let key = root.read_following(&plan.public_certificate_key, crate::output::READ_CAP).map(drop);
         p.extend(preflight::certificate_problem(
             cert,
             &root.show(&plan.public_certificate),
@@ -320,7 +320,7 @@ fn rendered_nginx(bundle: &Verified, plan: &Plan) -> Option<crate::values::Nginx
 
 /// The installed Caddyfile, if there is one.
 fn installed_caddyfile(root: &Root) -> Option<String> {
-    let bytes = root.read(crate::plan::install::CADDYFILE, changes::READ_CAP).ok().flatten()?;
+    let bytes = root.read(crate::plan::install::CADDYFILE, crate::output::READ_CAP).ok().flatten()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -543,7 +543,7 @@ fn certbot(root: &Root, plan: &Plan, email: &str) -> Result<(), String> {
     if plan.public_certificate != expected {
         return Err(format!("--certbot writes {expected}; render with public_tls.certificate set to it"));
     }
-    if root.read_following(&plan.public_certificate, changes::READ_CAP).is_ok() {
+    if root.read_following(&plan.public_certificate, crate::output::READ_CAP).is_ok() {
         return Ok(());
     }
     // Until the site is live, a small port-80 server answers the ACME challenge.

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::backup::sha256_hex;
 use super::beneath::{Dir, Meta, Root};
 use crate::answers::Answers;
 use crate::bundle::paths;
+use crate::bundle::sha256_hex;
 use crate::error::Error;
 
 /// Largest bundle file apply reads (the biggest generated file is a few kilobytes).

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use super::{OutputError, io, kind_of};
 
-/// Largest file a bundle path may hold when it is read back (the biggest generated
-/// file is a few kilobytes).
+/// Largest file read back, from a bundle or from the machine apply compares with (the
+/// biggest generated file is a few kilobytes).
 pub const READ_CAP: u64 = 1 << 20;
 
 /// Reads a regular file of at most `cap` bytes: `None` when it does not exist. A

@@ -36,7 +36,7 @@ impl Limits {
 
     /// Debian's nginx.conf with what the bundle's INSTALL.md tells users to set for `subscribers`.
     pub fn generated(subscribers: u32) -> Limits {
-        let wc = mercure_setup::plan::worker_connections_for(subscribers);
+        let wc = mercure_setup::sizing::worker_connections_for(subscribers);
         Limits { workers: auto_workers(), worker_connections: wc, rlimit_nofile: Some(wc * 2) }
     }
 }
