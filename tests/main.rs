@@ -11,6 +11,8 @@
 
 mod support;
 
+mod architecture;
+
 #[cfg(feature = "real-stack")]
 mod admin_socket;
 #[cfg(feature = "real-stack")]
