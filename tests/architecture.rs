@@ -186,35 +186,36 @@ fn the_parser_reads_grouped_and_relative_imports() {
     assert!(edges["apply"].iter().any(|m| m.starts_with("install_plan")), "{:?}", edges["apply"]);
 }
 
+// Depth-first search; a grey module met again closes a cycle.
+fn visit<'a>(
+    m: &'a str,
+    edges: &'a BTreeMap<String, BTreeSet<String>>,
+    state: &mut BTreeMap<&'a str, bool>,
+    stack: &mut Vec<&'a str>,
+) -> Option<Vec<String>> {
+    match state.get(m) {
+        Some(true) => return None,
+        Some(false) => {
+            let from = stack.iter().position(|s| *s == m).unwrap_or(0);
+            return Some(stack[from..].iter().chain([&m]).map(ToString::to_string).collect());
+        }
+        None => {}
+    }
+    state.insert(m, false);
+    stack.push(m);
+    for next in edges.get(m).into_iter().flatten() {
+        if let Some(cycle) = visit(next, edges, state, stack) {
+            return Some(cycle);
+        }
+    }
+    stack.pop();
+    state.insert(m, true);
+    None
+}
+
 #[test]
 fn no_module_imports_itself_through_a_chain() {
     let edges = imports();
-    // Depth-first search; a grey module met again closes a cycle.
-    fn visit<'a>(
-        m: &'a str,
-        edges: &'a BTreeMap<String, BTreeSet<String>>,
-        state: &mut BTreeMap<&'a str, bool>,
-        stack: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        match state.get(m) {
-            Some(true) => return None,
-            Some(false) => {
-                let from = stack.iter().position(|s| *s == m).unwrap_or(0);
-                return Some(stack[from..].iter().chain([&m]).map(|s| s.to_string()).collect());
-            }
-            None => {}
-        }
-        state.insert(m, false);
-        stack.push(m);
-        for next in edges.get(m).into_iter().flatten() {
-            if let Some(cycle) = visit(next, edges, state, stack) {
-                return Some(cycle);
-            }
-        }
-        stack.pop();
-        state.insert(m, true);
-        None
-    }
     let mut state = BTreeMap::new();
     for m in edges.keys() {
         let cycle = visit(m, &edges, &mut state, &mut Vec::new());
