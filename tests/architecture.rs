@@ -186,7 +186,7 @@ fn the_parser_reads_grouped_and_relative_imports() {
     assert!(edges["apply"].iter().any(|m| m.starts_with("install_plan")), "{:?}", edges["apply"]);
 }
 
-// Depth-first search; a grey module met again closes a cycle.
+/// Depth-first search from `m`: a module met again while still on the stack closes a cycle.
 fn visit<'a>(
     m: &'a str,
     edges: &'a BTreeMap<String, BTreeSet<String>>,
