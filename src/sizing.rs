@@ -97,54 +97,67 @@ impl Sizing {
         }
     }
 
-    /// The lines `render` prints and INSTALL.md and the wizard's review show.
+    /// The lines `render` prints and INSTALL.md shows.
     pub fn lines(&self) -> Vec<String> {
-        let mut out = vec![
-            format!(
-                "memory: about {} MiB for nginx and the hub at {} subscribers (nginx {} MiB, hub {} MiB, peak while they connect)",
-                self.total_mib,
-                self.subscribers,
-                self.nginx_memory.div_ceil(MIB),
-                self.hub_memory.div_ceil(MIB)
-            ),
-            format!(
-                "descriptors: nginx {} (worker_rlimit_nofile), hub {} (its unit allows 1048576); fs.file-max at least {}",
-                self.nginx_files, self.hub_files, self.file_max
-            ),
-            format!("kernel: net.core.somaxconn = {} (Debian 12's default is {DEFAULT_SOMAXCONN})", self.somaxconn),
-        ];
-        match self.port_range {
-            Some(range) => out.push(format!(
-                "kernel: net.ipv4.ip_local_port_range = {range} (the default 32768-60999 holds {DEFAULT_EPHEMERAL_PORTS} \
-                 nginx -> hub connections)"
-            )),
-            None => out.push(format!(
-                "kernel: net.ipv4.ip_local_port_range: the default 32768-60999 holds {DEFAULT_EPHEMERAL_PORTS} nginx -> hub \
-                 connections, enough"
-            )),
-        }
-        if self.over_port_limit {
-            out.push(
-                "beyond about 64,000 subscribers one hub address runs out of ports for nginx's connections: run \
-                 several hubs or machines"
-                    .into(),
-            );
-        }
+        let mut out = vec![self.memory_line(), self.descriptors_line(), self.somaxconn_line(), self.port_range_line()];
+        out.extend(self.port_limit_line());
         out
     }
-}
 
-impl Sizing {
     /// The short form for the wizard's review: the memory, and the kernel settings only
     /// when they must change from Debian's defaults.
     pub fn short_lines(&self) -> Vec<String> {
-        let all = self.lines();
-        let mut out = vec![all[0].clone()];
+        let mut out = vec![self.memory_line()];
         if self.somaxconn > DEFAULT_SOMAXCONN {
-            out.push(all[2].clone());
+            out.push(self.somaxconn_line());
         }
-        out.extend(all[3..].iter().filter(|_| self.port_range.is_some()).cloned());
+        if self.port_range.is_some() {
+            out.push(self.port_range_line());
+            out.extend(self.port_limit_line());
+        }
         out
+    }
+
+    fn memory_line(&self) -> String {
+        format!(
+            "memory: about {} MiB for nginx and the hub at {} subscribers (nginx {} MiB, hub {} MiB, peak while they connect)",
+            self.total_mib,
+            self.subscribers,
+            self.nginx_memory.div_ceil(MIB),
+            self.hub_memory.div_ceil(MIB)
+        )
+    }
+
+    fn descriptors_line(&self) -> String {
+        format!(
+            "descriptors: nginx {} (worker_rlimit_nofile), hub {} (its unit allows 1048576); fs.file-max at least {}",
+            self.nginx_files, self.hub_files, self.file_max
+        )
+    }
+
+    fn somaxconn_line(&self) -> String {
+        format!("kernel: net.core.somaxconn = {} (Debian 12's default is {DEFAULT_SOMAXCONN})", self.somaxconn)
+    }
+
+    fn port_range_line(&self) -> String {
+        match self.port_range {
+            Some(range) => format!(
+                "kernel: net.ipv4.ip_local_port_range = {range} (the default 32768-60999 holds {DEFAULT_EPHEMERAL_PORTS} \
+                 nginx -> hub connections)"
+            ),
+            None => format!(
+                "kernel: net.ipv4.ip_local_port_range: the default 32768-60999 holds {DEFAULT_EPHEMERAL_PORTS} nginx -> hub \
+                 connections, enough"
+            ),
+        }
+    }
+
+    fn port_limit_line(&self) -> Option<String> {
+        self.over_port_limit.then(|| {
+            "beyond about 64,000 subscribers one hub address runs out of ports for nginx's connections: run several \
+             hubs or machines"
+                .to_string()
+        })
     }
 }
 
