@@ -180,7 +180,6 @@ impl Plan {
         } else {
             format!("{hub_scheme}://127.0.0.1:{port}/.well-known/mercure")
         };
-        let worker_connections = crate::sizing::worker_connections_for(answers.nginx.expected_subscribers);
         let sizing = crate::sizing::Sizing::for_subscribers(answers.nginx.expected_subscribers, wiring.hub_tls);
         let h = &answers.hub;
         Plan {
@@ -216,8 +215,8 @@ impl Plan {
             php_fpm: answers.symfony.php_fpm.as_str().into(),
             nginx_version: nginx_version.to_string(),
             nginx_http2_directive: nginx_version >= NginxVersion::HTTP2_DIRECTIVE,
-            worker_connections,
-            worker_rlimit_nofile: worker_connections.saturating_mul(2),
+            worker_connections: sizing.worker_connections,
+            worker_rlimit_nofile: u32::try_from(sizing.nginx_files).unwrap_or(u32::MAX),
             expected_subscribers: answers.nginx.expected_subscribers,
             sizing,
             sizing_lines: sizing.lines(),

@@ -47,7 +47,9 @@ pub struct Sizing {
     /// The hub unit's `GOMEMLIMIT`, in MiB: its expected peak, so that the collector
     /// works harder before the hub outgrows what was planned, not at every heap doubling.
     pub hub_memory_limit_mib: u64,
-    /// Descriptors: nginx (two per subscriber, `worker_rlimit_nofile`) and the hub.
+    /// nginx's `worker_connections`: see [`worker_connections_for`].
+    pub worker_connections: u32,
+    /// Descriptors: nginx (two per connection slot, `worker_rlimit_nofile`) and the hub.
     pub nginx_files: u64,
     pub hub_files: u64,
     /// `net.core.somaxconn`: room for a quarter of the subscribers reconnecting at once.
@@ -72,10 +74,11 @@ impl Sizing {
         } else {
             (NGINX_BYTES_PER_SUBSCRIBER, HUB_BYTES_PER_SUBSCRIBER)
         };
-        let slots = u64::from(worker_connections_for(subscribers)) * NGINX_WORKERS * NGINX_BYTES_PER_SLOT;
+        let worker_connections = worker_connections_for(subscribers);
+        let slots = u64::from(worker_connections) * NGINX_WORKERS * NGINX_BYTES_PER_SLOT;
         let nginx_memory = NGINX_BASE_BYTES + slots + with_headroom(nginx_per);
         let hub_memory = HUB_BASE_BYTES + with_headroom(hub_per);
-        let nginx_files = u64::from(worker_connections_for(subscribers)) * 2;
+        let nginx_files = u64::from(worker_connections) * 2;
         // One per subscriber, plus the listener, the database and the publishers.
         let hub_files = n + 1024;
         // Ports the nginx -> hub hop needs: every subscriber, plus a tenth for
@@ -88,6 +91,7 @@ impl Sizing {
             hub_memory,
             total_mib: (nginx_memory + hub_memory).div_ceil(MIB),
             hub_memory_limit_mib: hub_memory.div_ceil(MIB),
+            worker_connections,
             nginx_files,
             hub_files,
             somaxconn: (subscribers / 4).next_power_of_two().clamp(DEFAULT_SOMAXCONN, 65_535),
