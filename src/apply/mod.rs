@@ -112,7 +112,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
         None => None,
     };
     let ctx = changes::Context { root: &root, bundle: &bundle.files, hub: hub_bytes.as_deref(), owners: real };
-    let (changes, mut problems) = changes::compare(&actions, &ctx).map_err(Error::Usage)?;
+    let (changes, mut problems) = changes::compare(&actions, &ctx)?;
 
     let hub = hub_bytes.as_deref().zip(hub_source.as_deref());
     problems.extend(preflight_problems(args, &bundle, &plan, &root, real, hub));
