@@ -651,3 +651,65 @@ fn rollback(root: &Root, ts: Option<&str>, real: bool, args: &Options) -> Result
     println!("restored {} item{}", done.len(), plural(done.len()));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{EXIT_FAILURE, EXIT_PREFLIGHT, EXIT_USAGE};
+
+    /// Each part's error carries its exit code in its kind: refusals before anything
+    /// changes exit 3, the user's input 2, a failure while changing 1; the words are
+    /// those the command printed before the errors were typed.
+    #[test]
+    fn the_exit_code_follows_from_the_error() {
+        let io = || std::io::Error::other("boom");
+        let cases: Vec<(Error, i32, &str)> = vec![
+            (ApplyError::NotRoot.into(), EXIT_USAGE, "apply changes system files: run it as root (sudo)"),
+            (
+                ApplyError::Preflight(vec!["a".into(), "b".into()]).into(),
+                EXIT_PREFLIGHT,
+                "preflight failed, nothing was changed:\n  - a\n  - b",
+            ),
+            (ApplyError::Cancelled.into(), EXIT_USAGE, "cancelled: nothing was changed"),
+            (
+                ApplyError::RolledBack {
+                    step: "nginx -t".into(),
+                    source: Box::new(ApplyError::Doctor { last: "no".into() }),
+                    restored: vec!["/etc/x".into()],
+                }
+                .into(),
+                EXIT_FAILURE,
+                "step `nginx -t` failed: no (three runs)\nrolled back:\n  /etc/x",
+            ),
+            (
+                lock::LockError::Unsafe { shown: "/var".into(), what: "mode 0777".into() }.into(),
+                EXIT_PREFLIGHT,
+                "/var is mode 0777: apply keeps its lock and backups beneath it, so only root may be able to change \
+                 it (chown root:root /var; chmod go-w /var); nothing was changed",
+            ),
+            (lock::LockError::Io(io()).into(), EXIT_FAILURE, "cannot take the apply lock: boom"),
+            (
+                verify::VerifyError::Untrusted(["x".to_string()].into()).into(),
+                EXIT_PREFLIGHT,
+                "the bundle cannot be trusted, nothing was changed:\n  - x",
+            ),
+            (verify::VerifyError::NotUtf8 { path: "/b/a.yaml".into() }.into(), EXIT_USAGE, "/b/a.yaml is not UTF-8"),
+            (backup::BackupError::BadName { name: "../x".into() }.into(), EXIT_USAGE, "`../x` is not a backup name"),
+            (
+                execute::ExecuteError::Backup(backup::BackupError::Tampered { path: "/etc/x".into() }).into(),
+                EXIT_FAILURE,
+                "backup copy of /etc/x does not match its hash",
+            ),
+            (
+                execute::ExecuteError::PartlyRestored { total: 3, done: vec!["a".into()], failed: vec!["b".into()] }
+                    .into(),
+                EXIT_FAILURE,
+                "1 of 3 paths could not be restored; the rest were:\n  a\nnot restored:\n  b",
+            ),
+            (changes::ChangesError::NoBundleFile { src: "x".into() }.into(), EXIT_USAGE, "the bundle has no x"),
+        ];
+        for (e, code, text) in cases {
+            assert_eq!((e.exit_code(), e.to_string()), (code, text.to_string()));
+        }
+    }
+}
