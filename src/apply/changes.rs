@@ -136,7 +136,7 @@ pub enum ChangesError {
     NginxConf { path: String, source: nginx_conf::NginxConfError },
 }
 
-/// Today a comparison that cannot be made is reported as a usage error (exit 2).
+/// A comparison that cannot be made stops apply before anything changes, as a usage error (exit 2).
 impl From<ChangesError> for crate::error::Error {
     fn from(e: ChangesError) -> Self {
         crate::error::Error::Usage(e.to_string())
