@@ -175,47 +175,97 @@ pub struct Loaded {
     pub manifest: Manifest,
 }
 
+/// Why a backup cannot be read or restored.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The backups folder (or one backup's folder) cannot be opened or listed.
+    #[error("{0}")]
+    Unreadable(#[source] io::Error),
+    #[error("no backups in {folder}")]
+    NoBackups { folder: String },
+    #[error("`{name}` is not a backup name")]
+    BadName { name: String },
+    #[error("no backup {name}")]
+    NotFound { name: String },
+    #[error("backup {name}: {source}")]
+    ManifestUnreadable { name: String, source: io::Error },
+    #[error("backup {name} has no manifest")]
+    NoManifest { name: String },
+    #[error("backup {name}: bad manifest: {source}")]
+    BadManifest { name: String, source: serde_json::Error },
+    /// A manifest that fails [`validate`], named.
+    #[error("backup {name}: {source}")]
+    Invalid { name: String, source: Box<BackupError> },
+    #[error("{path:?} is not an absolute path below the root")]
+    NotBelowRoot { path: String },
+    /// A manifest path with an empty, `.` or `..` component.
+    #[error("{0}")]
+    NotPlain(#[source] io::Error),
+    #[error("the copy of {path} is {saved:?}, not a file of the backup")]
+    CopyOutside { path: String, saved: String },
+    #[error("restoring {path}: {source}")]
+    Restoring { path: String, source: io::Error },
+    #[error("restoring {path}: another folder was put there since the backup; its mode and owner are left as they are")]
+    Replaced { path: String },
+    #[error("the backup has no {FILES}/ folder")]
+    NoFilesFolder,
+    #[error("the backup copy of {path} is missing")]
+    CopyMissing { path: String },
+    #[error("backup copy of {path} does not match its hash")]
+    Tampered { path: String },
+}
+
+/// A backup that cannot be read is the user's choice of backup (exit 2); restoring one
+/// is reached through [`super::execute::rollback`], whose errors are failures.
+impl From<BackupError> for crate::error::Error {
+    fn from(e: BackupError) -> Self {
+        crate::error::Error::Usage(e.to_string())
+    }
+}
+
 /// Reads a backup: the named one, or the newest; its manifest must pass [`validate`].
-pub fn load(root: &Root, timestamp: Option<&str>) -> Result<Loaded, String> {
-    let base = root
-        .dir(BACKUPS_DIR)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no backups in {}", root.show(BACKUPS_DIR)))?;
+pub fn load(root: &Root, timestamp: Option<&str>) -> Result<Loaded, BackupError> {
+    let no_backups = || BackupError::NoBackups { folder: root.show(BACKUPS_DIR) };
+    let base = root.dir(BACKUPS_DIR).map_err(BackupError::Unreadable)?.ok_or_else(no_backups)?;
     let name = match timestamp {
         Some(t) => {
             if t.contains('/') || t.starts_with('.') || t.is_empty() {
-                return Err(format!("`{t}` is not a backup name"));
+                return Err(BackupError::BadName { name: t.to_string() });
             }
             t.to_string()
         }
         None => {
-            let mut names = base.list().map_err(|e| e.to_string())?;
+            let mut names = base.list().map_err(BackupError::Unreadable)?;
             names.retain(|n| !n.starts_with('.'));
-            names.pop().ok_or_else(|| format!("no backups in {}", root.show(BACKUPS_DIR)))?
+            names.pop().ok_or_else(no_backups)?
         }
     };
-    let dir = base.sub(&name).map_err(|e| e.to_string())?.ok_or_else(|| format!("no backup {name}"))?;
+    let dir = base
+        .sub(&name)
+        .map_err(BackupError::Unreadable)?
+        .ok_or_else(|| BackupError::NotFound { name: name.clone() })?;
     let (text, _) = dir
         .read(MANIFEST, READ_CAP)
-        .map_err(|e| format!("backup {name}: {e}"))?
-        .ok_or_else(|| format!("backup {name} has no manifest"))?;
-    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| format!("backup {name}: bad manifest: {e}"))?;
-    validate(&manifest).map_err(|e| format!("backup {name}: {e}"))?;
+        .map_err(|source| BackupError::ManifestUnreadable { name: name.clone(), source })?
+        .ok_or_else(|| BackupError::NoManifest { name: name.clone() })?;
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|source| BackupError::BadManifest { name: name.clone(), source })?;
+    validate(&manifest).map_err(|e| BackupError::Invalid { name, source: Box::new(e) })?;
     Ok(Loaded { dir, manifest })
 }
 
 /// A manifest names only absolute plain paths (no `..`, no `.`, no empty part) and copies
 /// inside the backup's own `files/` folder.
-pub fn validate(m: &Manifest) -> Result<(), String> {
+pub fn validate(m: &Manifest) -> Result<(), BackupError> {
     for e in &m.entries {
         if !e.path.starts_with('/') || e.path == "/" {
-            return Err(format!("{:?} is not an absolute path below the root", e.path));
+            return Err(BackupError::NotBelowRoot { path: e.path.clone() });
         }
-        beneath::components(&e.path).map_err(|e| e.to_string())?;
+        beneath::components(&e.path).map_err(BackupError::NotPlain)?;
         if let Before::File { saved, .. } = &e.before {
             let n = saved.strip_prefix("files/").unwrap_or_default();
             if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!("the copy of {} is {saved:?}, not a file of the backup", e.path));
+                return Err(BackupError::CopyOutside { path: e.path.clone(), saved: saved.clone() });
             }
         }
     }
@@ -255,22 +305,22 @@ pub struct Restored {
 /// where owners are not set. A path that cannot be restored (say, a folder the project's
 /// owner put where a file was) does not stop the others: every other path, the system
 /// files among them, is still put back. Err only when the backup itself is unusable.
-pub fn restore(root: &Root, backup: &Dir, manifest: &Manifest, chown: bool) -> Result<Restored, String> {
+pub fn restore(root: &Root, backup: &Dir, manifest: &Manifest, chown: bool) -> Result<Restored, BackupError> {
     validate(manifest)?;
-    let files = backup.sub(FILES).map_err(|e| e.to_string())?;
+    let files = backup.sub(FILES).map_err(BackupError::Unreadable)?;
     let mut r = Restored::default();
     for entry in manifest.entries.iter().rev() {
         match restore_entry(root, files.as_ref(), entry, chown) {
             Ok(()) => r.done.push(entry.path.clone()),
-            Err(e) => r.failed.push(e),
+            Err(e) => r.failed.push(e.to_string()),
         }
     }
     Ok(r)
 }
 
 /// Puts one recorded path back.
-fn restore_entry(root: &Root, files: Option<&Dir>, entry: &Entry, chown: bool) -> Result<(), String> {
-    let fail = |e: io::Error| format!("restoring {}: {e}", entry.path);
+fn restore_entry(root: &Root, files: Option<&Dir>, entry: &Entry, chown: bool) -> Result<(), BackupError> {
+    let fail = |source: io::Error| BackupError::Restoring { path: entry.path.clone(), source };
     let (parent, name) = beneath::split(&entry.path).map_err(fail)?;
     let owner = |uid: u32, gid: u32| chown.then_some((uid, gid));
     if entry.before == Before::Absent {
@@ -297,12 +347,7 @@ fn restore_entry(root: &Root, files: Option<&Dir>, entry: &Entry, chown: bool) -
             d.symlink(name, target).map_err(fail)?;
         }
         Before::Dir { mode, uid, gid, id } => {
-            let replaced = || {
-                format!(
-                    "restoring {}: another folder was put there since the backup; its mode and owner are left as they are",
-                    entry.path
-                )
-            };
+            let replaced = || BackupError::Replaced { path: entry.path.clone() };
             // The recorded folder itself, or one made now: never one that appears meanwhile.
             let sub = if current.is_some_and(|m| m.kind == Kind::Dir) {
                 let sub = d.sub(name).map_err(fail)?.ok_or_else(replaced)?;
@@ -322,13 +367,13 @@ fn restore_entry(root: &Root, files: Option<&Dir>, entry: &Entry, chown: bool) -
         Before::File { mode, uid, gid, sha256, saved } => {
             let copy = saved.strip_prefix("files/").unwrap_or_default();
             let bytes = files
-                .ok_or_else(|| format!("the backup has no {FILES}/ folder"))?
+                .ok_or(BackupError::NoFilesFolder)?
                 .read(copy, BINARY_CAP)
                 .map_err(fail)?
-                .ok_or_else(|| format!("the backup copy of {} is missing", entry.path))?
+                .ok_or_else(|| BackupError::CopyMissing { path: entry.path.clone() })?
                 .0;
             if sha256_hex(&bytes) != *sha256 {
-                return Err(format!("backup copy of {} does not match its hash", entry.path));
+                return Err(BackupError::Tampered { path: entry.path.clone() });
             }
             if current.is_some_and(|m| m.kind == Kind::Dir) {
                 d.remove(name).map_err(fail)?;

@@ -119,16 +119,40 @@ fn dest_problem(root: &Root, path: &str, want: Kind) -> Option<String> {
     })
 }
 
+/// Why the plan cannot be compared with the machine at all (exit 2, nothing changed).
+#[derive(Debug, thiserror::Error)]
+pub enum ChangesError {
+    /// A path below the root cannot be read or opened.
+    #[error("{0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error("the bundle has no {src}")]
+    NoBundleFile { src: String },
+    #[error("{path} is not UTF-8 text")]
+    NotUtf8 { path: String },
+    /// An nginx limits action without its limits (never made by the plan).
+    #[error("nginx limits")]
+    NoLimits,
+    #[error("{path}: {source}")]
+    NginxConf { path: String, source: nginx_conf::NginxConfError },
+}
+
+/// A comparison that cannot be made stops apply before anything changes, as a usage error (exit 2).
+impl From<ChangesError> for crate::error::Error {
+    fn from(e: ChangesError) -> Self {
+        crate::error::Error::Usage(e.to_string())
+    }
+}
+
 /// Compares every action with the machine under `ctx.root`: the changes, and every
 /// destination problem (nothing may change when there is one).
 // One arm per kind of action, each short; split, they would share half the state.
 #[allow(clippy::too_many_lines)]
-pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<String>), String> {
+pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<String>), ChangesError> {
     let root = ctx.root;
     let ids = Ids::read(root);
     let installed: BTreeMap<String, String> = root
         .read(INSTALLED, READ_CAP)
-        .map_err(|e| e.to_string())?
+        .map_err(ChangesError::Unreadable)?
         .and_then(|t| serde_json::from_slice(&t).ok())
         .unwrap_or_default();
     let mut problems = Vec::new();
@@ -164,7 +188,8 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
             found: None,
         };
         let todo = |s: &str| Status::Todo { replaces: s.to_string() };
-        let bundle_file = |src: &str| ctx.bundle.get(src).cloned().ok_or_else(|| format!("the bundle has no {src}"));
+        let bundle_file =
+            |src: &str| ctx.bundle.get(src).cloned().ok_or_else(|| ChangesError::NoBundleFile { src: src.to_string() });
         match action {
             Action::CreateUser { user, .. } => {
                 if ids.users.contains_key(user) {
@@ -244,10 +269,12 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
                     continue;
                 }
                 // Preflight names a missing nginx.conf.
-                let Some(old) = root.read(path, READ_CAP).map_err(|e| e.to_string())? else { continue };
-                let old = String::from_utf8(old).map_err(|_| format!("{path} is not UTF-8 text"))?;
-                let limits = action.limits().ok_or("nginx limits")?;
-                if let Some(new) = nginx_conf::edit(&old, limits).map_err(|e| format!("{path}: {e}"))? {
+                let Some(old) = root.read(path, READ_CAP).map_err(ChangesError::Unreadable)? else { continue };
+                let old = String::from_utf8(old).map_err(|_| ChangesError::NotUtf8 { path: path.clone() })?;
+                let limits = action.limits().ok_or(ChangesError::NoLimits)?;
+                let edited = nginx_conf::edit(&old, limits)
+                    .map_err(|source| ChangesError::NginxConf { path: path.clone(), source })?;
+                if let Some(new) = edited {
                     change.diff = Some(nginx_conf::diff(path, &old, &new));
                     change.status = todo("two lines of the existing file");
                     change.contents = Some(new.into_bytes());
@@ -257,12 +284,12 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
                 if let Some(p) = dest_problem(root, link, Kind::Symlink) {
                     problems.push(p);
                 } else {
-                    let (dir, name) = root.parent(link).map_err(|e| e.to_string())?;
+                    let (dir, name) = root.parent(link).map_err(ChangesError::Unreadable)?;
                     match (root.lstat(link).ok().flatten().map(|m| m.kind), dir) {
                         (Some(Kind::Symlink), Some(d)) => match d.read_link(name) {
                             Ok(t) if t == *target => {}
                             Ok(t) => change.status = todo(&format!("a link to {t}")),
-                            Err(e) => return Err(e.to_string()),
+                            Err(e) => return Err(ChangesError::Unreadable(e)),
                         },
                         (Some(_), _) => change.status = todo("a file"),
                         (None, _) => change.status = todo("nothing"),

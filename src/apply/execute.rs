@@ -20,15 +20,77 @@ use crate::plan::install;
 pub const HUB_SERVICE: &str = "mercure";
 pub const NGINX_SERVICE: &str = "nginx";
 
+/// Why writing the changes, a go-live step or a rollback failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    /// A program could not be started.
+    #[error("{program}: {source}")]
+    Spawn { program: String, source: std::io::Error },
+    /// A program ran and failed; `output` is its own error output.
+    #[error("`{command}` failed: {output}")]
+    Program { command: String, output: String },
+    /// One action's path could not be backed up or written.
+    #[error("{action}: {source}")]
+    Action { action: String, source: std::io::Error },
+    #[error("no user {name} on this machine")]
+    NoUser { name: String },
+    #[error("no group {name} on this machine")]
+    NoGroup { name: String },
+    #[error("nothing to write for {dest}")]
+    NothingToWrite { dest: String },
+    /// A file could not be written below the root.
+    #[error("{0}")]
+    Write(#[source] std::io::Error),
+    /// The record of installed files could not be backed up or written.
+    #[error("{INSTALLED}: {0}")]
+    Installed(#[source] std::io::Error),
+    #[error("{0}")]
+    InstalledJson(#[source] serde_json::Error),
+    #[error("the hub is not active after its restart:\n{journal}")]
+    HubNotActive { journal: String },
+    /// An installed file `mercure validate` needs could not be read.
+    #[error("{path}: {source}")]
+    Unreadable { path: &'static str, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    BadEnv { path: &'static str, reason: String },
+    /// The throwaway folder for `mercure validate` could not be made.
+    #[error("{0}")]
+    Scratch(#[source] std::io::Error),
+    #[error("mercure validate rejects {path}: {line}")]
+    HubRejects { path: &'static str, line: String },
+    /// The backup itself is unusable.
+    #[error(transparent)]
+    Backup(#[from] backup::BackupError),
+    /// Some paths could not be restored; the rest were.
+    #[error(
+        "{} of {total} paths could not be restored; the rest were:\n  {}\nnot restored:\n  {}",
+        .failed.len(),
+        .done.join("\n  "),
+        .failed.join("\n  ")
+    )]
+    PartlyRestored { total: usize, done: Vec<String>, failed: Vec<String> },
+}
+
+/// Nothing here is the user's input: every error is a failure (exit 1).
+impl From<ExecuteError> for crate::error::Error {
+    fn from(e: ExecuteError) -> Self {
+        crate::error::Error::Failed(e.to_string())
+    }
+}
+
 /// Runs a program; Err carries its own error output.
-pub fn run(program: &str, args: &[&str]) -> Result<String, String> {
+pub fn run(program: &str, args: &[&str]) -> Result<String, ExecuteError> {
     let out = Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| format!("{program}: {e}"))?;
+        .map_err(|source| ExecuteError::Spawn { program: program.to_string(), source })?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    if out.status.success() { Ok(text) } else { Err(format!("`{program} {}` failed: {}", args.join(" "), text.trim())) }
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(ExecuteError::Program { command: format!("{program} {}", args.join(" ")), output: text.trim().to_string() })
+    }
 }
 
 fn systemctl_is(what: &str, unit: &str) -> bool {
@@ -52,9 +114,9 @@ pub fn services_now() -> Services {
 /// Writes every change that is to do, recording each path in the backup first. Every
 /// write goes through `beneath`: folders opened without following links, files made
 /// under a random name and renamed within their folder.
-pub fn write_changes(root: &Root, changes: &[Change], backup: &mut Backup, owners: bool) -> Result<(), String> {
+pub fn write_changes(root: &Root, changes: &[Change], backup: &mut Backup, owners: bool) -> Result<(), ExecuteError> {
     for c in changes.iter().filter(|c| c.todo()) {
-        let fail = |e: std::io::Error| format!("{}: {e}", c.action.describe());
+        let fail = |source: std::io::Error| ExecuteError::Action { action: c.action.describe(), source };
         if let Some(dest) = c.action.dest() {
             let cap = if matches!(c.action, Action::InstallHub { .. }) { BINARY_CAP } else { READ_CAP };
             backup.record(root, dest, cap).map_err(fail)?;
@@ -116,13 +178,13 @@ fn set_dir_meta(
     dir.set_meta(mode, ids)
 }
 
-fn owner_ids(root: &Root, owner: &str, group: &str, owners: bool) -> Result<Option<(u32, u32)>, String> {
+fn owner_ids(root: &Root, owner: &str, group: &str, owners: bool) -> Result<Option<(u32, u32)>, ExecuteError> {
     if !owners {
         return Ok(None);
     }
     let ids = Ids::read(root);
-    let uid = *ids.users.get(owner).ok_or_else(|| format!("no user {owner} on this machine"))?;
-    let gid = *ids.groups.get(group).ok_or_else(|| format!("no group {group} on this machine"))?;
+    let uid = *ids.users.get(owner).ok_or_else(|| ExecuteError::NoUser { name: owner.to_string() })?;
+    let gid = *ids.groups.get(group).ok_or_else(|| ExecuteError::NoGroup { name: group.to_string() })?;
     Ok(Some((uid, gid)))
 }
 
@@ -134,16 +196,16 @@ fn write_file(
     mode: u32,
     (owner, group): (&str, &str),
     owners: bool,
-) -> Result<(), String> {
-    let bytes = c.contents.as_deref().ok_or_else(|| format!("nothing to write for {dest}"))?;
+) -> Result<(), ExecuteError> {
+    let bytes = c.contents.as_deref().ok_or_else(|| ExecuteError::NothingToWrite { dest: dest.to_string() })?;
     let ids = owner_ids(root, owner, group, owners)?;
-    let (dir, name) = beneath::split(dest).map_err(|e| e.to_string())?;
-    root.make_dir(dir, 0o755).and_then(|d| d.write(name, bytes, mode, ids)).map_err(|e| e.to_string())
+    let (dir, name) = beneath::split(dest).map_err(ExecuteError::Write)?;
+    root.make_dir(dir, 0o755).and_then(|d| d.write(name, bytes, mode, ids)).map_err(ExecuteError::Write)
 }
 
 /// Records the hash of every file now installed, so a later apply knows its own files.
-fn remember_installed(root: &Root, changes: &[Change], backup: &mut Backup) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("{INSTALLED}: {e}");
+fn remember_installed(root: &Root, changes: &[Change], backup: &mut Backup) -> Result<(), ExecuteError> {
+    let fail = ExecuteError::Installed;
     let mut map: BTreeMap<String, String> =
         root.read(INSTALLED, READ_CAP).ok().flatten().and_then(|t| serde_json::from_slice(&t).ok()).unwrap_or_default();
     let before = map.clone();
@@ -158,13 +220,13 @@ fn remember_installed(root: &Root, changes: &[Change], backup: &mut Backup) -> R
         return Ok(());
     }
     backup.record(root, INSTALLED, READ_CAP).map_err(fail)?;
-    let text = serde_json::to_string_pretty(&map).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&map).map_err(ExecuteError::InstalledJson)?;
     let (dir, name) = beneath::split(INSTALLED).map_err(fail)?;
     root.make_dir(dir, 0o755).and_then(|d| d.write(name, format!("{text}\n").as_bytes(), 0o644, None)).map_err(fail)
 }
 
 /// Runs one go-live step.
-pub fn live_step(step: &str, hub_binary: &str) -> Result<(), String> {
+pub fn live_step(step: &str, hub_binary: &str) -> Result<(), ExecuteError> {
     match step {
         "mercure validate" => validate_hub(hub_binary),
         "nginx -t" => run("nginx", &["-t", "-q"]).map(drop),
@@ -174,7 +236,7 @@ pub fn live_step(step: &str, hub_binary: &str) -> Result<(), String> {
             if systemctl_is("is-active", HUB_SERVICE) {
                 Ok(())
             } else {
-                Err(format!("the hub is not active after its restart:\n{}", journal(HUB_SERVICE)))
+                Err(ExecuteError::HubNotActive { journal: journal(HUB_SERVICE) })
             }
         }
         other => {
@@ -191,15 +253,18 @@ fn journal(unit: &str) -> String {
 /// `mercure validate` on the installed Caddyfile with the installed environment, except
 /// that the history database is a throwaway one: validate opens it, and the running hub
 /// holds (and owns) the real one.
-fn validate_hub(hub_binary: &str) -> Result<(), String> {
-    let caddyfile = fs::read_to_string(install::CADDYFILE).map_err(|e| format!("{}: {e}", install::CADDYFILE))?;
-    let env_text = fs::read_to_string(install::ENV_FILE).map_err(|e| format!("{}: {e}", install::ENV_FILE))?;
-    let env = crate::formats::parse_env(&env_text).map_err(|e| format!("{}: {e}", install::ENV_FILE))?;
-    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+fn validate_hub(hub_binary: &str) -> Result<(), ExecuteError> {
+    let read =
+        |path: &'static str| fs::read_to_string(path).map_err(|source| ExecuteError::Unreadable { path, source });
+    let caddyfile = read(install::CADDYFILE)?;
+    let env_text = read(install::ENV_FILE)?;
+    let env = crate::formats::parse_env(&env_text)
+        .map_err(|reason| ExecuteError::BadEnv { path: install::ENV_FILE, reason })?;
+    let tmp = tempfile::tempdir().map_err(ExecuteError::Scratch)?;
     let db = format!("{}/mercure.db", install::DATA_DIR);
     let copy = caddyfile.replace(&db, &tmp.path().join("validate.db").to_string_lossy());
     let file = tmp.path().join("Caddyfile");
-    fs::write(&file, copy).map_err(|e| e.to_string())?;
+    fs::write(&file, copy).map_err(ExecuteError::Scratch)?;
     let out = Command::new(hub_binary)
         .args(["validate", "--config"])
         .arg(&file)
@@ -209,19 +274,19 @@ fn validate_hub(hub_binary: &str) -> Result<(), String> {
         .env("XDG_CONFIG_HOME", tmp.path())
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| format!("{hub_binary}: {e}"))?;
+        .map_err(|source| ExecuteError::Spawn { program: hub_binary.to_string(), source })?;
     if out.status.success() {
         return Ok(());
     }
     let text = String::from_utf8_lossy(&out.stderr);
     let line = text.lines().rev().find(|l| l.contains("Error") || l.contains("error")).unwrap_or("").to_string();
-    Err(format!("mercure validate rejects {}: {line}", install::CADDYFILE))
+    Err(ExecuteError::HubRejects { path: install::CADDYFILE, line })
 }
 
 /// Puts the services back as the manifest found them.
 pub fn restore_services(m: &Manifest) -> Vec<String> {
     let mut notes = Vec::new();
-    let mut note = |r: Result<String, String>, what: &str| match r {
+    let mut note = |r: Result<String, ExecuteError>, what: &str| match r {
         Ok(_) => notes.push(what.to_string()),
         Err(e) => notes.push(format!("{what} FAILED: {e}")),
     };
@@ -242,7 +307,7 @@ pub fn restore_services(m: &Manifest) -> Vec<String> {
 
 /// Restores files and (on a real machine) services from a backup; returns what was done.
 /// The services are put back even when a path could not be: the system files were.
-pub fn rollback(root: &Root, dir: &Dir, m: &Manifest, real: bool) -> Result<Vec<String>, String> {
+pub fn rollback(root: &Root, dir: &Dir, m: &Manifest, real: bool) -> Result<Vec<String>, ExecuteError> {
     let restored = backup::restore(root, dir, m, real)?;
     let mut done = restored.done;
     if real {
@@ -251,13 +316,7 @@ pub fn rollback(root: &Root, dir: &Dir, m: &Manifest, real: bool) -> Result<Vec<
     if restored.failed.is_empty() {
         return Ok(done);
     }
-    Err(format!(
-        "{} of {} paths could not be restored; the rest were:\n  {}\nnot restored:\n  {}",
-        restored.failed.len(),
-        m.entries.len(),
-        done.join("\n  "),
-        restored.failed.join("\n  ")
-    ))
+    Err(ExecuteError::PartlyRestored { total: m.entries.len(), done, failed: restored.failed })
 }
 
 #[cfg(test)]

@@ -10,9 +10,41 @@ use std::io::{Seek as _, Write as _};
 
 use super::backup::{STATE_DIR, STATE_DIR_MODE};
 use super::beneath::{Dir, Root};
-use crate::error::Error;
 
 const NAME: &str = "apply.lock";
+
+/// Why the lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot take the apply lock: {0}")]
+    Io(#[source] std::io::Error),
+    #[error(
+        "another mercure-setup apply is running on {root} ({holder} holds {file}): wait for it to finish; \
+         a run that was killed holds no lock"
+    )]
+    Held { root: String, holder: String, file: String },
+    #[error("cannot take the apply lock: its file keeps changing")]
+    KeepsChanging,
+    /// The state folder, or one above it, can be changed by another user.
+    #[error(
+        "{shown} is {what}: apply keeps its lock and backups beneath it, so only root may be able to change \
+         it (chown root:root {shown}; chmod go-w {shown}); nothing was changed"
+    )]
+    Unsafe { shown: String, what: String },
+}
+
+/// An unsafe state folder is refused before anything changes (exit 3); anything else
+/// is a failure (exit 1), a lock held by another run included.
+impl From<LockError> for crate::error::Error {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Unsafe { .. } => crate::error::Error::Preflight(e.to_string()),
+            LockError::Io(_) | LockError::Held { .. } | LockError::KeepsChanging => {
+                crate::error::Error::Failed(e.to_string())
+            }
+        }
+    }
+}
 
 /// The held lock; dropping it removes the file and releases the lock.
 pub struct ApplyLock {
@@ -24,8 +56,8 @@ pub struct ApplyLock {
 }
 
 /// Takes the lock, or says which process holds it.
-pub fn acquire(root: &Root) -> Result<ApplyLock, Error> {
-    let fail = |e: std::io::Error| Error::Failed(format!("cannot take the apply lock: {e}"));
+pub fn acquire(root: &Root) -> Result<ApplyLock, LockError> {
+    let fail = LockError::Io;
     let made: Vec<&'static str> = ["/var/lib/mercure-setup", "/var/lib", "/var"]
         .into_iter()
         .filter(|p| root.lstat(p).ok().flatten().is_none())
@@ -46,12 +78,11 @@ pub fn acquire(root: &Root) -> Result<ApplyLock, Error> {
                 pid = String::from_utf8_lossy(&bytes).trim().to_string();
             }
             let holder = if pid.is_empty() { "another process".to_string() } else { format!("process {pid}") };
-            return Err(Error::Failed(format!(
-                "another mercure-setup apply is running on {} ({holder} holds {}): wait for it to finish; \
-                 a run that was killed holds no lock",
-                root.path().display(),
-                root.show(&format!("{STATE_DIR}/{NAME}"))
-            )));
+            return Err(LockError::Held {
+                root: root.path().display().to_string(),
+                holder,
+                file: root.show(&format!("{STATE_DIR}/{NAME}")),
+            });
         };
         if dir.same_file(NAME, &file).map_err(fail)? {
             file.set_len(0).map_err(fail)?;
@@ -60,25 +91,20 @@ pub fn acquire(root: &Root) -> Result<ApplyLock, Error> {
             return Ok(ApplyLock { dir, file, root, made });
         }
     }
-    Err(Error::Failed("cannot take the apply lock: its file keeps changing".into()))
+    Err(LockError::KeepsChanging)
 }
 
 /// Root keeps its lock, backups and scratch files in the state folder: a user who could
 /// change it, or a folder above it, could plant a link or a hard link where root writes.
-fn untouchable_by_others(root: &Root) -> Result<(), Error> {
+fn untouchable_by_others(root: &Root) -> Result<(), LockError> {
     for path in ["/var", "/var/lib", STATE_DIR] {
         let meta = root.dir(path).and_then(|d| d.map(|d| d.meta()).transpose());
         match meta {
             Ok(Some(m)) if m.writable_by_others() => {
-                let shown = root.show(path);
-                return Err(Error::Preflight(format!(
-                    "{shown} is {}: apply keeps its lock and backups beneath it, so only root may be able to change \
-                     it (chown root:root {shown}; chmod go-w {shown}); nothing was changed",
-                    m.describe()
-                )));
+                return Err(LockError::Unsafe { shown: root.show(path), what: m.describe() });
             }
             Ok(_) => {}
-            Err(e) => return Err(Error::Failed(format!("cannot take the apply lock: {e}"))),
+            Err(e) => return Err(LockError::Io(e)),
         }
     }
     Ok(())

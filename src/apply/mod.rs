@@ -56,17 +56,89 @@ pub struct Options {
     pub reach: crate::net::ReachArgs,
 }
 
+/// Why `apply` stopped, besides its parts' own errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("apply changes system files: run it as root (sudo)")]
+    NotRoot,
+    #[error("--root: {0}")]
+    RootUnopenable(#[source] std::io::Error),
+    #[error("--root {}: {source}", .path.display())]
+    RootNotFound { path: PathBuf, source: std::io::Error },
+    #[error("--hub-binary {}: {source}", .path.display())]
+    HubBinaryNotFound { path: PathBuf, source: std::io::Error },
+    #[error("--hub-binary: {0}")]
+    HubBinaryUnreadable(#[source] crate::output::OutputError),
+    #[error("--hub-binary {}: no such file", .path.display())]
+    NoHubBinary { path: PathBuf },
+    /// Every preflight problem, listed.
+    #[error(
+        "preflight failed, nothing was changed:\n{}",
+        .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    Preflight(Vec<String>),
+    #[error("no terminal to confirm on: review the plan (--dry-run), then pass --yes")]
+    NoTerminal,
+    #[error("cancelled: nothing was changed")]
+    Cancelled,
+    #[error("cannot create the backup folder: {0}")]
+    BackupFolder(#[source] std::io::Error),
+    #[error("--certbot writes {expected}; render with public_tls.certificate set to it")]
+    CertbotCertificate { expected: String },
+    /// The temporary ACME challenge server could not be set up.
+    #[error("{0}")]
+    AcmeServer(#[source] std::io::Error),
+    #[error("cannot copy the verified bundle for doctor: {0}")]
+    DoctorCopy(#[source] std::io::Error),
+    /// doctor's last verdict after three runs.
+    #[error("{last} (three runs)")]
+    Doctor { last: String },
+    #[error(transparent)]
+    Execute(#[from] execute::ExecuteError),
+    /// A step failed after changes began; what the rollback put back.
+    #[error(
+        "step `{step}` failed: {source}\nrolled back:\n{}",
+        .restored.iter().map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n")
+    )]
+    RolledBack { step: String, source: Box<ApplyError>, restored: Vec<String> },
+}
+
+/// Refusals before anything changes are preflight (exit 3), the user's flags and
+/// answers usage (exit 2); a failed step is a failure (exit 1).
+impl From<ApplyError> for Error {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Preflight(_) => Error::Preflight(e.to_string()),
+            ApplyError::NotRoot
+            | ApplyError::RootUnopenable(_)
+            | ApplyError::RootNotFound { .. }
+            | ApplyError::HubBinaryNotFound { .. }
+            | ApplyError::HubBinaryUnreadable(_)
+            | ApplyError::NoHubBinary { .. }
+            | ApplyError::NoTerminal
+            | ApplyError::Cancelled => Error::Usage(e.to_string()),
+            ApplyError::Execute(e) => e.into(),
+            ApplyError::BackupFolder(_)
+            | ApplyError::CertbotCertificate { .. }
+            | ApplyError::AcmeServer(_)
+            | ApplyError::DoctorCopy(_)
+            | ApplyError::Doctor { .. }
+            | ApplyError::RolledBack { .. } => Error::Failed(e.to_string()),
+        }
+    }
+}
+
 /// Runs `apply`.
 pub fn run(args: &Options) -> Result<(), Error> {
     let real = args.root.is_none();
     let root_path = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     if real && !preflight::is_root() {
-        return Err(Error::Usage("apply changes system files: run it as root (sudo)".into()));
+        return Err(ApplyError::NotRoot.into());
     }
     if !real && preflight::is_root() {
         staging_root_problem(&root_path)?;
     }
-    let root = Root::open(&root_path).map_err(|e| Error::Usage(format!("--root: {e}")))?;
+    let root = Root::open(&root_path).map_err(ApplyError::RootUnopenable)?;
     // Held until this function returns: the comparison, the writes and any rollback.
     let _lock = lock::acquire(&root)?;
     if let Some(ts) = &args.rollback {
@@ -91,7 +163,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
     let actions = actions::actions(&plan);
     let hub_source = match &args.hub_binary {
         Some(p) => {
-            Some(std::fs::canonicalize(p).map_err(|e| Error::Usage(format!("--hub-binary {}: {e}", p.display())))?)
+            Some(std::fs::canonicalize(p).map_err(|source| ApplyError::HubBinaryNotFound { path: p.clone(), source })?)
         }
         None => None,
     };
@@ -100,19 +172,19 @@ pub fn run(args: &Options) -> Result<(), Error> {
         let then = "change the program root runs; keep it in a folder of root's or yours, owned by root or you";
         let problem = verify::changeable_chain(p, me, "--hub-binary", then);
         if let Some(problem) = problem {
-            return Err(preflight_failed(&[problem]));
+            return Err(ApplyError::Preflight(vec![problem]).into());
         }
     }
     let hub_bytes = match &hub_source {
         Some(p) => Some(
             crate::output::read_regular(p, backup::BINARY_CAP)
-                .map_err(|e| Error::Usage(format!("--hub-binary: {e}")))?
-                .ok_or_else(|| Error::Usage(format!("--hub-binary {}: no such file", p.display())))?,
+                .map_err(ApplyError::HubBinaryUnreadable)?
+                .ok_or_else(|| ApplyError::NoHubBinary { path: p.clone() })?,
         ),
         None => None,
     };
     let ctx = changes::Context { root: &root, bundle: &bundle.files, hub: hub_bytes.as_deref(), owners: real };
-    let (changes, mut problems) = changes::compare(&actions, &ctx).map_err(Error::Usage)?;
+    let (changes, mut problems) = changes::compare(&actions, &ctx)?;
 
     let hub = hub_bytes.as_deref().zip(hub_source.as_deref());
     problems.extend(preflight_problems(args, &bundle, &plan, &root, real, hub));
@@ -120,7 +192,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
     let text = plan_text(&changes, &bundle, real, show);
     print!("{text}");
     if !problems.is_empty() {
-        return Err(preflight_failed(&problems));
+        return Err(ApplyError::Preflight(problems).into());
     }
     let todo = changes.iter().filter(|c| c.todo()).count();
     if todo == 0 {
@@ -134,24 +206,18 @@ pub fn run(args: &Options) -> Result<(), Error> {
     if !args.yes {
         confirm(&format!("Apply these {todo} changes?"))?;
     }
-    go(args, &plan, &root, &bundle, &changes, real)
-}
-
-/// The refusal that lists every preflight problem (exit 3).
-fn preflight_failed(problems: &[String]) -> Error {
-    let list = problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n");
-    Error::Preflight(format!("preflight failed, nothing was changed:\n{list}"))
+    Ok(go(args, &plan, &root, &bundle, &changes, real)?)
 }
 
 /// Under `--root` as root, the staging root and the folders above it must be root's or the
 /// caller's alone: apply reaches its scratch and state folders there by path too, and
 /// whoever could rename one of them could put their own tree (and program) in its place.
-fn staging_root_problem(root_path: &Path) -> Result<(), Error> {
-    let canonical =
-        std::fs::canonicalize(root_path).map_err(|e| Error::Usage(format!("--root {}: {e}", root_path.display())))?;
+fn staging_root_problem(root_path: &Path) -> Result<(), ApplyError> {
+    let canonical = std::fs::canonicalize(root_path)
+        .map_err(|source| ApplyError::RootNotFound { path: root_path.to_path_buf(), source })?;
     let then = "swap the tree apply writes and runs the hub from; stage in a folder of root's or yours";
     match verify::changeable_chain(&canonical, verify::invoking_uid(), "the staging root", then) {
-        Some(p) => Err(preflight_failed(&[p])),
+        Some(p) => Err(ApplyError::Preflight(vec![p])),
         None => Ok(()),
     }
 }
@@ -408,19 +474,15 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
-fn confirm(question: &str) -> Result<(), Error> {
+fn confirm(question: &str) -> Result<(), ApplyError> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Usage("no terminal to confirm on: review the plan (--dry-run), then pass --yes".into()));
+        return Err(ApplyError::NoTerminal);
     }
     print!("{question} [y/N] ");
     let _ = std::io::stdout().flush();
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
-    if matches!(line.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        Err(Error::Usage("cancelled: nothing was changed".into()))
-    }
+    if matches!(line.trim(), "y" | "Y" | "yes") { Ok(()) } else { Err(ApplyError::Cancelled) }
 }
 
 /// Backs up and writes, then goes live; a failure rolls everything back.
@@ -431,10 +493,10 @@ fn go(
     bundle: &Verified,
     changes: &[Change],
     real: bool,
-) -> Result<(), Error> {
+) -> Result<(), ApplyError> {
     let services = if real { execute::services_now() } else { Services::default() };
     let mut b = backup::Backup::create(root, &bundle.root.display().to_string(), services.clone())
-        .map_err(|e| Error::Failed(format!("cannot create the backup folder: {e}")))?;
+        .map_err(ApplyError::BackupFolder)?;
     println!("backup: {}", b.shown());
     // The certificate comes first: the new site cannot pass `nginx -t` without it.
     let mut result = match (&args.certbot, real) {
@@ -442,13 +504,14 @@ fn go(
         _ => Ok(()),
     };
     if result.is_ok() {
-        result = execute::write_changes(root, changes, &mut b, real).map_err(|e| ("writing files".to_string(), e));
+        result =
+            execute::write_changes(root, changes, &mut b, real).map_err(|e| ("writing files".to_string(), e.into()));
     }
     if result.is_ok() && real {
         for step in live_steps(changes::touched(changes), &services) {
             println!("  {step}");
             if let Err(e) = execute::live_step(step, &plan.hub_binary) {
-                result = Err((step.to_string(), e));
+                result = Err((step.to_string(), e.into()));
                 break;
             }
         }
@@ -456,7 +519,7 @@ fn go(
             let state = root.path().join(backup::STATE_DIR.trim_start_matches('/'));
             result = bundle
                 .private_copy(&state)
-                .map_err(|e| format!("cannot copy the verified bundle for doctor: {e}"))
+                .map_err(ApplyError::DoctorCopy)
                 .and_then(|copy| doctor(args, copy.path(), plan))
                 .map_err(|e| ("doctor".to_string(), e));
         }
@@ -483,10 +546,7 @@ fn go(
         Err((step, e)) => {
             let restored = execute::rollback(root, &b.dir, &b.manifest, real)
                 .unwrap_or_else(|r| vec![format!("ROLLBACK FAILED: {r}; the backup is {}", b.shown())]);
-            Err(Error::Failed(format!(
-                "step `{step}` failed: {e}\nrolled back:\n{}",
-                restored.iter().map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n")
-            )))
+            Err(ApplyError::RolledBack { step, source: Box::new(e), restored })
         }
     }
 }
@@ -506,7 +566,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// doctor's probes from this machine: the public name resolved to this machine.
-fn doctor(args: &Options, bundle: &Path, plan: &Plan) -> Result<(), String> {
+fn doctor(args: &Options, bundle: &Path, plan: &Plan) -> Result<(), ApplyError> {
     let mut reach = args.reach.clone();
     if !reach.resolve.iter().any(|r| r.host == plan.domain && r.port == 443) {
         let addr = std::net::IpAddr::from([127, 0, 0, 1]);
@@ -533,40 +593,40 @@ fn doctor(args: &Options, bundle: &Path, plan: &Plan) -> Result<(), String> {
             }
         }
     }
-    Err(format!("{last} (three runs)"))
+    Err(ApplyError::Doctor { last })
 }
 
 /// Obtains the public certificate with certbot's webroot plugin, saving a deploy hook
 /// that reloads nginx so every renewal is served.
-fn certbot(root: &Root, plan: &Plan, email: &str) -> Result<(), String> {
+fn certbot(root: &Root, plan: &Plan, email: &str) -> Result<(), ApplyError> {
     let expected = format!("/etc/letsencrypt/live/{}/fullchain.pem", plan.domain);
     if plan.public_certificate != expected {
-        return Err(format!("--certbot writes {expected}; render with public_tls.certificate set to it"));
+        return Err(ApplyError::CertbotCertificate { expected });
     }
     if root.read_following(&plan.public_certificate, crate::output::READ_CAP).is_ok() {
         return Ok(());
     }
     // Until the site is live, a small port-80 server answers the ACME challenge.
-    root.make_dir(&plan.acme_webroot, 0o755).map_err(|e| e.to_string())?;
+    root.make_dir(&plan.acme_webroot, 0o755).map_err(ApplyError::AcmeServer)?;
     let conf = format!(
         "server {{\n\tlisten 80;\n\tserver_name {};\n\tlocation ^~ /.well-known/acme-challenge/ {{\n\t\troot {};\n\t}}\n}}\n",
         plan.domain, plan.acme_webroot
     );
-    let (conf_dir, conf_name) = beneath::split(ACME_CONF).map_err(|e| e.to_string())?;
-    let conf_dir = root.make_dir(conf_dir, 0o755).map_err(|e| e.to_string())?;
-    conf_dir.write(conf_name, conf.as_bytes(), 0o644, None).map_err(|e| e.to_string())?;
+    let (conf_dir, conf_name) = beneath::split(ACME_CONF).map_err(ApplyError::AcmeServer)?;
+    let conf_dir = root.make_dir(conf_dir, 0o755).map_err(ApplyError::AcmeServer)?;
+    conf_dir.write(conf_name, conf.as_bytes(), 0o644, None).map_err(ApplyError::AcmeServer)?;
     let result = execute::run("nginx", &["-t", "-q"])
         .and_then(|_| execute::run("systemctl", &["reload-or-restart", "nginx"]))
         .and_then(|_| obtain(plan, email));
     let _ = conf_dir.remove(conf_name);
     let _ = execute::run("systemctl", &["reload", "nginx"]);
-    result
+    Ok(result?)
 }
 
 /// The temporary ACME challenge server used by `--certbot` on the first issue.
 const ACME_CONF: &str = "/etc/nginx/conf.d/mercure-setup-acme.conf";
 
-fn obtain(plan: &Plan, email: &str) -> Result<(), String> {
+fn obtain(plan: &Plan, email: &str) -> Result<(), execute::ExecuteError> {
     let mut args =
         vec!["certonly", "--webroot", "-w", &plan.acme_webroot, "-d", &plan.domain, "--cert-name", &plan.domain];
     args.extend(["--email", email, "--agree-tos", "-n", "--deploy-hook", "systemctl reload nginx"]);
@@ -574,7 +634,7 @@ fn obtain(plan: &Plan, email: &str) -> Result<(), String> {
 }
 
 fn rollback(root: &Root, ts: Option<&str>, real: bool, args: &Options) -> Result<(), Error> {
-    let loaded = backup::load(root, ts).map_err(Error::Usage)?;
+    let loaded = backup::load(root, ts)?;
     let m = &loaded.manifest;
     println!("restoring backup {} ({} paths) into {}", m.timestamp, m.entries.len(), root.path().display());
     for line in backup::restore_plan(m) {
@@ -587,7 +647,69 @@ fn rollback(root: &Root, ts: Option<&str>, real: bool, args: &Options) -> Result
     if !args.yes {
         confirm("Restore these paths?")?;
     }
-    let done = execute::rollback(root, &loaded.dir, m, real).map_err(Error::Failed)?;
+    let done = execute::rollback(root, &loaded.dir, m, real)?;
     println!("restored {} item{}", done.len(), plural(done.len()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{EXIT_FAILURE, EXIT_PREFLIGHT, EXIT_USAGE};
+
+    /// Each part's error carries its exit code in its kind: refusals before anything
+    /// changes exit 3, the user's input 2, a failure while changing 1; the words are
+    /// those the command printed before the errors were typed.
+    #[test]
+    fn the_exit_code_follows_from_the_error() {
+        let io = || std::io::Error::other("boom");
+        let cases: Vec<(Error, i32, &str)> = vec![
+            (ApplyError::NotRoot.into(), EXIT_USAGE, "apply changes system files: run it as root (sudo)"),
+            (
+                ApplyError::Preflight(vec!["a".into(), "b".into()]).into(),
+                EXIT_PREFLIGHT,
+                "preflight failed, nothing was changed:\n  - a\n  - b",
+            ),
+            (ApplyError::Cancelled.into(), EXIT_USAGE, "cancelled: nothing was changed"),
+            (
+                ApplyError::RolledBack {
+                    step: "nginx -t".into(),
+                    source: Box::new(ApplyError::Doctor { last: "no".into() }),
+                    restored: vec!["/etc/x".into()],
+                }
+                .into(),
+                EXIT_FAILURE,
+                "step `nginx -t` failed: no (three runs)\nrolled back:\n  /etc/x",
+            ),
+            (
+                lock::LockError::Unsafe { shown: "/var".into(), what: "mode 0777".into() }.into(),
+                EXIT_PREFLIGHT,
+                "/var is mode 0777: apply keeps its lock and backups beneath it, so only root may be able to change \
+                 it (chown root:root /var; chmod go-w /var); nothing was changed",
+            ),
+            (lock::LockError::Io(io()).into(), EXIT_FAILURE, "cannot take the apply lock: boom"),
+            (
+                verify::VerifyError::Untrusted(["x".to_string()].into()).into(),
+                EXIT_PREFLIGHT,
+                "the bundle cannot be trusted, nothing was changed:\n  - x",
+            ),
+            (verify::VerifyError::NotUtf8 { path: "/b/a.yaml".into() }.into(), EXIT_USAGE, "/b/a.yaml is not UTF-8"),
+            (backup::BackupError::BadName { name: "../x".into() }.into(), EXIT_USAGE, "`../x` is not a backup name"),
+            (
+                execute::ExecuteError::Backup(backup::BackupError::Tampered { path: "/etc/x".into() }).into(),
+                EXIT_FAILURE,
+                "backup copy of /etc/x does not match its hash",
+            ),
+            (
+                execute::ExecuteError::PartlyRestored { total: 3, done: vec!["a".into()], failed: vec!["b".into()] }
+                    .into(),
+                EXIT_FAILURE,
+                "1 of 3 paths could not be restored; the rest were:\n  a\nnot restored:\n  b",
+            ),
+            (changes::ChangesError::NoBundleFile { src: "x".into() }.into(), EXIT_USAGE, "the bundle has no x"),
+        ];
+        for (e, code, text) in cases {
+            assert_eq!((e.exit_code(), e.to_string()), (code, text.to_string()));
+        }
+    }
 }

@@ -6,9 +6,24 @@
 use crate::formats::{NginxDirective, parse_nginx};
 use crate::install_plan::actions::Limits;
 
+/// Why `nginx.conf` cannot be edited safely (the admin changes it by hand).
+#[derive(Debug, thiserror::Error)]
+pub enum NginxConfError {
+    #[error("nginx.conf does not parse: {0}")]
+    Unparsable(String),
+    #[error("nginx.conf has more than one `events` block; nginx -t rejects it")]
+    TwoEventsBlocks,
+    #[error("nginx.conf line {line}: `{name} {value}` is not a number")]
+    NotANumber { line: usize, name: String, value: String },
+    #[error("nginx.conf line {line}: `{name}` takes one number")]
+    NotOneNumber { line: usize, name: String },
+    #[error("nginx.conf line {line}: `{name}` spans lines; change it by hand")]
+    SpansLines { line: usize, name: String },
+}
+
 /// The edited text, or `None` when the file already has what the bundle needs.
-pub fn edit(text: &str, limits: Limits) -> Result<Option<String>, String> {
-    let tree = parse_nginx(text).map_err(|e| format!("nginx.conf does not parse: {e}"))?;
+pub fn edit(text: &str, limits: Limits) -> Result<Option<String>, NginxConfError> {
+    let tree = parse_nginx(text).map_err(NginxConfError::Unparsable)?;
     let mut lines: Vec<String> = text.split('\n').map(String::from).collect();
     // Edits are collected first and applied from the bottom up, so line numbers stay valid.
     let mut replace: Vec<(usize, String)> = Vec::new();
@@ -35,7 +50,7 @@ pub fn edit(text: &str, limits: Limits) -> Result<Option<String>, String> {
                 }
             }
         }
-        _ => return Err("nginx.conf has more than one `events` block; nginx -t rejects it".into()),
+        _ => return Err(NginxConfError::TwoEventsBlocks),
     }
 
     match tree.iter().find(|d| d.name == "worker_rlimit_nofile") {
@@ -74,20 +89,22 @@ pub fn edit(text: &str, limits: Limits) -> Result<Option<String>, String> {
     Ok(Some(out))
 }
 
-fn number(d: &NginxDirective) -> Result<u32, String> {
+fn number(d: &NginxDirective) -> Result<u32, NginxConfError> {
     match d.args.as_slice() {
-        [v] => v.parse().map_err(|_| format!("nginx.conf line {}: `{} {v}` is not a number", d.line, d.name)),
-        _ => Err(format!("nginx.conf line {}: `{}` takes one number", d.line, d.name)),
+        [v] => {
+            v.parse().map_err(|_| NginxConfError::NotANumber { line: d.line, name: d.name.clone(), value: v.clone() })
+        }
+        _ => Err(NginxConfError::NotOneNumber { line: d.line, name: d.name.clone() }),
     }
 }
 
 /// `line` with the directive's one number replaced by `value`, comments and spacing kept.
-fn set_value(line: &str, d: &NginxDirective, value: u32) -> Result<String, String> {
+fn set_value(line: &str, d: &NginxDirective, value: u32) -> Result<String, NginxConfError> {
     let old = &d.args[0];
     let start = line
         .find(d.name.as_str())
         .and_then(|at| line[at + d.name.len()..].find(old.as_str()).map(|i| at + d.name.len() + i))
-        .ok_or_else(|| format!("nginx.conf line {}: `{}` spans lines; change it by hand", d.line, d.name))?;
+        .ok_or_else(|| NginxConfError::SpansLines { line: d.line, name: d.name.clone() })?;
     Ok(format!("{}{value}{}", &line[..start], &line[start + old.len()..]))
 }
 
@@ -150,7 +167,7 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert!(edit("events {}\nevents {}\n", LIMITS).unwrap_err().contains("more than one"));
+        assert!(edit("events {}\nevents {}\n", LIMITS).unwrap_err().to_string().contains("more than one"));
         assert!(edit("events { worker_connections x; }\n", LIMITS).is_err());
         assert!(edit("events {", LIMITS).is_err());
     }

@@ -12,13 +12,54 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::beneath::{Dir, Meta, Root};
-use crate::answers::Answers;
+use crate::answers::{Answers, FieldError};
 use crate::bundle::paths;
 use crate::bundle::sha256_hex;
-use crate::error::Error;
 
 /// Largest bundle file apply reads (the biggest generated file is a few kilobytes).
 pub const BUNDLE_CAP: u64 = 1 << 20;
+
+/// Why the bundle is not installed.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{}: {source}", .path.display())]
+    NotFound { path: PathBuf, source: std::io::Error },
+    /// The bundle folder cannot be opened through a descriptor.
+    #[error("{0}")]
+    Unopenable(#[source] std::io::Error),
+    /// Folders or files someone else could change, or that are not what render wrote.
+    #[error(
+        "the bundle cannot be trusted, nothing was changed:\n{}",
+        .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    Untrusted(BTreeSet<String>),
+    #[error("{} is not UTF-8", .path.display())]
+    NotUtf8 { path: PathBuf },
+    /// The bundle's answers file does not validate.
+    #[error("{}", crate::error::Error::InvalidAnswers(.0.clone()))]
+    InvalidAnswers(Vec<FieldError>),
+    #[error("{}: expected exactly one {}/*.conf site file, found {found}", .root.display(), paths::NGINX_DIR)]
+    SiteFiles { root: PathBuf, found: usize },
+    /// Files edited since `render`, each with its diff (secrets excepted), and what to do.
+    #[error("{0}")]
+    Edited(String),
+}
+
+/// A bundle that cannot be trusted or was edited is refused before anything changes
+/// (exit 3); one that cannot be found or read as answers is the user's input (exit 2).
+impl From<VerifyError> for crate::error::Error {
+    fn from(e: VerifyError) -> Self {
+        use crate::error::Error;
+        match e {
+            VerifyError::Untrusted(_) | VerifyError::Edited(_) => Error::Preflight(e.to_string()),
+            VerifyError::InvalidAnswers(errors) => Error::InvalidAnswers(errors),
+            VerifyError::NotFound { .. }
+            | VerifyError::Unopenable(_)
+            | VerifyError::NotUtf8 { .. }
+            | VerifyError::SiteFiles { .. } => Error::Usage(e.to_string()),
+        }
+    }
+}
 
 /// The bundle's files apply uses, read and checked.
 pub struct Verified {
@@ -197,14 +238,15 @@ pub fn read_bundle(
     accept_edits: bool,
     installed: impl Fn(&str) -> Option<Vec<u8>>,
     what_to_read: impl Fn(&Answers) -> Vec<Wanted>,
-) -> Result<Verified, Error> {
-    let root = std::fs::canonicalize(dir).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
+) -> Result<Verified, VerifyError> {
+    let root =
+        std::fs::canonicalize(dir).map_err(|source| VerifyError::NotFound { path: dir.to_path_buf(), source })?;
     let me = invoking_uid();
     let then = "swap the bundle apply installs; keep the bundle in a folder of root's or yours";
     if let Some(p) = root.parent().and_then(|above| changeable_chain(above, me, "the bundle's folder", then)) {
-        return Err(refused(&BTreeSet::from([p])));
+        return Err(VerifyError::Untrusted(BTreeSet::from([p])));
     }
-    let top = Root::open(&root).and_then(|r| r.top()).map_err(|e| Error::Usage(e.to_string()))?;
+    let top = Root::open(&root).and_then(|r| r.top()).map_err(VerifyError::Unopenable)?;
     let mut r = Reader { top, bundle: &root, me, problems: BTreeSet::new() };
     if let Ok(meta) = r.top.meta() {
         r.check(&root.display().to_string(), &meta);
@@ -227,22 +269,17 @@ pub fn read_bundle(
         .filter(|n| Path::new(n).extension().is_some_and(|e| e == "conf"))
         .collect();
     if !r.problems.is_empty() {
-        return Err(refused(&r.problems));
+        return Err(VerifyError::Untrusted(r.problems));
     }
     let answers_path = root.join(paths::ANSWERS);
     let text = String::from_utf8(answers_bytes.unwrap_or_default())
-        .map_err(|_| Error::Usage(format!("{} is not UTF-8", answers_path.display())))?;
+        .map_err(|_| VerifyError::NotUtf8 { path: answers_path.clone() })?;
     let answers = crate::answers_file::parse(&text, &answers_path.display().to_string())
         .and_then(|draft| Answers::from_draft(&draft))
         .map(|(a, _)| a)
-        .map_err(Error::InvalidAnswers)?;
+        .map_err(VerifyError::InvalidAnswers)?;
     let [site] = sites.as_slice() else {
-        return Err(Error::Usage(format!(
-            "{}: expected exactly one {}/*.conf site file, found {}",
-            root.display(),
-            paths::NGINX_DIR,
-            sites.len()
-        )));
+        return Err(VerifyError::SiteFiles { root, found: sites.len() });
     };
     let nginx_site = format!("{}/{site}", paths::NGINX_DIR);
     let mut files = BTreeMap::new();
@@ -268,7 +305,7 @@ pub fn read_bundle(
         }
     }
     if !r.problems.is_empty() {
-        return Err(refused(&r.problems));
+        return Err(VerifyError::Untrusted(r.problems));
     }
     // Every file must be as render wrote it.
     let recorded = manifest.unwrap_or_default();
@@ -292,16 +329,9 @@ pub fn read_bundle(
         text.push_str(
             "Render the bundle again, or, having read the changes above, pass --accept-edits to install them",
         );
-        return Err(Error::Preflight(text));
+        return Err(VerifyError::Edited(text));
     }
     Ok(Verified { root, answers, nginx_site, files, accepted: edited })
-}
-
-fn refused(problems: &BTreeSet<String>) -> Error {
-    Error::Preflight(format!(
-        "the bundle cannot be trusted, nothing was changed:\n{}",
-        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
-    ))
 }
 
 /// The edited file against what is installed now (the manifest keeps hashes, not
