@@ -85,7 +85,7 @@ impl Args {
                     Some(u) => u,
                     None => {
                         let plan = Plan::new(from_bundle()?.answers, None);
-                        crate::net::Url::parse(&plan.public_hub_url).map_err(Error::Usage)?
+                        crate::net::Url::parse(&plan.public_hub_url)?
                     }
                 };
                 let token = match token {
