@@ -330,6 +330,14 @@ mod tests {
         assert_eq!(s.names.hub_port, 3000);
         assert_eq!(s.topology, "same-host-http");
         let err = Settings::resolve(&Options::default()).unwrap_err();
-        assert!(err.to_string().contains("BUNDLE"));
+        assert_eq!(err.to_string(), "doctor needs a BUNDLE (default: the current folder) or --public-url URL");
+        assert_eq!(Error::from(err).exit_code(), crate::error::EXIT_USAGE);
+        let no_path = Options { hub_url: Some(Url::parse("http://127.0.0.1:3000").unwrap()), ..args.clone() };
+        let err = Settings::resolve(&no_path).unwrap_err();
+        assert_eq!(err.to_string(), "--hub-url http://127.0.0.1:3000/: give the hub path, e.g. /.well-known/mercure");
+        let unreadable = Options { token_file: Some(PathBuf::from("/nonexistent/token")), ..args };
+        let err = Error::from(Settings::resolve(&unreadable).unwrap_err());
+        assert!(err.to_string().starts_with("cannot read /nonexistent/token: "), "{err}");
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
     }
 }
