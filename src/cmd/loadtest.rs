@@ -11,6 +11,25 @@ use crate::net::ReachArgs;
 use crate::plan::Plan;
 use crate::values::Duration as DurationArg;
 
+/// The bundle cannot give what the flags left out: the user's input, so a usage error
+/// (answers that do not validate keep their own listing).
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    #[error(
+        "{0}\n(loadtest reads the public URL and token from a bundle: give BUNDLE, or --public-url and --token-file)"
+    )]
+    Bundle(#[from] LoadError),
+}
+
+impl From<ArgsError> for Error {
+    fn from(e: ArgsError) -> Self {
+        match e {
+            ArgsError::Bundle(LoadError::Answers { errors, .. }) => Error::InvalidAnswers(errors),
+            e @ ArgsError::Bundle(_) => Error::Usage(e.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// A rendered bundle, for the public URL and the publisher token [default: .].
@@ -72,20 +91,12 @@ impl Args {
             (Some(url), Some(token)) if self.bundle.is_none() => (url, token),
             (url, token) => {
                 let dir = self.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
-                let from_bundle = || -> Result<BundleDir, Error> {
-                    BundleDir::open(&dir).map_err(|e| match e {
-                        LoadError::Answers { errors, .. } => Error::InvalidAnswers(errors),
-                        e => Error::Usage(format!(
-                            "{e}\n(loadtest reads the public URL and token from a bundle: give BUNDLE, \
-                             or --public-url and --token-file)"
-                        )),
-                    })
-                };
+                let from_bundle = || -> Result<BundleDir, ArgsError> { Ok(BundleDir::open(&dir)?) };
                 let url = match url {
                     Some(u) => u,
                     None => {
                         let plan = Plan::new(from_bundle()?.answers, None);
-                        crate::net::Url::parse(&plan.public_hub_url).map_err(Error::Usage)?
+                        crate::net::Url::parse(&plan.public_hub_url)?
                     }
                 };
                 let token = match token {

@@ -16,14 +16,27 @@ use crate::error::Error;
 use report::Reporter;
 use target::Settings;
 
+/// Why doctor could not probe or did not pass; both failures, not the user's input
+/// (what the flags and bundle get wrong is a [`target::TargetError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum DoctorError {
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("doctor: {failed} probe(s) failed, {skipped} could not run")]
+    ProbesFailed { failed: usize, skipped: usize },
+}
+
+impl From<DoctorError> for Error {
+    fn from(e: DoctorError) -> Self {
+        Error::Failed(e.to_string())
+    }
+}
+
 /// Runs every probe without printing and returns the results, for callers that show
 /// the verdict themselves (the lab).
 pub fn probe_quietly(options: &Options) -> Result<Vec<report::ProbeResult>, Error> {
     let settings = Settings::resolve(&Options { json: true, ..options.clone() })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DoctorError::Runtime)?;
     let mut rep = Reporter::new(settings.names.clone(), true);
     runtime.block_on(probes::run_all(&settings, &mut rep));
     Ok(rep.results)
@@ -33,10 +46,7 @@ pub fn probe_quietly(options: &Options) -> Result<Vec<report::ProbeResult>, Erro
 pub fn run(options: &Options) -> Result<(), Error> {
     let settings = Settings::resolve(options)?;
     // One thread is plenty for a handful of sequential probes.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DoctorError::Runtime)?;
     let mut rep = Reporter::new(settings.names.clone(), settings.json);
     rep.header(&format!(
         "mercure-setup doctor: {} ({}), hub {}, public {}",
@@ -62,9 +72,5 @@ pub fn run(options: &Options) -> Result<(), Error> {
     }
     let failed = rep.count(report::Verdict::Fail);
     let skipped = rep.count(report::Verdict::Skip);
-    if failed + skipped == 0 {
-        Ok(())
-    } else {
-        Err(Error::Failed(format!("doctor: {failed} probe(s) failed, {skipped} could not run")))
-    }
+    if failed + skipped == 0 { Ok(()) } else { Err(DoctorError::ProbesFailed { failed, skipped }.into()) }
 }

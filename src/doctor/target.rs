@@ -11,9 +11,39 @@ use crate::deployment::{HubFacts, HubLine, Topology};
 use crate::diagnosis::Names;
 use crate::error::Error;
 use crate::formats;
-use crate::net::{ReachArgs, Resolver, Url, read_token, std_duration};
+use crate::net::{FlagError, ReachArgs, Resolver, Url, UrlError, read_token, std_duration};
+use crate::output::OutputError;
 use crate::plan::Plan;
 use crate::values::JwtAlgorithm;
+
+/// Why the flags and bundle name nothing doctor can probe: all the user's input, so
+/// usage errors (answers that do not validate keep their own listing).
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Bundle(#[from] LoadError),
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("doctor needs a BUNDLE (default: the current folder) or --public-url URL")]
+    NoPublicUrl,
+    #[error("doctor needs a BUNDLE (default: the current folder) or --hub-url URL")]
+    NoHubUrl,
+    #[error("--hub-url {hub_url}: give the hub path, e.g. /.well-known/mercure")]
+    NoHubPath { hub_url: Url },
+    #[error("cannot read {}: {source}", .path.display())]
+    Unreadable { path: PathBuf, source: OutputError },
+    #[error(transparent)]
+    Flag(#[from] FlagError),
+}
+
+impl From<TargetError> for Error {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::Bundle(LoadError::Answers { errors, .. }) => Error::InvalidAnswers(errors),
+            e => Error::Usage(e.to_string()),
+        }
+    }
+}
 
 /// What a doctor run is asked to probe (`doctor`'s flags, or `apply` after it goes
 /// live), before it is combined with the bundle.
@@ -118,9 +148,9 @@ pub struct Settings {
     pub json: bool,
 }
 
-fn read(path: &Path) -> Result<String, Error> {
+fn read(path: &Path) -> Result<String, TargetError> {
     crate::output::read_user_file(path, crate::output::READ_CAP)
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))
+        .map_err(|source| TargetError::Unreadable { path: path.to_path_buf(), source })
 }
 
 fn read_optional(path: &Path) -> Option<String> {
@@ -149,12 +179,9 @@ impl Settings {
 
     // One linear read of the bundle and flags; splitting it would only scatter the defaults.
     #[allow(clippy::too_many_lines)]
-    pub fn resolve(args: &Options) -> Result<Settings, Error> {
+    pub fn resolve(args: &Options) -> Result<Settings, TargetError> {
         let bundle = match &args.bundle {
-            Some(dir) => Some(BundleDir::open(dir).map_err(|e| match e {
-                LoadError::Answers { errors, .. } => Error::InvalidAnswers(errors),
-                e => Error::Usage(e.to_string()),
-            })?),
+            Some(dir) => Some(BundleDir::open(dir)?),
             None => None,
         };
         // The nginx version only changes syntax, never a URL or port.
@@ -163,24 +190,16 @@ impl Settings {
 
         let public_url = match (&args.public_url, &plan) {
             (Some(u), _) => u.clone(),
-            (None, Some(p)) => Url::parse(&p.public_hub_url).map_err(Error::Usage)?,
-            (None, None) => {
-                return Err(Error::Usage(
-                    "doctor needs a BUNDLE (default: the current folder) or --public-url URL".into(),
-                ));
-            }
+            (None, Some(p)) => Url::parse(&p.public_hub_url)?,
+            (None, None) => return Err(TargetError::NoPublicUrl),
         };
         let hub_url = match (&args.hub_url, &plan) {
             (Some(u), _) => u.clone(),
-            (None, Some(p)) => Url::parse(&format!("{}/.well-known/mercure", p.hub_upstream)).map_err(Error::Usage)?,
-            (None, None) => {
-                return Err(Error::Usage(
-                    "doctor needs a BUNDLE (default: the current folder) or --hub-url URL".into(),
-                ));
-            }
+            (None, Some(p)) => Url::parse(&format!("{}/.well-known/mercure", p.hub_upstream))?,
+            (None, None) => return Err(TargetError::NoHubUrl),
         };
         if hub_url.path == "/" {
-            return Err(Error::Usage(format!("--hub-url {hub_url}: give the hub path, e.g. /.well-known/mercure")));
+            return Err(TargetError::NoHubPath { hub_url });
         }
         let hub_tls = hub_url.https;
         let tls_name =
@@ -280,7 +299,7 @@ impl Settings {
 
     /// Where Symfony publishes: `MERCURE_URL`, except that the bundle's public URL
     /// becomes `--public-url` (so `--resolve`/test ports apply to it too).
-    pub fn symfony_url(&self) -> Option<Result<Url, String>> {
+    pub fn symfony_url(&self) -> Option<Result<Url, UrlError>> {
         let s = self.symfony.as_ref()?;
         if self.bundle_public_url.as_deref() == Some(s.mercure_url.as_str()) {
             return Some(Ok(self.public_url.clone()));
@@ -311,6 +330,14 @@ mod tests {
         assert_eq!(s.names.hub_port, 3000);
         assert_eq!(s.topology, "same-host-http");
         let err = Settings::resolve(&Options::default()).unwrap_err();
-        assert!(err.to_string().contains("BUNDLE"));
+        assert_eq!(err.to_string(), "doctor needs a BUNDLE (default: the current folder) or --public-url URL");
+        assert_eq!(Error::from(err).exit_code(), crate::error::EXIT_USAGE);
+        let no_path = Options { hub_url: Some(Url::parse("http://127.0.0.1:3000").unwrap()), ..args.clone() };
+        let err = Settings::resolve(&no_path).unwrap_err();
+        assert_eq!(err.to_string(), "--hub-url http://127.0.0.1:3000/: give the hub path, e.g. /.well-known/mercure");
+        let unreadable = Options { token_file: Some(PathBuf::from("/nonexistent/token")), ..args };
+        let err = Error::from(Settings::resolve(&unreadable).unwrap_err());
+        assert!(err.to_string().starts_with("cannot read /nonexistent/token: "), "{err}");
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
     }
 }

@@ -257,8 +257,8 @@ impl Lab {
     /// doctor on the lab's state (quietly): the troubleshooting rows its failed probes named.
     fn doctor(&self, setting: Setting) -> Result<Vec<u8>, LabError> {
         let Some(nginx) = &self.stack.nginx else { return Ok(Vec::new()) };
-        let entry = ResolveEntry::parse(&self.stack.resolve_entry()).map_err(LabError::Usage)?;
-        let public = Url::parse(&self.stack.public_url("")).map_err(LabError::Usage)?;
+        let entry = ResolveEntry::parse(&self.stack.resolve_entry()).map_err(|e| LabError::Usage(e.to_string()))?;
+        let public = Url::parse(&self.stack.public_url("")).map_err(|e| LabError::Usage(e.to_string()))?;
         let idle = (setting == Setting::Idle).then(|| {
             let ms = u64::from(READ_TIMEOUT_MS) * 3 / 2;
             crate::values::Duration { text: format!("{ms}ms"), millis: ms }
@@ -318,8 +318,10 @@ struct Ctx {
 
 impl Ctx {
     fn new(lab: &Lab) -> Result<Ctx, LabError> {
+        fn bad(e: impl std::fmt::Display) -> LabError {
+            LabError::Start(e.to_string())
+        }
         let s = &lab.stack;
-        let bad = |e: String| LabError::Start(e);
         let domain = s.r.domain();
         let public_ca = std::fs::read_to_string(&s.public.ca).map_err(|e| LabError::Io(e.to_string()))?;
         let (config, _) =

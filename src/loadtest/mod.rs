@@ -26,12 +26,62 @@ use client::FD_RESERVE;
 use spec::RunSpec;
 use stats::ClientUse;
 
+/// Why a load test did not run or did not pass. Only a report path that would
+/// overwrite another file and `--report` with `--processes` are the user's input
+/// (usage errors); everything else is a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadtestError {
+    #[error("--report cannot be combined with --processes (one report per process)")]
+    ReportWithProcesses,
+    #[error("--report {}: the file exists and is not a mercure-setup loadtest report; choose another name", .path.display())]
+    NotAReport { path: std::path::PathBuf },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("encoding JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("writing the report {}: {source}", .path.display())]
+    WriteReport { path: std::path::PathBuf, source: std::io::Error },
+    /// plotters' error, as its `Debug` text (its drawing errors are generic over the backend).
+    #[error("drawing the report: {0}")]
+    Draw(String),
+    #[error("cannot find this program: {0}")]
+    NoProgram(#[source] std::io::Error),
+    #[error("cannot make a temporary folder: {0}")]
+    TempDir(#[source] std::io::Error),
+    #[error("a load-test process panicked")]
+    ChildPanicked,
+    #[error("cannot start a load-test process: {0}")]
+    ChildStart(#[source] std::io::Error),
+    #[error("a load-test process printed no report ({source}): {stdout}")]
+    ChildNoReport { source: serde_json::Error, stdout: String },
+    #[error("loadtest stopped early: {why}")]
+    StoppedEarly { why: String },
+    #[error(
+        "loadtest: {failed} connection(s) failed, {dropped} dropped, {published} of {updates} update(s) published, {lost} update deliveries lost"
+    )]
+    Incomplete { failed: u32, dropped: u32, published: u32, updates: u32, lost: u64 },
+    /// The merged counts of several processes, as their JSON reports give them.
+    #[error(
+        "loadtest: {failed} connection(s) failed, {dropped} dropped, {delivered} of {expected} update deliveries arrived (over {processes} processes)"
+    )]
+    IncompleteProcesses { failed: String, dropped: String, delivered: String, expected: String, processes: usize },
+}
+
+impl From<LoadtestError> for Error {
+    fn from(e: LoadtestError) -> Self {
+        match e {
+            LoadtestError::ReportWithProcesses | LoadtestError::NotAReport { .. } => Error::Usage(e.to_string()),
+            _ => Error::Failed(e.to_string()),
+        }
+    }
+}
+
 /// Runs `loadtest`; Ok only when every subscription held and every update was
 /// published and arrived everywhere.
 pub fn run(args: &Options) -> Result<(), Error> {
     if args.processes > 1 {
         if args.report.is_some() {
-            return Err(Error::Usage("--report cannot be combined with --processes (one report per process)".into()));
+            return Err(LoadtestError::ReportWithProcesses.into());
         }
         // Validated once here, so that a bad flag is one usage error, not one per child.
         RunSpec::from_options(args)?;
@@ -50,7 +100,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
         .worker_threads(cores)
         .enable_all()
         .build()
-        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
+        .map_err(LoadtestError::Runtime)?;
     let client = ClientUse {
         nofile_soft: soft,
         nofile_hard: hard,
@@ -71,13 +121,12 @@ pub fn run(args: &Options) -> Result<(), Error> {
         // The status word every command's JSON uses, beside the report's own fields.
         let status = crate::status::Status::of_counts(usize::from(!report.clean()), 0);
         let mut doc = serde_json::json!({ "status": status });
-        if let (Some(doc), serde_json::Value::Object(fields)) = (
-            doc.as_object_mut(),
-            serde_json::to_value(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))?,
-        ) {
+        if let (Some(doc), serde_json::Value::Object(fields)) =
+            (doc.as_object_mut(), serde_json::to_value(&report).map_err(LoadtestError::Json)?)
+        {
             doc.extend(fields);
         }
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))? + "\n";
+        let text = serde_json::to_string_pretty(&doc).map_err(LoadtestError::Json)? + "\n";
         crate::stdout::print(&text)?;
     } else {
         crate::stdout::print_report(&report.to_table())?;
@@ -89,15 +138,15 @@ pub fn run(args: &Options) -> Result<(), Error> {
     if report.clean() {
         Ok(())
     } else if let Some(why) = &report.aborted {
-        Err(Error::Failed(format!("loadtest stopped early: {why}")))
+        Err(LoadtestError::StoppedEarly { why: why.clone() }.into())
     } else {
-        Err(Error::Failed(format!(
-            "loadtest: {} connection(s) failed, {} dropped, {} of {} update(s) published, {} update deliveries lost",
-            report.failed,
-            report.dropped,
-            report.published,
-            report.updates,
-            report.lost()
-        )))
+        Err(LoadtestError::Incomplete {
+            failed: report.failed,
+            dropped: report.dropped,
+            published: report.published,
+            updates: report.updates,
+            lost: report.lost(),
+        }
+        .into())
     }
 }

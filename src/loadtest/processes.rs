@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::LoadtestError;
 use crate::error::Error;
 
 /// The arguments of this invocation for one child: `--processes`, `--report` and
@@ -65,10 +66,10 @@ pub fn shares(total: u32, n: u32) -> Vec<u32> {
 /// Runs the children at once and merges their JSON reports; Ok only when every child
 /// succeeded.
 pub fn run(subscribers: u32, processes: u32, json_out: bool) -> Result<(), Error> {
-    let exe = std::env::current_exe().map_err(|e| Error::Failed(format!("cannot find this program: {e}")))?;
+    let exe = std::env::current_exe().map_err(LoadtestError::NoProgram)?;
     // The loadtest subcommand and its flags, as given.
     let given: Vec<String> = std::env::args().skip(1).collect();
-    let barrier = tempfile::tempdir().map_err(|e| Error::Failed(format!("cannot make a temporary folder: {e}")))?;
+    let barrier = tempfile::tempdir().map_err(LoadtestError::TempDir)?;
     let parts = shares(subscribers, processes);
     let env = format!("{}:{}", parts.len(), barrier.path().display());
     let children: Vec<_> = parts
@@ -89,16 +90,11 @@ pub fn run(subscribers: u32, processes: u32, json_out: bool) -> Result<(), Error
     let mut reports = Vec::new();
     let mut ok = true;
     for child in children {
-        let out = child
-            .join()
-            .map_err(|_| Error::Failed("a load-test process panicked".into()))?
-            .map_err(|e| Error::Failed(format!("cannot start a load-test process: {e}")))?;
+        let out = child.join().map_err(|_| LoadtestError::ChildPanicked)?.map_err(LoadtestError::ChildStart)?;
         ok &= out.status.success();
-        let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-            Error::Failed(format!(
-                "a load-test process printed no report ({e}): {}",
-                String::from_utf8_lossy(&out.stdout).trim()
-            ))
+        let report: Value = serde_json::from_slice(&out.stdout).map_err(|source| LoadtestError::ChildNoReport {
+            source,
+            stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
         })?;
         reports.push(report);
     }
@@ -106,7 +102,7 @@ pub fn run(subscribers: u32, processes: u32, json_out: bool) -> Result<(), Error
     // The merged run's own status word: any child that failed fails the whole run.
     merged["status"] = json!(crate::status::Status::of_counts(usize::from(!ok), 0));
     let text = if json_out {
-        serde_json::to_string_pretty(&merged).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))? + "\n"
+        serde_json::to_string_pretty(&merged).map_err(LoadtestError::Json)? + "\n"
     } else {
         table(&merged)
     };
@@ -114,14 +110,14 @@ pub fn run(subscribers: u32, processes: u32, json_out: bool) -> Result<(), Error
     if ok {
         Ok(())
     } else {
-        Err(Error::Failed(format!(
-            "loadtest: {} connection(s) failed, {} dropped, {} of {} update deliveries arrived (over {} processes)",
-            merged["failed"],
-            merged["dropped"],
-            merged["delivered"],
-            merged["expected_deliveries"],
-            reports.len()
-        )))
+        Err(LoadtestError::IncompleteProcesses {
+            failed: merged["failed"].to_string(),
+            dropped: merged["dropped"].to_string(),
+            delivered: merged["delivered"].to_string(),
+            expected: merged["expected_deliveries"].to_string(),
+            processes: reports.len(),
+        }
+        .into())
     }
 }
 

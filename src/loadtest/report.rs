@@ -11,9 +11,9 @@ use plotters::coord;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::LoadtestError;
 use super::Options;
 use super::stats::Report;
-use crate::error::Error;
 
 /// The page's second line: a file starting with it may be overwritten by the next run.
 pub const MARKER: &str = "<!-- mercure-setup loadtest report -->";
@@ -28,12 +28,9 @@ const HEIGHT: u32 = 340;
 
 /// Refuses a report path holding anything but an earlier report, so a mistyped
 /// `--report answers.yaml` loses nothing. Checked before the run starts.
-pub fn check_path(path: &Path) -> Result<(), Error> {
+pub fn check_path(path: &Path) -> Result<(), LoadtestError> {
     match std::fs::read(path) {
-        Ok(bytes) if !starts_with_marker(&bytes) => Err(Error::Usage(format!(
-            "--report {}: the file exists and is not a mercure-setup loadtest report; choose another name",
-            path.display()
-        ))),
+        Ok(bytes) if !starts_with_marker(&bytes) => Err(LoadtestError::NotAReport { path: path.to_path_buf() }),
         _ => Ok(()),
     }
 }
@@ -44,11 +41,11 @@ fn starts_with_marker(bytes: &[u8]) -> bool {
 }
 
 /// Writes the page (0644, through a temporary file, so a reader never sees half of it).
-pub fn write(path: &Path, report: &Report, args: &Options) -> Result<(), Error> {
+pub fn write(path: &Path, report: &Report, args: &Options) -> Result<(), LoadtestError> {
     check_path(path)?;
     let html = html(report, args)?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let failed = |e: std::io::Error| Error::Failed(format!("writing the report {}: {e}", path.display()));
+    let failed = |source: std::io::Error| LoadtestError::WriteReport { path: path.to_path_buf(), source };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
     std::io::Write::write_all(&mut tmp, html.as_bytes()).map_err(failed)?;
     {
@@ -73,7 +70,7 @@ fn ms_text(us: Option<u64>) -> String {
 }
 
 /// The whole page.
-pub fn html(r: &Report, args: &Options) -> Result<String, Error> {
+pub fn html(r: &Report, args: &Options) -> Result<String, LoadtestError> {
     let mut s = String::new();
     let title = format!("mercure-setup loadtest: {}", r.public_url);
     let _ = writeln!(s, "<!DOCTYPE html>\n{MARKER}");
@@ -269,11 +266,13 @@ pub fn cumulative(events: &[(u64, &'static str)], end_s: f64) -> Vec<(&'static s
 
 type PlotResult = Result<(), String>;
 
-fn svg(draw: impl FnOnce(DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> PlotResult) -> Result<String, Error> {
+fn svg(
+    draw: impl FnOnce(DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> PlotResult,
+) -> Result<String, LoadtestError> {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(root).map_err(|e| Error::Failed(format!("drawing the report: {e}")))?;
+        draw(root).map_err(LoadtestError::Draw)?;
     }
     Ok(out)
 }
@@ -309,7 +308,7 @@ fn empty_plot(root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>, text: 
     root.present().map_err(err)
 }
 
-fn latency_svg(r: &Report) -> Result<String, Error> {
+fn latency_svg(r: &Report) -> Result<String, LoadtestError> {
     let points = cdf(&r.latency_buckets);
     let marks: Vec<(&str, u64)> = [("p50", r.latency.p50_us), ("p95", r.latency.p95_us), ("p99", r.latency.p99_us)]
         .into_iter()
@@ -398,7 +397,7 @@ fn class_color(class: &str, i: usize) -> RGBColor {
     }
 }
 
-fn connections_svg(r: &Report) -> Result<String, Error> {
+fn connections_svg(r: &Report) -> Result<String, LoadtestError> {
     #[allow(clippy::cast_precision_loss)]
     let end = r.connection_events.iter().map(|(t, _)| *t).max().map_or(1.0, |t| t as f64 / 1000.0).max(r.ramp_seconds);
     let series = cumulative(&r.connection_events, end);
@@ -442,7 +441,7 @@ fn connections_svg(r: &Report) -> Result<String, Error> {
     })
 }
 
-fn deliveries_svg(r: &Report) -> Result<String, Error> {
+fn deliveries_svg(r: &Report) -> Result<String, LoadtestError> {
     let counts = &r.per_update_delivered;
     svg(|root| {
         if counts.is_empty() || r.published == 0 {
@@ -584,7 +583,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mine = dir.path().join("answers.yaml");
         std::fs::write(&mine, "domain: a.com\n").unwrap();
-        assert!(check_path(&mine).is_err());
+        let refused = crate::error::Error::from(check_path(&mine).unwrap_err());
+        assert_eq!(refused.exit_code(), crate::error::EXIT_USAGE);
+        assert!(refused.to_string().ends_with(
+            "answers.yaml: the file exists and is not a mercure-setup loadtest report; choose another name"
+        ));
+        let blocked =
+            crate::error::Error::from(write(&dir.path().join("no/such/dir.html"), &report(), &args()).unwrap_err());
+        assert_eq!(blocked.exit_code(), crate::error::EXIT_FAILURE);
+        assert!(blocked.to_string().starts_with("writing the report "), "{blocked}");
         let page = dir.path().join("r.html");
         write(&page, &report(), &args()).unwrap();
         write(&page, &report(), &args()).unwrap();

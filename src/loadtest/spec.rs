@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::net::{self, ReachArgs, Resolver, TlsTarget, Url, read_token, std_duration};
+use crate::net::{self, FlagError, ReachArgs, Resolver, TlsError, TlsTarget, Url, read_token, std_duration};
 use crate::values::Duration as DurationArg;
 
 pub const MAX_SUBSCRIBERS: u32 = 200_000;
@@ -16,6 +16,41 @@ pub const MAX_UPDATES: u32 = 100_000;
 pub const MAX_DELIVERIES: u64 = 100_000_000;
 /// Longest `--duration` accepted.
 const MAX_DURATION: Duration = Duration::from_secs(3600);
+/// Why the flags ask for no run: out-of-bounds numbers, unreadable files and unusable
+/// TLS settings are the user's input (usage errors); rustls refusing its own
+/// configuration is a failure (see [`TlsError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("--subscribers must be 1..={MAX_SUBSCRIBERS}")]
+    Subscribers,
+    #[error("--updates must be at most {MAX_UPDATES}")]
+    Updates,
+    #[error(
+        "--subscribers x --updates must be at most {MAX_DELIVERIES} ({subscribers} x {updates} asks for {} deliveries): lower one of them",
+        u64::from(*.subscribers) * u64::from(*.updates)
+    )]
+    Deliveries { subscribers: u32, updates: u32 },
+    #[error("--rate must be above 0 and at most 10000 updates/s")]
+    Rate,
+    #[error("--duration must be above 0 and at most 1h")]
+    Duration,
+    #[error("--http2 needs an https:// --public-url (HTTP/2 is negotiated in TLS)")]
+    Http2NeedsHttps,
+    #[error(transparent)]
+    Flag(#[from] FlagError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+impl From<SpecError> for Error {
+    fn from(e: SpecError) -> Self {
+        match e {
+            SpecError::Tls(e) => e.into(),
+            e => Error::Usage(e.to_string()),
+        }
+    }
+}
+
 /// What a load test is asked to do (`loadtest`'s flags), before it is checked.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -74,59 +109,49 @@ pub(super) struct RunSpec {
 }
 
 /// TLS for `url` (None for http://), offering HTTP/2 alone in ALPN when `http2`.
-fn tls_for(url: &Url, roots: Option<&rustls::RootCertStore>, http2: bool) -> Result<Option<TlsTarget>, Error> {
+fn tls_for(url: &Url, roots: Option<&rustls::RootCertStore>, http2: bool) -> Result<Option<TlsTarget>, TlsError> {
     if !url.https {
         return Ok(None);
     }
     let roots = match roots {
         Some(r) => r.clone(),
-        None => net::native_roots().map_err(Error::Usage)?,
+        None => net::native_roots()?,
     };
-    let (mut config, _) = net::tls_config(roots, true).map_err(Error::Failed)?;
+    let (mut config, _) = net::tls_config(roots, true)?;
     if http2 {
         let mut h2 = (*config).clone();
         h2.alpn_protocols = vec![b"h2".to_vec()];
         config = Arc::new(h2);
     }
-    Ok(Some(TlsTarget::new(config, &url.host).map_err(Error::Usage)?))
+    Ok(Some(TlsTarget::new(config, &url.host)?))
 }
 
 impl RunSpec {
-    pub(super) fn from_options(a: &Options) -> Result<RunSpec, Error> {
+    pub(super) fn from_options(a: &Options) -> Result<RunSpec, SpecError> {
         let url = a.public_url.clone();
         let publish_url = a.publish_url.clone().unwrap_or_else(|| url.clone());
         if a.subscribers == 0 || a.subscribers > MAX_SUBSCRIBERS {
-            return Err(Error::Usage(format!("--subscribers must be 1..={MAX_SUBSCRIBERS}")));
+            return Err(SpecError::Subscribers);
         }
         if a.updates > MAX_UPDATES {
-            return Err(Error::Usage(format!("--updates must be at most {MAX_UPDATES}")));
+            return Err(SpecError::Updates);
         }
         if u64::from(a.subscribers) * u64::from(a.updates) > MAX_DELIVERIES {
-            return Err(Error::Usage(format!(
-                "--subscribers x --updates must be at most {MAX_DELIVERIES} ({} x {} asks for {} deliveries): lower one of them",
-                a.subscribers,
-                a.updates,
-                u64::from(a.subscribers) * u64::from(a.updates)
-            )));
+            return Err(SpecError::Deliveries { subscribers: a.subscribers, updates: a.updates });
         }
         if !(a.rate > 0.0 && a.rate <= 10_000.0) {
-            return Err(Error::Usage("--rate must be above 0 and at most 10000 updates/s".into()));
+            return Err(SpecError::Rate);
         }
         let d = std_duration(&a.duration);
         if d.is_zero() || d > MAX_DURATION {
-            return Err(Error::Usage("--duration must be above 0 and at most 1h".into()));
+            return Err(SpecError::Duration);
         }
-        let roots = a
-            .reach
-            .public_ca_pem()?
-            .map(|pem| net::roots_from_pem(&pem, "--public-ca"))
-            .transpose()
-            .map_err(Error::Usage)?;
+        let roots = a.reach.public_ca_pem()?.map(|pem| net::roots_from_pem(&pem, "--public-ca")).transpose()?;
         let publisher_token = read_token(&a.token_file)?;
         let subscriber_token =
             a.subscriber_token_file.as_deref().map_or_else(|| Ok(publisher_token.clone()), read_token)?;
         if a.http2 && !url.https {
-            return Err(Error::Usage("--http2 needs an https:// --public-url (HTTP/2 is negotiated in TLS)".into()));
+            return Err(SpecError::Http2NeedsHttps);
         }
         Ok(RunSpec {
             tls: tls_for(&url, roots.as_ref(), a.http2)?,
@@ -204,5 +229,13 @@ pub(super) mod tests {
         assert!(bad(&|a| a.rate = 0.0).contains("--rate"));
         assert!(bad(&|a| a.duration = DurationArg::parse("2h").unwrap()).contains("--duration"));
         assert!(bad(&|_| {}).contains("/nonexistent"));
+        // Every refusal of the flags is a usage error.
+        let e = Error::from(RunSpec::from_options(&Options { subscribers: 0, ..args() }).err().unwrap());
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        let e = Error::from(RunSpec::from_options(&args()).err().unwrap());
+        assert_eq!(
+            (e.exit_code(), e.to_string().starts_with("cannot read /nonexistent: ")),
+            (crate::error::EXIT_USAGE, true)
+        );
     }
 }

@@ -6,8 +6,24 @@
 use std::path::{Path, PathBuf};
 
 use super::{ResolveEntry, Resolver};
-use crate::error::Error;
-use crate::output;
+use crate::output::{self, OutputError};
+
+/// A file a shared flag names cannot be read: the user's input, so a usage error.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    #[error("cannot read {}: {source}", .path.display())]
+    Unreadable { path: PathBuf, source: OutputError },
+}
+
+impl From<FlagError> for crate::error::Error {
+    fn from(e: FlagError) -> Self {
+        crate::error::Error::Usage(e.to_string())
+    }
+}
+
+fn unreadable(path: &Path) -> impl FnOnce(OutputError) -> FlagError + '_ {
+    |source| FlagError::Unreadable { path: path.to_path_buf(), source }
+}
 
 /// How `doctor`, `loadtest` and `apply` reach the public side before DNS and a public
 /// certificate are in place: curl-style overrides and an extra trusted CA.
@@ -28,14 +44,8 @@ impl ReachArgs {
     }
 
     /// The `--public-ca` file's PEM text, if one was given.
-    pub fn public_ca_pem(&self) -> Result<Option<String>, Error> {
-        self.public_ca
-            .as_ref()
-            .map(|p| {
-                output::read_user_file(p, output::READ_CAP)
-                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))
-            })
-            .transpose()
+    pub fn public_ca_pem(&self) -> Result<Option<String>, FlagError> {
+        self.public_ca.as_ref().map(|p| output::read_user_file(p, output::READ_CAP).map_err(unreadable(p))).transpose()
     }
 }
 
@@ -46,8 +56,6 @@ pub fn std_duration(d: &crate::values::Duration) -> std::time::Duration {
 }
 
 /// A JWT read from a `--token-file`, surrounding whitespace removed.
-pub fn read_token(path: &Path) -> Result<String, Error> {
-    output::read_user_file(path, 64 * 1024)
-        .map(|t| t.trim().to_string())
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))
+pub fn read_token(path: &Path) -> Result<String, FlagError> {
+    output::read_user_file(path, 64 * 1024).map(|t| t.trim().to_string()).map_err(unreadable(path))
 }

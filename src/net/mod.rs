@@ -20,11 +20,11 @@ pub mod url;
 
 pub use conn::{Stream, open};
 pub use failure::{Failure, TlsFailure, classify};
-pub use flags::{ReachArgs, read_token, std_duration};
+pub use flags::{FlagError, ReachArgs, read_token, std_duration};
 pub use http1::{ChunkState, Exchange, Framing, Head, Request, exchange, parse_head, preview, read_head};
 pub use publish::{Endpoint, Publisher, publish_once};
-pub use resolve::{ResolveEntry, Resolver};
+pub use resolve::{ResolveEntry, ResolveError, Resolver};
 pub use sse::{SseEvent, SseParser};
 pub use subscription::Subscription;
-pub use tls::{RecordingVerifier, TlsTarget, native_roots, roots_from_pem, tls_config};
-pub use url::{Url, form_encode, redact_authorization};
+pub use tls::{RecordingVerifier, TlsError, TlsTarget, native_roots, roots_from_pem, tls_config};
+pub use url::{Url, UrlError, form_encode, redact_authorization};

@@ -4,6 +4,19 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
+/// A `--resolve` value that is not `HOST:PORT:ADDR`; the user's input, so a usage error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("`{entry}`: --resolve wants HOST:PORT:ADDR, e.g. app.example.com:443:127.0.0.1")]
+    Malformed { entry: String },
+}
+
+impl From<ResolveError> for crate::error::Error {
+    fn from(e: ResolveError) -> Self {
+        crate::error::Error::Usage(e.to_string())
+    }
+}
+
 /// One `--resolve HOST:PORT:ADDR` entry, as curl takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolveEntry {
@@ -13,8 +26,8 @@ pub struct ResolveEntry {
 }
 
 impl ResolveEntry {
-    pub fn parse(s: &str) -> Result<ResolveEntry, String> {
-        let bad = || format!("`{s}`: --resolve wants HOST:PORT:ADDR, e.g. app.example.com:443:127.0.0.1");
+    pub fn parse(s: &str) -> Result<ResolveEntry, ResolveError> {
+        let bad = || ResolveError::Malformed { entry: s.to_string() };
         let (host, rest) = s.split_once(':').ok_or_else(bad)?;
         let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
         let addr = addr.trim_start_matches('[').trim_end_matches(']');

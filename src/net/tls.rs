@@ -3,12 +3,41 @@
 
 use std::sync::{Arc, Mutex};
 
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{VerifierBuilderError, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, InvalidDnsNameError, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// Why TLS cannot be set up. What the user gave (a CA file, a name, a machine without
+/// system roots) is a usage error; rustls refusing its own configuration is a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{what}: {source}")]
+    Pem { what: String, source: rustls::pki_types::pem::Error },
+    #[error("{what}: {source}")]
+    Unusable { what: String, source: rustls::Error },
+    #[error("{what} holds no PEM certificate")]
+    NoCertificate { what: String },
+    #[error("no system CA certificates found (install ca-certificates, or pass --public-ca FILE)")]
+    NoSystemRoots,
+    #[error("`{name}`: {source}")]
+    BadName { name: String, source: InvalidDnsNameError },
+    #[error(transparent)]
+    Verifier(#[from] VerifierBuilderError),
+    #[error(transparent)]
+    Config(rustls::Error),
+}
+
+impl From<TlsError> for crate::error::Error {
+    fn from(e: TlsError) -> Self {
+        match e {
+            TlsError::Verifier(_) | TlsError::Config(_) => crate::error::Error::Failed(e.to_string()),
+            _ => crate::error::Error::Usage(e.to_string()),
+        }
+    }
+}
 
 /// The crypto provider for every TLS connection: ring, so the build needs no cmake.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -16,25 +45,25 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// A trust store holding the certificates of a PEM file's text.
-pub fn roots_from_pem(pem: &str, what: &str) -> Result<RootCertStore, String> {
+pub fn roots_from_pem(pem: &str, what: &str) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        let cert = cert.map_err(|e| format!("{what}: {e}"))?;
-        roots.add(cert).map_err(|e| format!("{what}: {e}"))?;
+        let cert = cert.map_err(|source| TlsError::Pem { what: what.to_string(), source })?;
+        roots.add(cert).map_err(|source| TlsError::Unusable { what: what.to_string(), source })?;
     }
     if roots.is_empty() {
-        return Err(format!("{what} holds no PEM certificate"));
+        return Err(TlsError::NoCertificate { what: what.to_string() });
     }
     Ok(roots)
 }
 
 /// The operating system's trust store, for public certificates (Let's Encrypt).
-pub fn native_roots() -> Result<RootCertStore, String> {
+pub fn native_roots() -> Result<RootCertStore, TlsError> {
     let found = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     let (added, _) = roots.add_parsable_certificates(found.certs);
     if added == 0 {
-        return Err("no system CA certificates found (install ca-certificates, or pass --public-ca FILE)".into());
+        return Err(TlsError::NoSystemRoots);
     }
     Ok(roots)
 }
@@ -95,15 +124,13 @@ impl ServerCertVerifier for RecordingVerifier {
 
 /// A client configuration verifying against `roots`; `sni: false` sends no
 /// server name, as nginx does unless `proxy_ssl_server_name on`.
-pub fn tls_config(roots: RootCertStore, sni: bool) -> Result<(Arc<ClientConfig>, Arc<RecordingVerifier>), String> {
+pub fn tls_config(roots: RootCertStore, sni: bool) -> Result<(Arc<ClientConfig>, Arc<RecordingVerifier>), TlsError> {
     let provider = provider();
-    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| e.to_string())?;
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
     let verifier = Arc::new(RecordingVerifier { inner, seen: Mutex::new(None) });
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(TlsError::Config)?
         .dangerous()
         // Not a relaxation: RecordingVerifier delegates every decision to WebPkiServerVerifier.
         .with_custom_certificate_verifier(verifier.clone())
@@ -122,8 +149,43 @@ pub struct TlsTarget {
 }
 
 impl TlsTarget {
-    pub fn new(config: Arc<ClientConfig>, name: &str) -> Result<TlsTarget, String> {
-        let name = ServerName::try_from(name.to_string()).map_err(|e| format!("`{name}`: {e}"))?;
+    pub fn new(config: Arc<ClientConfig>, name: &str) -> Result<TlsTarget, TlsError> {
+        let name = ServerName::try_from(name.to_string())
+            .map_err(|source| TlsError::BadName { name: name.to_string(), source })?;
         Ok(TlsTarget { config, name })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{EXIT_USAGE, Error};
+
+    #[test]
+    fn unusable_trust_is_the_users_input() {
+        let e = roots_from_pem("no certificate here", "--public-ca").unwrap_err();
+        assert_eq!(e.to_string(), "--public-ca holds no PEM certificate");
+        assert_eq!(Error::from(e).exit_code(), EXIT_USAGE);
+        let bad = "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+        let e = roots_from_pem(bad, "the hub CA").unwrap_err();
+        assert!(matches!(e, TlsError::Pem { .. }) && e.to_string().starts_with("the hub CA: "), "{e}");
+        assert_eq!(Error::from(e).exit_code(), EXIT_USAGE);
+    }
+
+    #[test]
+    fn an_empty_trust_store_is_a_failure_not_usage() {
+        let e = tls_config(RootCertStore::empty(), true).err().unwrap();
+        assert!(matches!(e, TlsError::Verifier(_)), "{e}");
+        assert_eq!(Error::from(e).exit_code(), crate::error::EXIT_FAILURE);
+    }
+
+    #[test]
+    fn a_name_that_cannot_be_verified_is_refused() {
+        let ca = rcgen::generate_simple_self_signed(vec!["hub.internal".into()]).unwrap();
+        let (config, _) = tls_config(roots_from_pem(&ca.cert.pem(), "the CA").unwrap(), true).unwrap();
+        assert_eq!(TlsTarget::new(config.clone(), "hub.internal").unwrap().name.to_str(), "hub.internal");
+        let e = TlsTarget::new(config, "bad name!").err().unwrap();
+        assert!(e.to_string().starts_with("`bad name!`: "), "{e}");
+        assert_eq!(Error::from(e).exit_code(), EXIT_USAGE);
     }
 }

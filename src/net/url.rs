@@ -5,6 +5,28 @@ use std::fmt;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+/// Why a URL is not one this client can use; always the user's input (a flag or a
+/// bundle's URL), so a usage error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("`{url}` is not an http:// or https:// URL")]
+    NotHttp { url: String },
+    #[error("`{url}`: unclosed `[` in the host")]
+    UnclosedBracket { url: String },
+    #[error("`{url}`: unexpected `{after}` after the host")]
+    AfterHost { url: String, after: String },
+    #[error("`{url}` has no usable host")]
+    NoHost { url: String },
+    #[error("`{url}`: `{port}` is not a port")]
+    BadPort { url: String, port: String },
+}
+
+impl From<UrlError> for crate::error::Error {
+    fn from(e: UrlError) -> Self {
+        crate::error::Error::Usage(e.to_string())
+    }
+}
+
 /// An `http(s)://host[:port]/path?query` URL; all this client needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
@@ -16,13 +38,13 @@ pub struct Url {
 }
 
 impl Url {
-    pub fn parse(s: &str) -> Result<Url, String> {
+    pub fn parse(s: &str) -> Result<Url, UrlError> {
         let (https, rest) = if let Some(r) = s.strip_prefix("https://") {
             (true, r)
         } else if let Some(r) = s.strip_prefix("http://") {
             (false, r)
         } else {
-            return Err(format!("`{s}` is not an http:// or https:// URL"));
+            return Err(UrlError::NotHttp { url: s.to_string() });
         };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
@@ -31,11 +53,11 @@ impl Url {
         };
         let default_port = if https { 443 } else { 80 };
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or_else(|| format!("`{s}`: unclosed `[` in the host"))?;
+            let (h, after) = v6.split_once(']').ok_or_else(|| UrlError::UnclosedBracket { url: s.to_string() })?;
             let port = match after.strip_prefix(':') {
                 Some(p) => parse_port(p, s)?,
                 None if after.is_empty() => default_port,
-                None => return Err(format!("`{s}`: unexpected `{after}` after the host")),
+                None => return Err(UrlError::AfterHost { url: s.to_string(), after: after.to_string() }),
             };
             (h.to_string(), port)
         } else {
@@ -45,7 +67,7 @@ impl Url {
             }
         };
         if host.is_empty() || host.contains(['@', ' ']) {
-            return Err(format!("`{s}` has no usable host"));
+            return Err(UrlError::NoHost { url: s.to_string() });
         }
         Ok(Url { https, host: host.to_ascii_lowercase(), port, path })
     }
@@ -110,8 +132,11 @@ pub fn redact_authorization(text: &str) -> String {
     out
 }
 
-fn parse_port(p: &str, url: &str) -> Result<u16, String> {
-    p.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| format!("`{url}`: `{p}` is not a port"))
+fn parse_port(p: &str, url: &str) -> Result<u16, UrlError> {
+    p.parse::<u16>()
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| UrlError::BadPort { url: url.to_string(), port: p.to_string() })
 }
 
 /// Percent-encodes for a query string or a form body (everything but unreserved characters).
@@ -146,6 +171,18 @@ mod tests {
         assert!(Url::parse("ftp://x").is_err());
         assert!(Url::parse("https://h:0/").is_err());
         assert_eq!(u.with_query("topic", "a b/c").path, "/x?y=1&topic=a%20b%2Fc");
+    }
+
+    #[test]
+    fn refusals_say_what_is_wrong_and_are_usage_errors() {
+        let msg = |s: &str| Url::parse(s).unwrap_err().to_string();
+        assert_eq!(msg("ftp://x"), "`ftp://x` is not an http:// or https:// URL");
+        assert_eq!(msg("https://[::1"), "`https://[::1`: unclosed `[` in the host");
+        assert_eq!(msg("https://[::1]x/"), "`https://[::1]x/`: unexpected `x` after the host");
+        assert_eq!(msg("https://u@h/"), "`https://u@h/` has no usable host");
+        assert_eq!(msg("https://h:0/"), "`https://h:0/`: `0` is not a port");
+        let e = crate::error::Error::from(Url::parse("h").unwrap_err());
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
     }
 
     #[test]

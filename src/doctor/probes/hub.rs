@@ -180,8 +180,12 @@ async fn detect_scheme(ctx: &Ctx<'_>) -> Result<Scheme, String> {
     let target = match &ctx.tls.hub_sni {
         Some((t, _)) => t.clone(),
         None => {
-            let (config, _) = net::tls_config(net::native_roots()?, true)?;
-            TlsTarget::new(config, &s.tls_name)?
+            let system = || -> Result<TlsTarget, net::TlsError> {
+                let (config, _) = net::tls_config(net::native_roots()?, true)?;
+                TlsTarget::new(config, &s.tls_name)
+            };
+            // Only shown as the probe's detail.
+            system().map_err(|e| e.to_string())?
         }
     };
     match net::open(&s.hub_url, &s.resolver, Some(&target), s.timeout).await {

@@ -53,11 +53,11 @@ struct Tls {
     hub_sni: Option<(TlsTarget, std::sync::Arc<net::RecordingVerifier>)>,
     hub_no_sni: Option<(TlsTarget, std::sync::Arc<net::RecordingVerifier>)>,
     /// The public side; `None` for an `http://` public URL (no TLS is attempted there).
-    public: Result<Option<TlsTarget>, String>,
+    public: Result<Option<TlsTarget>, net::TlsError>,
 }
 
-fn build_tls(s: &Settings) -> Result<Tls, String> {
-    let hub = |sni: bool| -> Result<Option<_>, String> {
+fn build_tls(s: &Settings) -> Result<Tls, net::TlsError> {
+    let hub = |sni: bool| -> Result<Option<_>, net::TlsError> {
         let Some(pem) = s.ca_pem.as_ref().filter(|_| s.hub_url.https) else { return Ok(None) };
         let roots = net::roots_from_pem(pem, "the hub CA")?;
         let (config, rec) = net::tls_config(roots, sni)?;
@@ -83,7 +83,7 @@ pub async fn run_all(s: &Settings, rep: &mut Reporter) {
     let tls = match build_tls(s) {
         Ok(t) => t,
         Err(e) => {
-            rep.add(ProbeResult::fail(Probe::TlsSetup, 0, e, vec![]));
+            rep.add(ProbeResult::fail(Probe::TlsSetup, 0, e.to_string(), vec![]));
             return;
         }
     };
