@@ -20,7 +20,7 @@ pub const INSTALLED: &str = "/var/lib/mercure-setup/installed.json";
 
 /// What an action needs here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
+pub enum ChangeStatus {
     /// Already as the bundle wants it.
     InPlace,
     /// To do; `replaces` says what is there now.
@@ -33,7 +33,7 @@ pub enum Status {
 #[derive(Debug, Clone)]
 pub struct Change {
     pub action: Action,
-    pub status: Status,
+    pub status: ChangeStatus,
     pub contents: Option<Vec<u8>>,
     /// What the destination holds now, when it is a file that differs.
     pub current: Option<Vec<u8>>,
@@ -46,7 +46,7 @@ pub struct Change {
 
 impl Change {
     pub fn todo(&self) -> bool {
-        matches!(self.status, Status::Todo { .. })
+        matches!(self.status, ChangeStatus::Todo { .. })
     }
 }
 
@@ -181,13 +181,13 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
     for action in actions {
         let mut change = Change {
             action: action.clone(),
-            status: Status::InPlace,
+            status: ChangeStatus::InPlace,
             contents: None,
             current: None,
             diff: None,
             found: None,
         };
-        let todo = |s: &str| Status::Todo { replaces: s.to_string() };
+        let todo = |s: &str| ChangeStatus::Todo { replaces: s.to_string() };
         let bundle_file =
             |src: &str| ctx.bundle.get(src).cloned().ok_or_else(|| ChangesError::NoBundleFile { src: src.to_string() });
         match action {
@@ -196,7 +196,7 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
                 } else if ctx.owners {
                     change.status = todo("no such user");
                 } else {
-                    change.status = Status::Skipped("users are not created under --root".into());
+                    change.status = ChangeStatus::Skipped("users are not created under --root".into());
                 }
             }
             Action::InstallHub { dest } => {
@@ -214,7 +214,7 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
             }
             Action::Dir { path, mode, owner, group, part } => {
                 if project_missing(path, *part, &mut problems) {
-                    change.status = Status::Skipped(missing_project(path));
+                    change.status = ChangeStatus::Skipped(missing_project(path));
                 } else if let Some(p) = dest_problem(root, path, Kind::Dir) {
                     problems.push(p);
                 } else {
@@ -231,7 +231,7 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
             Action::File { src, dest, owner, group, mode, part, .. } => {
                 let want = bundle_file(src)?;
                 if project_missing(dest, *part, &mut problems) {
-                    change.status = Status::Skipped(missing_project(dest));
+                    change.status = ChangeStatus::Skipped(missing_project(dest));
                 } else if let Some(p) = dest_problem(root, dest, Kind::File) {
                     problems.push(p);
                 } else {
@@ -246,7 +246,7 @@ pub fn compare(actions: &[Action], ctx: &Context) -> Result<(Vec<Change>, Vec<St
                         && change.current.as_ref().is_none_or(|c| *c != want)
                         && installed.get(dest) != hash.as_ref()
                     {
-                        change.status = Status::Skipped(format!(
+                        change.status = ChangeStatus::Skipped(format!(
                             "{dest} exists and was not written by mercure-setup: copy the MERCURE_* lines \
                              from the bundle's {src} into it by hand"
                         ));
@@ -315,17 +315,17 @@ fn file_status(
     cap: u64,
 ) {
     let Ok(Some(m)) = root.lstat(dest) else {
-        change.status = Status::Todo { replaces: "nothing".into() };
+        change.status = ChangeStatus::Todo { replaces: "nothing".into() };
         return;
     };
     let current = root.read(dest, cap).ok().flatten();
     let same = current.as_deref() == Some(want);
     change.status = if same && !mode_owner_differs(&m, mode, owner, group, ctx, ids) {
-        Status::InPlace
+        ChangeStatus::InPlace
     } else if same {
-        Status::Todo { replaces: format!("the same contents with {}", m.describe()) }
+        ChangeStatus::Todo { replaces: format!("the same contents with {}", m.describe()) }
     } else {
-        Status::Todo { replaces: format!("other contents ({})", m.describe()) }
+        ChangeStatus::Todo { replaces: format!("other contents ({})", m.describe()) }
     };
     change.current = current;
 }

@@ -211,7 +211,7 @@ fn remember_installed(root: &Root, changes: &[Change], backup: &mut Backup) -> R
     let before = map.clone();
     for c in changes {
         if let (Action::File { dest, .. }, Some(b)) = (&c.action, &c.contents)
-            && matches!(c.status, super::changes::Status::Todo { .. } | super::changes::Status::InPlace)
+            && matches!(c.status, super::changes::ChangeStatus::Todo { .. } | super::changes::ChangeStatus::InPlace)
         {
             map.insert(dest.clone(), sha256_hex(b));
         }

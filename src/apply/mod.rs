@@ -26,7 +26,7 @@ use crate::install_plan::actions::{self, Action};
 use crate::install_plan::steps::{Services, live_steps};
 use crate::plan::Plan;
 use beneath::Root;
-use changes::{Change, Status};
+use changes::{Change, ChangeStatus};
 use verify::Verified;
 
 /// What `apply` is asked to do (the command line's flags, `cmd::apply`).
@@ -406,9 +406,9 @@ pub fn plan_text(changes: &[Change], bundle: &Verified, real: bool, show: bool) 
     }
     for (i, c) in changes.iter().enumerate() {
         let (mark, note) = match &c.status {
-            Status::InPlace => ("=", "in place".to_string()),
-            Status::Todo { replaces } => ("+", format!("replaces {replaces}")),
-            Status::Skipped(why) => ("-", format!("skipped: {why}")),
+            ChangeStatus::InPlace => ("=", "in place".to_string()),
+            ChangeStatus::Todo { replaces } => ("+", format!("replaces {replaces}")),
+            ChangeStatus::Skipped(why) => ("-", format!("skipped: {why}")),
         };
         let _ = writeln!(t, "{mark} {:2}. {} [{note}]", i + 1, c.action.describe());
         if let Some(diff) = &c.diff {
@@ -535,7 +535,7 @@ fn go(
             );
             let mut notes: Vec<&String> = changes
                 .iter()
-                .filter_map(|c| if let Status::Skipped(why) = &c.status { Some(why) } else { None })
+                .filter_map(|c| if let ChangeStatus::Skipped(why) = &c.status { Some(why) } else { None })
                 .collect();
             notes.dedup();
             for why in notes {
