@@ -33,7 +33,7 @@ pub enum SecretsError {
     #[error("{0}")]
     Pki(#[from] pki::PkiError),
     #[error("signing the smoke-test tokens failed: {0}")]
-    Sign(String),
+    Sign(#[source] crate::jwt::JwtError),
     #[error("{0}")]
     Unsafe(#[from] crate::output::OutputError),
 }

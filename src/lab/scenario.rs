@@ -312,7 +312,7 @@ struct Ctx {
     hub_tls: Option<TlsTarget>,
     subscriber_token: String,
     publish: net::Endpoint,
-    publish_token: Result<String, String>,
+    publish_token: Result<String, jwt::JwtError>,
     impostor: Arc<Impostor>,
 }
 
