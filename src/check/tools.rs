@@ -662,14 +662,14 @@ pub fn systemd_security(bundle: &BundleDir) -> Outcome {
 
 /// The hub certificate's days left: failed when expired or under 30 days.
 pub fn hub_certificate_days(bundle: &BundleDir, now: time::OffsetDateTime) -> Outcome {
-    let info = match bundle.read(paths::HUB_CERT).and_then(|pem| crate::pki::inspect(&pem)) {
+    let info = match bundle.read(paths::HUB_CERT).and_then(|pem| crate::pki::inspect(&pem).map_err(|e| e.to_string())) {
         Ok(i) => i,
         Err(e) => return Outcome::Failed { error: e, fix: "render again to reissue the hub certificate".into() },
     };
     match crate::pki::hub_cert_expiry(&info, now) {
         Ok(detail) => Outcome::Passed { detail },
         Err(error) => Outcome::Failed {
-            error,
+            error: error.to_string(),
             fix: "render the bundle again (it reissues a hub certificate that expires within 30 days), then apply it"
                 .into(),
         },
@@ -711,7 +711,7 @@ pub fn hub_certificate(bundle: &BundleDir) -> Outcome {
 }
 
 /// The DNS and IP SANs of a certificate in `openssl` notation (`DNS:x`, `IP:127.0.0.1`).
-pub fn subject_alt_names(pem: &str) -> Result<Vec<String>, String> {
+pub fn subject_alt_names(pem: &str) -> Result<Vec<String>, crate::pki::PkiError> {
     let info = crate::pki::inspect(pem)?;
     let dns = info.dns_names.iter().map(|d| format!("DNS:{d}"));
     Ok(dns.chain(info.ip_addresses.iter().map(|a| format!("IP:{a}"))).collect())
