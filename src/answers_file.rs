@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
@@ -11,6 +12,34 @@ use crate::questions::{self, QUESTIONS, RawValue, suggest_key};
 
 /// Largest answers file read (a complete one is about 3 KiB).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Why an answers file could not be used before parsing it.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswersFileError {
+    /// Missing, not a regular file, too large or unreadable.
+    #[error("cannot read answers file {}: {source}", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: crate::output::OutputError,
+    },
+}
+
+impl From<AnswersFileError> for crate::error::Error {
+    fn from(e: AnswersFileError) -> Self {
+        match e {
+            // The user named (or implied) a file that is not there to read.
+            AnswersFileError::Unreadable { .. } => crate::error::Error::Usage(e.to_string()),
+        }
+    }
+}
+
+/// Reads an answers file's text: a regular file of at most [`MAX_FILE_BYTES`] (a FIFO,
+/// a device or a runaway file must not hang the command).
+pub fn read(path: &Path) -> Result<String, AnswersFileError> {
+    crate::output::read_user_file(path, MAX_FILE_BYTES)
+        .map_err(|source| AnswersFileError::Unreadable { path: path.to_path_buf(), source })
+}
 
 /// Deepest nesting read: the answers file is two levels deep plus a list, so
 /// anything deeper is a mistake, refused before the YAML library recurses into it.

@@ -68,9 +68,7 @@ fn shown_dir(dir: &Path) -> String {
 }
 
 fn load(path: &Path) -> Result<Draft, Error> {
-    // A regular file only, read up to the answers file's cap (a FIFO or /dev/zero must not hang).
-    let text = crate::output::read_user_file(path, answers_file::MAX_FILE_BYTES)
-        .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?;
+    let text = answers_file::read(path)?;
     answers_file::parse(&text, &path.display().to_string()).map_err(Error::InvalidAnswers)
 }
 
