@@ -31,8 +31,7 @@ pub struct Args {
 
 pub fn exec(args: &Args) -> Result<(), Error> {
     let options = CheckOptions { system: args.system, verbose: crate::ui::verbose(), root: args.root.clone() };
-    // Not a bundle at all is a usage problem (exit 2), unlike a failed check (exit 1).
-    let report = crate::check::run(&args.dir, &options).map_err(|e| Error::Usage(e.to_string()))?;
+    let report = crate::check::run(&args.dir, &options)?;
     if args.json {
         let mut j = serde_json::to_string_pretty(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))?;
         j.push('\n');
