@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use crate::answers::{Answers, Draft, Warning};
+use crate::answers::{Answers, Draft, FieldError, Warning};
 use crate::answers_file;
 use crate::bundle::paths;
 use crate::deployment::Topology;
@@ -45,7 +45,7 @@ pub fn start(answers: Option<&Path>, out_dir: &Path, answers_default: &Path, col
         (None, None) => (Draft::default(), None),
     };
     let answers_path = answers.map_or_else(|| answers_default.to_path_buf(), Path::to_path_buf);
-    let env = preview_env(&draft, out_dir).map_err(Error::Failed)?;
+    let env = preview_env(&draft, out_dir)?;
     Ok(Init {
         draft,
         out_dir: out_dir.to_path_buf(),
@@ -99,14 +99,32 @@ pub fn folder_state(out_dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
     Ok(out)
 }
 
+/// Why the wizard cannot prepare its preview (not the user's answers: those are only
+/// a draft yet).
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    /// The folder's stored secrets cannot be read, or new ones cannot be made.
+    #[error("{0}")]
+    Secrets(#[from] secrets::SecretsError),
+    /// The stand-in answers the preview secrets are made with do not validate.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    StandIn(Vec<FieldError>),
+}
+
+impl From<PreviewError> for Error {
+    fn from(e: PreviewError) -> Self {
+        Error::Failed(e.to_string())
+    }
+}
+
 /// Prepares what the preview renders with: the secrets stored in `out_dir` (or new
 /// ones) for each JWT algorithm, and the local nginx version. Done once, at start.
-pub fn preview_env(draft: &Draft, out_dir: &Path) -> Result<PreviewEnv, String> {
-    let stored = StoredState::read(out_dir).map_err(|e| e.to_string())?;
+pub fn preview_env(draft: &Draft, out_dir: &Path) -> Result<PreviewEnv, PreviewError> {
+    let stored = StoredState::read(out_dir)?;
     let now = OffsetDateTime::now_utc();
-    let make = |alg: JwtAlgorithm| -> Result<Secrets, String> {
-        let answers = stand_in(draft, alg)?;
-        secrets::prepare(&answers, stored.clone(), false, now).map(|(s, _)| s).map_err(|e| e.to_string())
+    let make = |alg: JwtAlgorithm| -> Result<Secrets, PreviewError> {
+        let answers = stand_in(draft, alg).map_err(PreviewError::StandIn)?;
+        Ok(secrets::prepare(&answers, stored.clone(), false, now)?.0)
     };
     let hs256 = make(JwtAlgorithm::HS256)?;
     let mut hs512 = make(JwtAlgorithm::HS512)?;
@@ -125,7 +143,7 @@ pub fn preview_env(draft: &Draft, out_dir: &Path) -> Result<PreviewEnv, String> 
 
 /// Answers good enough to make preview secrets with: a topology with a private CA (so
 /// there is a PKI to show), the draft's domain and hub TLS name when they are valid.
-fn stand_in(draft: &Draft, alg: JwtAlgorithm) -> Result<Answers, String> {
+fn stand_in(draft: &Draft, alg: JwtAlgorithm) -> Result<Answers, Vec<FieldError>> {
     let mut d = Draft::default();
     let set = |d: &mut Draft, key: &'static str, value: &str| d.set(key, RawValue::Scalar(value.into()), None);
     let with_pki = Topology::ALL.into_iter().find(|t| t.facts().private_ca).unwrap_or_default();
@@ -136,9 +154,7 @@ fn stand_in(draft: &Draft, alg: JwtAlgorithm) -> Result<Answers, String> {
     if let Some(name) = valid("hub.tls_name") {
         set(&mut d, "hub.tls_name", name);
     }
-    Answers::from_draft(&d)
-        .map(|(a, _)| a)
-        .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+    Answers::from_draft(&d).map(|(a, _)| a)
 }
 
 /// Performs one effect and returns its outcome as a message for `update`.
