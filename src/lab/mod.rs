@@ -25,6 +25,9 @@ pub enum LabError {
     Usage(String),
     #[error("cannot render the lab's bundle: {0}")]
     Render(String),
+    /// A fault's edit no longer fits the rendered files.
+    #[error("cannot render the lab's bundle: {0}")]
+    Fault(#[from] faults::FaultError),
     #[error("{0}")]
     Start(String),
     #[error("{0}")]

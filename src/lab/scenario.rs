@@ -175,7 +175,7 @@ impl Lab {
         let port = self.stack.r.hub_port();
         let caddy = self.stack.hub_caddyfile()?;
         let caddy = match fault {
-            Some(f) => faults::edit_caddyfile(f, &caddy, port).map_err(LabError::Render)?,
+            Some(f) => faults::edit_caddyfile(f, &caddy, port)?,
             None => caddy,
         };
         if fault.is_some_and(|f| f.setting == Setting::Impostor) {
@@ -188,7 +188,7 @@ impl Lab {
         self.set_symfony_secret(fault.is_some_and(|f| f.edits.contains(&Edit::SymfonySecret)))?;
         let site = self.stack.site_text()?;
         let site = match fault {
-            Some(f) => faults::edit_site(f, &site, port).map_err(LabError::Render)?,
+            Some(f) => faults::edit_site(f, &site, port)?,
             None => site,
         };
         if fault.is_some_and(|f| f.edits.contains(&Edit::NoHttp2)) {
