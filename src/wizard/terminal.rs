@@ -53,7 +53,7 @@ pub fn run(options: Options) -> Result<Option<String>, Error> {
     let (stop, mut terminal) = crate::ui::enter_screen()?;
     let result = event_loop(&mut terminal, &mut wizard, &stop);
     ratatui::restore();
-    result.map_err(|e| Error::Failed(format!("terminal: {e}")))?;
+    result.map_err(crate::ui::ScreenError::Io)?;
     match wizard.status {
         RunState::Done(text) => Ok(Some(text)),
         // Stopped by the user: exit 130 as an interrupted program does, with no "error:".
