@@ -16,6 +16,14 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// Why an answers file could not be used before parsing it.
 #[derive(Debug, thiserror::Error)]
 pub enum AnswersFileError {
+    /// `render` without `--answers` found no answers.yaml in the bundle folder.
+    #[error(
+        "no answers file at {}: give --answers FILE, or write one with `mercure-setup init --out {}` \
+         (or run `mercure-setup` for the wizard)",
+        .path.display(),
+        .path.display()
+    )]
+    NotInBundle { path: PathBuf },
     /// Missing, not a regular file, too large or unreadable.
     #[error("cannot read answers file {}: {source}", .path.display())]
     Unreadable {
@@ -29,7 +37,9 @@ impl From<AnswersFileError> for crate::error::Error {
     fn from(e: AnswersFileError) -> Self {
         match e {
             // The user named (or implied) a file that is not there to read.
-            AnswersFileError::Unreadable { .. } => crate::error::Error::Usage(e.to_string()),
+            AnswersFileError::NotInBundle { .. } | AnswersFileError::Unreadable { .. } => {
+                crate::error::Error::Usage(e.to_string())
+            }
         }
     }
 }
