@@ -30,10 +30,7 @@ use super::state::{Effect, Init, Msg, ReviewData, WriteFailure};
 /// are also what the review compares with.
 pub fn start(answers: Option<&Path>, out_dir: &Path, answers_default: &Path, color: bool) -> Result<Init, Error> {
     if out_dir.exists() && !out_dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "--out {}: is a file, not a folder; name the bundle's folder (it is made if missing)",
-            out_dir.display()
-        )));
+        return Err(StartError::OutIsAFile { out: out_dir.to_path_buf() }.into());
     }
     let bundle_answers = out_dir.join(paths::ANSWERS);
     let deployed_draft = if bundle_answers.is_file() { Some(load(&bundle_answers)?) } else { None };
@@ -99,10 +96,12 @@ pub fn folder_state(out_dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
     Ok(out)
 }
 
-/// Why the wizard cannot prepare its preview (not the user's answers: those are only
-/// a draft yet).
+/// Why the wizard cannot start: a file where the bundle's folder should be, or the
+/// preview cannot be prepared (not the user's answers: those are only a draft yet).
 #[derive(Debug, thiserror::Error)]
-pub enum PreviewError {
+pub enum StartError {
+    #[error("--out {}: is a file, not a folder; name the bundle's folder (it is made if missing)", .out.display())]
+    OutIsAFile { out: PathBuf },
     /// The folder's stored secrets cannot be read, or new ones cannot be made.
     #[error("{0}")]
     Secrets(#[from] secrets::SecretsError),
@@ -111,19 +110,22 @@ pub enum PreviewError {
     StandIn(Vec<FieldError>),
 }
 
-impl From<PreviewError> for Error {
-    fn from(e: PreviewError) -> Self {
-        Error::Failed(e.to_string())
+impl From<StartError> for Error {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::OutIsAFile { .. } => Error::Usage(e.to_string()),
+            StartError::Secrets(_) | StartError::StandIn(_) => Error::Failed(e.to_string()),
+        }
     }
 }
 
 /// Prepares what the preview renders with: the secrets stored in `out_dir` (or new
 /// ones) for each JWT algorithm, and the local nginx version. Done once, at start.
-pub fn preview_env(draft: &Draft, out_dir: &Path) -> Result<PreviewEnv, PreviewError> {
+pub fn preview_env(draft: &Draft, out_dir: &Path) -> Result<PreviewEnv, StartError> {
     let stored = StoredState::read(out_dir)?;
     let now = OffsetDateTime::now_utc();
-    let make = |alg: JwtAlgorithm| -> Result<Secrets, PreviewError> {
-        let answers = stand_in(draft, alg).map_err(PreviewError::StandIn)?;
+    let make = |alg: JwtAlgorithm| -> Result<Secrets, StartError> {
+        let answers = stand_in(draft, alg).map_err(StartError::StandIn)?;
         Ok(secrets::prepare(&answers, stored.clone(), false, now)?.0)
     };
     let hs256 = make(JwtAlgorithm::HS256)?;
