@@ -96,10 +96,18 @@ pub fn folder_state(out_dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
     Ok(out)
 }
 
-/// Why the wizard cannot start: a file where the bundle's folder should be, or the
+/// Why the wizard did not start, and what to do instead.
+pub const NO_TTY: &str = "the wizard needs a terminal (stdin and stdout must both be a TTY). Without one, \
+write an answers file in the bundle folder with `mercure-setup init --out answers.yaml --set domain=DOMAIN`, \
+then run `mercure-setup render` there";
+
+/// Why the wizard cannot start: no terminal, a file where the bundle's folder should be, or the
 /// preview cannot be prepared (not the user's answers: those are only a draft yet).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// stdin or stdout is not a terminal.
+    #[error("{}", NO_TTY)]
+    NoTerminal,
     #[error("--out {}: is a file, not a folder; name the bundle's folder (it is made if missing)", .out.display())]
     OutIsAFile { out: PathBuf },
     /// The folder's stored secrets cannot be read, or new ones cannot be made.
@@ -113,7 +121,7 @@ pub enum StartError {
 impl From<StartError> for Error {
     fn from(e: StartError) -> Self {
         match e {
-            StartError::OutIsAFile { .. } => Error::Usage(e.to_string()),
+            StartError::NoTerminal | StartError::OutIsAFile { .. } => Error::Usage(e.to_string()),
             StartError::Secrets(_) | StartError::StandIn(_) => Error::Failed(e.to_string()),
         }
     }
