@@ -611,6 +611,20 @@ mod tests {
     use crate::answers::Answers;
 
     #[test]
+    fn a_file_that_cannot_be_read_is_a_usage_error() {
+        let e = crate::error::Error::from(read(Path::new("/nonexistent/answers.yaml")).unwrap_err());
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        assert!(e.to_string().starts_with("cannot read answers file /nonexistent/answers.yaml: "), "{e}");
+        let e = crate::error::Error::from(AnswersFileError::NotInBundle { path: "b/answers.yaml".into() });
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        assert_eq!(
+            e.to_string(),
+            "no answers file at b/answers.yaml: give --answers FILE, or write one with \
+             `mercure-setup init --out b/answers.yaml` (or run `mercure-setup` for the wizard)"
+        );
+    }
+
+    #[test]
     fn reads_nested_keys_with_lines() {
         let text = "version: 1\ndomain: a.com\nhub:\n  port: 3100\n  cors_origins:\n    - https://x.com\n";
         let d = parse(text, "a.yaml").unwrap();

@@ -125,3 +125,26 @@ fn table(topology: Topology, outcomes: &[Outcome]) -> String {
     s.push_str("\nRows: `mercure-setup explain troubleshooting`.\n");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{EXIT_FAILURE, EXIT_USAGE};
+
+    #[test]
+    fn what_the_user_named_wrong_is_a_usage_error() {
+        let e = Error::from(select("nope", Topology::SameHostHttp).err().unwrap());
+        assert_eq!((e.exit_code(), e.to_string().as_str()), (EXIT_USAGE, NO_SUCH));
+        let only = FAULTS.iter().find(|f| f.topology.is_some()).unwrap();
+        let other = Topology::ALL.into_iter().find(|t| Some(*t) != only.topology).unwrap();
+        let e = Error::from(select(only.name, other).err().unwrap());
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert!(e.to_string().ends_with(": only for the other topology (see --list-faults)"), "{e}");
+        let e = Error::from(LabError::NoTopology);
+        assert_eq!(e.to_string(), "lab: name a topology: same-host-http or end-to-end-tls");
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert_eq!(Error::from(LabError::Interrupted).exit_code(), EXIT_FAILURE);
+    }
+
+    const NO_SUCH: &str = "--fault nope: no such fault; `lab --list-faults` names them";
+}

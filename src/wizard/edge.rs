@@ -234,3 +234,26 @@ fn review(answers: Answers, warnings: Vec<Warning>, out_dir: &Path) -> Result<Re
         state_seen,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{EXIT_FAILURE, EXIT_USAGE};
+
+    #[test]
+    fn the_start_error_decides_the_exit_code() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("bundle");
+        std::fs::write(&file, "").unwrap();
+        let e = start(None, &file, &tmp.path().join("a.yaml"), false).err().unwrap();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert!(
+            e.to_string()
+                .ends_with("bundle: is a file, not a folder; name the bundle's folder (it is made if missing)")
+        );
+        let e = Error::from(StartError::NoTerminal);
+        assert_eq!((e.exit_code(), e.to_string().as_str()), (EXIT_USAGE, NO_TTY));
+        let e = Error::from(StartError::StandIn(Vec::new()));
+        assert_eq!(e.exit_code(), EXIT_FAILURE);
+    }
+}
