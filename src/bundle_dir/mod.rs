@@ -31,14 +31,6 @@ pub enum LoadError {
     Answers { path: PathBuf, errors: Vec<crate::answers::FieldError> },
 }
 
-impl From<LoadError> for crate::error::Error {
-    /// Not a bundle at all is a usage problem (exit 2), unlike a failed check (exit 1).
-    /// (doctor and loadtest list invalid answers field by field instead.)
-    fn from(e: LoadError) -> Self {
-        crate::error::Error::Usage(e.to_string())
-    }
-}
-
 /// A bundle folder on disk.
 #[derive(Debug, Clone)]
 pub struct BundleDir {

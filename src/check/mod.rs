@@ -69,10 +69,12 @@ impl CheckResult {
     }
 }
 
-/// How `check` ends other than passing (exit 1): the bundle was read but is not right,
-/// or the report could not be written.
+/// How `check` ends other than passing: not a bundle at all (a usage problem, exit 2),
+/// or a bundle that is not right or a report that could not be written (exit 1).
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
+    #[error(transparent)]
+    NotABundle(#[from] LoadError),
     #[error("{n} check{} failed", plural(*.n))]
     Failed { n: usize },
     #[error("{n} check{} only partial (--strict)", plural(*.n))]
@@ -83,7 +85,12 @@ pub enum CheckError {
 
 impl From<CheckError> for crate::error::Error {
     fn from(e: CheckError) -> Self {
-        crate::error::Error::Failed(e.to_string())
+        match e {
+            CheckError::NotABundle(_) => crate::error::Error::Usage(e.to_string()),
+            CheckError::Failed { .. } | CheckError::Partial { .. } | CheckError::Json(_) => {
+                crate::error::Error::Failed(e.to_string())
+            }
+        }
     }
 }
 
@@ -186,7 +193,7 @@ fn tool_check(id: &'static str, title: &str, files: &[&str], outcome: Outcome) -
 }
 
 /// Runs every check on the bundle in `dir`. `Err` only when `dir` is not a bundle.
-pub fn run(dir: &Path, options: &CheckOptions) -> Result<Report, LoadError> {
+pub fn run(dir: &Path, options: &CheckOptions) -> Result<Report, CheckError> {
     let bundle = BundleDir::open(dir)?;
     let site = bundle.nginx_site.clone();
     let mut checks = Vec::new();
@@ -277,5 +284,9 @@ mod tests {
         let two = report(vec![failed(), partial(), failed()]).verdict(true).unwrap_err();
         assert_eq!(two.to_string(), "2 checks failed");
         assert_eq!(crate::error::Error::from(two).exit_code(), crate::error::EXIT_FAILURE);
+        // Not a bundle at all is the user's to fix.
+        let none = run(Path::new("/nonexistent/bundle"), &CheckOptions::default()).err().unwrap();
+        assert!(matches!(none, CheckError::NotABundle(LoadError::NotADir(_))), "{none}");
+        assert_eq!(crate::error::Error::from(none).exit_code(), crate::error::EXIT_USAGE);
     }
 }
