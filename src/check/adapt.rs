@@ -10,9 +10,14 @@ use std::fmt::Write as _;
 
 use crate::plan::install;
 
-/// Why a rendered Caddyfile cannot be adapted: it lost its `mercure { }` block.
+/// Why a rendered Caddyfile cannot be adapted or read: it does not parse, or it lost
+/// its `mercure { }` block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdaptError {
+    #[error("{0}")]
+    Format(#[from] crate::formats::FormatError),
+    #[error("the Caddyfile has no `mercure {{ }}` block in its site")]
+    NoMercureInSite,
     #[error("the Caddyfile has no `mercure {{` block")]
     NoMercureBlock,
     #[error("the `mercure {{` block is never closed")]
@@ -21,9 +26,9 @@ pub enum AdaptError {
 
 /// The directive names inside the Caddyfile's `mercure { }` block, with their lines
 /// (only the block's own level: `transport bolt { path ... }` yields `transport`).
-pub fn mercure_directives(caddyfile: &str) -> Result<Vec<(String, usize)>, String> {
+pub fn mercure_directives(caddyfile: &str) -> Result<Vec<(String, usize)>, AdaptError> {
     let tree = crate::formats::parse_caddyfile(caddyfile)?;
-    let block = crate::formats::caddy_mercure(&tree).ok_or("the Caddyfile has no `mercure { }` block in its site")?;
+    let block = crate::formats::caddy_mercure(&tree).ok_or(AdaptError::NoMercureInSite)?;
     Ok(block.block.iter().flatten().filter_map(|e| e.tokens.first().map(|t| (t.clone(), e.line))).collect())
 }
 

@@ -529,7 +529,7 @@ pub fn mercure_directives(bundle: &BundleDir) -> Outcome {
         Err(e) => return io_failed("reading the Caddyfile", &e),
     };
     match adapt::mercure_directives(&text) {
-        Err(e) => Outcome::Failed { error: e, fix: "render the bundle again".into() },
+        Err(e) => Outcome::Failed { error: e.to_string(), fix: "render the bundle again".into() },
         Ok(names) => {
             let unknown: Vec<String> = names
                 .iter()
