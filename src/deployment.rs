@@ -164,7 +164,7 @@ impl HubLine {
 
     /// Whether a hub binary of `version` can load a bundle written for this line; the
     /// error says why not (for apply's preflight and `check`).
-    pub fn accepts(self, version: (u32, u32, u32)) -> Result<(), String> {
+    pub fn accepts(self, version: (u32, u32, u32)) -> Result<(), ReleaseMismatch> {
         self.facts().accepts(version)
     }
 
@@ -331,27 +331,37 @@ pub const COMPAT_WARNING: &str = "hub.version 1.0-compat: with protocol_version_
 token's aud, typ or exp, nor the iss of a token its key verifies (a token for another hub, or without expiry, is \
 accepted); use it only while clients move to 1.0, then render hub.version 1.0";
 
+/// Why a hub binary cannot load a bundle written for a release line; the text
+/// completes "the hub binary X ..." (apply refuses, `check` fails).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReleaseMismatch {
+    #[error("is version {version}; this bundle (hub.version {line}) needs {}.{}.{} or newer", .min.0, .min.1, .min.2)]
+    TooOld { version: String, line: &'static str, min: (u32, u32, u32) },
+    #[error(
+        "is version {version}, which refuses this bundle's Caddyfile (hub.version {line}, written for {line}.x): \
+         render it for the installed hub with --set hub.version={}",
+        .installed.as_str()
+    )]
+    Refuses { version: String, line: &'static str, installed: HubLine },
+}
+
 impl HubFacts {
     /// Whether a hub binary of `version` can load a bundle written for this line, the
     /// error completing "the hub binary X ..." (apply's preflight: `release_problem`).
-    pub fn accepts(self, version: (u32, u32, u32)) -> Result<(), String> {
+    pub fn accepts(self, version: (u32, u32, u32)) -> Result<(), ReleaseMismatch> {
         let (min, (a, b, c)) = (self.min_version, version);
-        if version < min {
-            return Err(format!(
-                "is version {a}.{b}.{c}; this bundle (hub.version {}) needs {}.{}.{} or newer",
-                self.line, min.0, min.1, min.2
-            ));
+        let version = format!("{a}.{b}.{c}");
+        if (a, b, c) < min {
+            return Err(ReleaseMismatch::TooOld { version, line: self.line, min });
         }
         if let Some(below) = self.below_version
-            && version >= below
+            && (a, b, c) >= below
         {
-            return Err(format!(
-                "is version {a}.{b}.{c}, which refuses this bundle's Caddyfile (hub.version {}, written for {}.x): \
-                 render it for the installed hub with --set hub.version={}",
-                self.line,
-                self.line,
-                HubLine::of_release(version).as_str()
-            ));
+            return Err(ReleaseMismatch::Refuses {
+                version,
+                line: self.line,
+                installed: HubLine::of_release((a, b, c)),
+            });
         }
         Ok(())
     }
@@ -394,12 +404,13 @@ mod tests {
         assert_eq!(HubLine::of_release((0, 24, 2)), HubLine::V0_24);
         assert_eq!(HubLine::of_release((1, 0, 0)), HubLine::V1_0);
         assert_eq!(HubLine::V0_24.accepts((0, 24, 2)), Ok(()));
-        assert!(HubLine::V0_24.accepts((0, 23, 9)).unwrap_err().contains("needs 0.24.0 or newer"));
+        assert!(HubLine::V0_24.accepts((0, 23, 9)).unwrap_err().to_string().contains("needs 0.24.0 or newer"));
         let e = HubLine::V0_24.accepts((1, 0, 0)).unwrap_err();
-        assert!(e.contains("--set hub.version=1.0"), "{e}");
+        assert!(matches!(e, ReleaseMismatch::Refuses { installed: HubLine::V1_0, .. }), "{e}");
+        assert!(e.to_string().contains("--set hub.version=1.0"), "{e}");
         assert_eq!(HubLine::V1_0.accepts((1, 0, 0)), Ok(()));
         assert_eq!(HubLine::V1_0Compat.accepts((1, 2, 0)), Ok(()));
-        assert!(HubLine::V1_0.accepts((0, 24, 2)).unwrap_err().contains("needs 1.0.0 or newer"));
+        assert!(HubLine::V1_0.accepts((0, 24, 2)).unwrap_err().to_string().contains("needs 1.0.0 or newer"));
         // 1.0 refuses the legacy key directives outside compatibility mode.
         assert!(!HubLine::V1_0.facts().known_directives.contains(&"publisher_jwt"));
         assert!(HubLine::V1_0.facts().known_directives.contains(&"issuer"));

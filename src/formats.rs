@@ -3,10 +3,31 @@
 
 use std::collections::BTreeMap;
 
+/// Where a bundle file stops parsing (shown in findings, after the file's name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("line {line}: no `=`")]
+    NoEquals { line: usize },
+    #[error("line {line}: unterminated quoted value")]
+    UnterminatedValue { line: usize },
+    #[error("line {line}: unterminated quote")]
+    UnterminatedQuote { line: usize },
+    #[error("line {line}: unexpected `}}`")]
+    UnexpectedClose { line: usize },
+    #[error("line {line}: `{name}` is not terminated by `;`")]
+    Unterminated { line: usize, name: String },
+    #[error("stray `;` or `{{`")]
+    Stray,
+    #[error("unbalanced `{{`: missing `}}` at the end")]
+    Unbalanced,
+    #[error("line {line}: block is never closed")]
+    NeverClosed { line: usize },
+}
+
 /// Parses an env file as systemd `EnvironmentFile=` and Symfony Dotenv read the
 /// subset mercure-setup writes: `KEY=bare` or `KEY="quoted"` (may span lines,
 /// with `\\`, `\"`, `\$` and `` \` `` escapes), `#` comment lines.
-pub fn parse_env(text: &str) -> Result<BTreeMap<String, String>, String> {
+pub fn parse_env(text: &str) -> Result<BTreeMap<String, String>, FormatError> {
     let mut out = BTreeMap::new();
     let mut lines = text.lines().enumerate();
     while let Some((n, line)) = lines.next() {
@@ -14,7 +35,7 @@ pub fn parse_env(text: &str) -> Result<BTreeMap<String, String>, String> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let (key, value) = trimmed.split_once('=').ok_or_else(|| format!("line {}: no `=`", n + 1))?;
+        let (key, value) = trimmed.split_once('=').ok_or(FormatError::NoEquals { line: n + 1 })?;
         let key = key.trim().to_string();
         let Some(quoted) = value.strip_prefix('"') else {
             out.insert(key, value.trim().to_string());
@@ -26,7 +47,7 @@ pub fn parse_env(text: &str) -> Result<BTreeMap<String, String>, String> {
             if let Some(v) = take_quoted(&raw) {
                 break v;
             }
-            let (_, next) = lines.next().ok_or_else(|| format!("line {}: unterminated quoted value", n + 1))?;
+            let (_, next) = lines.next().ok_or(FormatError::UnterminatedValue { line: n + 1 })?;
             raw.push('\n');
             raw.push_str(next);
         };
@@ -67,7 +88,7 @@ enum NginxToken {
     Close(usize),
 }
 
-fn nginx_tokens(text: &str) -> Result<Vec<NginxToken>, String> {
+fn nginx_tokens(text: &str) -> Result<Vec<NginxToken>, FormatError> {
     let mut tokens = Vec::new();
     let mut chars = text.chars().peekable();
     let mut line = 1;
@@ -103,7 +124,7 @@ fn nginx_tokens(text: &str) -> Result<Vec<NginxToken>, String> {
                 let mut word = String::new();
                 loop {
                     match chars.next() {
-                        None => return Err(format!("line {start}: unterminated quote")),
+                        None => return Err(FormatError::UnterminatedQuote { line: start }),
                         Some('\\') => {
                             if let Some(n) = chars.next() {
                                 word.push('\\');
@@ -138,20 +159,20 @@ fn nginx_tokens(text: &str) -> Result<Vec<NginxToken>, String> {
 }
 
 /// Parses nginx configuration text into its directive tree.
-pub fn parse_nginx(text: &str) -> Result<Vec<NginxDirective>, String> {
+pub fn parse_nginx(text: &str) -> Result<Vec<NginxDirective>, FormatError> {
     let tokens = nginx_tokens(text)?;
     let mut pos = 0;
     let out = nginx_block(&tokens, &mut pos, false)?;
     Ok(out)
 }
 
-fn nginx_block(tokens: &[NginxToken], pos: &mut usize, nested: bool) -> Result<Vec<NginxDirective>, String> {
+fn nginx_block(tokens: &[NginxToken], pos: &mut usize, nested: bool) -> Result<Vec<NginxDirective>, FormatError> {
     let mut out = Vec::new();
     while *pos < tokens.len() {
         match &tokens[*pos] {
             NginxToken::Close(line) => {
                 *pos += 1;
-                return if nested { Ok(out) } else { Err(format!("line {line}: unexpected `}}`")) };
+                return if nested { Ok(out) } else { Err(FormatError::UnexpectedClose { line: *line }) };
             }
             NginxToken::Word(name, line) => {
                 let (name, line) = (name.clone(), *line);
@@ -174,14 +195,14 @@ fn nginx_block(tokens: &[NginxToken], pos: &mut usize, nested: bool) -> Result<V
                             out.push(NginxDirective { name, args, line, block: Some(block) });
                             break;
                         }
-                        _ => return Err(format!("line {line}: `{name}` is not terminated by `;`")),
+                        _ => return Err(FormatError::Unterminated { line, name }),
                     }
                 }
             }
-            NginxToken::Semicolon | NginxToken::Open => return Err("stray `;` or `{`".into()),
+            NginxToken::Semicolon | NginxToken::Open => return Err(FormatError::Stray),
         }
     }
-    if nested { Err("unbalanced `{`: missing `}` at the end".into()) } else { Ok(out) }
+    if nested { Err(FormatError::Unbalanced) } else { Ok(out) }
 }
 
 /// Every directive named `name` anywhere below `tree` (depth first, in file order).
@@ -338,7 +359,7 @@ fn caddy_line_tokens(line: &str) -> Vec<String> {
 
 /// Parses a Caddyfile into nested entries. Blocks open with `{` at the end of a
 /// line and close with `}` on its own line, which is how Caddy requires them.
-pub fn parse_caddyfile(text: &str) -> Result<Vec<CaddyEntry>, String> {
+pub fn parse_caddyfile(text: &str) -> Result<Vec<CaddyEntry>, FormatError> {
     let mut stack: Vec<(CaddyEntry, Vec<CaddyEntry>)> = Vec::new();
     let mut top = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -348,7 +369,7 @@ pub fn parse_caddyfile(text: &str) -> Result<Vec<CaddyEntry>, String> {
             continue;
         }
         if tokens == ["}"] {
-            let (mut entry, children) = stack.pop().ok_or_else(|| format!("line {line}: unexpected `}}`"))?;
+            let (mut entry, children) = stack.pop().ok_or(FormatError::UnexpectedClose { line })?;
             entry.block = Some(children);
             match stack.last_mut() {
                 Some((_, siblings)) => siblings.push(entry),
@@ -368,7 +389,7 @@ pub fn parse_caddyfile(text: &str) -> Result<Vec<CaddyEntry>, String> {
         }
     }
     if let Some((open, _)) = stack.last() {
-        return Err(format!("line {}: block is never closed", open.line));
+        return Err(FormatError::NeverClosed { line: open.line });
     }
     Ok(top)
 }
@@ -418,7 +439,8 @@ mod tests {
         assert_eq!(env["B"], "x\ny$z\"q");
         assert_eq!(env["C"], "");
         assert!(parse_env("A=\"open\n").is_err());
-        assert!(parse_env("novalue\n").is_err());
+        assert_eq!(parse_env("novalue\n"), Err(FormatError::NoEquals { line: 1 }));
+        assert_eq!(parse_env("A=1\nB=\"open\n").unwrap_err().to_string(), "line 2: unterminated quoted value");
     }
 
     #[test]
@@ -472,7 +494,7 @@ mod tests {
         let m = caddy_mercure(&tree).unwrap();
         assert_eq!(caddy_args(m, "publisher_jwt").unwrap(), ["{env.K}", "HS256"]);
         assert_eq!(caddy_args(site, "respond").unwrap(), ["Not Found", "404"]);
-        assert!(parse_caddyfile("a {\n").is_err());
+        assert_eq!(parse_caddyfile("a {\n").unwrap_err().to_string(), "line 1: block is never closed");
     }
 
     #[test]

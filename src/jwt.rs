@@ -8,6 +8,36 @@ use serde::Serialize;
 use crate::deployment::TokenShape;
 use crate::values::JwtAlgorithm;
 
+type LibError = jsonwebtoken::errors::Error;
+
+/// Why a token could not be signed or verified (shown in findings and reports; the
+/// callers that end a command wrap it in their own error).
+#[derive(Debug, thiserror::Error)]
+pub enum JwtError {
+    #[error("a Mercure 1.0 token needs an expiry (`exp`)")]
+    NoExpiry,
+    #[error("cannot sign the token: {0}")]
+    Sign(#[source] LibError),
+    #[error("not an HMAC secret: {0}")]
+    NotHmacSecret(#[source] LibError),
+    #[error("not a P-256 private key (PKCS#8 PEM): {0}")]
+    NotPrivateKey(#[source] LibError),
+    #[error("not an EC public key: {0}")]
+    NotPublicKey(#[source] LibError),
+    #[error("the key does not fit algorithm {algorithm}")]
+    KeyMismatch { algorithm: &'static str },
+    #[error("signed {found}, expected {expected}")]
+    WrongAlgorithm { found: String, expected: &'static str },
+    #[error("InvalidSignature: the signature does not match the key")]
+    BadSignature,
+    #[error("not a valid JWT: {0}")]
+    Invalid(#[source] LibError),
+    #[error("not a JWT header: {0}")]
+    NoHeader(#[source] LibError),
+    #[error("the header's `alg` is not a name")]
+    AlgNotAName,
+}
+
 /// The key Symfony signs with: an HMAC secret, or an ES256 private key (PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SigningKey {
@@ -106,11 +136,11 @@ pub fn sign_shaped(
     shape: TokenShape,
     audience: &Audience<'_>,
     lifetime: Option<Lifetime<'_>>,
-) -> Result<String, String> {
+) -> Result<String, JwtError> {
     let access = match shape {
         TokenShape::Legacy => return sign_claims(key, algorithm, role, topics, lifetime.map(|l| l.expires)),
         TokenShape::Rfc9068 | TokenShape::CutOver => {
-            let Some(l) = lifetime else { return Err("a Mercure 1.0 token needs an expiry (`exp`)".into()) };
+            let Some(l) = lifetime else { return Err(JwtError::NoExpiry) };
             AccessClaims {
                 iss: audience.issuer,
                 aud: audience.audience,
@@ -134,8 +164,7 @@ pub fn sign_shaped(
     let mut header = Header::new(library_algorithm(algorithm));
     // RFC 9068's media type: 1.0 refuses `typ: JWT` outside compatibility mode.
     header.typ = Some("at+jwt".into());
-    jsonwebtoken::encode(&header, &access, &encoding_key(key, algorithm)?)
-        .map_err(|e| format!("cannot sign the token: {e}"))
+    jsonwebtoken::encode(&header, &access, &encoding_key(key, algorithm)?).map_err(JwtError::Sign)
 }
 
 /// The shape a token has, read from its (verified) claims.
@@ -183,7 +212,7 @@ pub enum Role {
 
 /// Signs a token granting `publish` or `subscribe` on `topics`, without expiry
 /// (short-lived probe tokens that are never written anywhere).
-pub fn sign(key: &SigningKey, algorithm: JwtAlgorithm, role: Role, topics: &[&str]) -> Result<String, String> {
+pub fn sign(key: &SigningKey, algorithm: JwtAlgorithm, role: Role, topics: &[&str]) -> Result<String, JwtError> {
     sign_claims(key, algorithm, role, topics, None)
 }
 
@@ -195,7 +224,7 @@ pub fn sign_until(
     role: Role,
     topics: &[&str],
     exp: i64,
-) -> Result<String, String> {
+) -> Result<String, JwtError> {
     sign_claims(key, algorithm, role, topics, Some(exp))
 }
 
@@ -205,40 +234,38 @@ fn sign_claims(
     role: Role,
     topics: &[&str],
     exp: Option<i64>,
-) -> Result<String, String> {
+) -> Result<String, JwtError> {
     let key = encoding_key(key, algorithm)?;
     // `Header::new` writes `{"typ":"JWT","alg":...}`, the header the tokens have always had.
     let claims = MercureClaims { mercure: grants(role, topics), exp };
-    jsonwebtoken::encode(&Header::new(library_algorithm(algorithm)), &claims, &key)
-        .map_err(|e| format!("cannot sign the token: {e}"))
+    jsonwebtoken::encode(&Header::new(library_algorithm(algorithm)), &claims, &key).map_err(JwtError::Sign)
 }
 
-fn encoding_key(key: &SigningKey, algorithm: JwtAlgorithm) -> Result<EncodingKey, String> {
+fn encoding_key(key: &SigningKey, algorithm: JwtAlgorithm) -> Result<EncodingKey, JwtError> {
     match (key, algorithm) {
         (SigningKey::Hmac(s), JwtAlgorithm::HS256 | JwtAlgorithm::HS512) => {
-            EncodingKey::from_secret(s.as_bytes()).map_err(|e| format!("not an HMAC secret: {e}"))
+            EncodingKey::from_secret(s.as_bytes()).map_err(JwtError::NotHmacSecret)
         }
         (SigningKey::Es256 { private_pem, .. }, JwtAlgorithm::ES256) => {
-            EncodingKey::from_ec_pem(private_pem.as_bytes())
-                .map_err(|e| format!("not a P-256 private key (PKCS#8 PEM): {e}"))
+            EncodingKey::from_ec_pem(private_pem.as_bytes()).map_err(JwtError::NotPrivateKey)
         }
-        _ => Err(format!("the key does not fit algorithm {}", algorithm.as_str())),
+        _ => Err(JwtError::KeyMismatch { algorithm: algorithm.as_str() }),
     }
 }
 
 /// Verifies `token` with the hub's key (`SigningKey::hub_key`) and returns its claims.
 /// Signature only: the expiry is the caller's to judge (see `secrets`). The header must
 /// name `algorithm`, as the hub requires.
-pub fn verify(token: &str, algorithm: JwtAlgorithm, hub_key: &str) -> Result<serde_json::Value, String> {
+pub fn verify(token: &str, algorithm: JwtAlgorithm, hub_key: &str) -> Result<serde_json::Value, JwtError> {
     let token = token.trim();
     let alg = header_alg(token)?;
     if alg != algorithm.as_str() {
-        return Err(format!("signed {alg}, expected {}", algorithm.as_str()));
+        return Err(JwtError::WrongAlgorithm { found: alg, expected: algorithm.as_str() });
     }
     let key = if algorithm.is_hmac() {
-        DecodingKey::from_secret(hub_key.as_bytes()).map_err(|e| format!("not an HMAC secret: {e}"))?
+        DecodingKey::from_secret(hub_key.as_bytes()).map_err(JwtError::NotHmacSecret)?
     } else {
-        DecodingKey::from_ec_pem(hub_key.as_bytes()).map_err(|e| format!("not an EC public key: {e}"))?
+        DecodingKey::from_ec_pem(hub_key.as_bytes()).map_err(JwtError::NotPublicKey)?
     };
     let mut validation = Validation::new(library_algorithm(algorithm));
     validation.required_spec_claims.clear();
@@ -247,19 +274,17 @@ pub fn verify(token: &str, algorithm: JwtAlgorithm, hub_key: &str) -> Result<ser
     validation.validate_aud = false;
     match jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation) {
         Ok(data) => Ok(data.claims),
-        Err(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-            Err("InvalidSignature: the signature does not match the key".into())
-        }
-        Err(e) => Err(format!("not a valid JWT: {e}")),
+        Err(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature => Err(JwtError::BadSignature),
+        Err(e) => Err(JwtError::Invalid(e)),
     }
 }
 
 /// The `alg` a token's header names (unverified), e.g. "HS256".
-pub fn header_alg(token: &str) -> Result<String, String> {
-    let header = jsonwebtoken::decode_header(token.trim()).map_err(|e| format!("not a JWT header: {e}"))?;
+pub fn header_alg(token: &str) -> Result<String, JwtError> {
+    let header = jsonwebtoken::decode_header(token.trim()).map_err(JwtError::NoHeader)?;
     match serde_json::to_value(header.alg) {
         Ok(serde_json::Value::String(alg)) => Ok(alg),
-        _ => Err("the header's `alg` is not a name".into()),
+        _ => Err(JwtError::AlgNotAName),
     }
 }
 

@@ -25,6 +25,23 @@ pub enum PkiError {
     Generate(#[from] rcgen::Error),
     #[error("stored {what} cannot be read: {detail}")]
     Stored { what: &'static str, detail: String },
+    #[error("stored OS random source cannot be read: {0}")]
+    Random(#[from] crate::random::RandomError),
+    /// The text holds no PEM certificate.
+    #[error("{0}")]
+    NotPem(#[source] x509_parser::nom::Err<x509_parser::error::PEMError>),
+    /// The bytes are not an X.509 certificate.
+    #[error("{0}")]
+    NotX509(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    /// The certificate's expiry is outside the dates this program can represent.
+    #[error("{0}")]
+    BadExpiry(#[source] time::error::ComponentRange),
+    /// A hub certificate that expired: it must be reissued.
+    #[error("the hub certificate expired on {date}")]
+    Expired { date: time::Date },
+    /// A hub certificate under [`RENEW_BEFORE`]: it must be reissued.
+    #[error("the hub certificate expires on {date}, in {days} day{} (under {})", if *.days == 1 { "" } else { "s" }, RENEW_BEFORE.whole_days())]
+    ExpiresSoon { date: time::Date, days: i64 },
 }
 
 /// The CA and hub certificate with their keys, all PEM.
@@ -38,7 +55,7 @@ pub struct Pki {
 
 fn random_serial() -> Result<SerialNumber, PkiError> {
     let mut bytes = [0u8; 16];
-    crate::random::fill(&mut bytes).map_err(|detail| PkiError::Stored { what: "OS random source", detail })?;
+    crate::random::fill(&mut bytes)?;
     bytes[0] &= 0x7f;
     Ok(SerialNumber::from_slice(&bytes))
 }
@@ -118,38 +135,34 @@ pub fn days_left(info: &CertInfo, now: OffsetDateTime) -> i64 {
 
 /// Why a hub certificate needs renewing now (`Err`: expired or under
 /// [`RENEW_BEFORE`]), else how long it has: what `check` and `doctor` report.
-pub fn hub_cert_expiry(info: &CertInfo, now: OffsetDateTime) -> Result<String, String> {
+pub fn hub_cert_expiry(info: &CertInfo, now: OffsetDateTime) -> Result<String, PkiError> {
     let days = days_left(info, now);
     let date = info.not_after.date();
     if info.not_after <= now {
-        Err(format!("the hub certificate expired on {date}"))
+        Err(PkiError::Expired { date })
     } else if info.not_after - now < RENEW_BEFORE {
-        Err(format!(
-            "the hub certificate expires on {date}, in {days} day{} (under {})",
-            if days == 1 { "" } else { "s" },
-            RENEW_BEFORE.whole_days()
-        ))
+        Err(PkiError::ExpiresSoon { date, days })
     } else {
         Ok(format!("the hub certificate expires on {date}, in {days} days"))
     }
 }
 
 /// Parses a PEM certificate (the first one in `pem`).
-pub fn inspect(pem: &str) -> Result<CertInfo, String> {
+pub fn inspect(pem: &str) -> Result<CertInfo, PkiError> {
     inspect_der(&cert_der(pem)?)
 }
 
 /// The DER bytes of the first certificate in `pem`.
-pub fn cert_der(pem: &str) -> Result<Vec<u8>, String> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
+pub fn cert_der(pem: &str) -> Result<Vec<u8>, PkiError> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(PkiError::NotPem)?;
     Ok(pem.contents)
 }
 
 /// Parses a DER certificate (e.g. the one a TLS server presented).
-pub fn inspect_der(der: &[u8]) -> Result<CertInfo, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| e.to_string())?;
+pub fn inspect_der(der: &[u8]) -> Result<CertInfo, PkiError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(PkiError::NotX509)?;
     let not_after =
-        OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).map_err(|e| e.to_string())?;
+        OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).map_err(PkiError::BadExpiry)?;
     let mut info = CertInfo {
         not_after,
         dns_names: Vec::new(),
@@ -290,9 +303,11 @@ mod tests {
         assert_eq!(days_left(&info, now), HUB_VALIDITY.whole_days() - 1);
         assert!(hub_cert_expiry(&info, now).unwrap().contains("in 396 days"));
         assert!(hub_cert_expiry(&info, now + Duration::days(366)).is_ok());
-        let soon = hub_cert_expiry(&info, now + Duration::days(380)).unwrap_err();
+        let soon = hub_cert_expiry(&info, now + Duration::days(380)).unwrap_err().to_string();
         assert!(soon.contains("in 16 days (under 30)"), "{soon}");
-        assert!(hub_cert_expiry(&info, now + Duration::days(400)).unwrap_err().contains("expired on"));
+        let expired = hub_cert_expiry(&info, now + Duration::days(400)).unwrap_err();
+        assert!(matches!(expired, PkiError::Expired { .. }), "{expired}");
+        assert!(expired.to_string().contains("expired on"));
         // The extensions pki.rs issues are read back.
         assert_eq!(inspect(&ca).unwrap().ca, Some((true, Some(0))));
         assert!(info.server_auth && info.digital_signature && !info.key_cert_sign);

@@ -3,7 +3,12 @@
 
 use ring::rand::{SecureRandom as _, SystemRandom};
 
+/// The OS random source gave no bytes (ring says no more).
+#[derive(Debug, thiserror::Error)]
+#[error("the OS random source failed")]
+pub struct RandomError;
+
 /// Fills `buf` with random bytes, or says the OS source failed.
-pub fn fill(buf: &mut [u8]) -> Result<(), String> {
-    SystemRandom::new().fill(buf).map_err(|_| "the OS random source failed".to_string())
+pub fn fill(buf: &mut [u8]) -> Result<(), RandomError> {
+    SystemRandom::new().fill(buf).map_err(|_| RandomError)
 }

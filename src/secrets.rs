@@ -29,11 +29,11 @@ pub enum SecretsError {
     #[error("reading {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error("the OS random source failed: {0}")]
-    Random(String),
+    Random(#[source] crate::random::RandomError),
     #[error("{0}")]
     Pki(#[from] pki::PkiError),
     #[error("signing the smoke-test tokens failed: {0}")]
-    Sign(String),
+    Sign(#[source] crate::jwt::JwtError),
     #[error("{0}")]
     Unsafe(#[from] crate::output::OutputError),
 }

@@ -190,12 +190,35 @@ impl Topic {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Topic, String> {
-        Topic::all().find(|t| t.as_str() == s).ok_or_else(|| {
-            let names: Vec<&str> = Topic::all().map(Topic::as_str).collect();
-            let (last, rest) = names.split_last().unwrap_or((&"", &[]));
-            format!("`{}` is not a topic: use {} or {last}", s.escape_debug(), rest.join(", "))
-        })
+    pub fn parse(s: &str) -> Result<Topic, ExplainError> {
+        Topic::all().find(|t| t.as_str() == s).ok_or_else(|| ExplainError::NotATopic { word: s.to_string() })
+    }
+}
+
+/// The topics as a sentence: `a, b, c or d`.
+fn topic_names() -> String {
+    let names: Vec<&str> = Topic::all().map(Topic::as_str).collect();
+    let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+    format!("{} or {last}", rest.join(", "))
+}
+
+/// Words `explain` has nothing for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExplainError {
+    #[error("`{}` is not a topic: use {}", .word.escape_debug(), topic_names())]
+    NotATopic { word: String },
+    #[error(
+        "`{}` is neither a topic nor a word of a troubleshooting row: use same-host-http, end-to-end-tls, \
+         hub-versions or troubleshooting, or a symptom such as 502, 504, 401, late, 60s, cors or \"alert 80\"",
+        .words.escape_debug()
+    )]
+    NoMatch { words: String },
+}
+
+impl From<ExplainError> for crate::error::Error {
+    fn from(e: ExplainError) -> Self {
+        // Words that name nothing are the user's to change.
+        crate::error::Error::Usage(e.to_string())
     }
 }
 
@@ -358,9 +381,8 @@ fn mistakes(out: &mut Out, topology: Option<Topology>) {
 }
 
 /// What `explain WORDS...` shows: a topic, or the troubleshooting rows that match a
-/// symptom (`502`, `alert 80`, `cors`, `#7`). `Err` is the usage message for words
-/// that are neither.
-pub fn explain_words(words: &[String], styled: bool) -> Result<String, String> {
+/// symptom (`502`, `alert 80`, `cors`, `#7`); `Err` for words that are neither.
+pub fn explain_words(words: &[String], styled: bool) -> Result<String, ExplainError> {
     let query = words.join(" ");
     if query.is_empty() {
         return Ok(explain(None, styled));
@@ -370,11 +392,7 @@ pub fn explain_words(words: &[String], styled: bool) -> Result<String, String> {
     }
     let rows = crate::troubleshooting::find(&query);
     if rows.is_empty() {
-        return Err(format!(
-            "`{}` is neither a topic nor a word of a troubleshooting row: use same-host-http, end-to-end-tls, \
-             hub-versions or troubleshooting, or a symptom such as 502, 504, 401, late, 60s, cors or \"alert 80\"",
-            query.escape_debug()
-        ));
+        return Err(ExplainError::NoMatch { words: query });
     }
     let mut out = Out { text: String::new(), styled };
     out.heading(&format!("Troubleshooting rows for `{query}`"));
@@ -458,6 +476,7 @@ mod tests {
         assert!(
             explain_words(&words("kubernetes"), false)
                 .unwrap_err()
+                .to_string()
                 .contains("same-host-http, end-to-end-tls, hub-versions or")
         );
         assert_eq!(explain_words(&[], false).unwrap(), explain(None, false));
@@ -476,7 +495,7 @@ mod tests {
         assert_eq!(Row::ALL.len(), 20);
         assert_eq!(Topic::parse("troubleshooting"), Ok(Topic::Troubleshooting));
         assert_eq!(
-            Topic::parse("x").unwrap_err(),
+            Topic::parse("x").unwrap_err().to_string(),
             "`x` is not a topic: use same-host-http, end-to-end-tls, hub-versions or troubleshooting"
         );
     }

@@ -155,23 +155,48 @@ pub fn paint(text: &str, on: bool) -> String {
     out
 }
 
-/// Enters the full-screen terminal for the wizard and the lab's screen: SIGTERM and
-/// SIGINT only set the returned flag (the caller's loop checks it between keys, so the
-/// terminal is always restored), and a failed start restores what it changed.
-pub fn enter_screen() -> Result<(Arc<AtomicBool>, ratatui::DefaultTerminal), Error> {
+/// What stops a full-screen terminal or a run that watches for Ctrl-C: never the
+/// user's input, so a failure (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum ScreenError {
+    #[error("cannot watch for signals: {0}")]
+    Signals(#[source] std::io::Error),
+    #[error("cannot set up the terminal: {0}")]
+    Setup(#[source] std::io::Error),
+    /// Drawing or reading keys failed once the screen was up.
+    #[error("terminal: {0}")]
+    Io(#[source] std::io::Error),
+}
+
+impl From<ScreenError> for Error {
+    fn from(e: ScreenError) -> Self {
+        Error::Failed(e.to_string())
+    }
+}
+
+/// A flag that SIGTERM and SIGINT set instead of ending the process, so the caller
+/// can stop between steps and clean up (servers, temporary folders, the terminal).
+pub fn watch_signals() -> Result<Arc<AtomicBool>, ScreenError> {
     let stop = Arc::new(AtomicBool::new(false));
     // SIGHUP keeps its default (exit): the terminal is gone, nothing to restore, and a
     // screen that outlived it would spin on the hung-up terminal's endless end of file.
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(|e| Error::Failed(format!("cannot watch for signals: {e}")))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(ScreenError::Signals)?;
     }
+    Ok(stop)
+}
+
+/// Enters the full-screen terminal for the wizard and the lab's screen: SIGTERM and
+/// SIGINT only set the returned flag (the caller's loop checks it between keys, so the
+/// terminal is always restored), and a failed start restores what it changed.
+pub fn enter_screen() -> Result<(Arc<AtomicBool>, ratatui::DefaultTerminal), ScreenError> {
+    let stop = watch_signals()?;
     match ratatui::try_init() {
         Ok(terminal) => Ok((stop, terminal)),
         Err(e) => {
             // Raw mode may be on already when entering the alternate screen failed.
             ratatui::restore();
-            Err(Error::Failed(format!("cannot set up the terminal: {e}")))
+            Err(ScreenError::Setup(e))
         }
     }
 }

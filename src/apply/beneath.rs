@@ -332,7 +332,7 @@ fn read_fd(fd: OwnedFd, shown: &str, cap: u64) -> io::Result<Vec<u8>> {
 fn temp_name() -> io::Result<String> {
     use std::fmt::Write as _;
     let mut bytes = [0u8; 12];
-    crate::random::fill(&mut bytes).map_err(other)?;
+    crate::random::fill(&mut bytes).map_err(|e| other(e.to_string()))?;
     Ok(bytes.iter().fold(".mercure-setup-".to_string(), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s

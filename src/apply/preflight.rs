@@ -102,7 +102,7 @@ pub fn hub_version_problem(bytes: &[u8], shown: &str, private: &Path, hub: HubFa
 
 /// Why a hub of `version` cannot load a bundle written for `hub`'s release line, if it cannot.
 fn release_problem(version: (u32, u32, u32), hub: HubFacts) -> Option<String> {
-    hub.accepts(version).err()
+    hub.accepts(version).err().map(|e| e.to_string())
 }
 
 /// Whether a TCP address on loopback can be bound now (nothing else listens there).

@@ -10,11 +10,25 @@ use std::fmt::Write as _;
 
 use crate::plan::install;
 
+/// Why a rendered Caddyfile cannot be adapted or read: it does not parse, or it lost
+/// its `mercure { }` block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdaptError {
+    #[error("{0}")]
+    Format(#[from] crate::formats::FormatError),
+    #[error("the Caddyfile has no `mercure {{ }}` block in its site")]
+    NoMercureInSite,
+    #[error("the Caddyfile has no `mercure {{` block")]
+    NoMercureBlock,
+    #[error("the `mercure {{` block is never closed")]
+    Unclosed,
+}
+
 /// The directive names inside the Caddyfile's `mercure { }` block, with their lines
 /// (only the block's own level: `transport bolt { path ... }` yields `transport`).
-pub fn mercure_directives(caddyfile: &str) -> Result<Vec<(String, usize)>, String> {
+pub fn mercure_directives(caddyfile: &str) -> Result<Vec<(String, usize)>, AdaptError> {
     let tree = crate::formats::parse_caddyfile(caddyfile)?;
-    let block = crate::formats::caddy_mercure(&tree).ok_or("the Caddyfile has no `mercure { }` block in its site")?;
+    let block = crate::formats::caddy_mercure(&tree).ok_or(AdaptError::NoMercureInSite)?;
     Ok(block.block.iter().flatten().filter_map(|e| e.tokens.first().map(|t| (t.clone(), e.line))).collect())
 }
 
@@ -58,7 +72,7 @@ impl CaddyAdapt {
 
 /// Rewrites a rendered Caddyfile as `how` says, keeping the line count (so a hub
 /// error's line number points at the bundle's own file) and every other line.
-pub fn adapt_caddyfile(text: &str, how: &CaddyAdapt) -> Result<String, String> {
+pub fn adapt_caddyfile(text: &str, how: &CaddyAdapt) -> Result<String, AdaptError> {
     let mut out = String::new();
     let mut lines = text.lines();
     let mut found = false;
@@ -119,14 +133,14 @@ pub fn adapt_caddyfile(text: &str, how: &CaddyAdapt) -> Result<String, String> {
         out.push('\n');
     }
     if !found {
-        return Err("the Caddyfile has no `mercure {` block".into());
+        return Err(AdaptError::NoMercureBlock);
     }
     Ok(out)
 }
 
 /// Consumes the lines of a block whose opening line was just read, up to its
 /// closing brace; returns how many lines the block held, opening line included.
-fn skip_block<'a>(lines: &mut impl Iterator<Item = &'a str>) -> Result<usize, String> {
+fn skip_block<'a>(lines: &mut impl Iterator<Item = &'a str>) -> Result<usize, AdaptError> {
     let mut depth = 1;
     let mut count = 1;
     for inner in lines {
@@ -141,7 +155,7 @@ fn skip_block<'a>(lines: &mut impl Iterator<Item = &'a str>) -> Result<usize, St
             }
         }
     }
-    Err("the `mercure {` block is never closed".into())
+    Err(AdaptError::Unclosed)
 }
 
 /// How the nginx site's HTTP/2 switch is written.
@@ -291,7 +305,9 @@ mod tests {
         assert!(out.contains("https://:9000 {") && out.contains("admin off"));
         assert!(out.contains("tls /tmp/b/tls/hub.crt /tmp/b/tls/hub.key"));
         assert!(out.contains("respond \"Not Found\" 404"));
-        assert!(adapt_caddyfile("x {\n}\n", &CaddyAdapt::caddy_stand_in(None)).is_err());
+        assert_eq!(adapt_caddyfile("x {\n}\n", &CaddyAdapt::caddy_stand_in(None)), Err(AdaptError::NoMercureBlock));
+        let open = "https:// {\n\tmercure {\n\t\tanonymous\n";
+        assert_eq!(adapt_caddyfile(open, &CaddyAdapt::caddy_stand_in(None)), Err(AdaptError::Unclosed));
     }
 
     /// For the real hub only the port, TLS folder, admin endpoint and storage folder

@@ -207,7 +207,7 @@ fn check_symfony_key(
             let pair =
                 rcgen::KeyPair::from_pem(&private_pem).map_err(|e| format!("{}: {e}", paths::SYMFONY_PRIVATE_KEY))?;
             let key = SigningKey::Es256 { public_pem: pair.public_key_pem(), private_pem };
-            jwt::sign(&key, alg, Role::Publisher, &["*"])
+            jwt::sign(&key, alg, Role::Publisher, &["*"]).map_err(|e| e.to_string())
         });
         match probe {
             Err(e) => problems.push(e),
@@ -259,7 +259,7 @@ fn check_tokens(
         (paths::PUBLISHER_TOKEN, &f.publisher_token, publisher, alg, "publish"),
         (paths::SUBSCRIBER_TOKEN, &f.subscriber_token, subscriber, sub_alg, "subscribe"),
     ] {
-        match token.clone().and_then(|t| jwt::verify(&t, alg, key)) {
+        match token.clone().and_then(|t| jwt::verify(&t, alg, key).map_err(|e| e.to_string())) {
             Err(e) => problems.push(format!("{file} does not verify with {}: {e}", paths::HUB_ENV)),
             Ok(claims) if !grants(&claims, grant) => {
                 problems.push(format!(

@@ -69,6 +69,35 @@ impl CheckResult {
     }
 }
 
+/// How `check` ends other than passing: not a bundle at all (a usage problem, exit 2),
+/// or a bundle that is not right or a report that could not be written (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    NotABundle(#[from] LoadError),
+    #[error("{n} check{} failed", plural(*.n))]
+    Failed { n: usize },
+    #[error("{n} check{} only partial (--strict)", plural(*.n))]
+    Partial { n: usize },
+    #[error("encoding JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl From<CheckError> for crate::error::Error {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::NotABundle(_) => crate::error::Error::Usage(e.to_string()),
+            CheckError::Failed { .. } | CheckError::Partial { .. } | CheckError::Json(_) => {
+                crate::error::Error::Failed(e.to_string())
+            }
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// Options of `check`.
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
@@ -107,6 +136,15 @@ impl Report {
             failed: count(|o| matches!(o, Outcome::Failed { .. })),
             not_run: count(|o| matches!(o, Outcome::NotRun { .. })),
             checks,
+        }
+    }
+
+    /// How the run ends: `Err` when a check failed, or (with `strict`) only ran partly.
+    pub fn verdict(&self, strict: bool) -> Result<(), CheckError> {
+        match (self.failed, self.partial) {
+            (0, n) if n > 0 && strict => Err(CheckError::Partial { n }),
+            (0, _) => Ok(()),
+            (n, _) => Err(CheckError::Failed { n }),
         }
     }
 
@@ -155,7 +193,7 @@ fn tool_check(id: &'static str, title: &str, files: &[&str], outcome: Outcome) -
 }
 
 /// Runs every check on the bundle in `dir`. `Err` only when `dir` is not a bundle.
-pub fn run(dir: &Path, options: &CheckOptions) -> Result<Report, LoadError> {
+pub fn run(dir: &Path, options: &CheckOptions) -> Result<Report, CheckError> {
     let bundle = BundleDir::open(dir)?;
     let site = bundle.nginx_site.clone();
     let mut checks = Vec::new();
@@ -224,4 +262,31 @@ pub fn run(dir: &Path, options: &CheckOptions) -> Result<Report, LoadError> {
     }
     checks.push(tls_profile::check(&bundle));
     Ok(Report::new(dir, checks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcomes: Vec<Outcome>) -> Report {
+        Report::new(Path::new("b"), outcomes.into_iter().map(|o| tool_check("x", "x", &[], o)).collect())
+    }
+
+    #[test]
+    fn the_verdict_follows_from_the_counts() {
+        let passed = || Outcome::Passed { detail: "ok".into() };
+        let partial = || Outcome::Partial { detail: "d".into(), untested: "u".into(), install: "i".into() };
+        let failed = || Outcome::Failed { error: "e".into(), fix: "f".into() };
+        assert!(report(vec![passed(), partial()]).verdict(false).is_ok());
+        let strict = report(vec![passed(), partial()]).verdict(true).unwrap_err();
+        assert!(matches!(strict, CheckError::Partial { n: 1 }));
+        assert_eq!(strict.to_string(), "1 check only partial (--strict)");
+        let two = report(vec![failed(), partial(), failed()]).verdict(true).unwrap_err();
+        assert_eq!(two.to_string(), "2 checks failed");
+        assert_eq!(crate::error::Error::from(two).exit_code(), crate::error::EXIT_FAILURE);
+        // Not a bundle at all is the user's to fix.
+        let none = run(Path::new("/nonexistent/bundle"), &CheckOptions::default()).err().unwrap();
+        assert!(matches!(none, CheckError::NotABundle(LoadError::NotADir(_))), "{none}");
+        assert_eq!(crate::error::Error::from(none).exit_code(), crate::error::EXIT_USAGE);
+    }
 }

@@ -45,7 +45,7 @@ pub fn check(bundle: &BundleDir) -> CheckResult {
 /// What in `site` (an nginx site file) weakens `profile`, or with `hsts` keeps the
 /// Strict-Transport-Security header from a response; empty when nothing does.
 pub fn problems(site: &str, profile: TlsProfile, hsts: bool) -> Result<Vec<String>, String> {
-    let tree = formats::parse_nginx(site)?;
+    let tree = formats::parse_nginx(site).map_err(|e| e.to_string())?;
     let server = formats::nginx_https_server(&tree).ok_or("no server block listens with `ssl`")?;
     let title = profile.title();
     let mut out = Vec::new();

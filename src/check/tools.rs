@@ -85,16 +85,36 @@ fn error_line(text: &str, markers: &[&str]) -> String {
         .map_or_else(|| "(no output)".to_string(), |l| (*l).to_string())
 }
 
+/// Why a tool could not be prepared or asked: shown in the check's failed row.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("{0}")]
+    Certificate(#[from] rcgen::Error),
+    #[error("{0}")]
+    Write(#[from] std::io::Error),
+    /// The system nginx.conf has no `http { }` block to put the site in.
+    #[error("no `http {{ }}` block found")]
+    NoHttpBlock,
+    #[error("{} could not be started: {source}", .program.display())]
+    NotStarted {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{} version` failed: {stderr}", .program.display())]
+    VersionFailed { program: PathBuf, stderr: String },
+}
+
 fn io_failed(what: &str, e: &dyn std::fmt::Display) -> Outcome {
     Outcome::Failed { error: format!("{what}: {e}"), fix: "check that the temporary folder is writable".into() }
 }
 
 /// A self-signed certificate for `domain`, standing in for the public (Let's Encrypt) one.
-pub fn throwaway_certificate(domain: &str, dir: &Path) -> Result<(PathBuf, PathBuf), String> {
-    let cert = rcgen::generate_simple_self_signed(vec![domain.to_string()]).map_err(|e| e.to_string())?;
+pub fn throwaway_certificate(domain: &str, dir: &Path) -> Result<(PathBuf, PathBuf), ToolError> {
+    let cert = rcgen::generate_simple_self_signed(vec![domain.to_string()])?;
     let (c, k) = (dir.join("public.crt"), dir.join("public.key"));
-    std::fs::write(&c, cert.cert.pem()).map_err(|e| e.to_string())?;
-    std::fs::write(&k, cert.signing_key.serialize_pem()).map_err(|e| e.to_string())?;
+    std::fs::write(&c, cert.cert.pem())?;
+    std::fs::write(&k, cert.signing_key.serialize_pem())?;
     Ok((c, k))
 }
 
@@ -236,7 +256,7 @@ pub fn nginx_test_system(bundle: &BundleDir) -> Outcome {
 /// The system nginx.conf with relative includes made absolute, globbed includes
 /// expanded without any installed copy of the bundle's site, and the site included
 /// at the end of the `http` block.
-fn system_wrapper(text: &str, site: &Path, site_name: &str) -> Result<String, String> {
+fn system_wrapper(text: &str, site: &Path, site_name: &str) -> Result<String, ToolError> {
     let mut out = String::new();
     let mut depth = 0usize;
     let mut in_http = false;
@@ -266,7 +286,7 @@ fn system_wrapper(text: &str, site: &Path, site_name: &str) -> Result<String, St
         out.push_str(line);
         out.push('\n');
     }
-    if added { Ok(out) } else { Err("no `http { }` block found".into()) }
+    if added { Ok(out) } else { Err(ToolError::NoHttpBlock) }
 }
 
 /// `include` lines for a pattern, skipping a file with the bundle's site name.
@@ -325,16 +345,17 @@ pub fn hub_program(bundle: &BundleDir) -> Option<PathBuf> {
 
 /// The version a Mercure hub binary reports (`mercure version`: "Mercure.rocks 0.24.2
 /// Caddy v2.11.3 ..."), or its first line when it says something else.
-pub fn hub_version(program: &Path) -> Result<String, String> {
+pub fn hub_version(program: &Path) -> Result<String, ToolError> {
     let out = Command::new(program)
         .arg("version")
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| format!("{} could not be started: {e}", program.display()))?;
+        .map_err(|source| ToolError::NotStarted { program: program.to_path_buf(), source })?;
     let text = String::from_utf8_lossy(&out.stdout);
     let first = text.lines().next().unwrap_or_default().trim();
     if !out.status.success() || first.is_empty() {
-        return Err(format!("`{} version` failed: {}", program.display(), String::from_utf8_lossy(&out.stderr).trim()));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(ToolError::VersionFailed { program: program.to_path_buf(), stderr });
     }
     Ok(first.strip_prefix("Mercure.rocks ").and_then(|v| v.split_whitespace().next()).unwrap_or(first).to_string())
 }
@@ -368,7 +389,7 @@ pub fn hub_validate(bundle: &BundleDir) -> Outcome {
 pub fn real_hub_validate(bundle: &BundleDir, program: &Path) -> Outcome {
     let version = match hub_version(program) {
         Ok(v) => v,
-        Err(error) => return Outcome::Failed { error, fix: "install a working Mercure hub binary".into() },
+        Err(e) => return Outcome::Failed { error: e.to_string(), fix: "install a working Mercure hub binary".into() },
     };
     // A hub of another release line would refuse (or misread) the Caddyfile for reasons
     // that say nothing about the bundle: name the mismatch instead.
@@ -508,7 +529,7 @@ pub fn mercure_directives(bundle: &BundleDir) -> Outcome {
         Err(e) => return io_failed("reading the Caddyfile", &e),
     };
     match adapt::mercure_directives(&text) {
-        Err(e) => Outcome::Failed { error: e, fix: "render the bundle again".into() },
+        Err(e) => Outcome::Failed { error: e.to_string(), fix: "render the bundle again".into() },
         Ok(names) => {
             let unknown: Vec<String> = names
                 .iter()
@@ -662,14 +683,14 @@ pub fn systemd_security(bundle: &BundleDir) -> Outcome {
 
 /// The hub certificate's days left: failed when expired or under 30 days.
 pub fn hub_certificate_days(bundle: &BundleDir, now: time::OffsetDateTime) -> Outcome {
-    let info = match bundle.read(paths::HUB_CERT).and_then(|pem| crate::pki::inspect(&pem)) {
+    let info = match bundle.read(paths::HUB_CERT).and_then(|pem| crate::pki::inspect(&pem).map_err(|e| e.to_string())) {
         Ok(i) => i,
         Err(e) => return Outcome::Failed { error: e, fix: "render again to reissue the hub certificate".into() },
     };
     match crate::pki::hub_cert_expiry(&info, now) {
         Ok(detail) => Outcome::Passed { detail },
         Err(error) => Outcome::Failed {
-            error,
+            error: error.to_string(),
             fix: "render the bundle again (it reissues a hub certificate that expires within 30 days), then apply it"
                 .into(),
         },
@@ -711,7 +732,7 @@ pub fn hub_certificate(bundle: &BundleDir) -> Outcome {
 }
 
 /// The DNS and IP SANs of a certificate in `openssl` notation (`DNS:x`, `IP:127.0.0.1`).
-pub fn subject_alt_names(pem: &str) -> Result<Vec<String>, String> {
+pub fn subject_alt_names(pem: &str) -> Result<Vec<String>, crate::pki::PkiError> {
     let info = crate::pki::inspect(pem)?;
     let dns = info.dns_names.iter().map(|d| format!("DNS:{d}"));
     Ok(dns.chain(info.ip_addresses.iter().map(|a| format!("IP:{a}"))).collect())

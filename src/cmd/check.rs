@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::check::CheckOptions;
+use crate::check::{CheckError, CheckOptions};
 use crate::error::Error;
 
 // Each flag is an independent switch of the command line, not a state machine in disguise.
@@ -31,19 +31,13 @@ pub struct Args {
 
 pub fn exec(args: &Args) -> Result<(), Error> {
     let options = CheckOptions { system: args.system, verbose: crate::ui::verbose(), root: args.root.clone() };
-    // Not a bundle at all is a usage problem (exit 2), unlike a failed check (exit 1).
-    let report = crate::check::run(&args.dir, &options).map_err(|e| Error::Usage(e.to_string()))?;
+    let report = crate::check::run(&args.dir, &options)?;
     if args.json {
-        let mut j = serde_json::to_string_pretty(&report).map_err(|e| Error::Failed(format!("encoding JSON: {e}")))?;
+        let mut j = serde_json::to_string_pretty(&report).map_err(CheckError::Json)?;
         j.push('\n');
         crate::stdout::print(&j)?;
     } else {
         crate::stdout::print_report(&report.to_text())?;
     }
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
-    match (report.failed, report.partial) {
-        (0, n) if n > 0 && args.strict => Err(Error::Failed(format!("{n} check{} only partial (--strict)", plural(n)))),
-        (0, _) => Ok(()),
-        (n, _) => Err(Error::Failed(format!("{n} check{} failed", plural(n)))),
-    }
+    Ok(report.verdict(args.strict)?)
 }

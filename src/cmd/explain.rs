@@ -14,5 +14,5 @@ pub struct Args {
 /// Bold headings when stdout may carry colour (`--color`, a terminal, `NO_COLOR`).
 pub fn exec(args: &Args) -> Result<(), Error> {
     let styled = crate::ui::color(false);
-    crate::stdout::print(&crate::teaching::explain_words(&args.topic, styled).map_err(Error::Usage)?)
+    crate::stdout::print(&crate::teaching::explain_words(&args.topic, styled)?)
 }

@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::deployment::Topology;
 use crate::error::Error;
+use crate::lab::LabError;
 use crate::lab::faults::{CLOCK_SCALE, FAULTS, Fault, LAB_HEARTBEAT_MS};
 use crate::lab::scenario::{Lab, Outcome};
 
@@ -37,7 +37,7 @@ pub fn exec(args: &Args) -> Result<(), Error> {
         return crate::stdout::print(&list_faults());
     }
     let Some(topology) = args.topology else {
-        return Err(Error::Usage("lab: name a topology: same-host-http or end-to-end-tls".into()));
+        return Err(LabError::NoTopology.into());
     };
     let screen = args.fault.is_none() && !args.json && std::io::stdout().is_terminal();
     let faults = select(args.fault.as_deref().unwrap_or("all"), topology)?;
@@ -47,17 +47,13 @@ pub fn exec(args: &Args) -> Result<(), Error> {
     }
     // Ctrl-C or SIGTERM ends the run after the current scenario, so the servers are
     // killed and the temporary folder removed on the way out (a default exit would skip both).
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(|e| Error::Failed(format!("cannot watch for signals: {e}")))?;
-    }
+    let stop = crate::ui::watch_signals()?;
     let mut lab = Lab::start(programs, topology)?;
     let mut outcomes = Vec::new();
     for fault in faults {
         if stop.load(Ordering::Relaxed) {
             drop(lab);
-            return Err(Error::Failed("lab: interrupted; its servers are stopped and its folder removed".into()));
+            return Err(LabError::Interrupted.into());
         }
         if !args.json {
             eprintln!("lab: {} ...", fault.map_or("none", |f| f.name));
@@ -74,14 +70,14 @@ pub fn exec(args: &Args) -> Result<(), Error> {
 }
 
 /// The scenarios `--fault NAME` asks for: `none` is the generated config.
-fn select(name: &str, topology: Topology) -> Result<Vec<Option<&'static Fault>>, Error> {
+fn select(name: &str, topology: Topology) -> Result<Vec<Option<&'static Fault>>, LabError> {
     match name {
         "all" => Ok(std::iter::once(None).chain(FAULTS.iter().filter(|f| f.applies_to(topology)).map(Some)).collect()),
         "none" => Ok(vec![None]),
         _ => match Fault::named(name) {
             Some(f) if f.applies_to(topology) => Ok(vec![Some(f)]),
-            Some(_) => Err(Error::Usage(format!("--fault {name}: only for the other topology (see --list-faults)"))),
-            None => Err(Error::Usage(format!("--fault {name}: no such fault; `lab --list-faults` names them"))),
+            Some(_) => Err(LabError::OtherTopology { name: name.into() }),
+            None => Err(LabError::NoSuchFault { name: name.into() }),
         },
     }
 }
@@ -128,4 +124,27 @@ fn table(topology: Topology, outcomes: &[Outcome]) -> String {
     }
     s.push_str("\nRows: `mercure-setup explain troubleshooting`.\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{EXIT_FAILURE, EXIT_USAGE};
+
+    #[test]
+    fn what_the_user_named_wrong_is_a_usage_error() {
+        let e = Error::from(select("nope", Topology::SameHostHttp).err().unwrap());
+        assert_eq!((e.exit_code(), e.to_string().as_str()), (EXIT_USAGE, NO_SUCH));
+        let only = FAULTS.iter().find(|f| f.topology.is_some()).unwrap();
+        let other = Topology::ALL.into_iter().find(|t| Some(*t) != only.topology).unwrap();
+        let e = Error::from(select(only.name, other).err().unwrap());
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert!(e.to_string().ends_with(": only for the other topology (see --list-faults)"), "{e}");
+        let e = Error::from(LabError::NoTopology);
+        assert_eq!(e.to_string(), "lab: name a topology: same-host-http or end-to-end-tls");
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert_eq!(Error::from(LabError::Interrupted).exit_code(), EXIT_FAILURE);
+    }
+
+    const NO_SUCH: &str = "--fault nope: no such fault; `lab --list-faults` names them";
 }

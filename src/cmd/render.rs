@@ -42,12 +42,7 @@ pub fn exec(args: &Args) -> Result<(), Error> {
         None => {
             let file = out.join(crate::bundle::paths::ANSWERS);
             if std::fs::symlink_metadata(&file).is_err() {
-                return Err(Error::Usage(format!(
-                    "no answers file at {}: give --answers FILE, or write one with \
-                     `mercure-setup init --out {}` (or run `mercure-setup` for the wizard)",
-                    file.display(),
-                    file.display()
-                )));
+                return Err(answers_file::AnswersFileError::NotInBundle { path: file }.into());
             }
             file
         }
@@ -57,9 +52,7 @@ pub fn exec(args: &Args) -> Result<(), Error> {
 
 /// Reads and validates an answers file with `--set` overrides applied.
 fn load_answers(path: &Path, sets: &[String]) -> Result<(Answers, Vec<Warning>), Error> {
-    // A regular file of at most 1 MiB: never a FIFO, a device or a runaway file.
-    let text = output::read_user_file(path, answers_file::MAX_FILE_BYTES)
-        .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?;
+    let text = answers_file::read(path)?;
     answers_file::load(&text, &path.display().to_string(), sets).map_err(Error::InvalidAnswers)
 }
 

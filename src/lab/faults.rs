@@ -223,14 +223,25 @@ pub fn fill(text: &str, port: u16) -> String {
         .replace("{heartbeat}", &LONG_HEARTBEAT_MS.to_string())
 }
 
+/// A fault's edit whose line is not in the rendered file (the renderer changed under it).
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    #[error("{fault}: none of {alternatives:?} is in the rendered site")]
+    SiteLine { fault: &'static str, alternatives: &'static [(&'static str, &'static str)] },
+    #[error("{fault}: the rendered site has no HTTP/2 switch")]
+    NoHttp2Switch { fault: &'static str },
+    #[error("{fault}: `{line}` is not in the Caddyfile")]
+    CaddyLine { fault: &'static str, line: String },
+}
+
 /// The nginx site with the fault's site edits; `Err` names an edit whose line is not there.
-pub fn edit_site(fault: &Fault, site: &str, port: u16) -> Result<String, String> {
+pub fn edit_site(fault: &Fault, site: &str, port: u16) -> Result<String, FaultError> {
     let mut out = site.to_string();
     for edit in fault.edits {
         if let Edit::Site(alternatives) = edit {
             let hit = alternatives.iter().map(|(f, t)| (fill(f, port), fill(t, port))).find(|(f, _)| out.contains(f));
             let Some((from, to)) = hit else {
-                return Err(format!("{}: none of {:?} is in the rendered site", fault.name, alternatives));
+                return Err(FaultError::SiteLine { fault: fault.name, alternatives });
             };
             out = out.replacen(&from, &to, 1);
         }
@@ -238,7 +249,7 @@ pub fn edit_site(fault: &Fault, site: &str, port: u16) -> Result<String, String>
             let before = out.clone();
             out = out.replace("    http2 on;\n", "").replace(" ssl http2;", " ssl;");
             if out == before {
-                return Err(format!("{}: the rendered site has no HTTP/2 switch", fault.name));
+                return Err(FaultError::NoHttp2Switch { fault: fault.name });
             }
         }
     }
@@ -246,14 +257,14 @@ pub fn edit_site(fault: &Fault, site: &str, port: u16) -> Result<String, String>
 }
 
 /// The adapted Caddyfile with the fault's hub edits.
-pub fn edit_caddyfile(fault: &Fault, caddyfile: &str, port: u16) -> Result<String, String> {
+pub fn edit_caddyfile(fault: &Fault, caddyfile: &str, port: u16) -> Result<String, FaultError> {
     let mut out = caddyfile.to_string();
     for edit in fault.edits {
         match edit {
             Edit::Caddy(from, to) => {
                 let (from, to) = (fill(from, port), fill(to, port));
                 if !out.contains(&from) {
-                    return Err(format!("{}: `{from}` is not in the Caddyfile", fault.name));
+                    return Err(FaultError::CaddyLine { fault: fault.name, line: from });
                 }
                 out = out.replacen(&from, &to, 1);
             }

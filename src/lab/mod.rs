@@ -23,8 +23,20 @@ pub enum LabError {
     Missing(String),
     #[error("{0}")]
     Usage(String),
+    #[error("lab: name a topology: {}", crate::deployment::Topology::NAMES.join(" or "))]
+    NoTopology,
+    #[error("--fault {name}: no such fault; `lab --list-faults` names them")]
+    NoSuchFault { name: String },
+    #[error("--fault {name}: only for the other topology (see --list-faults)")]
+    OtherTopology { name: String },
+    /// Ctrl-C or SIGTERM between scenarios.
+    #[error("lab: interrupted; its servers are stopped and its folder removed")]
+    Interrupted,
     #[error("cannot render the lab's bundle: {0}")]
     Render(String),
+    /// A fault's edit no longer fits the rendered files.
+    #[error("cannot render the lab's bundle: {0}")]
+    Fault(#[from] faults::FaultError),
     #[error("{0}")]
     Start(String),
     #[error("{0}")]
@@ -34,7 +46,11 @@ pub enum LabError {
 impl From<LabError> for crate::error::Error {
     fn from(e: LabError) -> Self {
         match e {
-            LabError::Missing(_) | LabError::Usage(_) => crate::error::Error::Usage(e.to_string()),
+            LabError::Missing(_)
+            | LabError::Usage(_)
+            | LabError::NoTopology
+            | LabError::NoSuchFault { .. }
+            | LabError::OtherTopology { .. } => crate::error::Error::Usage(e.to_string()),
             _ => crate::error::Error::Failed(e.to_string()),
         }
     }

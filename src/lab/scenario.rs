@@ -175,7 +175,7 @@ impl Lab {
         let port = self.stack.r.hub_port();
         let caddy = self.stack.hub_caddyfile()?;
         let caddy = match fault {
-            Some(f) => faults::edit_caddyfile(f, &caddy, port).map_err(LabError::Render)?,
+            Some(f) => faults::edit_caddyfile(f, &caddy, port)?,
             None => caddy,
         };
         if fault.is_some_and(|f| f.setting == Setting::Impostor) {
@@ -188,7 +188,7 @@ impl Lab {
         self.set_symfony_secret(fault.is_some_and(|f| f.edits.contains(&Edit::SymfonySecret)))?;
         let site = self.stack.site_text()?;
         let site = match fault {
-            Some(f) => faults::edit_site(f, &site, port).map_err(LabError::Render)?,
+            Some(f) => faults::edit_site(f, &site, port)?,
             None => site,
         };
         if fault.is_some_and(|f| f.edits.contains(&Edit::NoHttp2)) {
@@ -312,7 +312,7 @@ struct Ctx {
     hub_tls: Option<TlsTarget>,
     subscriber_token: String,
     publish: net::Endpoint,
-    publish_token: Result<String, String>,
+    publish_token: Result<String, jwt::JwtError>,
     impostor: Arc<Impostor>,
 }
 
@@ -347,7 +347,7 @@ impl Ctx {
         let public = Url::parse(&s.public_url("")).map_err(bad)?;
         // Symfony publishes to MERCURE_URL: loopback for plain HTTP, the public URL over TLS.
         let env = s.r.bundle.read(paths::ENV_LOCAL).map_err(bad)?;
-        let env = crate::formats::parse_env(&env).map_err(bad)?;
+        let env = crate::formats::parse_env(&env).map_err(|e| bad(e.to_string()))?;
         let publish = if lab.topology == Topology::EndToEndTls {
             net::Endpoint {
                 url: public.clone(),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use crate::answers::{Answers, Draft, Warning};
+use crate::answers::{Answers, Draft, FieldError, Warning};
 use crate::answers_file;
 use crate::bundle::paths;
 use crate::deployment::Topology;
@@ -30,10 +30,7 @@ use super::state::{Effect, Init, Msg, ReviewData, WriteFailure};
 /// are also what the review compares with.
 pub fn start(answers: Option<&Path>, out_dir: &Path, answers_default: &Path, color: bool) -> Result<Init, Error> {
     if out_dir.exists() && !out_dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "--out {}: is a file, not a folder; name the bundle's folder (it is made if missing)",
-            out_dir.display()
-        )));
+        return Err(StartError::OutIsAFile { out: out_dir.to_path_buf() }.into());
     }
     let bundle_answers = out_dir.join(paths::ANSWERS);
     let deployed_draft = if bundle_answers.is_file() { Some(load(&bundle_answers)?) } else { None };
@@ -45,7 +42,7 @@ pub fn start(answers: Option<&Path>, out_dir: &Path, answers_default: &Path, col
         (None, None) => (Draft::default(), None),
     };
     let answers_path = answers.map_or_else(|| answers_default.to_path_buf(), Path::to_path_buf);
-    let env = preview_env(&draft, out_dir).map_err(Error::Failed)?;
+    let env = preview_env(&draft, out_dir)?;
     Ok(Init {
         draft,
         out_dir: out_dir.to_path_buf(),
@@ -68,9 +65,7 @@ fn shown_dir(dir: &Path) -> String {
 }
 
 fn load(path: &Path) -> Result<Draft, Error> {
-    // A regular file only, read up to the answers file's cap (a FIFO or /dev/zero must not hang).
-    let text = crate::output::read_user_file(path, answers_file::MAX_FILE_BYTES)
-        .map_err(|e| Error::Usage(format!("cannot read answers file {}: {e}", path.display())))?;
+    let text = answers_file::read(path)?;
     answers_file::parse(&text, &path.display().to_string()).map_err(Error::InvalidAnswers)
 }
 
@@ -101,14 +96,45 @@ pub fn folder_state(out_dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
     Ok(out)
 }
 
+/// Why the wizard did not start, and what to do instead.
+pub const NO_TTY: &str = "the wizard needs a terminal (stdin and stdout must both be a TTY). Without one, \
+write an answers file in the bundle folder with `mercure-setup init --out answers.yaml --set domain=DOMAIN`, \
+then run `mercure-setup render` there";
+
+/// Why the wizard cannot start: no terminal, a file where the bundle's folder should be, or the
+/// preview cannot be prepared (not the user's answers: those are only a draft yet).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// stdin or stdout is not a terminal.
+    #[error("{}", NO_TTY)]
+    NoTerminal,
+    #[error("--out {}: is a file, not a folder; name the bundle's folder (it is made if missing)", .out.display())]
+    OutIsAFile { out: PathBuf },
+    /// The folder's stored secrets cannot be read, or new ones cannot be made.
+    #[error("{0}")]
+    Secrets(#[from] secrets::SecretsError),
+    /// The stand-in answers the preview secrets are made with do not validate.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    StandIn(Vec<FieldError>),
+}
+
+impl From<StartError> for Error {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::NoTerminal | StartError::OutIsAFile { .. } => Error::Usage(e.to_string()),
+            StartError::Secrets(_) | StartError::StandIn(_) => Error::Failed(e.to_string()),
+        }
+    }
+}
+
 /// Prepares what the preview renders with: the secrets stored in `out_dir` (or new
 /// ones) for each JWT algorithm, and the local nginx version. Done once, at start.
-pub fn preview_env(draft: &Draft, out_dir: &Path) -> Result<PreviewEnv, String> {
-    let stored = StoredState::read(out_dir).map_err(|e| e.to_string())?;
+pub fn preview_env(draft: &Draft, out_dir: &Path) -> Result<PreviewEnv, StartError> {
+    let stored = StoredState::read(out_dir)?;
     let now = OffsetDateTime::now_utc();
-    let make = |alg: JwtAlgorithm| -> Result<Secrets, String> {
-        let answers = stand_in(draft, alg)?;
-        secrets::prepare(&answers, stored.clone(), false, now).map(|(s, _)| s).map_err(|e| e.to_string())
+    let make = |alg: JwtAlgorithm| -> Result<Secrets, StartError> {
+        let answers = stand_in(draft, alg).map_err(StartError::StandIn)?;
+        Ok(secrets::prepare(&answers, stored.clone(), false, now)?.0)
     };
     let hs256 = make(JwtAlgorithm::HS256)?;
     let mut hs512 = make(JwtAlgorithm::HS512)?;
@@ -127,7 +153,7 @@ pub fn preview_env(draft: &Draft, out_dir: &Path) -> Result<PreviewEnv, String> 
 
 /// Answers good enough to make preview secrets with: a topology with a private CA (so
 /// there is a PKI to show), the draft's domain and hub TLS name when they are valid.
-fn stand_in(draft: &Draft, alg: JwtAlgorithm) -> Result<Answers, String> {
+fn stand_in(draft: &Draft, alg: JwtAlgorithm) -> Result<Answers, Vec<FieldError>> {
     let mut d = Draft::default();
     let set = |d: &mut Draft, key: &'static str, value: &str| d.set(key, RawValue::Scalar(value.into()), None);
     let with_pki = Topology::ALL.into_iter().find(|t| t.facts().private_ca).unwrap_or_default();
@@ -138,9 +164,7 @@ fn stand_in(draft: &Draft, alg: JwtAlgorithm) -> Result<Answers, String> {
     if let Some(name) = valid("hub.tls_name") {
         set(&mut d, "hub.tls_name", name);
     }
-    Answers::from_draft(&d)
-        .map(|(a, _)| a)
-        .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+    Answers::from_draft(&d).map(|(a, _)| a)
 }
 
 /// Performs one effect and returns its outcome as a message for `update`.
@@ -209,4 +233,27 @@ fn review(answers: Answers, warnings: Vec<Warning>, out_dir: &Path) -> Result<Re
         existing: out_dir.exists(),
         state_seen,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{EXIT_FAILURE, EXIT_USAGE};
+
+    #[test]
+    fn the_start_error_decides_the_exit_code() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("bundle");
+        std::fs::write(&file, "").unwrap();
+        let e = start(None, &file, &tmp.path().join("a.yaml"), false).err().unwrap();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert!(
+            e.to_string()
+                .ends_with("bundle: is a file, not a folder; name the bundle's folder (it is made if missing)")
+        );
+        let e = Error::from(StartError::NoTerminal);
+        assert_eq!((e.exit_code(), e.to_string().as_str()), (EXIT_USAGE, NO_TTY));
+        let e = Error::from(StartError::StandIn(Vec::new()));
+        assert_eq!(e.exit_code(), EXIT_FAILURE);
+    }
 }

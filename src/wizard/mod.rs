@@ -16,9 +16,9 @@ mod state;
 mod terminal;
 mod view;
 
-pub use edge::{folder_state, perform, preview_env, start};
+pub use edge::{NO_TTY, folder_state, perform, preview_env, start};
 pub use keys::msg_for_key;
 pub use preview::{HIDDEN, Mark, PLACEHOLDER_DOMAIN, Preview, PreviewEnv, PreviewFile, Row};
 pub use state::{Effect, Init, Msg, Overlay, Review, ReviewData, ReviewState, RunState, Wizard, WriteFailure, update};
-pub use terminal::{NO_TTY, Options, run};
+pub use terminal::{Options, run};
 pub use view::view;

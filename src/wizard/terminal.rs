@@ -14,15 +14,10 @@ use ratatui::crossterm::event::{self, Event, KeyEventKind};
 
 use crate::error::Error;
 
-use super::edge::{perform, start};
+use super::edge::{StartError, perform, start};
 use super::keys::msg_for_key;
 use super::state::{RunState, Wizard, update};
 use super::view::view;
-
-/// Why the wizard did not start, and what to do instead.
-pub const NO_TTY: &str = "the wizard needs a terminal (stdin and stdout must both be a TTY). Without one, \
-write an answers file in the bundle folder with `mercure-setup init --out answers.yaml --set domain=DOMAIN`, \
-then run `mercure-setup render` there";
 
 /// Where the bundle goes when `--out` is not given.
 pub const DEFAULT_OUT: &str = "mercure-bundle";
@@ -44,7 +39,7 @@ pub const QUIT_NOTHING_WRITTEN: &str = "quit the wizard: nothing was written";
 /// without writing or saving (q, Ctrl-C, a signal) exits 130 and says so.
 pub fn run(options: Options) -> Result<Option<String>, Error> {
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
-        return Err(Error::Usage(NO_TTY.into()));
+        return Err(StartError::NoTerminal.into());
     }
     let out_dir = options.out.unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     let color = crate::ui::color(false);
@@ -53,7 +48,7 @@ pub fn run(options: Options) -> Result<Option<String>, Error> {
     let (stop, mut terminal) = crate::ui::enter_screen()?;
     let result = event_loop(&mut terminal, &mut wizard, &stop);
     ratatui::restore();
-    result.map_err(|e| Error::Failed(format!("terminal: {e}")))?;
+    result.map_err(crate::ui::ScreenError::Io)?;
     match wizard.status {
         RunState::Done(text) => Ok(Some(text)),
         // Stopped by the user: exit 130 as an interrupted program does, with no "error:".

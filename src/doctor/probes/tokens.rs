@@ -49,7 +49,7 @@ fn probe_token_expiry() -> i64 {
 
 /// A short-lived publisher token in the shape the bundle's hub line takes (for 1.0, the
 /// claims mercure.yaml gives the Symfony bundle: its issuer and audience).
-fn sign_for_line(s: &Settings, key: &SigningKey, alg: crate::values::JwtAlgorithm) -> Result<String, String> {
+fn sign_for_line(s: &Settings, key: &SigningKey, alg: crate::values::JwtAlgorithm) -> Result<String, jwt::JwtError> {
     let who = jwt::Audience { issuer: &s.hub_issuer, audience: &s.hub_audience, subject: "mercure-setup-doctor" };
     let life = jwt::Lifetime { issued_at: None, expires: probe_token_expiry(), id: None };
     jwt::sign_shaped(key, alg, Role::Publisher, &["*"], s.hub.tokens, &who, Some(life))

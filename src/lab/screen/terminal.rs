@@ -64,7 +64,7 @@ fn event_loop(
     topology: Topology,
     stop: &AtomicBool,
 ) -> Result<(), Error> {
-    let term = |e: std::io::Error| Error::Failed(format!("terminal: {e}"));
+    let term = crate::ui::ScreenError::Io;
     let mut screen = Screen::new(topology);
     screen.busy = Some(format!("starting nginx and the hub for {}...", topology.as_str()));
     terminal.draw(|f| view(&screen, f)).map_err(term)?;
