@@ -52,7 +52,7 @@ pub enum ExecuteError {
     #[error("{path}: {source}")]
     Unreadable { path: &'static str, source: std::io::Error },
     #[error("{path}: {reason}")]
-    BadEnv { path: &'static str, reason: String },
+    BadEnv { path: &'static str, reason: crate::formats::FormatError },
     /// The throwaway folder for `mercure validate` could not be made.
     #[error("{0}")]
     Scratch(#[source] std::io::Error),

@@ -10,7 +10,7 @@ use crate::install_plan::actions::Limits;
 #[derive(Debug, thiserror::Error)]
 pub enum NginxConfError {
     #[error("nginx.conf does not parse: {0}")]
-    Unparsable(String),
+    Unparsable(#[source] crate::formats::FormatError),
     #[error("nginx.conf has more than one `events` block; nginx -t rejects it")]
     TwoEventsBlocks,
     #[error("nginx.conf line {line}: `{name} {value}` is not a number")]
