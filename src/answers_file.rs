@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
@@ -12,44 +11,6 @@ use crate::questions::{self, QUESTIONS, RawValue, suggest_key};
 
 /// Largest answers file read (a complete one is about 3 KiB).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
-
-/// Why an answers file could not be used before parsing it.
-#[derive(Debug, thiserror::Error)]
-pub enum AnswersFileError {
-    /// `render` without `--answers` found no answers.yaml in the bundle folder.
-    #[error(
-        "no answers file at {}: give --answers FILE, or write one with `mercure-setup init --out {}` \
-         (or run `mercure-setup` for the wizard)",
-        .path.display(),
-        .path.display()
-    )]
-    NotInBundle { path: PathBuf },
-    /// Missing, not a regular file, too large or unreadable.
-    #[error("cannot read answers file {}: {source}", .path.display())]
-    Unreadable {
-        path: PathBuf,
-        #[source]
-        source: crate::output::OutputError,
-    },
-}
-
-impl From<AnswersFileError> for crate::error::Error {
-    fn from(e: AnswersFileError) -> Self {
-        match e {
-            // The user named (or implied) a file that is not there to read.
-            AnswersFileError::NotInBundle { .. } | AnswersFileError::Unreadable { .. } => {
-                crate::error::Error::Usage(e.to_string())
-            }
-        }
-    }
-}
-
-/// Reads an answers file's text: a regular file of at most [`MAX_FILE_BYTES`] (a FIFO,
-/// a device or a runaway file must not hang the command).
-pub fn read(path: &Path) -> Result<String, AnswersFileError> {
-    crate::output::read_user_file(path, MAX_FILE_BYTES)
-        .map_err(|source| AnswersFileError::Unreadable { path: path.to_path_buf(), source })
-}
 
 /// Deepest nesting read: the answers file is two levels deep plus a list, so
 /// anything deeper is a mistake, refused before the YAML library recurses into it.
@@ -609,20 +570,6 @@ fn yaml_value(v: &RawValue) -> String {
 mod tests {
     use super::*;
     use crate::answers::Answers;
-
-    #[test]
-    fn a_file_that_cannot_be_read_is_a_usage_error() {
-        let e = crate::error::Error::from(read(Path::new("/nonexistent/answers.yaml")).unwrap_err());
-        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
-        assert!(e.to_string().starts_with("cannot read answers file /nonexistent/answers.yaml: "), "{e}");
-        let e = crate::error::Error::from(AnswersFileError::NotInBundle { path: "b/answers.yaml".into() });
-        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
-        assert_eq!(
-            e.to_string(),
-            "no answers file at b/answers.yaml: give --answers FILE, or write one with \
-             `mercure-setup init --out b/answers.yaml` (or run `mercure-setup` for the wizard)"
-        );
-    }
 
     #[test]
     fn reads_nested_keys_with_lines() {

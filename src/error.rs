@@ -1,4 +1,7 @@
-//! The errors a command can end with, and their exit codes.
+//! The errors a command can end with, and their exit codes. An edge module's error
+//! (apply, check, doctor, net...) says its kind in the `From` impl beside it; the errors
+//! of the pure pipeline and of `output`, which must not know the commands, are variants
+//! here.
 
 use crate::answers::FieldError;
 
@@ -27,6 +30,12 @@ pub enum Error {
     /// The user stopped the run; said plainly, not as an error.
     #[error("{0}")]
     Interrupted(String),
+    /// Words `explain` has nothing for.
+    #[error(transparent)]
+    Explain(#[from] crate::teaching::ExplainError),
+    /// An answers file the user named (or the bundle's) that cannot be read.
+    #[error(transparent)]
+    AnswersFile(#[from] crate::output::AnswersFileError),
     #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
     #[error(transparent)]
@@ -40,7 +49,7 @@ fn list(errors: &[FieldError]) -> String {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::InvalidAnswers(_) | Error::Usage(_) => EXIT_USAGE,
+            Error::InvalidAnswers(_) | Error::Usage(_) | Error::Explain(_) | Error::AnswersFile(_) => EXIT_USAGE,
             Error::Preflight(_) => EXIT_PREFLIGHT,
             Error::Interrupted(_) => EXIT_INTERRUPTED,
             _ => EXIT_FAILURE,

@@ -215,13 +215,6 @@ pub enum ExplainError {
     NoMatch { words: String },
 }
 
-impl From<ExplainError> for crate::error::Error {
-    fn from(e: ExplainError) -> Self {
-        // Words that name nothing are the user's to change.
-        crate::error::Error::Usage(e.to_string())
-    }
-}
-
 /// Width `explain` wraps its text to.
 const WIDTH: usize = 78;
 

@@ -30,7 +30,8 @@ const PIPELINE: &[&str] = &[
     "values",
 ];
 
-/// The edges: everything that reads or writes the world, and the commands.
+/// The edges: everything that reads or writes the world, the commands, and the errors
+/// the commands end with.
 const EDGES: &[&str] = &[
     "apply",
     "bundle_dir",
@@ -39,6 +40,7 @@ const EDGES: &[&str] = &[
     "cmd",
     "diagnosis",
     "doctor",
+    "error",
     "generate",
     "host",
     "lab",
@@ -240,7 +242,7 @@ fn the_pipeline_imports_no_edge() {
     let tops: BTreeSet<&str> = modules.keys().map(|m| top(m)).collect();
     for t in &tops {
         assert!(
-            PIPELINE.contains(t) || EDGES.contains(t) || *t == "error",
+            PIPELINE.contains(t) || EDGES.contains(t),
             "module {t} is in neither PIPELINE nor EDGES of this test: say which it is"
         );
     }

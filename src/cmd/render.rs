@@ -42,7 +42,7 @@ pub fn exec(args: &Args) -> Result<(), Error> {
         None => {
             let file = out.join(crate::bundle::paths::ANSWERS);
             if std::fs::symlink_metadata(&file).is_err() {
-                return Err(answers_file::AnswersFileError::NotInBundle { path: file }.into());
+                return Err(crate::output::AnswersFileError::NotInBundle { path: file }.into());
             }
             file
         }
@@ -52,7 +52,7 @@ pub fn exec(args: &Args) -> Result<(), Error> {
 
 /// Reads and validates an answers file with `--set` overrides applied.
 fn load_answers(path: &Path, sets: &[String]) -> Result<(Answers, Vec<Warning>), Error> {
-    let text = answers_file::read(path)?;
+    let text = crate::output::read_answers_file(path)?;
     answers_file::load(&text, &path.display().to_string(), sets).map_err(Error::InvalidAnswers)
 }
 

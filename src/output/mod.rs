@@ -20,7 +20,7 @@ use std::path::Path;
 
 pub use lock::{DirLock, LOCK_WAIT};
 pub use manifest::{Edited, FileChange, FileStatus, compare, dry_run_report, edited_since_render, stale_files};
-pub use read::{READ_CAP, read_regular, read_user_file, refuse_symlinks};
+pub use read::{AnswersFileError, READ_CAP, read_answers_file, read_regular, read_user_file, refuse_symlinks};
 pub use write::{write, write_single, write_summary};
 
 #[derive(Debug, thiserror::Error)]

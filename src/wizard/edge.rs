@@ -65,7 +65,7 @@ fn shown_dir(dir: &Path) -> String {
 }
 
 fn load(path: &Path) -> Result<Draft, Error> {
-    let text = answers_file::read(path)?;
+    let text = crate::output::read_answers_file(path)?;
     answers_file::parse(&text, &path.display().to_string()).map_err(Error::InvalidAnswers)
 }
 
