@@ -81,9 +81,7 @@ fn modules() -> BTreeMap<String, String> {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
-                // Tests may reach anywhere: a unit test of `ship` builds the real CLI.
-                let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default().to_string();
-                out.insert(p.join("::"), code);
+                out.insert(p.join("::"), without_unit_tests(&text).to_string());
             }
         }
     }
@@ -92,49 +90,86 @@ fn modules() -> BTreeMap<String, String> {
     out
 }
 
-/// The path segments after each `anchor::` in `code`, expanding one level of
-/// `anchor::a::{b, c::d}` into `a::b` and `a::c::d`. Comments are skipped (a line's
-/// tail from `// `; a URL's `://` is not a comment).
+/// `text` up to its unit-test module (`#[cfg(test)] mod tests`, `pub mod tests`...):
+/// tests may reach anywhere (a unit test of `ship` builds the real CLI).
+fn without_unit_tests(text: &str) -> &str {
+    let mut from = 0;
+    while let Some(at) = text[from..].find("#[cfg(test)]") {
+        let start = from + at;
+        let after = text[start + "#[cfg(test)]".len()..].trim_start();
+        let after = ["pub(super) ", "pub(crate) ", "pub "].iter().find_map(|v| after.strip_prefix(v)).unwrap_or(after);
+        if after.starts_with("mod tests") {
+            return &text[..start];
+        }
+        from = start + 1;
+    }
+    text
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The paths after each `anchor` (`crate::`, `super::`) in `code`, with groups expanded
+/// at any depth and across lines: `crate::a::{b, c::{d, e}}` gives `a::b`, `a::c::d`
+/// and `a::c::e`. Comments are skipped (whole `//` lines and a line's tail from `// `;
+/// a URL's `://` is not one).
 fn paths_after(code: &str, anchor: &str) -> Vec<String> {
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let code: Vec<&str> = code
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .map(|l| l.split("// ").next().unwrap_or_default())
+        .collect();
+    let code = code.join("\n");
     let mut found = Vec::new();
-    for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
-        let mut rest = line.split("// ").next().unwrap_or_default();
-        while let Some(at) = rest.find(anchor) {
-            let before = rest[..at].chars().next_back();
-            rest = &rest[at + anchor.len()..];
-            if before.is_some_and(ident) {
-                continue;
-            }
-            let mut path = String::new();
-            let mut tail = rest;
-            loop {
-                let seg: String = tail.chars().take_while(|c| ident(*c)).collect();
-                if seg.is_empty() {
-                    break;
-                }
-                path.push_str(&seg);
-                tail = &tail[seg.len()..];
-                match tail.strip_prefix("::") {
-                    Some(t) => {
-                        path.push_str("::");
-                        tail = t;
-                    }
-                    None => break,
-                }
-            }
-            if let Some(group) = tail.strip_prefix('{') {
-                let inner = group.split('}').next().unwrap_or_default();
-                for item in inner.split(',') {
-                    let item = item.trim().split(' ').next().unwrap_or_default();
-                    found.push(format!("{path}{item}"));
-                }
-            } else {
-                found.push(path.trim_end_matches("::").to_string());
-            }
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find(anchor) {
+        let before = rest[..at].chars().next_back();
+        rest = &rest[at + anchor.len()..];
+        if !before.is_some_and(is_ident) {
+            expand("", rest, &mut found);
         }
     }
     found
+}
+
+/// Reads the path at the start of `text` onto `prefix`; a `{...}` group after it is
+/// split at its top-level commas and each item read the same way.
+fn expand(prefix: &str, text: &str, found: &mut Vec<String>) {
+    let mut path = prefix.to_string();
+    let mut tail = text.trim_start();
+    loop {
+        let segment: String = tail.chars().take_while(|c| is_ident(*c)).collect();
+        path.push_str(&segment);
+        tail = &tail[segment.len()..];
+        match tail.strip_prefix("::") {
+            Some(t) if !segment.is_empty() => {
+                path.push_str("::");
+                tail = t;
+            }
+            _ => break,
+        }
+    }
+    let Some(group) = tail.strip_prefix('{') else {
+        found.push(path.trim_end_matches("::").to_string());
+        return;
+    };
+    let (mut depth, mut item_start) = (0usize, 0);
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                expand(&path, &group[item_start..i], found);
+                return;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                expand(&path, &group[item_start..i], found);
+                item_start = i + 1;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The longest module that `path` names (`apply::backup::Backup` -> `apply::backup`).
@@ -176,11 +211,18 @@ fn top(module: &str) -> &str {
 
 #[test]
 fn the_parser_reads_grouped_and_relative_imports() {
-    let code = "use crate::apply::{backup::Backup, lock};\nlet x = crate::plan::Plan::new(); // crate::cli\n// use crate::cmd;\nuse super::beneath::Root;";
-    assert_eq!(paths_after(code, "crate::"), ["apply::backup::Backup", "apply::lock", "plan::Plan::new"]);
+    let code = "use crate::apply::{backup::Backup, lock};\nlet x = crate::plan::Plan::new(); // crate::cli\n\
+                // use crate::cmd;\nuse super::beneath::Root;\nuse crate::{\n    net::{self, Url},\n    ui,\n};";
+    assert_eq!(
+        paths_after(code, "crate::"),
+        ["apply::backup::Backup", "apply::lock", "plan::Plan::new", "net::self", "net::Url", "ui", ""]
+    );
     assert_eq!(paths_after(code, "super::"), ["beneath::Root"]);
+    assert_eq!(without_unit_tests("a\n#[cfg(test)]\npub(super) mod tests {}"), "a\n");
+    assert_eq!(without_unit_tests("#[cfg(test)]\nuse x;\nb"), "#[cfg(test)]\nuse x;\nb");
     let modules = modules();
     assert_eq!(module_of("apply::backup::Backup", &modules).as_deref(), Some("apply::backup"));
+    assert_eq!(module_of("net::self", &modules).as_deref(), Some("net"));
     assert!(modules.len() > 60, "src/ was not found: {} modules", modules.len());
     // The drawing sees the imports a reader sees: render takes the plan, apply runs the install plan.
     let edges = imports();
@@ -215,14 +257,25 @@ fn visit<'a>(
     None
 }
 
+/// A cycle in `edges`, if there is one.
+fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    let mut state = BTreeMap::new();
+    edges.keys().find_map(|m| visit(m, edges, &mut state, &mut Vec::new()))
+}
+
 #[test]
 fn no_module_imports_itself_through_a_chain() {
-    let edges = imports();
-    let mut state = BTreeMap::new();
-    for m in edges.keys() {
-        let cycle = visit(m, &edges, &mut state, &mut Vec::new());
-        assert!(cycle.is_none(), "an import cycle: {}", cycle.unwrap_or_default().join(" -> "));
+    let files = imports();
+    let cycle = find_cycle(&files);
+    assert!(cycle.is_none(), "an import cycle between files: {}", cycle.unwrap_or_default().join(" -> "));
+    // A folder and its files as one unit: `output::read` -> `error` -> `output` is a cycle too.
+    let mut folders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, targets) in &files {
+        let outward = targets.iter().filter(|t| top(t) != top(module)).map(|t| top(t).to_string());
+        folders.entry(top(module).to_string()).or_default().extend(outward);
     }
+    let cycle = find_cycle(&folders);
+    assert!(cycle.is_none(), "an import cycle between top-level modules: {}", cycle.unwrap_or_default().join(" -> "));
 }
 
 #[test]
