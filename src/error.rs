@@ -1,7 +1,7 @@
 //! The errors a command can end with, and their exit codes. An edge module's error
 //! (apply, check, doctor, net...) says its kind in the `From` impl beside it; the errors
-//! of the pure pipeline and of `output`, which must not know the commands, are variants
-//! here.
+//! of the pure pipeline and of `output` and `generate` (which this module wraps, so they
+//! cannot import it) are variants here, their kind in [`Error::exit_code`].
 
 use crate::answers::FieldError;
 

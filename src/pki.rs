@@ -28,14 +28,14 @@ pub enum PkiError {
     #[error("stored OS random source cannot be read: {0}")]
     Random(#[from] crate::random::RandomError),
     /// The text holds no PEM certificate.
-    #[error("{0}")]
-    NotPem(#[source] x509_parser::nom::Err<x509_parser::error::PEMError>),
+    #[error(transparent)]
+    NotPem(x509_parser::nom::Err<x509_parser::error::PEMError>),
     /// The bytes are not an X.509 certificate.
-    #[error("{0}")]
-    NotX509(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    #[error(transparent)]
+    NotX509(x509_parser::nom::Err<x509_parser::error::X509Error>),
     /// The certificate's expiry is outside the dates this program can represent.
-    #[error("{0}")]
-    BadExpiry(#[source] time::error::ComponentRange),
+    #[error(transparent)]
+    BadExpiry(time::error::ComponentRange),
     /// A hub certificate that expired: it must be reissued.
     #[error("the hub certificate expired on {date}")]
     Expired { date: time::Date },

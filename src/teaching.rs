@@ -208,9 +208,10 @@ pub enum ExplainError {
     #[error("`{}` is not a topic: use {}", .word.escape_debug(), topic_names())]
     NotATopic { word: String },
     #[error(
-        "`{}` is neither a topic nor a word of a troubleshooting row: use same-host-http, end-to-end-tls, \
-         hub-versions or troubleshooting, or a symptom such as 502, 504, 401, late, 60s, cors or \"alert 80\"",
-        .words.escape_debug()
+        "`{}` is neither a topic nor a word of a troubleshooting row: use {}, or a symptom such as 502, 504, \
+         401, late, 60s, cors or \"alert 80\"",
+        .words.escape_debug(),
+        topic_names()
     )]
     NoMatch { words: String },
 }
@@ -421,6 +422,20 @@ fn troubleshooting(out: &mut Out) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_that_name_nothing_list_every_topic() {
+        let e = explain_words(&["zzz".to_string()], false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`zzz` is neither a topic nor a word of a troubleshooting row: use same-host-http, end-to-end-tls, \
+             hub-versions or troubleshooting, or a symptom such as 502, 504, 401, late, 60s, cors or \"alert 80\""
+        );
+        assert_eq!(
+            Topic::parse("zzz").unwrap_err().to_string(),
+            "`zzz` is not a topic: use same-host-http, end-to-end-tls, hub-versions or troubleshooting"
+        );
+    }
 
     #[test]
     fn wrap_keeps_width_and_words() {

@@ -97,7 +97,11 @@ fn every_command_takes_the_bundle_first_defaulting_to_the_current_folder() {
     std::fs::create_dir_all(&empty).unwrap();
     let o = run_in(&empty, &["render"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("error: no answers file at ./answers.yaml"), "{}", stderr(&o));
     assert!(stderr(&o).contains("init --out"), "{}", stderr(&o));
+    let o = run_in(&empty, &["render", "--answers", "missing.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot read answers file missing.yaml"), "{}", stderr(&o));
     for args in [&["check"][..], &["doctor"], &["loadtest"]] {
         let o = run_in(&empty, args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));

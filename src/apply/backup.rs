@@ -179,8 +179,8 @@ pub struct Loaded {
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     /// The backups folder (or one backup's folder) cannot be opened or listed.
-    #[error("{0}")]
-    Unreadable(#[source] io::Error),
+    #[error(transparent)]
+    Unreadable(io::Error),
     #[error("no backups in {folder}")]
     NoBackups { folder: String },
     #[error("`{name}` is not a backup name")]
@@ -199,8 +199,8 @@ pub enum BackupError {
     #[error("{path:?} is not an absolute path below the root")]
     NotBelowRoot { path: String },
     /// A manifest path with an empty, `.` or `..` component.
-    #[error("{0}")]
-    NotPlain(#[source] io::Error),
+    #[error(transparent)]
+    NotPlain(io::Error),
     #[error("the copy of {path} is {saved:?}, not a file of the backup")]
     CopyOutside { path: String, saved: String },
     #[error("restoring {path}: {source}")]

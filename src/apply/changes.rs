@@ -123,8 +123,8 @@ fn dest_problem(root: &Root, path: &str, want: Kind) -> Option<String> {
 #[derive(Debug, thiserror::Error)]
 pub enum ChangesError {
     /// A path below the root cannot be read or opened.
-    #[error("{0}")]
-    Unreadable(#[source] std::io::Error),
+    #[error(transparent)]
+    Unreadable(std::io::Error),
     #[error("the bundle has no {src}")]
     NoBundleFile { src: String },
     #[error("{path} is not UTF-8 text")]

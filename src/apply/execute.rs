@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::process::Command;
 
-use super::backup::BINARY_CAP;
-use super::backup::{self, Backup, Manifest};
+use super::backup::{self, BINARY_CAP, Backup, Manifest};
 use super::beneath::{self, Dir, Root};
 use super::changes::{Change, INSTALLED, Ids};
 use crate::bundle::sha256_hex;
@@ -39,23 +38,23 @@ pub enum ExecuteError {
     #[error("nothing to write for {dest}")]
     NothingToWrite { dest: String },
     /// A file could not be written below the root.
-    #[error("{0}")]
-    Write(#[source] std::io::Error),
+    #[error(transparent)]
+    Write(std::io::Error),
     /// The record of installed files could not be backed up or written.
     #[error("{INSTALLED}: {0}")]
     Installed(#[source] std::io::Error),
-    #[error("{0}")]
-    InstalledJson(#[source] serde_json::Error),
+    #[error(transparent)]
+    InstalledJson(serde_json::Error),
     #[error("the hub is not active after its restart:\n{journal}")]
     HubNotActive { journal: String },
     /// An installed file `mercure validate` needs could not be read.
     #[error("{path}: {source}")]
     Unreadable { path: &'static str, source: std::io::Error },
-    #[error("{path}: {reason}")]
-    BadEnv { path: &'static str, reason: crate::formats::FormatError },
+    #[error("{path}: {source}")]
+    BadEnv { path: &'static str, source: crate::formats::FormatError },
     /// The throwaway folder for `mercure validate` could not be made.
-    #[error("{0}")]
-    Scratch(#[source] std::io::Error),
+    #[error(transparent)]
+    Scratch(std::io::Error),
     #[error("mercure validate rejects {path}: {line}")]
     HubRejects { path: &'static str, line: String },
     /// The backup itself is unusable.
@@ -259,7 +258,7 @@ fn validate_hub(hub_binary: &str) -> Result<(), ExecuteError> {
     let caddyfile = read(install::CADDYFILE)?;
     let env_text = read(install::ENV_FILE)?;
     let env = crate::formats::parse_env(&env_text)
-        .map_err(|reason| ExecuteError::BadEnv { path: install::ENV_FILE, reason })?;
+        .map_err(|source| ExecuteError::BadEnv { path: install::ENV_FILE, source })?;
     let tmp = tempfile::tempdir().map_err(ExecuteError::Scratch)?;
     let db = format!("{}/mercure.db", install::DATA_DIR);
     let copy = caddyfile.replace(&db, &tmp.path().join("validate.db").to_string_lossy());

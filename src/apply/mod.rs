@@ -86,8 +86,8 @@ pub enum ApplyError {
     #[error("--certbot writes {expected}; render with public_tls.certificate set to it")]
     CertbotCertificate { expected: String },
     /// The temporary ACME challenge server could not be set up.
-    #[error("{0}")]
-    AcmeServer(#[source] std::io::Error),
+    #[error(transparent)]
+    AcmeServer(std::io::Error),
     #[error("cannot copy the verified bundle for doctor: {0}")]
     DoctorCopy(#[source] std::io::Error),
     /// doctor's last verdict after three runs.

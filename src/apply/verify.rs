@@ -25,8 +25,8 @@ pub enum VerifyError {
     #[error("{}: {source}", .path.display())]
     NotFound { path: PathBuf, source: std::io::Error },
     /// The bundle folder cannot be opened through a descriptor.
-    #[error("{0}")]
-    Unopenable(#[source] std::io::Error),
+    #[error(transparent)]
+    Unopenable(std::io::Error),
     /// Folders or files someone else could change, or that are not what render wrote.
     #[error(
         "the bundle cannot be trusted, nothing was changed:\n{}",

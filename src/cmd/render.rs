@@ -42,7 +42,12 @@ pub fn exec(args: &Args) -> Result<(), Error> {
         None => {
             let file = out.join(crate::bundle::paths::ANSWERS);
             if std::fs::symlink_metadata(&file).is_err() {
-                return Err(crate::output::AnswersFileError::NotInBundle { path: file }.into());
+                return Err(Error::Usage(format!(
+                    "no answers file at {}: give --answers FILE, or write one with \
+                     `mercure-setup init --out {}` (or run `mercure-setup` for the wizard)",
+                    file.display(),
+                    file.display()
+                )));
             }
             file
         }

@@ -12,7 +12,6 @@ use crate::diagnosis::Names;
 use crate::error::Error;
 use crate::formats;
 use crate::net::{FlagError, ReachArgs, Resolver, Url, UrlError, read_token, std_duration};
-use crate::output::OutputError;
 use crate::plan::Plan;
 use crate::values::JwtAlgorithm;
 
@@ -30,8 +29,6 @@ pub enum TargetError {
     NoHubUrl,
     #[error("--hub-url {hub_url}: give the hub path, e.g. /.well-known/mercure")]
     NoHubPath { hub_url: Url },
-    #[error("cannot read {}: {source}", .path.display())]
-    Unreadable { path: PathBuf, source: OutputError },
     #[error(transparent)]
     Flag(#[from] FlagError),
 }
@@ -40,6 +37,8 @@ impl From<TargetError> for Error {
     fn from(e: TargetError) -> Self {
         match e {
             TargetError::Bundle(LoadError::Answers { errors, .. }) => Error::InvalidAnswers(errors),
+            TargetError::Url(e) => e.into(),
+            TargetError::Flag(e) => e.into(),
             e => Error::Usage(e.to_string()),
         }
     }
@@ -150,7 +149,8 @@ pub struct Settings {
 
 fn read(path: &Path) -> Result<String, TargetError> {
     crate::output::read_user_file(path, crate::output::READ_CAP)
-        .map_err(|source| TargetError::Unreadable { path: path.to_path_buf(), source })
+        .map_err(crate::net::flags::unreadable(path))
+        .map_err(TargetError::Flag)
 }
 
 fn read_optional(path: &Path) -> Option<String> {

@@ -347,7 +347,7 @@ impl Ctx {
         let public = Url::parse(&s.public_url("")).map_err(bad)?;
         // Symfony publishes to MERCURE_URL: loopback for plain HTTP, the public URL over TLS.
         let env = s.r.bundle.read(paths::ENV_LOCAL).map_err(bad)?;
-        let env = crate::formats::parse_env(&env).map_err(|e| bad(e.to_string()))?;
+        let env = crate::formats::parse_env(&env).map_err(bad)?;
         let publish = if lab.topology == Topology::EndToEndTls {
             net::Endpoint {
                 url: public.clone(),

@@ -46,6 +46,7 @@ impl From<SpecError> for Error {
     fn from(e: SpecError) -> Self {
         match e {
             SpecError::Tls(e) => e.into(),
+            SpecError::Flag(e) => e.into(),
             e => Error::Usage(e.to_string()),
         }
     }

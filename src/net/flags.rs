@@ -21,7 +21,8 @@ impl From<FlagError> for crate::error::Error {
     }
 }
 
-fn unreadable(path: &Path) -> impl FnOnce(OutputError) -> FlagError + '_ {
+/// The error for a file the user named that could not be read.
+pub fn unreadable(path: &Path) -> impl FnOnce(OutputError) -> FlagError + '_ {
     |source| FlagError::Unreadable { path: path.to_path_buf(), source }
 }
 

@@ -4,17 +4,11 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-/// A `--resolve` value that is not `HOST:PORT:ADDR`; the user's input, so a usage error.
+/// A `--resolve` value that is not `HOST:PORT:ADDR` (clap reports it as a usage error).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     #[error("`{entry}`: --resolve wants HOST:PORT:ADDR, e.g. app.example.com:443:127.0.0.1")]
     Malformed { entry: String },
-}
-
-impl From<ResolveError> for crate::error::Error {
-    fn from(e: ResolveError) -> Self {
-        crate::error::Error::Usage(e.to_string())
-    }
 }
 
 /// One `--resolve HOST:PORT:ADDR` entry, as curl takes it.

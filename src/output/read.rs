@@ -81,17 +81,9 @@ pub fn refuse_symlinks(dir: &Path, rel: &str) -> Result<(), OutputError> {
     Ok(())
 }
 
-/// Why an answers file could not be used before parsing it.
+/// Why an answers file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum AnswersFileError {
-    /// `render` without `--answers` found no answers.yaml in the bundle folder.
-    #[error(
-        "no answers file at {}: give --answers FILE, or write one with `mercure-setup init --out {}` \
-         (or run `mercure-setup` for the wizard)",
-        .path.display(),
-        .path.display()
-    )]
-    NotInBundle { path: PathBuf },
     /// Missing, not a regular file, too large or unreadable.
     #[error("cannot read answers file {}: {source}", .path.display())]
     Unreadable {
@@ -102,8 +94,8 @@ pub enum AnswersFileError {
 }
 
 /// Reads an answers file's text: a regular file of at most
-/// [`crate::answers_file::MAX_FILE_BYTES`] (a FIFO,
-/// a device or a runaway file must not hang the command).
+/// [`crate::answers_file::MAX_FILE_BYTES`] (a FIFO, a device or a runaway file must not
+/// hang the command).
 pub fn read_answers_file(path: &Path) -> Result<String, AnswersFileError> {
     read_user_file(path, crate::answers_file::MAX_FILE_BYTES)
         .map_err(|source| AnswersFileError::Unreadable { path: path.to_path_buf(), source })
@@ -118,12 +110,5 @@ mod tests {
         let e = crate::error::Error::from(read_answers_file(Path::new("/nonexistent/answers.yaml")).unwrap_err());
         assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
         assert!(e.to_string().starts_with("cannot read answers file /nonexistent/answers.yaml: "), "{e}");
-        let e = crate::error::Error::from(AnswersFileError::NotInBundle { path: "b/answers.yaml".into() });
-        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
-        assert_eq!(
-            e.to_string(),
-            "no answers file at b/answers.yaml: give --answers FILE, or write one with \
-             `mercure-setup init --out b/answers.yaml` (or run `mercure-setup` for the wizard)"
-        );
     }
 }
