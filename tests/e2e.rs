@@ -26,8 +26,7 @@ fn topology(fixture: &str) {
     }
 
     // Symfony publishes; `{t}` is the publish time, so delivery time is measured end to end.
-    let published = stack.publish(topic, "book {t}", false, 1);
-    assert!(published.status.success(), "publish failed: {}", String::from_utf8_lossy(&published.stderr));
+    stack.publish_ok(topic, "book {t}", false, 1, "public update");
     for (sub, name) in [(&mut h2, "HTTP/2"), (&mut h1, "HTTP/1.1")] {
         let line = sub
             .wait_line(Duration::from_secs(2), |l| l.starts_with("data: book "))
@@ -41,21 +40,15 @@ fn topology(fixture: &str) {
     let private_topic = "https://example.com/users/42";
     let mut authorized = stack.subscribe(private_topic, HttpVersion::Http2, Some(&token));
     authorized.until_subscribed();
-    let published = stack.publish(private_topic, "secret {seq}", true, 1);
-    assert!(published.status.success(), "private publish failed: {}", String::from_utf8_lossy(&published.stderr));
-    assert!(
-        authorized.wait_line(Duration::from_secs(1), |l| l == "data: secret 0").is_some(),
-        "private update not delivered to the token holder: {}",
-        authorized.drain(Duration::ZERO)
-    );
+    stack.publish_ok(private_topic, "secret {seq}", true, 1, "private update");
+    authorized.expect_line(Duration::from_secs(1), "data: secret 0", "private update to the token holder");
     // ...and without a token: with `anonymous: false` the hub refuses the subscription;
     // with `anonymous: true` it is open, but a private update never reaches it.
     let mut anonymous = stack.subscribe(private_topic, HttpVersion::Http2, None);
     if stack.r.bundle.answer("hub.anonymous").as_deref() == Some("true") {
         anonymous.until_subscribed();
         assert!(anonymous.seen[0].text.starts_with("HTTP/2 200"), "anonymous subscriber: {}", anonymous.seen[0].text);
-        let published = stack.publish(private_topic, "secret again", true, 1);
-        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+        stack.publish_ok(private_topic, "secret again", true, 1, "second private update");
         assert!(authorized.wait_line(Duration::from_secs(1), |l| l == "data: secret again").is_some());
         assert!(
             anonymous.wait_line(Duration::from_millis(300), |l| l.starts_with("data: secret")).is_none(),

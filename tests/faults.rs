@@ -263,8 +263,7 @@ fn buffering_holds_updates_back_only_when_nginx_ignores_the_hubs_header() {
         if !held_back {
             through_nginx.until_subscribed();
         }
-        let published = stack.publish(&topic, "late {seq}", false, 1);
-        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+        stack.publish_ok(&topic, "late {seq}", false, 1, &format!("case {n}"));
         assert!(direct.wait_line(Duration::from_secs(1), |l| l == "data: late 0").is_some(), "the hub did not send it");
         let delivered = through_nginx.wait_line(Duration::from_secs(1), |l| l == "data: late 0").is_some();
         assert_eq!(delivered, !held_back, "case {n}: delivered within 1 s: {}", through_nginx.drain(Duration::ZERO));

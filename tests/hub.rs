@@ -136,13 +136,8 @@ fn a_heartbeat_keeps_an_idle_stream_open_past_proxy_read_timeout() {
     let idle = sub.drain(Duration::from_secs(6));
     let heartbeats = sub.seen[opened..].iter().filter(|l| l.text == ":").count();
     assert!(heartbeats >= 3, "{heartbeats} heartbeats in 6 s:\n{idle}");
-    let published = stack.publish("idle", "still here", false, 1);
-    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
-    assert!(
-        sub.wait_line(Duration::from_secs(1), |l| l == "data: still here").is_some(),
-        "the idle stream was closed: {}",
-        sub.drain(Duration::ZERO)
-    );
+    stack.publish_ok("idle", "still here", false, 1, "after the idle time");
+    sub.expect_line(Duration::from_secs(1), "data: still here", "the idle stream was closed");
 }
 
 /// History (`history_size` > 0): a subscriber that reconnects with `Last-Event-ID`
@@ -153,22 +148,14 @@ fn a_reconnecting_subscriber_gets_what_it_missed() {
     let topic = "https://example.com/feed";
     let mut first = subscribe_with(&stack, topic, &[]);
     first.until_subscribed();
-    assert!(stack.publish(topic, "before {seq}", false, 1).status.success());
-    assert!(
-        first.wait_line(Duration::from_secs(1), |l| l == "data: before 0").is_some(),
-        "{}",
-        first.drain(Duration::ZERO)
-    );
+    stack.publish_ok(topic, "before {seq}", false, 1, "first subscription");
+    first.expect_line(Duration::from_secs(1), "data: before 0", "first subscription");
     let id = first.seen.iter().rev().find(|l| l.text.starts_with("id: ")).expect("an event id").text[4..].to_string();
     drop(first);
     assert!(stack.publish(topic, "missed {seq}", false, 2).status.success());
 
     let mut back = subscribe_with(&stack, topic, &[format!("Last-Event-ID: {id}")]);
-    assert!(
-        back.wait_line(Duration::from_secs(2), |l| l == "data: missed 1").is_some(),
-        "{}",
-        back.drain(Duration::ZERO)
-    );
+    back.expect_line(Duration::from_secs(2), "data: missed 1", "after reconnecting");
     let got = back.drain(Duration::ZERO);
     assert!(got.contains("data: missed 0"), "{got}");
     assert!(!got.contains("data: before 0"), "an update from before Last-Event-ID came again: {got}");

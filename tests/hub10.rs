@@ -71,26 +71,16 @@ fn deliver(fixture: &str) {
         let mut sub = stack.subscribe(topic, HttpVersion::Http2, Some(&token));
         sub.until_subscribed();
         assert!(sub.seen[0].text.starts_with("HTTP/2 200"), "{ctx}: {}", sub.seen[0].text);
-        let published = stack.publish(topic, "book {seq}", false, 1);
-        assert!(published.status.success(), "{ctx}: publish failed: {}", String::from_utf8_lossy(&published.stderr));
-        assert!(
-            sub.wait_line(Duration::from_secs(2), |l| l == "data: book 0").is_some(),
-            "{ctx}: no update: {}",
-            sub.drain(Duration::ZERO)
-        );
+        stack.publish_ok(topic, "book {seq}", false, 1, &ctx);
+        sub.expect_line(Duration::from_secs(2), "data: book 0", &ctx);
 
         // Private updates reach the token holder; without a token the hub answers 401
         // and names its resource metadata.
         let private_topic = "https://example.com/users/42";
         let mut authorized = stack.subscribe(private_topic, HttpVersion::Http2, Some(&token));
         authorized.until_subscribed();
-        let published = stack.publish(private_topic, "secret {seq}", true, 1);
-        assert!(published.status.success(), "{ctx}: {}", String::from_utf8_lossy(&published.stderr));
-        assert!(
-            authorized.wait_line(Duration::from_secs(2), |l| l == "data: secret 0").is_some(),
-            "{ctx}: private update not delivered: {}",
-            authorized.drain(Duration::ZERO)
-        );
+        stack.publish_ok(private_topic, "secret {seq}", true, 1, &ctx);
+        authorized.expect_line(Duration::from_secs(2), "data: secret 0", &format!("{ctx}: private update"));
         let query = format!("?match={}", urlencode(private_topic));
         let anonymous = get(&stack, &query, None);
         assert!(anonymous.starts_with("HTTP/2 401"), "{ctx}: {anonymous}");
@@ -170,14 +160,9 @@ fn compat_serves_0x_and_1_0_clients_the_same_update() {
         let mut new = stack.subscribe(topic, HttpVersion::Http2, Some(&stack.r.token(paths::SUBSCRIBER_TOKEN)));
         old.until_subscribed();
         new.until_subscribed();
-        let published = stack.publish(topic, "to both", true, 1);
-        assert!(published.status.success(), "{fixture}: {}", String::from_utf8_lossy(&published.stderr));
+        stack.publish_ok(topic, "to both", true, 1, fixture);
         for (name, s) in [("0.x", &mut old), ("1.0", &mut new)] {
-            assert!(
-                s.wait_line(Duration::from_secs(2), |l| l == "data: to both").is_some(),
-                "{fixture}: the {name} client got nothing: {}",
-                s.drain(Duration::ZERO)
-            );
+            s.expect_line(Duration::from_secs(2), "data: to both", &format!("{fixture}: the {name} client"));
         }
     }
 }
@@ -200,12 +185,7 @@ fn every_hub_option_runs_on_the_1_0_hub() {
         let mut anonymous = stack.subscribe(topic, HttpVersion::Http1, None);
         anonymous.until_subscribed();
         assert!(anonymous.seen[0].text.starts_with("HTTP/1.1 200"), "{fixture}: {}", anonymous.seen[0].text);
-        let published = stack.publish(topic, "open {seq}", false, 1);
-        assert!(published.status.success(), "{fixture}: {}", String::from_utf8_lossy(&published.stderr));
-        assert!(
-            anonymous.wait_line(Duration::from_secs(2), |l| l == "data: open 0").is_some(),
-            "{fixture}: {}",
-            anonymous.drain(Duration::ZERO)
-        );
+        stack.publish_ok(topic, "open {seq}", false, 1, fixture);
+        anonymous.expect_line(Duration::from_secs(2), "data: open 0", fixture);
     }
 }

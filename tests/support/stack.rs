@@ -192,6 +192,12 @@ impl Stack {
             &self.public.ca,
         )
     }
+
+    /// [`Self::publish`], failing the test (`ctx` first, then PHP's stderr) unless it succeeded.
+    pub fn publish_ok(&self, topic: &str, data: &str, private: bool, count: usize, ctx: &str) {
+        let published = self.publish(topic, data, private, count);
+        assert!(published.status.success(), "{ctx}: publish failed: {}", String::from_utf8_lossy(&published.stderr));
+    }
 }
 
 /// Percent-encodes a topic for a query string.
@@ -301,6 +307,16 @@ impl Subscriber {
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
             }
         }
+    }
+
+    /// Waits for the line `expected`, failing the test (`ctx` first, then everything
+    /// received) when it does not come within `timeout`.
+    pub fn expect_line(&mut self, timeout: Duration, expected: &str, ctx: &str) {
+        assert!(
+            self.wait_line(timeout, |l| l == expected).is_some(),
+            "{ctx}: no `{expected}` within {timeout:?}: {}",
+            self.drain(Duration::ZERO)
+        );
     }
 
     /// The status line (e.g. `HTTP/2 200`), waiting up to `timeout`.
